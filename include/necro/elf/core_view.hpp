@@ -1,0 +1,375 @@
+/// necro::elf::core_view<Arch>: a read-only, zero-copy view of a Linux ELF core:
+/// header checks against the architecture traits, PT_LOAD segments, and the
+/// notes grouped per thread (NT_PRSTATUS opens a group) and process-wide.
+#ifndef NECRO_ELF_CORE_VIEW_HPP
+#define NECRO_ELF_CORE_VIEW_HPP
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <necro/arch/common.hpp>
+#include <necro/elf/notes.hpp>
+#include <necro/elf/types.hpp>
+#include <necro/io/byte_view.hpp>
+#include <necro/io/error.hpp>
+#include <necro/io/mapped_file.hpp>
+
+namespace necro::elf {
+
+/// Caps on counts read from a core.
+inline constexpr std::uint32_t max_segments = 1u << 20;
+inline constexpr std::uint64_t max_threads = 1u << 16;
+inline constexpr std::uint64_t max_file_entries = 1u << 20;
+inline constexpr std::uint64_t max_auxv_words = 1024;
+
+/// One PT_LOAD: a VMA of the dead process.
+struct segment {
+  std::uint64_t vaddr = 0, memsz = 0, filesz = 0, offset = 0;
+  std::uint32_t flags = 0;
+  io::byte_view bytes;  ///< the dumped bytes (filesz of them), in the mapping
+  std::uint64_t end() const noexcept { return vaddr + memsz; }
+  bool readable() const noexcept { return flags & arch::elfc::pf_r; }
+  bool writable() const noexcept { return flags & arch::elfc::pf_w; }
+  bool executable() const noexcept { return flags & arch::elfc::pf_x; }
+  /// Whether the dump holds every byte of the VMA (coredump_filter may omit some).
+  bool complete() const noexcept { return filesz == memsz; }
+};
+
+/// One NT_FILE entry: [start, end) maps `path` from byte `offset`.
+struct file_mapping {
+  std::uint64_t start = 0, end = 0, offset = 0;
+  std::string_view path;
+};
+
+/// One auxv pair.
+struct auxv_entry {
+  std::uint64_t key = 0, value = 0;
+};
+
+/// The notes of one thread: NT_PRSTATUS and the regsets that follow it.
+template <class Arch>
+struct thread_notes {
+  typename Arch::prstatus prstatus{};
+  std::optional<typename Arch::fpregs> fpregs;
+  std::optional<io::byte_view> xstate;  ///< NT_X86_XSTATE (x86-64 only)
+  std::vector<note> others;             ///< further regsets, unparsed
+  std::int32_t tid() const noexcept { return prstatus.pid; }
+  const typename Arch::user_regs& regs() const noexcept { return prstatus.regs; }
+};
+
+/// Process-wide notes.
+struct process_notes {
+  std::optional<io::byte_view> prpsinfo;
+  std::optional<io::byte_view> siginfo;
+  std::vector<auxv_entry> auxv;
+  std::optional<io::byte_view> auxv_bytes;
+  std::vector<file_mapping> files;
+  std::uint64_t file_page_size = 0;
+  std::optional<io::byte_view> xsave_layout;  ///< NT_X86_XSAVE_LAYOUT
+  std::uint64_t unknown_notes = 0;            ///< skipped quietly, counted
+};
+
+/// A parsed core. Owns the mapping when made by open(); every view it hands out
+/// lives as long as the core_view (moves keep them valid).
+template <class Arch>
+class core_view {
+ public:
+  using arch_type = Arch;
+
+  /// Maps and parses the core at `path`.
+  static result<core_view> open(std::string path) {
+    NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open(std::move(path)));
+    auto file = std::make_unique<io::mapped_file>(std::move(f));
+    const io::byte_view whole = file->view();
+    NECRO_TRY_ASSIGN(core_view v, parse(whole));
+    v.file_ = std::move(file);
+    return v;
+  }
+
+  /// Parses a core already in memory (tests, fuzzing). `whole` must outlive the view.
+  static result<core_view> parse(const io::byte_view& whole) {
+    core_view v;
+    v.whole_ = whole;
+    NECRO_TRY(v.parse_header());
+    NECRO_TRY(v.parse_program_headers());
+    return v;
+  }
+
+  const ehdr64& header() const noexcept { return ehdr_; }
+  /// The whole file.
+  const io::byte_view& bytes() const noexcept { return whole_; }
+  std::string_view path() const noexcept { return whole_.origin(); }
+  /// The open core file, when made by open() (for in-kernel copies).
+  const io::mapped_file* file() const noexcept { return file_.get(); }
+
+  /// PT_LOAD segments in file order.
+  const std::vector<segment>& segments() const noexcept { return segments_; }
+  /// Threads in the core's order: the first took the fatal signal.
+  const std::vector<thread_notes<Arch>>& threads() const noexcept { return threads_; }
+  const process_notes& process() const noexcept { return process_; }
+
+  /// NT_PRPSINFO, loaded.
+  std::optional<typename Arch::prpsinfo> prpsinfo() const {
+    if (!process_.prpsinfo) return std::nullopt;
+    auto r = process_.prpsinfo->template load<typename Arch::prpsinfo>(0, "NT_PRPSINFO");
+    if (!r) return std::nullopt;
+    return *r;
+  }
+
+  /// The process id: NT_PRPSINFO's pr_pid, else the first thread's.
+  std::int32_t pid() const noexcept {
+    if (auto ps = prpsinfo()) return ps->pid;
+    return threads_.empty() ? 0 : threads_.front().tid();
+  }
+
+  /// The main thread (tid == pid); the first thread if none matches.
+  const thread_notes<Arch>& leader() const noexcept {
+    const auto p = pid();
+    for (const auto& t : threads_)
+      if (t.tid() == p) return t;
+    return threads_.front();
+  }
+
+  /// The value of an auxv key, if present.
+  std::optional<std::uint64_t> auxv(std::uint64_t key) const noexcept {
+    for (const auto& a : process_.auxv)
+      if (a.key == key) return a.value;
+    return std::nullopt;
+  }
+
+  /// The segment containing `addr`, if any.
+  const segment* segment_at(std::uint64_t addr) const noexcept {
+    auto it = std::upper_bound(sorted_.begin(), sorted_.end(), addr,
+                               [](std::uint64_t a, const segment* s) { return a < s->vaddr; });
+    if (it == sorted_.begin()) return nullptr;
+    const segment* s = *(it - 1);
+    return addr < s->end() ? s : nullptr;
+  }
+
+  /// Copies `len` bytes of the dead process's memory at `addr`, if dumped.
+  template <class T>
+  std::optional<T> read_memory(std::uint64_t addr) const noexcept {
+    const segment* s = segment_at(addr);
+    if (!s) return std::nullopt;
+    const std::uint64_t off = addr - s->vaddr;
+    if (!s->bytes.covers(off, sizeof(T))) return std::nullopt;
+    T v;
+    std::memcpy(&v, s->bytes.data() + off, sizeof(T));
+    return v;
+  }
+
+  /// A NUL-terminated string in the dead process's memory (at most `max` bytes).
+  std::optional<std::string_view> read_string(std::uint64_t addr, std::size_t max = 4096) const noexcept {
+    const segment* s = segment_at(addr);
+    if (!s) return std::nullopt;
+    const std::uint64_t off = addr - s->vaddr;
+    if (off >= s->bytes.size()) return std::nullopt;
+    const auto* p = reinterpret_cast<const char*>(s->bytes.data() + off);
+    const std::size_t avail = std::min<std::uint64_t>(s->bytes.size() - off, max);
+    const void* nul = std::memchr(p, 0, avail);
+    if (!nul) return std::nullopt;
+    return std::string_view(p, static_cast<std::size_t>(static_cast<const char*>(nul) - p));
+  }
+
+ private:
+  result<void> parse_header() {
+    NECRO_TRY_ASSIGN(ehdr_, whole_.load<ehdr64>(0, "ELF header"));
+    if (!std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(), ehdr_.ident.begin()))
+      return fail(whole_.error_at(0, errc::bad_magic, "not an ELF file (bad magic)"));
+    if (ehdr_.ident[4] != Arch::elf_class)
+      return fail(whole_.error_at(4, errc::unsupported,
+                                  fmt::format("ELF class {} is not {}'s ELFCLASS{}", ehdr_.ident[4],
+                                              Arch::name, Arch::elf_class == 2 ? 64 : 32)));
+    const unsigned char want_data =
+        Arch::endian == std::endian::little ? arch::elfc::data_lsb : arch::elfc::data_msb;
+    if (ehdr_.ident[5] != want_data)
+      return fail(whole_.error_at(5, errc::unsupported,
+                                  fmt::format("ELF data encoding {} is not {}'s", ehdr_.ident[5], Arch::name)));
+    if (ehdr_.type != arch::elfc::et_core)
+      return fail(whole_.error_at(16, errc::bad_value,
+                                  fmt::format("ELF type {} is not ET_CORE (4): not a core dump", ehdr_.type)));
+    if (ehdr_.machine != Arch::e_machine)
+      return fail(whole_.error_at(18, errc::mismatch,
+                                  fmt::format("ELF machine {} is not {} ({})", ehdr_.machine, Arch::name,
+                                              Arch::e_machine)));
+    if (ehdr_.phnum > 0 && ehdr_.phentsize != sizeof(phdr64))
+      return fail(whole_.error_at(54, errc::bad_value,
+                                  fmt::format("e_phentsize {} is not {}", ehdr_.phentsize, sizeof(phdr64))));
+    return {};
+  }
+
+  result<void> parse_program_headers() {
+    // e_phnum == 0xffff means the real count is in section 0's sh_info (PN_XNUM).
+    std::uint64_t phnum = ehdr_.phnum;
+    if (phnum == 0xffff) {
+      NECRO_TRY_ASSIGN(const std::uint32_t real, whole_.load<std::uint32_t>(ehdr_.shoff + 44, "section 0 sh_info (PN_XNUM)"));
+      phnum = real;
+    }
+    if (phnum > max_segments)
+      return fail(whole_.error_at(56, errc::limit, fmt::format("{} program headers exceed the cap of {}", phnum, max_segments)));
+    NECRO_TRY_ASSIGN(const io::byte_view table,
+                     whole_.sub(ehdr_.phoff, phnum * sizeof(phdr64), "program header table"));
+    segments_.reserve(static_cast<std::size_t>(phnum));
+    for (std::uint64_t i = 0; i < phnum; ++i) {
+      NECRO_TRY_ASSIGN(const phdr64 ph, table.load<phdr64>(i * sizeof(phdr64), "program header"));
+      const std::uint64_t at = ehdr_.phoff + i * sizeof(phdr64);
+      if (ph.type == arch::elfc::pt_load) {
+        if (ph.filesz > ph.memsz)
+          return fail(whole_.error_at(at, errc::bad_value,
+                                      fmt::format("PT_LOAD {} has p_filesz {:#x} > p_memsz {:#x}", i, ph.filesz, ph.memsz)));
+        if (ph.vaddr + ph.memsz < ph.vaddr)
+          return fail(whole_.error_at(at, errc::bad_value,
+                                      fmt::format("PT_LOAD {} at {:#x} wraps the address space", i, ph.vaddr)));
+        if (ph.vaddr % Arch::page_size != 0)
+          return fail(whole_.error_at(at, errc::bad_value,
+                                      fmt::format("PT_LOAD {} at {:#x} is not page aligned", i, ph.vaddr)));
+        NECRO_TRY_ASSIGN(io::byte_view b,
+                         whole_.sub(ph.offset, ph.filesz, fmt::format("PT_LOAD {} ({:#x}) bytes", i, ph.vaddr)));
+        segments_.push_back(segment{ph.vaddr, ph.memsz, ph.filesz, ph.offset, ph.flags, b});
+      } else if (ph.type == arch::elfc::pt_note) {
+        NECRO_TRY_ASSIGN(const io::byte_view notes, whole_.sub(ph.offset, ph.filesz, "PT_NOTE segment"));
+        NECRO_TRY(parse_notes(notes));
+      }
+    }
+    sorted_.reserve(segments_.size());
+    for (const auto& s : segments_) sorted_.push_back(&s);
+    std::sort(sorted_.begin(), sorted_.end(), [](const segment* a, const segment* b) { return a->vaddr < b->vaddr; });
+    for (std::size_t i = 1; i < sorted_.size(); ++i)
+      if (sorted_[i]->vaddr < sorted_[i - 1]->end())
+        return fail(error(errc::bad_value, std::string(path()),
+                          fmt::format("PT_LOAD segments overlap at {:#x}", sorted_[i]->vaddr)));
+    if (threads_.empty())
+      return fail(error(errc::missing, std::string(path()), "no NT_PRSTATUS note: the core has no threads"));
+    return {};
+  }
+
+  result<void> parse_notes(const io::byte_view& seg) {
+    return for_each_note(seg, [this](const note& n) -> result<void> {
+      const bool core = n.owner == arch::owner_core;
+      const bool linux = n.owner == arch::owner_linux;
+      if (core && n.type == arch::nt::prstatus) {
+        if (threads_.size() >= max_threads)
+          return fail(n.desc.error_at(0, errc::limit, fmt::format("more than {} threads", max_threads)));
+        if (n.desc.size() != sizeof(typename Arch::prstatus))
+          return fail(n.desc.error_at(0, errc::bad_value,
+                                      fmt::format("NT_PRSTATUS has {} bytes, {} expects {}", n.desc.size(),
+                                                  Arch::name, sizeof(typename Arch::prstatus))));
+        thread_notes<Arch> t;
+        NECRO_TRY_ASSIGN(t.prstatus, n.desc.template load<typename Arch::prstatus>(0, "NT_PRSTATUS"));
+        threads_.push_back(std::move(t));
+        return {};
+      }
+      if (core && n.type == arch::nt::prpsinfo) {
+        if (n.desc.size() < sizeof(typename Arch::prpsinfo))
+          return fail(n.desc.short_read(0, sizeof(typename Arch::prpsinfo), "NT_PRPSINFO"));
+        process_.prpsinfo = n.desc;
+        return {};
+      }
+      if (core && n.type == arch::nt::siginfo) {
+        process_.siginfo = n.desc;
+        return {};
+      }
+      if (core && n.type == arch::nt::auxv) return parse_auxv(n.desc);
+      if (core && n.type == arch::nt::file) return parse_nt_file(n.desc);
+      if (linux && n.type == arch::nt::x86_xsave_layout) {
+        process_.xsave_layout = n.desc;
+        return {};
+      }
+      // Regsets belong to the thread whose NT_PRSTATUS came last.
+      if ((core && n.type == Arch::nt_fpregs) || (linux && n.type >= 0x200)) {
+        if (threads_.empty()) {
+          ++process_.unknown_notes;
+          return {};
+        }
+        auto& t = threads_.back();
+        if (core && n.type == Arch::nt_fpregs) {
+          if (n.desc.size() != sizeof(typename Arch::fpregs))
+            return fail(n.desc.error_at(0, errc::bad_value,
+                                        fmt::format("FP regset note has {} bytes, expected {}", n.desc.size(),
+                                                    sizeof(typename Arch::fpregs))));
+          NECRO_TRY_ASSIGN(t.fpregs, n.desc.template load<typename Arch::fpregs>(0, "FP regset"));
+        } else if (n.type == arch::nt::x86_xstate && Arch::e_machine == 62) {
+          t.xstate = n.desc;
+        } else {
+          t.others.push_back(n);
+        }
+        return {};
+      }
+      ++process_.unknown_notes;
+      return {};
+    });
+  }
+
+  result<void> parse_auxv(const io::byte_view& d) {
+    if (d.size() % 16 != 0)
+      return fail(d.error_at(0, errc::bad_value, fmt::format("NT_AUXV size {} is not a multiple of 16", d.size())));
+    if (d.size() / 8 > max_auxv_words)
+      return fail(d.error_at(0, errc::limit, fmt::format("NT_AUXV has {} words, cap is {}", d.size() / 8, max_auxv_words)));
+    process_.auxv_bytes = d;
+    process_.auxv.clear();
+    for (std::uint64_t off = 0; off < d.size(); off += 16) {
+      NECRO_TRY_ASSIGN(const auto k, d.load<std::uint64_t>(off, "auxv key"));
+      NECRO_TRY_ASSIGN(const auto v, d.load<std::uint64_t>(off + 8, "auxv value"));
+      process_.auxv.push_back({k, v});
+      if (k == arch::at::null) break;
+    }
+    return {};
+  }
+
+  result<void> parse_nt_file(const io::byte_view& d) {
+    NECRO_TRY_ASSIGN(const auto count, d.load<std::uint64_t>(0, "NT_FILE count"));
+    NECRO_TRY_ASSIGN(const auto page, d.load<std::uint64_t>(8, "NT_FILE page size"));
+    if (count > max_file_entries)
+      return fail(d.error_at(0, errc::limit, fmt::format("NT_FILE count {} exceeds the cap of {}", count, max_file_entries)));
+    if (page == 0 || (page & (page - 1)) != 0)
+      return fail(d.error_at(8, errc::bad_value, fmt::format("NT_FILE page size {} is not a power of two", page)));
+    const std::uint64_t table = 16;
+    if (!d.covers(table, count * 24))
+      return fail(d.short_read(table, count * 24, fmt::format("NT_FILE table of {} entries", count)));
+    process_.file_page_size = page;
+    process_.files.clear();
+    process_.files.reserve(static_cast<std::size_t>(count));
+    std::uint64_t name_pos = table + count * 24;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      NECRO_TRY_ASSIGN(const auto start, d.load<std::uint64_t>(table + i * 24, "NT_FILE start"));
+      NECRO_TRY_ASSIGN(const auto end, d.load<std::uint64_t>(table + i * 24 + 8, "NT_FILE end"));
+      NECRO_TRY_ASSIGN(const auto pgoff, d.load<std::uint64_t>(table + i * 24 + 16, "NT_FILE offset"));
+      if (end < start)
+        return fail(d.error_at(table + i * 24, errc::bad_value,
+                               fmt::format("NT_FILE entry {} ends ({:#x}) before it starts ({:#x})", i, end, start)));
+      if (pgoff > UINT64_MAX / page)
+        return fail(d.error_at(table + i * 24 + 16, errc::bad_value, fmt::format("NT_FILE entry {} offset overflows", i)));
+      if (name_pos >= d.size())
+        return fail(d.short_read(name_pos, 1, fmt::format("NT_FILE name {}", i)));
+      const auto* p = reinterpret_cast<const char*>(d.data() + name_pos);
+      const void* nul = std::memchr(p, 0, d.size() - name_pos);
+      if (!nul)
+        return fail(d.error_at(name_pos, errc::truncated, fmt::format("NT_FILE name {} is not NUL-terminated", i)));
+      const auto len = static_cast<std::size_t>(static_cast<const char*>(nul) - p);
+      process_.files.push_back(file_mapping{start, end, pgoff * page, std::string_view(p, len)});
+      name_pos += len + 1;
+    }
+    return {};
+  }
+
+  io::byte_view whole_;
+  std::unique_ptr<io::mapped_file> file_;
+  ehdr64 ehdr_{};
+  std::vector<segment> segments_;
+  std::vector<const segment*> sorted_;
+  std::vector<thread_notes<Arch>> threads_;
+  process_notes process_;
+};
+
+}  // namespace necro::elf
+
+#endif

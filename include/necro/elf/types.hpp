@@ -1,0 +1,40 @@
+/// Fixed-width mirrors of the ELF64 file header, program header and note header.
+#ifndef NECRO_ELF_TYPES_HPP
+#define NECRO_ELF_TYPES_HPP
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace necro::elf {
+
+/// Elf64_Ehdr
+struct ehdr64 {
+  std::array<unsigned char, 16> ident;
+  std::uint16_t type, machine;
+  std::uint32_t version;
+  std::uint64_t entry, phoff, shoff;
+  std::uint32_t flags;
+  std::uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
+};
+static_assert(sizeof(ehdr64) == 64);
+static_assert(offsetof(ehdr64, phoff) == 32);
+static_assert(offsetof(ehdr64, phentsize) == 54);
+
+/// Elf64_Phdr
+struct phdr64 {
+  std::uint32_t type, flags;
+  std::uint64_t offset, vaddr, paddr, filesz, memsz, align;
+};
+static_assert(sizeof(phdr64) == 56);
+
+/// Elf64_Nhdr (same layout as Elf32_Nhdr)
+struct nhdr {
+  std::uint32_t namesz, descsz, type;
+};
+static_assert(sizeof(nhdr) == 12);
+
+}  // namespace necro::elf
+
+#endif
