@@ -211,7 +211,9 @@ class core_view {
     // e_phnum == 0xffff means the real count is in section 0's sh_info (PN_XNUM).
     std::uint64_t phnum = ehdr_.phnum;
     if (phnum == 0xffff) {
-      NECRO_TRY_ASSIGN(const std::uint32_t real, whole_.load<std::uint32_t>(ehdr_.shoff + 44, "section 0 sh_info (PN_XNUM)"));
+      // Take the whole Elf64_Shdr first: shoff + 44 could wrap around.
+      NECRO_TRY_ASSIGN(const io::byte_view sh0, whole_.sub(ehdr_.shoff, 64, "section header 0 (PN_XNUM)"));
+      NECRO_TRY_ASSIGN(const std::uint32_t real, sh0.load<std::uint32_t>(44, "section 0 sh_info (PN_XNUM)"));
       phnum = real;
     }
     if (phnum > max_segments)

@@ -4,10 +4,19 @@
 #define NECRO_MAP_X86_64_HPP
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <boost/hana/tuple.hpp>
+#include <fmt/format.h>
 
 #include <necro/arch/x86_64.hpp>
+#include <necro/io/byte_view.hpp>
+#include <necro/map/criu_thread.hpp>
 #include <necro/map/field.hpp>
+#include <necro/pb/core.pb.h>
 #include <necro/pb/core_x86.pb.h>
 
 namespace necro::map::x86_64 {
@@ -45,5 +54,94 @@ inline constexpr auto fpregs_table = boost::hana::make_tuple(
 NECRO_MAP_ASSERT_COMPLETE(fpregs, fpregs_table);
 
 }  // namespace necro::map::x86_64
+
+
+namespace necro::map {
+
+/// x86-64: gpregs/fpregs through the tables above, XSAVE components by offset.
+template <>
+struct criu_thread<arch::x86_64> {
+  using user_regs = arch::x86_64_abi::user_regs;
+  using fpregs = arch::x86_64_abi::fpregs;
+
+  static const pb::thread_info_x86& info(const pb::core_entry& c) { return c.thread_info(); }
+  static std::uint64_t sp(const pb::core_entry& c) { return c.thread_info().gpregs().sp(); }
+  static std::uint64_t pc(const pb::core_entry& c) { return c.thread_info().gpregs().ip(); }
+  static std::uint64_t thread_pointer(const pb::core_entry& c) { return c.thread_info().gpregs().fs_base(); }
+  static std::uint64_t clear_tid(const pb::core_entry& c) { return c.thread_info().clear_tid_addr(); }
+  static void set_clear_tid(pb::core_entry& c, std::uint64_t v) { c.mutable_thread_info()->set_clear_tid_addr(v); }
+  static bool has_thread_info(const pb::core_entry& c) { return c.has_thread_info(); }
+
+  /// Where XSAVE component `feature` sits in NT_X86_XSTATE: from the core's
+  /// NT_X86_XSAVE_LAYOUT when present (offsets are the CPU's, pitfall 14).
+  static std::optional<std::pair<std::uint32_t, std::uint32_t>> component(
+      unsigned feature, const std::optional<io::byte_view>& layout) {
+    if (layout) {
+      const std::size_t n = layout->size() / sizeof(arch::x86_64_abi::xfeat_component);
+      for (std::size_t i = 0; i < n; ++i) {
+        auto c = layout->load<arch::x86_64_abi::xfeat_component>(i * sizeof(arch::x86_64_abi::xfeat_component),
+                                                                 "NT_X86_XSAVE_LAYOUT entry");
+        if (c && c->type == feature) return std::pair{c->offset, c->size};
+      }
+      return std::nullopt;
+    }
+    for (const auto& d : arch::x86_64_abi::xfeat_defaults)
+      if (d.feature == feature) return std::pair{d.offset, d.size};
+    return std::nullopt;
+  }
+
+  /// Fills the registers of `c` from a thread's notes. xsave fields keep the
+  /// element counts of the donor's image (CRIU sizes them per CPU).
+  static result<void> set_registers(pb::core_entry& c, const user_regs& regs, const std::optional<fpregs>& fp,
+                                    const std::optional<io::byte_view>& xstate,
+                                    const std::optional<io::byte_view>& layout, std::vector<std::string>& warnings) {
+    auto* ti = c.mutable_thread_info();
+    apply(x86_64::gpregs, regs, *ti->mutable_gpregs());
+    ti->mutable_gpregs()->set_mode(pb::NATIVE);
+    std::optional<fpregs> legacy = fp;
+    if (!legacy && xstate) {
+      NECRO_TRY_ASSIGN(legacy, xstate->load<fpregs>(0, "NT_X86_XSTATE legacy area"));
+    }
+    if (!legacy) return fail(error(errc::missing, "", "no NT_PRFPREG or NT_X86_XSTATE note for the thread"));
+    auto* fpe = ti->mutable_fpregs();
+    apply(x86_64::fpregs_table, *legacy, *fpe);
+    if (!xstate) {
+      fpe->clear_xsave();
+      return {};
+    }
+    NECRO_TRY_ASSIGN(const auto hdr, xstate->load<arch::x86_64_abi::xsave_header>(
+                                         arch::x86_64_abi::xsave_header_offset, "XSAVE header"));
+    auto* xs = fpe->mutable_xsave();
+    xs->set_xstate_bv(hdr.xstate_bv);
+    namespace xf = arch::x86_64_abi::xfeature;
+    auto fill = [&](unsigned feature, auto* rep, const char* name) -> result<void> {
+      using elem_t = std::remove_cvref_t<decltype(rep->Get(0))>;
+      const int n = rep->size();
+      if (n == 0) return {};
+      const auto where = component(feature, layout);
+      const std::uint64_t need = static_cast<std::uint64_t>(n) * sizeof(elem_t);
+      if (!where || !xstate->covers(where->first, need) || where->second < need) {
+        warnings.push_back(fmt::format("XSAVE component {} ({}) not in the core: left in its initial state", feature, name));
+        for (int i = 0; i < n; ++i) rep->Set(i, 0);
+        return {};
+      }
+      for (int i = 0; i < n; ++i) {
+        NECRO_TRY_ASSIGN(const auto v, xstate->load<elem_t>(where->first + static_cast<std::uint64_t>(i) * sizeof(elem_t), name));
+        rep->Set(i, v);
+      }
+      return {};
+    };
+    NECRO_TRY(fill(xf::ymm, xs->mutable_ymmh_space(), "ymmh_space"));
+    NECRO_TRY(fill(xf::bndregs, xs->mutable_bndreg_state(), "bndreg_state"));
+    NECRO_TRY(fill(xf::bndcsr, xs->mutable_bndcsr_state(), "bndcsr_state"));
+    NECRO_TRY(fill(xf::opmask, xs->mutable_opmask_reg(), "opmask_reg"));
+    NECRO_TRY(fill(xf::zmm_hi256, xs->mutable_zmm_upper(), "zmm_upper"));
+    NECRO_TRY(fill(xf::hi16_zmm, xs->mutable_hi16_zmm(), "hi16_zmm"));
+    NECRO_TRY(fill(xf::pkru, xs->mutable_pkru(), "pkru"));
+    return {};
+  }
+};
+
+}  // namespace necro::map
 
 #endif

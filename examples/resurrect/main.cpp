@@ -1,0 +1,155 @@
+// criu-necromancer: bring a dead process back from its core with CRIU.
+//
+//   criu-necromancer -c CORE -i DONOR_IMAGES [-o OUT_DIR]   patch
+//   criu-necromancer -c CORE -i DONOR_IMAGES --explain       show the plan only
+//   criu-necromancer -c CORE [-i DONOR_IMAGES] --inspect     summarise the inputs
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <necro/necro.hpp>
+
+namespace {
+
+using core_t = necro::elf::core_view<necro::arch::x86_64>;
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case 3: return "SIGQUIT";
+    case 4: return "SIGILL";
+    case 5: return "SIGTRAP";
+    case 6: return "SIGABRT";
+    case 7: return "SIGBUS";
+    case 8: return "SIGFPE";
+    case 11: return "SIGSEGV";
+    default: return "signal";
+  }
+}
+
+void inspect_core(const core_t& core) {
+  fmt::print("core {}: x86_64, pid {}", core.path(), core.pid());
+  if (auto ps = core.prpsinfo())
+    fmt::print(", {} ({})", std::string(ps->fname.data(), strnlen(ps->fname.data(), ps->fname.size())),
+               std::string(ps->psargs.data(), strnlen(ps->psargs.data(), ps->psargs.size())));
+  fmt::print("\n");
+  if (!core.threads().empty()) {
+    const int sig = core.threads().front().prstatus.cursig;
+    fmt::print("  killed by {} ({}) in thread {}\n", signal_name(sig), sig, core.threads().front().tid());
+  }
+  fmt::print("  threads ({}):\n", core.threads().size());
+  for (const auto& t : core.threads())
+    fmt::print("    tid {:<7} pc {:#014x} sp {:#014x} fs_base {:#014x}{}\n", t.tid(), t.regs().rip, t.regs().rsp,
+               t.regs().fs_base, t.xstate ? " +xstate" : "");
+  std::uint64_t dumped = 0, total = 0;
+  for (const auto& s : core.segments()) {
+    dumped += s.filesz;
+    total += s.memsz;
+  }
+  fmt::print("  segments: {} PT_LOADs, {} KiB of {} KiB dumped\n", core.segments().size(), dumped / 1024, total / 1024);
+  for (const auto& s : core.segments()) {
+    std::string label;
+    for (const auto& f : core.process().files)
+      if (f.start == s.vaddr) label = fmt::format("{} +{:#x}", f.path, f.offset);
+    if (core.auxv(necro::arch::at::sysinfo_ehdr) == s.vaddr) label = "[vdso]";
+    fmt::print("    {:#014x}-{:#014x} {}{}{} {:>8} KiB{} {}\n", s.vaddr, s.end(), s.readable() ? 'r' : '-',
+               s.writable() ? 'w' : '-', s.executable() ? 'x' : '-', s.memsz / 1024,
+               s.complete() ? "" : fmt::format(" ({} KiB dumped)", s.filesz / 1024), label);
+  }
+  fmt::print("  auxv: {} entries; AT_SYSINFO_EHDR {:#x}, AT_PHDR {:#x}, AT_ENTRY {:#x}", core.process().auxv.size(),
+             core.auxv(necro::arch::at::sysinfo_ehdr).value_or(0), core.auxv(necro::arch::at::phdr).value_or(0),
+             core.auxv(necro::arch::at::entry).value_or(0));
+  if (auto fn = core.auxv(necro::arch::at::execfn))
+    if (auto s = core.read_string(*fn)) fmt::print(", AT_EXECFN {}", *s);
+  fmt::print("\n  notes skipped: {}\n", core.process().unknown_notes);
+}
+
+void inspect_donor(const necro::criu::image_set& d) {
+  fmt::print("donor {}: pid {}, {} thread(s), {} VMAs, {} files, pages-{}.img\n", d.dir().string(), d.pid(),
+             d.process().threads_size(), d.mm().vmas_size(), d.files().size(), d.pages_id());
+  for (const auto& [tid, c] : d.cores())
+    fmt::print("    tid {:<7} pc {:#014x} sp {:#014x} fs_base {:#014x}\n", tid, c.thread_info().gpregs().ip(),
+               c.thread_info().gpregs().sp(), c.thread_info().gpregs().fs_base());
+  if (const auto* exe = d.reg_file(d.mm().exe_file_id())) fmt::print("  executable: {}\n", exe->name());
+  fmt::print("  images: {}\n", fmt::join(d.file_names(), " "));
+}
+
+[[noreturn]] void die(const necro::error& e) {
+  fmt::print(stderr, "criu-necromancer: {}\n", e.message());
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"criu-necromancer: resurrect a dead process from its core dump and the CRIU images of a donor "
+               "(a live run of the same program, dumped with `criu dump`)."};
+  std::string core_path, images_dir, out_dir, method = "copy_file_range";
+  bool explain = false, inspect = false, offline = false, quiet = false, verbose = false;
+  app.add_option("-c,--core", core_path, "ELF core of the dead process")->required()->check(CLI::ExistingFile);
+  app.add_option("-i,--images", images_dir, "CRIU images of the donor (criu dump -D)")->check(CLI::ExistingDirectory);
+  app.add_option("-o,--out", out_dir,
+                 "write the patched image set here (must not exist); without it the donor directory is patched "
+                 "in place and its originals are kept in DIR.donor");
+  app.add_flag("--explain", explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
+  app.add_flag("--inspect", inspect, "summarise the core (and the donor images) and write nothing");
+  app.add_flag("--offline", offline,
+               "do not check the mapped files on this machine's disk (plan a core from another machine)");
+  app.add_option("--copy-method", method, "how page bytes are copied")
+      ->check(CLI::IsMember({"copy_file_range", "write"}));
+  app.add_flag("-v,--verbose", verbose, "with --explain: list every page run");
+  app.add_flag("-q,--quiet", quiet, "print nothing on success");
+  app.set_version_flag("--version", NECRO_VERSION_STRING);
+  CLI11_PARSE(app, argc, argv);
+
+  auto core = core_t::open(core_path);
+  if (!core) die(core.error());
+  if (inspect) {
+    inspect_core(*core);
+    if (!images_dir.empty()) {
+      auto donor = necro::criu::image_set::load(images_dir);
+      if (!donor) die(donor.error());
+      inspect_donor(*donor);
+    }
+    return 0;
+  }
+  if (images_dir.empty()) {
+    fmt::print(stderr, "criu-necromancer: --images is required (or use --inspect)\n");
+    return 2;
+  }
+  auto donor = necro::criu::image_set::load(images_dir);
+  if (!donor) die(donor.error());
+
+  std::set<std::string> paths;
+  for (const auto& f : core->process().files) paths.emplace(f.path);
+  const auto disk = offline ? necro::io::file_facts{} : necro::io::stat_files(paths);
+  auto plan = necro::plan::plan_resurrection(*core, *donor, disk, {.offline = offline});
+  if (!plan) die(plan.error());
+  if (explain) {
+    fmt::print("{}", necro::plan::explain(*plan, verbose));
+    return 0;
+  }
+  const std::filesystem::path target = out_dir.empty() ? std::filesystem::path(images_dir) : std::filesystem::path(out_dir);
+  auto rep = necro::write::commit(*plan, *core, *donor, target,
+                                  {.method = method == "write" ? necro::write::copy_method::write_from_map
+                                                               : necro::write::copy_method::copy_file_range});
+  if (!rep) die(rep.error());
+  if (!quiet) {
+    fmt::print("resurrected pid {} ({} thread(s)) into {}\n", plan->pid, plan->threads.size(), rep->out_dir.string());
+    fmt::print("  {} VMAs, {} pages written ({} MiB), {} zero pages elided, {} relocations\n", plan->vmas.size(),
+               plan->stats.pages_written, rep->page_bytes >> 20, plan->stats.zero_pages_elided,
+               plan->relocations.size());
+    for (const auto& t : plan->threads)
+      if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, t.rewind);
+    for (const auto& w : plan->warnings) fmt::print("  warning: {}\n", w);
+    if (!rep->kept_donor.empty()) fmt::print("  the donor's original images are in {}\n", rep->kept_donor.string());
+    fmt::print("restore with: criu restore -D {} -d   (add -s to leave it stopped for a debugger)\n",
+               rep->out_dir.string());
+  }
+  return 0;
+}

@@ -1,0 +1,150 @@
+/// necro::criu::image_set: a CRIU dump directory as typed messages — the
+/// images necro reads (inventory, pstree, per-thread core, mm, files, pagemap
+/// head) — plus the list of every file in it. pages-*.img are never loaded.
+#ifndef NECRO_CRIU_IMAGE_SET_HPP
+#define NECRO_CRIU_IMAGE_SET_HPP
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <necro/criu/image.hpp>
+#include <necro/criu/magic.hpp>
+#include <necro/io/error.hpp>
+#include <necro/io/mapped_file.hpp>
+#include <necro/pb/core.pb.h>
+#include <necro/pb/fdinfo.pb.h>
+#include <necro/pb/inventory.pb.h>
+#include <necro/pb/mm.pb.h>
+#include <necro/pb/pagemap.pb.h>
+#include <necro/pb/pstree.pb.h>
+
+namespace necro::criu {
+
+/// Caps on what a dump directory may hold.
+inline constexpr std::size_t max_image_files = 1u << 16;
+
+/// The name of a per-id image: image_name("core-", 42) == "core-42.img".
+inline std::string image_name(std::string_view prefix, std::uint64_t id) {
+  return fmt::format("{}{}.img", prefix, id);
+}
+
+/// Reads every entry of `dir/name` as Msg (the image must have `magic`).
+template <class Msg>
+result<std::vector<Msg>> read_image(const std::filesystem::path& dir, const std::string& name,
+                                    std::uint32_t image_magic) {
+  NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open((dir / name).string()));
+  NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(f.view(), image_magic));
+  return r.template read_all<Msg>();
+}
+
+/// Reads the single entry of `dir/name`.
+template <class Msg>
+result<Msg> read_single(const std::filesystem::path& dir, const std::string& name, std::uint32_t image_magic) {
+  NECRO_TRY_ASSIGN(auto all, read_image<Msg>(dir, name, image_magic));
+  if (all.size() != 1)
+    return fail(error(errc::bad_value, (dir / name).string(),
+                      fmt::format("expected one {} entry, found {}", Msg::descriptor()->name(), all.size())));
+  return std::move(all.front());
+}
+
+/// A donor's dump: one process (possibly many threads).
+class image_set {
+ public:
+  /// Loads the images necro needs from `dir` and lists the rest.
+  static result<image_set> load(const std::filesystem::path& dir) {
+    image_set s;
+    s.dir_ = dir;
+    std::error_code ec;
+    std::filesystem::directory_iterator it(dir, ec);
+    if (ec) return fail(error::from_errno(dir.string(), "cannot read the image directory", ec.value()));
+    for (const auto& e : it) {
+      if (s.files_.size() >= max_image_files)
+        return fail(error(errc::limit, dir.string(), fmt::format("more than {} files", max_image_files)));
+      if (e.is_regular_file(ec)) s.files_.push_back(e.path().filename().string());
+    }
+    std::sort(s.files_.begin(), s.files_.end());
+    if (!s.has("inventory.img"))
+      return fail(error(errc::missing, dir.string(), "no inventory.img: not a CRIU image directory"));
+
+    NECRO_TRY_ASSIGN(s.inventory_, read_single<pb::inventory_entry>(dir, "inventory.img", magic::inventory));
+    NECRO_TRY_ASSIGN(s.pstree_, read_image<pb::pstree_entry>(dir, "pstree.img", magic::pstree));
+    if (s.pstree_.empty()) return fail(error(errc::missing, (dir / "pstree.img").string(), "no process in pstree"));
+    if (s.pstree_.size() > 1)
+      return fail(error(errc::unsupported, (dir / "pstree.img").string(),
+                        fmt::format("the dump holds {} processes; necro resurrects one process (dump the "
+                                    "donor alone: criu dump -t PID of a process without children)",
+                                    s.pstree_.size())));
+    const auto& root = s.pstree_.front();
+    if (root.threads_size() == 0)
+      return fail(error(errc::missing, (dir / "pstree.img").string(), "the process has no threads"));
+    for (const auto tid : root.threads()) {
+      NECRO_TRY_ASSIGN(auto core, read_single<pb::core_entry>(dir, image_name("core-", tid), magic::core));
+      s.cores_.emplace(tid, std::move(core));
+    }
+    if (!s.cores_.at(root.pid()).has_tc())
+      return fail(error(errc::missing, (dir / image_name("core-", root.pid())).string(),
+                        "the main thread's core_entry has no task core (tc)"));
+    NECRO_TRY_ASSIGN(s.mm_, read_single<pb::mm_entry>(dir, image_name("mm-", root.pid()), magic::mm));
+    if (s.has("files.img")) {
+      NECRO_TRY_ASSIGN(s.files_img_, read_image<pb::file_entry>(dir, "files.img", magic::files));
+    }
+    {
+      const auto pm = image_name("pagemap-", root.pid());
+      NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open((dir / pm).string()));
+      NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(f.view(), magic::pagemap));
+      pb::pagemap_head head;
+      NECRO_TRY_ASSIGN(const bool ok, r.next(head));
+      if (!ok) return fail(error(errc::missing, (dir / pm).string(), "pagemap has no head"));
+      s.pages_id_ = head.pages_id();
+    }
+    return s;
+  }
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+  /// Every regular file in the directory, sorted.
+  const std::vector<std::string>& file_names() const noexcept { return files_; }
+  bool has(std::string_view name) const noexcept {
+    return std::binary_search(files_.begin(), files_.end(), name);
+  }
+
+  const pb::inventory_entry& inventory() const noexcept { return inventory_; }
+  const pb::pstree_entry& process() const noexcept { return pstree_.front(); }
+  std::uint32_t pid() const noexcept { return process().pid(); }
+  /// core_entry per tid (the main thread's carries tc and ids).
+  const std::map<std::uint32_t, pb::core_entry>& cores() const noexcept { return cores_; }
+  const pb::core_entry& leader_core() const { return cores_.at(pid()); }
+  const pb::mm_entry& mm() const noexcept { return mm_; }
+  /// files.img entries (empty when the dump has none).
+  const std::vector<pb::file_entry>& files() const noexcept { return files_img_; }
+  std::uint32_t pages_id() const noexcept { return pages_id_; }
+
+  /// The regular file entry with id `id`, if any.
+  const pb::reg_file_entry* reg_file(std::uint64_t id) const noexcept {
+    for (const auto& f : files_img_)
+      if (f.id() == id && f.has_reg()) return &f.reg();
+    return nullptr;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::string> files_;
+  pb::inventory_entry inventory_;
+  std::vector<pb::pstree_entry> pstree_;
+  std::map<std::uint32_t, pb::core_entry> cores_;
+  pb::mm_entry mm_;
+  std::vector<pb::file_entry> files_img_;
+  std::uint32_t pages_id_ = 0;
+};
+
+}  // namespace necro::criu
+
+#endif

@@ -1,0 +1,66 @@
+/// necro::plan::explain: the plan in words — VMAs, threads, relocations, page
+/// runs and warnings — for `criu-necromancer --explain`.
+#ifndef NECRO_PLAN_EXPLAIN_HPP
+#define NECRO_PLAN_EXPLAIN_HPP
+#pragma once
+
+#include <iterator>
+#include <string>
+
+#include <fmt/format.h>
+
+#include <necro/criu/magic.hpp>
+#include <necro/plan/plan.hpp>
+
+namespace necro::plan {
+
+inline std::string prot_string(std::uint32_t prot) {
+  std::string s = "---";
+  if (prot & criu::mmap_bits::prot_read) s[0] = 'r';
+  if (prot & criu::mmap_bits::prot_write) s[1] = 'w';
+  if (prot & criu::mmap_bits::prot_exec) s[2] = 'x';
+  return s;
+}
+
+/// A readable report of the plan. `verbose` adds every page run.
+inline std::string explain(const resurrection& p, bool verbose = false) {
+  std::string o;
+  auto it = std::back_inserter(o);
+  fmt::format_to(it, "resurrection of pid {} into donor images of pid {}\n", p.pid, p.donor_pid);
+  fmt::format_to(it, "\nthreads ({}):\n", p.threads.size());
+  for (const auto& t : p.threads)
+    fmt::format_to(it, "  tid {}{} <- donor thread {}{}\n", t.tid, t.leader ? " (leader)" : "", t.template_tid,
+        t.rewind.empty() ? "" : "; " + t.rewind);
+  fmt::format_to(it, "\naddress space ({} VMAs):\n", p.vmas.size());
+  for (const auto& v : p.vmas) {
+    const auto& e = v.entry;
+    fmt::format_to(it, "  {:#014x}-{:#014x} {} {}{}{}\n", e.start(), e.end(), prot_string(e.prot()), v.label,
+        e.pgoff() ? fmt::format(" +{:#x}", e.pgoff()) : std::string(),
+        (e.status() & criu::vma_status::file_shared) ? " (shared)" : "");
+  }
+  fmt::format_to(it, "\npages: {} written in {} runs, {} zero pages elided, {} past end of file, {} not in the core\n",
+      p.stats.pages_written, p.runs.size(), p.stats.zero_pages_elided, p.stats.past_eof_pages,
+      p.stats.not_dumped_pages);
+  if (verbose)
+    for (const auto& r : p.runs) fmt::format_to(it, "  {:#014x} {:6} pages from core offset {:#x}\n", r.vaddr, r.pages, r.core_offset);
+  fmt::format_to(it, "\nrelocated donor addresses ({}):\n", p.relocations.size());
+  for (const auto& r : p.relocations) fmt::format_to(it, "  {}: {:#x} -> {:#x} ({})\n", r.what, r.from, r.to, r.how);
+  fmt::format_to(it, "\nchanges:\n");
+  for (const auto& c : p.changes) fmt::format_to(it, "  {}\n", c);
+  fmt::format_to(it, "  mm: code {:#x}-{:#x} data {:#x}-{:#x} brk {:#x}-{:#x} stack {:#x}\n", p.mm.mm_start_code(),
+      p.mm.mm_end_code(), p.mm.mm_start_data(), p.mm.mm_end_data(), p.mm.mm_start_brk(), p.mm.mm_brk(),
+      p.mm.mm_start_stack());
+  fmt::format_to(it, "  mm: args {:#x}-{:#x} env {:#x}-{:#x}, {} auxv words\n", p.mm.mm_arg_start(), p.mm.mm_arg_end(),
+      p.mm.mm_env_start(), p.mm.mm_env_end(), p.mm.mm_saved_auxv_size());
+  for (const auto& c : p.carried)
+    if (c.from != c.to) fmt::format_to(it, "  {} -> {}\n", c.from, c.to);
+  if (!p.warnings.empty()) {
+    fmt::format_to(it, "\nwarnings:\n");
+    for (const auto& w : p.warnings) fmt::format_to(it, "  {}\n", w);
+  }
+  return o;
+}
+
+}  // namespace necro::plan
+
+#endif

@@ -1,0 +1,186 @@
+/// necro::write::commit: carries out a plan. Every image is written into a
+/// fresh sibling directory which then appears atomically (rename); the donor's
+/// images are never modified. In place, the donor's originals are kept aside.
+#ifndef NECRO_WRITE_COMMIT_HPP
+#define NECRO_WRITE_COMMIT_HPP
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include <necro/criu/image.hpp>
+#include <necro/criu/image_set.hpp>
+#include <necro/criu/magic.hpp>
+#include <necro/elf/core_view.hpp>
+#include <necro/io/error.hpp>
+#include <necro/plan/plan.hpp>
+#include <necro/write/page_engine.hpp>
+
+namespace necro::write {
+
+struct commit_options {
+  copy_method method = copy_method::copy_file_range;
+};
+
+/// What commit did.
+struct commit_report {
+  std::filesystem::path out_dir;
+  std::filesystem::path kept_donor;  ///< where the originals went (in place only)
+  std::uint64_t page_bytes = 0;
+  bool copy_fell_back = false;
+};
+
+namespace detail {
+
+/// An fd that closes itself.
+class unique_fd {
+ public:
+  explicit unique_fd(int fd = -1) : fd_(fd) {}
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+inline result<void> write_file(const std::filesystem::path& path, std::string_view bytes) {
+  unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return fail(error::from_errno(path.string(), "cannot create", errno));
+  NECRO_TRY(write_all(fd.get(), reinterpret_cast<const std::byte*>(bytes.data()), bytes.size(), path.string()));
+  if (::fsync(fd.get()) != 0) return fail(error::from_errno(path.string(), "cannot sync", errno));
+  if (::close(fd.release()) != 0) return fail(error::from_errno(path.string(), "cannot close", errno));
+  return {};
+}
+
+inline result<void> copy_file(const std::filesystem::path& from, const std::filesystem::path& to) {
+  NECRO_TRY_ASSIGN(io::mapped_file in, io::mapped_file::open(from.string()));
+  const auto v = in.view();
+  return write_file(to, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()));
+}
+
+inline void sync_dir(const std::filesystem::path& dir) {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() >= 0) ::fsync(fd.get());
+}
+
+/// Removes a half-written staging directory when the commit fails.
+struct staging_guard {
+  std::filesystem::path dir;
+  bool armed = true;
+  ~staging_guard() {
+    if (armed && !dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+};
+
+}  // namespace detail
+
+/// Writes the image set of `p` into `out_dir`. `out_dir` must not exist (or be
+/// an empty directory), unless it is the donor's own directory: then the new
+/// set replaces it and the originals are kept in `<dir>.donor`.
+template <class Arch>
+result<commit_report> commit(const plan::resurrection& p, const elf::core_view<Arch>& core,
+                             const criu::image_set& donor, std::filesystem::path out_dir,
+                             const commit_options& opt = {}) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!core.file()) return fail(error(errc::unsupported, std::string(core.path()), "the core is not backed by a file"));
+  out_dir = fs::absolute(out_dir).lexically_normal();
+  if (out_dir.filename().empty()) out_dir = out_dir.parent_path();
+  const fs::path donor_dir = fs::absolute(donor.dir()).lexically_normal();
+  const bool in_place = fs::equivalent(out_dir, donor_dir, ec);
+  if (!in_place && fs::exists(out_dir)) {
+    if (!fs::is_directory(out_dir) || !fs::is_empty(out_dir))
+      return fail(error(errc::bad_value, out_dir.string(), "exists and is not an empty directory: refusing to overwrite"));
+  }
+  const fs::path kept = fs::path(donor_dir.string() + ".donor");
+  if (in_place && fs::exists(kept))
+    return fail(error(errc::bad_value, kept.string(), "exists: move it away before patching in place again"));
+
+  detail::staging_guard guard;
+  guard.dir = out_dir.parent_path() / fmt::format(".{}.necro-{}", out_dir.filename().string(), ::getpid());
+  fs::remove_all(guard.dir, ec);
+  if (::mkdir(guard.dir.c_str(), 0755) != 0)
+    return fail(error::from_errno(guard.dir.string(), "cannot create the staging directory", errno));
+  const fs::path& tmp = guard.dir;
+
+  for (const auto& t : p.threads) {
+    criu::image_builder b(criu::magic::core);
+    b.add(t.core);
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("core-", static_cast<std::uint64_t>(t.tid)), b.bytes()));
+  }
+  {
+    criu::image_builder b(criu::magic::mm);
+    b.add(p.mm);
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("mm-", static_cast<std::uint64_t>(p.pid)), b.bytes()));
+  }
+  {
+    criu::image_builder b(criu::magic::pstree);
+    b.add(p.pstree);
+    NECRO_TRY(detail::write_file(tmp / "pstree.img", b.bytes()));
+  }
+  {
+    criu::image_builder b(criu::magic::files);
+    for (const auto& f : p.files) b.add(f);
+    NECRO_TRY(detail::write_file(tmp / "files.img", b.bytes()));
+  }
+  {
+    criu::image_builder b(criu::magic::pagemap);
+    pb::pagemap_head head;
+    head.set_pages_id(p.pages_id);
+    b.add(head);
+    for (const auto& e : p.pagemap) b.add(e);
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes()));
+  }
+  commit_report rep;
+  {
+    const fs::path pages = tmp / criu::image_name("pages-", p.pages_id);
+    detail::unique_fd fd(::open(pages.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return fail(error::from_errno(pages.string(), "cannot create", errno));
+    NECRO_TRY_ASSIGN(const auto cr, copy_runs<Arch>(*core.file(), p.runs, fd.get(), pages.string(), opt.method));
+    rep.page_bytes = cr.bytes;
+    rep.copy_fell_back = cr.fell_back;
+    if (::fsync(fd.get()) != 0) return fail(error::from_errno(pages.string(), "cannot sync", errno));
+  }
+  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to));
+  detail::sync_dir(tmp);
+
+  if (in_place) {
+    if (::rename(donor_dir.c_str(), kept.c_str()) != 0)
+      return fail(error::from_errno(donor_dir.string(), "cannot move the donor's images aside", errno));
+    if (::rename(tmp.c_str(), donor_dir.c_str()) != 0) {
+      const int err = errno;
+      ::rename(kept.c_str(), donor_dir.c_str());  // put the originals back
+      return fail(error::from_errno(donor_dir.string(), "cannot move the new images in place", err));
+    }
+    rep.kept_donor = kept;
+  } else {
+    if (fs::exists(out_dir)) fs::remove(out_dir, ec);  // the empty directory checked above
+    if (::rename(tmp.c_str(), out_dir.c_str()) != 0)
+      return fail(error::from_errno(out_dir.string(), "cannot move the new images into place", errno));
+  }
+  guard.armed = false;
+  detail::sync_dir(out_dir.parent_path());
+  rep.out_dir = out_dir;
+  return rep;
+}
+
+}  // namespace necro::write
+
+#endif
