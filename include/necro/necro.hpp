@@ -23,6 +23,7 @@
 #include <necro/plan/plan.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/initial_stack.hpp>
+#include <necro/plan/pages.hpp>
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>
