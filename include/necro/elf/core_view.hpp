@@ -256,9 +256,10 @@ class core_view {
 
   result<void> parse_notes(const io::byte_view& seg) {
     return for_each_note(seg, [this](const note& n) -> result<void> {
-      const bool core = n.owner == arch::owner_core;
-      const bool linux = n.owner == arch::owner_linux;
-      if (core && n.type == arch::nt::prstatus) {
+      // Not `core`/`linux`: `linux` is a predefined macro under -std=gnu++XX.
+      const bool owner_core = n.owner == arch::owner_core;
+      const bool owner_linux = n.owner == arch::owner_linux;
+      if (owner_core && n.type == arch::nt::prstatus) {
         if (threads_.size() >= max_threads)
           return fail(n.desc.error_at(0, errc::limit, fmt::format("more than {} threads", max_threads)));
         if (n.desc.size() != sizeof(typename Arch::prstatus))
@@ -270,30 +271,30 @@ class core_view {
         threads_.push_back(std::move(t));
         return {};
       }
-      if (core && n.type == arch::nt::prpsinfo) {
+      if (owner_core && n.type == arch::nt::prpsinfo) {
         if (n.desc.size() < sizeof(typename Arch::prpsinfo))
           return fail(n.desc.short_read(0, sizeof(typename Arch::prpsinfo), "NT_PRPSINFO"));
         process_.prpsinfo = n.desc;
         return {};
       }
-      if (core && n.type == arch::nt::siginfo) {
+      if (owner_core && n.type == arch::nt::siginfo) {
         process_.siginfo = n.desc;
         return {};
       }
-      if (core && n.type == arch::nt::auxv) return parse_auxv(n.desc);
-      if (core && n.type == arch::nt::file) return parse_nt_file(n.desc);
-      if (linux && n.type == arch::nt::x86_xsave_layout) {
+      if (owner_core && n.type == arch::nt::auxv) return parse_auxv(n.desc);
+      if (owner_core && n.type == arch::nt::file) return parse_nt_file(n.desc);
+      if (owner_linux && n.type == arch::nt::x86_xsave_layout) {
         process_.xsave_layout = n.desc;
         return {};
       }
       // Regsets belong to the thread whose NT_PRSTATUS came last.
-      if ((core && n.type == Arch::nt_fpregs) || (linux && n.type >= 0x200)) {
+      if ((owner_core && n.type == Arch::nt_fpregs) || (owner_linux && n.type >= 0x200)) {
         if (threads_.empty()) {
           ++process_.unknown_notes;
           return {};
         }
         auto& t = threads_.back();
-        if (core && n.type == Arch::nt_fpregs) {
+        if (owner_core && n.type == Arch::nt_fpregs) {
           if (n.desc.size() != sizeof(typename Arch::fpregs))
             return fail(n.desc.error_at(0, errc::bad_value,
                                         fmt::format("FP regset note has {} bytes, expected {}", n.desc.size(),
