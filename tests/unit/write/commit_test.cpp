@@ -1,0 +1,153 @@
+// write::commit on the real fixture: a complete image set appears atomically,
+// reads back, carries the core's page bytes, and the donor is never touched.
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <catch2/catch.hpp>
+
+#include <necro/necro.hpp>
+
+#include "support/fixtures.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using core_t = necro::elf::core_view<necro::arch::x86_64>;
+
+struct scratch {
+  fs::path dir;
+  scratch() {
+    char tmpl[] = "/tmp/necro-commit-test.XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    dir = tmpl;
+  }
+  ~scratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+/// name -> content of every file in `d`.
+std::map<std::string, std::string> snapshot(const fs::path& d) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : fs::directory_iterator(d)) m[e.path().filename().string()] = necro::test::slurp(e.path());
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("commit writes a complete image set that reads back", "[write]") {
+  const auto c = necro::test::x86_64_core();
+  const auto d = necro::test::x86_64_donor();
+  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
+  scratch s;
+  fs::copy(*d, s.dir / "donor");
+  const auto before = snapshot(s.dir / "donor");
+  auto core = core_t::open(c->string());
+  REQUIRE(core);
+  auto donor = necro::criu::image_set::load(s.dir / "donor");
+  REQUIRE(donor);
+  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
+  REQUIRE(plan);
+
+  for (auto method : {necro::write::copy_method::copy_file_range, necro::write::copy_method::write_from_map}) {
+    const fs::path out = s.dir / (method == necro::write::copy_method::write_from_map ? "out-write" : "out-cfr");
+    auto rep = necro::write::commit(*plan, *core, *donor, out, {.method = method});
+    REQUIRE(rep);
+    CHECK(rep->page_bytes == plan->stats.pages_written * 4096);
+    // No staging directory is left behind.
+    for (const auto& e : fs::directory_iterator(s.dir)) CHECK_FALSE(e.path().filename().string().starts_with("."));
+
+    // The new set reads back as a donor would, under the victim's pid.
+    auto back = necro::criu::image_set::load(out);
+    REQUIRE(back);
+    CHECK(back->pid() == static_cast<std::uint32_t>(plan->pid));
+    CHECK(back->mm().SerializeAsString() == plan->mm.SerializeAsString());
+    CHECK(back->leader_core().SerializeAsString() == plan->threads[0].core.SerializeAsString());
+    CHECK(back->has(necro::criu::image_name("fs-", static_cast<std::uint64_t>(plan->pid))));
+    CHECK_FALSE(back->has(necro::criu::image_name("core-", plan->donor_pid)));
+
+    // pages-N.img holds the runs' bytes, in pagemap order.
+    const auto pages = necro::test::slurp(out / necro::criu::image_name("pages-", plan->pages_id));
+    REQUIRE(pages.size() == plan->stats.pages_written * 4096);
+    std::uint64_t at = 0;
+    for (const auto& r : plan->runs) {
+      CHECK(std::memcmp(pages.data() + at, core->bytes().data() + r.core_offset, r.pages * 4096) == 0);
+      at += r.pages * 4096;
+    }
+    auto pm_file = necro::io::mapped_file::open((out / necro::criu::image_name("pagemap-", static_cast<std::uint64_t>(plan->pid))).string());
+    REQUIRE(pm_file);
+    auto rd = necro::criu::entry_reader::open(pm_file->view(), necro::criu::magic::pagemap);
+    REQUIRE(rd);
+    necro::pb::pagemap_head head;
+    REQUIRE(*rd->next(head));
+    CHECK(head.pages_id() == plan->pages_id);
+    auto entries = rd->read_all<necro::pb::pagemap_entry>();
+    REQUIRE(entries);
+    REQUIRE(entries->size() == plan->pagemap.size());
+    for (std::size_t i = 0; i < entries->size(); ++i) CHECK((*entries)[i].nr_pages() == plan->pagemap[i].nr_pages());
+  }
+  // The donor's directory is byte-identical.
+  CHECK(snapshot(s.dir / "donor") == before);
+}
+
+TEST_CASE("commit refuses a non-empty output directory and leaves everything as it was", "[write]") {
+  const auto c = necro::test::x86_64_core();
+  const auto d = necro::test::x86_64_donor();
+  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
+  scratch s;
+  auto core = core_t::open(c->string());
+  auto donor = necro::criu::image_set::load(*d);
+  REQUIRE(core);
+  REQUIRE(donor);
+  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
+  REQUIRE(plan);
+  fs::create_directory(s.dir / "busy");
+  { std::ofstream(s.dir / "busy" / "keep.txt") << "mine"; }
+  auto rep = necro::write::commit(*plan, *core, *donor, s.dir / "busy");
+  REQUIRE_FALSE(rep);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("not an empty directory"));
+  CHECK(snapshot(s.dir / "busy").size() == 1);
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.dir)) ++entries;
+  CHECK(entries == 1);  // no staging directory left
+}
+
+TEST_CASE("patching in place keeps the donor's originals beside it", "[write]") {
+  const auto c = necro::test::x86_64_core();
+  const auto d = necro::test::x86_64_donor();
+  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
+  scratch s;
+  fs::copy(*d, s.dir / "donor");
+  const auto before = snapshot(s.dir / "donor");
+  auto core = core_t::open(c->string());
+  REQUIRE(core);
+  {
+    auto donor = necro::criu::image_set::load(s.dir / "donor");
+    REQUIRE(donor);
+    auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
+    REQUIRE(plan);
+    auto rep = necro::write::commit(*plan, *core, *donor, s.dir / "donor");
+    REQUIRE(rep);
+    CHECK(rep->kept_donor == s.dir / "donor.donor");
+  }
+  CHECK(snapshot(s.dir / "donor.donor") == before);
+  auto patched = necro::criu::image_set::load(s.dir / "donor");
+  REQUIRE(patched);
+  CHECK(patched->pid() != necro::criu::image_set::load(s.dir / "donor.donor")->pid());
+
+  // A second in-place patch would overwrite the kept originals: refused.
+  const auto patched_files = snapshot(s.dir / "donor");
+  auto plan2 = necro::plan::plan_resurrection(*core, *patched, {}, {.offline = true});
+  REQUIRE(plan2);
+  auto again = necro::write::commit(*plan2, *core, *patched, s.dir / "donor");
+  REQUIRE_FALSE(again);
+  CHECK_THAT(again.error().message(), Catch::Matchers::Contains("donor.donor: exists"));
+  CHECK(snapshot(s.dir / "donor") == patched_files);
+  CHECK(snapshot(s.dir / "donor.donor") == before);
+}
