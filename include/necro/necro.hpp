@@ -11,6 +11,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/arch/common.hpp>
 #include <necro/arch/x86_64.hpp>
+#include <necro/arch/aarch64.hpp>
 #include <necro/elf/types.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/core_view.hpp>
@@ -20,6 +21,7 @@
 #include <necro/map/field.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/map/x86_64.hpp>
+#include <necro/map/aarch64.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/initial_stack.hpp>

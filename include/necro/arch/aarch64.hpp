@@ -1,0 +1,109 @@
+/// necro::arch::aarch64: traits and fixed-width mirrors of the aarch64 Linux
+/// core ABI (elf_prstatus with user_pt_regs, user_fpsimd_state, elf_prpsinfo),
+/// pinned by static_asserts. Any host can read an aarch64 core with these.
+#ifndef NECRO_ARCH_AARCH64_HPP
+#define NECRO_ARCH_AARCH64_HPP
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <necro/arch/common.hpp>
+
+namespace necro::arch {
+
+namespace aarch64_abi {
+
+/// struct user_pt_regs (arch/arm64/include/uapi/asm/ptrace.h).
+struct user_regs {
+  std::array<std::uint64_t, 31> regs;
+  std::uint64_t sp, pc, pstate;
+};
+static_assert(sizeof(user_regs) == 34 * 8);
+static_assert(offsetof(user_regs, pc) == 32 * 8);
+
+struct elf_siginfo {
+  std::int32_t si_signo, si_code, si_errno;
+};
+
+struct timeval64 {
+  std::int64_t sec, usec;
+};
+
+/// struct elf_prstatus for aarch64.
+struct prstatus {
+  elf_siginfo info;
+  std::int16_t cursig;
+  std::array<std::uint8_t, 2> pad0;
+  std::uint64_t sigpend;
+  std::uint64_t sighold;
+  std::int32_t pid, ppid, pgrp, sid;
+  timeval64 utime, stime, cutime, cstime;
+  user_regs regs;
+  std::int32_t fpvalid;
+  std::array<std::uint8_t, 4> pad1;
+};
+static_assert(sizeof(prstatus) == 392);
+static_assert(offsetof(prstatus, pid) == 32);
+static_assert(offsetof(prstatus, regs) == 112);
+static_assert(offsetof(prstatus, fpvalid) == 384);
+
+/// struct user_fpsimd_state (NT_PRFPREG): 32 128-bit V registers as 64 halves.
+struct fpregs {
+  std::array<std::uint64_t, 64> vregs;
+  std::uint32_t fpsr, fpcr;
+  std::array<std::uint32_t, 2> reserved;
+};
+static_assert(sizeof(fpregs) == 528);
+static_assert(offsetof(fpregs, fpsr) == 512);
+
+/// struct elf_prpsinfo for aarch64 (same shape as x86-64's).
+struct prpsinfo {
+  std::int8_t state, sname, zomb, nice;
+  std::array<std::uint8_t, 4> pad0;
+  std::uint64_t flag;
+  std::uint32_t uid, gid;
+  std::int32_t pid, ppid, pgrp, sid;
+  std::array<char, 16> fname;
+  std::array<char, 80> psargs;
+};
+static_assert(sizeof(prpsinfo) == 136);
+static_assert(offsetof(prpsinfo, fname) == 40);
+
+}  // namespace aarch64_abi
+
+/// Traits of aarch64 Linux cores.
+struct aarch64 {
+  static constexpr std::string_view name = "aarch64";
+  static constexpr std::uint16_t e_machine = 183;  // EM_AARCH64
+  static constexpr unsigned char elf_class = elfc::class64;
+  static constexpr std::endian endian = std::endian::little;
+  static constexpr std::uint64_t page_size = 4096;
+  static constexpr std::uint64_t vsyscall_start = 0;  // none on arm64
+  static constexpr int criu_march = 3;
+
+  using user_regs = aarch64_abi::user_regs;
+  using prstatus = aarch64_abi::prstatus;
+  using fpregs = aarch64_abi::fpregs;
+  using prpsinfo = aarch64_abi::prpsinfo;
+
+  static constexpr std::uint32_t nt_fpregs = nt::prfpreg;
+
+  static std::uint64_t pc(const user_regs& r) noexcept { return r.pc; }
+  static std::uint64_t sp(const user_regs& r) noexcept { return r.sp; }
+  /// TPIDR_EL0 is not in user_pt_regs: it comes from the NT_ARM_TLS regset.
+  static std::uint64_t thread_pointer(const user_regs&) noexcept { return 0; }
+
+  enum class rewind { none, restart, eintr };
+
+  /// An arm64 core does not record the syscall number or the original x0, so a
+  /// restart cannot be rebuilt from NT_PRSTATUS alone: left as dumped.
+  static rewind rewind_syscall(user_regs&) noexcept { return rewind::none; }
+};
+
+}  // namespace necro::arch
+
+#endif
