@@ -112,6 +112,7 @@ class image_builder {
   }
   /// Appends an already framed-or-raw entry body verbatim (keeps donor bytes).
   image_builder& add_raw(std::string_view body) {
+    NECRO_ASSERT(body.size() <= max_entry_size);
     put_u32(static_cast<std::uint32_t>(body.size()));
     bytes_.append(body);
     return *this;

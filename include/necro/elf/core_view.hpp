@@ -36,6 +36,7 @@ struct segment {
   std::uint64_t vaddr = 0, memsz = 0, filesz = 0, offset = 0;
   std::uint32_t flags = 0;
   io::byte_view bytes;  ///< the dumped bytes (filesz of them), in the mapping
+  std::uint64_t header_offset = 0;  ///< file offset of its program header
   std::uint64_t end() const noexcept { return vaddr + memsz; }
   bool readable() const noexcept { return flags & arch::elfc::pf_r; }
   bool writable() const noexcept { return flags & arch::elfc::pf_w; }
@@ -227,16 +228,16 @@ class core_view {
       if (ph.type == arch::elfc::pt_load) {
         if (ph.filesz > ph.memsz)
           return fail(whole_.error_at(at, errc::bad_value,
-                                      fmt::format("PT_LOAD {} has p_filesz {:#x} > p_memsz {:#x}", i, ph.filesz, ph.memsz)));
+                                      fmt::format("PT_LOAD (program header {}) has p_filesz {:#x} > p_memsz {:#x}", i, ph.filesz, ph.memsz)));
         if (ph.vaddr + ph.memsz < ph.vaddr)
           return fail(whole_.error_at(at, errc::bad_value,
-                                      fmt::format("PT_LOAD {} at {:#x} wraps the address space", i, ph.vaddr)));
+                                      fmt::format("PT_LOAD (program header {}) at {:#x} wraps the address space", i, ph.vaddr)));
         if (ph.vaddr % Arch::page_size != 0)
           return fail(whole_.error_at(at, errc::bad_value,
-                                      fmt::format("PT_LOAD {} at {:#x} is not page aligned", i, ph.vaddr)));
+                                      fmt::format("PT_LOAD (program header {}) at {:#x} is not page aligned", i, ph.vaddr)));
         NECRO_TRY_ASSIGN(io::byte_view b,
-                         whole_.sub(ph.offset, ph.filesz, fmt::format("PT_LOAD {} ({:#x}) bytes", i, ph.vaddr)));
-        segments_.push_back(segment{ph.vaddr, ph.memsz, ph.filesz, ph.offset, ph.flags, b});
+                         whole_.sub(ph.offset, ph.filesz, fmt::format("PT_LOAD (program header {}) at {:#x}: bytes", i, ph.vaddr)));
+        segments_.push_back(segment{ph.vaddr, ph.memsz, ph.filesz, ph.offset, ph.flags, b, at});
       } else if (ph.type == arch::elfc::pt_note) {
         NECRO_TRY_ASSIGN(const io::byte_view notes, whole_.sub(ph.offset, ph.filesz, "PT_NOTE segment"));
         NECRO_TRY(parse_notes(notes));
@@ -247,8 +248,9 @@ class core_view {
     std::sort(sorted_.begin(), sorted_.end(), [](const segment* a, const segment* b) { return a->vaddr < b->vaddr; });
     for (std::size_t i = 1; i < sorted_.size(); ++i)
       if (sorted_[i]->vaddr < sorted_[i - 1]->end())
-        return fail(error(errc::bad_value, std::string(path()),
-                          fmt::format("PT_LOAD segments overlap at {:#x}", sorted_[i]->vaddr)));
+        return fail(whole_.error_at(sorted_[i]->header_offset, errc::bad_value,
+                                    fmt::format("PT_LOAD at {:#x} overlaps the one at {:#x}", sorted_[i]->vaddr,
+                                                sorted_[i - 1]->vaddr)));
     if (threads_.empty())
       return fail(error(errc::missing, std::string(path()), "no NT_PRSTATUS note: the core has no threads"));
     return {};

@@ -1,0 +1,34 @@
+// expect: necro: field table for regs must name every field of it exactly once
+// A field table that forgets a field of its source structure must not compile.
+#include <boost/hana/tuple.hpp>
+
+#include <necro/map/field.hpp>
+
+namespace cf {
+
+struct regs {
+  unsigned long ip, sp, flags;
+};
+
+struct msg {
+  unsigned long ip_ = 0, sp_ = 0, flags_ = 0;
+  unsigned long ip() const { return ip_; }
+  void set_ip(unsigned long v) { ip_ = v; }
+  unsigned long sp() const { return sp_; }
+  void set_sp(unsigned long v) { sp_ = v; }
+  unsigned long flags() const { return flags_; }
+  void set_flags(unsigned long v) { flags_ = v; }
+};
+
+#ifdef NECRO_COMPILE_FAIL_CONTROL
+constexpr auto table = boost::hana::make_tuple(NECRO_MAP_SCALAR(regs, ip, ip), NECRO_MAP_SCALAR(regs, sp, sp),
+                                               NECRO_MAP_SCALAR(regs, flags, flags));
+#else
+// `flags` is neither mapped nor ignored.
+constexpr auto table = boost::hana::make_tuple(NECRO_MAP_SCALAR(regs, ip, ip), NECRO_MAP_SCALAR(regs, sp, sp));
+#endif
+NECRO_MAP_ASSERT_COMPLETE(regs, table);
+
+}  // namespace cf
+
+void use_table(cf::msg& m) { necro::map::apply(cf::table, cf::regs{1, 2, 3}, m); }

@@ -1,0 +1,67 @@
+// libFuzzer target: core_view<x86_64>::parse over arbitrary bytes, then every
+// accessor on whatever parsed. Any crash, sanitizer report or broken
+// invariant (__builtin_trap) is a bug.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <necro/arch/x86_64.hpp>
+#include <necro/elf/core_view.hpp>
+#include <necro/map/x86_64.hpp>
+
+namespace {
+
+void check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const necro::io::byte_view whole(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), 0,
+                                   "fuzz.core");
+  auto r = necro::elf::core_view<necro::arch::x86_64>::parse(whole);
+  if (!r) {
+    const auto& e = r.error();
+    check(e.path() == "fuzz.core");
+    check(!e.what().empty());
+    check(!e.message().empty());
+    return 0;
+  }
+  const auto& c = *r;
+  check(!c.threads().empty());
+  volatile std::uint64_t sink = 0;
+  sink = sink + static_cast<std::uint64_t>(c.pid());
+  sink = sink + static_cast<std::uint64_t>(c.leader().tid());
+  if (auto ps = c.prpsinfo()) sink = sink + ps->fname[0];
+  for (const auto& t : c.threads()) {
+    necro::pb::user_x86_regs_entry m;
+    necro::map::apply(necro::map::x86_64::gpregs, t.regs(), m);
+    check(m.ip() == t.regs().rip);
+    if (t.fpregs) {
+      necro::pb::user_x86_fpregs_entry f;
+      necro::map::apply(necro::map::x86_64::fpregs_table, *t.fpregs, f);
+      check(f.xmm_space_size() == 64);
+    }
+    if (t.xstate) sink = sink + t.xstate->size();
+    for (const auto& n : t.others) sink = sink + n.desc.size();
+    if (const auto* s = c.segment_at(t.regs().rip)) check(s->vaddr <= t.regs().rip && t.regs().rip < s->end());
+    (void)c.read_memory<std::uint64_t>(t.regs().rsp);
+  }
+  for (const auto& s : c.segments()) {
+    check(s.bytes.size() == s.filesz);
+    check(s.filesz <= s.memsz);
+    if (s.memsz > 0) check(c.segment_at(s.vaddr) != nullptr);
+    if (s.filesz > 0) check(c.read_memory<std::uint8_t>(s.vaddr).has_value());
+    (void)c.read_string(s.vaddr);
+  }
+  for (const auto& a : c.process().auxv) {
+    (void)c.read_string(a.value);
+    (void)c.read_memory<std::uint32_t>(a.value);
+  }
+  for (const auto& f : c.process().files) {
+    check(f.start <= f.end);
+    sink = sink + f.path.size();
+  }
+  return 0;
+}
