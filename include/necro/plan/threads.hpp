@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,27 @@ inline bool near(std::uint64_t a, std::uint64_t b) {
 }
 }  // namespace detail
 
+/// Signals in a pending mask that come back pending: all but the one that
+/// killed the process and SIGKILL (a restored task must not die again of them).
+inline std::vector<int> pending_signals(std::uint64_t mask, int fatal_signal) {
+  std::vector<int> out;
+  for (int sig = 1; sig <= 64; ++sig)
+    if ((mask >> (sig - 1)) & 1 && sig != fatal_signal && sig != arch::sig::sigkill) out.push_back(sig);
+  return out;
+}
+
+/// A raw siginfo_t for a signal the core only lists in a mask: the core keeps
+/// no siginfo for it, so it reads as sent by the process itself (SI_TKILL).
+inline std::string make_siginfo(int sig, std::int32_t pid, std::uint32_t uid) {
+  std::string raw(128, '\0');
+  const std::int32_t si_code = -6;  // SI_TKILL
+  std::memcpy(raw.data(), &sig, 4);
+  std::memcpy(raw.data() + 8, &si_code, 4);
+  std::memcpy(raw.data() + 16, &pid, 4);  // _kill.si_pid
+  std::memcpy(raw.data() + 20, &uid, 4);  // _kill.si_uid
+  return raw;
+}
+
 template <class Arch>
 result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t,
                                 std::uint32_t template_tid, const pb::core_entry& tmpl, bool leader,
@@ -49,6 +71,10 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
     case Arch::rewind::eintr: tp.rewind = "interrupted syscall returns -EINTR"; break;
     case Arch::rewind::none: break;
   }
+  // The signal that killed the process: the first thread took it (pitfall 6).
+  const int fatal_signal = core.threads().front().prstatus.cursig;
+  std::uint32_t uid = 0;
+  if (auto ps = core.prpsinfo()) uid = ps->uid;
   const std::uint64_t donor_tp = bridge::thread_pointer(tmpl);
   const std::uint64_t victim_tp = Arch::thread_pointer(regs);
   {
@@ -76,10 +102,15 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
   bridge::set_clear_tid(c, tls(bridge::clear_tid(tmpl), "clear_child_tid"));
   auto* tc = c.mutable_thread_core();
   if (tc->futex_rla() != 0) tc->set_futex_rla(tls(tc->futex_rla(), "robust futex list"));
-  // Masks from the core (pitfall 15); pending signals are the donor's: drop them,
-  // and never re-queue the death (pitfall 16).
+  // Masks from the core (pitfall 15). The donor's pending signals are not the
+  // victim's: the queue is rebuilt from the core's pending mask, less the death
+  // (pitfall 16).
   tc->set_blk_sigset(t.prstatus.sighold);
   tc->mutable_signals_p()->Clear();
+  for (const int sig : pending_signals(t.prstatus.sigpend, fatal_signal)) {
+    *tc->mutable_signals_p()->add_signals()->mutable_siginfo() = make_siginfo(sig, core.pid(), uid);
+    out.changes.push_back(fmt::format("thread {}: signal {} pending again (the core's pending mask)", t.tid(), sig));
+  }
   if (tc->has_rseq_entry() && tc->rseq_entry().rseq_abi_pointer() != 0) {
     auto* rs = tc->mutable_rseq_entry();
     rs->set_rseq_abi_pointer(tls(rs->rseq_abi_pointer(), "rseq area"));

@@ -283,3 +283,23 @@ TEST_CASE("online planning refuses files missing from disk", "[plan]") {
   CHECK(r.error().code() == necro::errc::mismatch);
   CHECK_THAT(r.error().message(), Catch::Matchers::Contains("the file changed"));
 }
+
+TEST_CASE("pending signals come back, less the death and SIGKILL", "[plan]") {
+  const std::uint64_t mask = (1ULL << (3 - 1)) | (1ULL << (9 - 1)) | (1ULL << (12 - 1)) | (1ULL << (34 - 1));
+  CHECK(necro::plan::pending_signals(mask, 3) == std::vector<int>{12, 34});
+  CHECK(necro::plan::pending_signals(0, 11).empty());
+  const auto raw = necro::plan::make_siginfo(12, 4711, 1000);
+  REQUIRE(raw.size() == 128);
+  std::int32_t signo = 0, code = 0, pid = 0;
+  std::memcpy(&signo, raw.data(), 4);
+  std::memcpy(&code, raw.data() + 8, 4);
+  std::memcpy(&pid, raw.data() + 16, 4);
+  CHECK(signo == 12);
+  CHECK(code == -6);
+  CHECK(pid == 4711);
+  // The fixture died of SIGQUIT with nothing else pending: the queue stays empty.
+  auto f = load_fixture();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
+  CHECK(f->plan.threads[0].core.thread_core().signals_p().signals_size() ==
+        static_cast<int>(necro::plan::pending_signals(f->core.leader().prstatus.sigpend, 3).size()));
+}

@@ -1,0 +1,648 @@
+#!/usr/bin/env bash
+# run_e2e.sh - necro's end-to-end tests: real victims, real cores, real CRIU.
+#
+#   run_e2e.sh MODE --victims DIR --oracle PATH [--necro PATH]
+#
+# MODE (one ctest test each, e2e.MODE):
+#   counter      the counter victim is killed (SIGQUIT); a donor run is dumped;
+#                criu-necromancer writes an image set from core + donor; it is
+#                restored stopped (-s) and compared with the core by the oracle,
+#                then restored again running: the counter must continue from the
+#                dead value + 1.
+#   segv         the segv victim dereferences NULL in its main thread; restored
+#                stopped, oracle; then SIGCONT: it must die of SIGSEGV again, at
+#                the same ip, in the same thread.
+#   segv-thread  the same, the NULL store in a worker thread while the main
+#                thread waits in pthread_join (2 threads; the core's first thread
+#                is not the leader; the leader sleeps in a futex: -ERESTARTSYS).
+#   heapsig      the heapsig victim (brk heap, 8 MiB mmap, file mapping with a
+#                page past EOF, vDSO, SIGUSR1 handler) is killed; oracle; restored
+#                running: it must tick on from the dead value + 1 with its memory
+#                intact, run its SIGUSR1 handler and survive it.
+#   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
+#                compare SAME; one flipped memory byte must give exactly one
+#                mismatched byte; one changed register exactly one register.
+#   oracle-criu, oracle-criu-thread
+#                oracle self-test, no criu-necromancer: a stopped victim (heapsig,
+#                or segv in thread mode) is dumped by CRIU itself (dump -R), then
+#                killed with SIGQUIT: its kernel core and CRIU's images describe
+#                the same state. CRIU's own restore -s must compare SAME. heapsig
+#                is then also restored running and must pass the behaviour checks.
+#
+# Requirements (else exit 77 = ctest SKIP, with the reason): root; NECRO_CRIU in
+# the environment naming a CRIU >= 4.1 whose `check` passes (not for
+# oracle-gcore); criu-necromancer built (counter/segv/segv-thread/heapsig); gdb
+# (oracle-gcore). A set --necro that is not executable is a FAILURE: the build
+# has the target but it was not built.
+#
+# Side effects: /proc/sys/kernel/core_pattern is rewritten for the duration
+# (machine-wide; restored on exit); runs are serialised with flock on
+# /tmp/necro-e2e.lock. Only processes this script started (or restored) are
+# signalled, by PID, after checking /proc/PID/exe. ASLR is left as it is.
+# The work directory is removed on success and kept on failure
+# (NECRO_E2E_KEEP=1 keeps it always).
+set -eEuo pipefail
+
+SKIP=77
+MODE=${1:-}
+[ -n "$MODE" ] && shift
+VICTIMS='' ORACLE='' NECRO=''
+while [ $# -gt 0 ]; do
+    case $1 in
+        --victims) VICTIMS=$2; shift 2 ;;
+        --oracle) ORACLE=$2; shift 2 ;;
+        --necro) NECRO=$2; shift 2 ;;
+        *) echo "run_e2e.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+# Absolute paths: victims run from the work directory.
+[ -z "$VICTIMS" ] || VICTIMS=$(realpath -m -- "$VICTIMS")
+[ -z "$ORACLE" ] || ORACLE=$(realpath -m -- "$ORACLE")
+[ -z "$NECRO" ] || NECRO=$(realpath -m -- "$NECRO")
+
+NAME="e2e.$MODE"
+PASSES=0
+FAILS=0
+WORK=
+OLD_CORE_PATTERN=
+declare -A TRACKED=() # pid -> binary it must be running for us to kill it
+
+ts() { date +%H:%M:%S.%3N; }
+log() { printf '[%s] %s\n' "$(ts)" "$*"; }
+skip() { printf 'SKIPPED: %s: %s\n' "$NAME" "$*"; exit "$SKIP"; }
+pass() { printf 'PASS: %s: %s\n' "$NAME" "$*"; PASSES=$((PASSES + 1)); }
+fail() { printf 'FAIL: %s: %s\n' "$NAME" "$*"; FAILS=$((FAILS + 1)); }
+fatal() { fail "$*"; exit 1; }
+# show_log FILE: the end of a log, and its errors, after a failure.
+show_log() {
+    [ -f "$1" ] || return 0
+    printf -- '----- %s: errors -----\n' "$1"
+    grep -E 'Error|error|Warn' "$1" | grep -v 'RLIMIT_NOFILE' | tail -n 15 || true
+    printf -- '----- %s: last 40 lines -----\n' "$1"
+    tail -n 40 "$1"
+    printf -- '-----\n'
+}
+
+case $MODE in
+    counter | segv | segv-thread | heapsig) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
+    oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
+    *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
+esac
+
+# ---------------------------------------------------------------- prerequisites
+[ -x "$ORACLE" ] || fatal "oracle '$ORACLE' is not built"
+for v in counter segv heapsig; do
+    [ -x "$VICTIMS/$v" ] || fatal "victim '$VICTIMS/$v' is not built"
+done
+[ "$(id -u)" -eq 0 ] || skip "needs root (core_pattern, ptrace, CRIU)"
+if [ "$NEEDS_CRIU" = 1 ]; then
+    [ -n "${NECRO_CRIU:-}" ] ||
+        skip "NECRO_CRIU is not set; set it to a CRIU >= 4.1 binary, e.g. NECRO_CRIU=/path/to/criu ctest -L e2e"
+    [ -x "$NECRO_CRIU" ] || skip "NECRO_CRIU=$NECRO_CRIU is not an executable file"
+    CRIU_VERSION=$("$NECRO_CRIU" --version 2>/dev/null | sed -n 's/^Version: *//p' | head -n1)
+    IFS=. read -r cmaj cmin _ <<<"${CRIU_VERSION:-0.0}"
+    if ! [[ "$cmaj" =~ ^[0-9]+$ && "${cmin:-0}" =~ ^[0-9]+$ ]] || [ "$cmaj" -lt 4 ] ||
+        { [ "$cmaj" -eq 4 ] && [ "${cmin:-0}" -lt 1 ]; }; then
+        skip "NECRO_CRIU=$NECRO_CRIU is CRIU '${CRIU_VERSION:-unknown}', need >= 4.1"
+    fi
+    if ! CHECK_OUT=$(timeout 120 "$NECRO_CRIU" check 2>&1); then
+        printf '%s\n' "$CHECK_OUT" | tail -n 10
+        skip "'$NECRO_CRIU check' fails on this machine (output above)"
+    fi
+fi
+if [ "$NEEDS_NECRO" = 1 ]; then
+    [ -n "$NECRO" ] || skip "this build has no criu-necromancer target (examples not built?)"
+    [ -x "$NECRO" ] || fatal "criu-necromancer '$NECRO' is part of the build but not built"
+fi
+if [ "$MODE" = oracle-gcore ]; then
+    command -v gdb >/dev/null || skip "gdb not found (needed for gcore)"
+fi
+
+# ---------------------------------------------------------------- state, cleanup
+exec {LOCKFD}>/tmp/necro-e2e.lock
+flock -w 120 "$LOCKFD" || fatal "another e2e run holds /tmp/necro-e2e.lock"
+WORK=$(mktemp -d "/tmp/necro-e2e.$MODE.XXXXXX")
+log "$NAME: work directory $WORK"
+
+# wait_gone PID [SECONDS]: until /proc/PID is gone (reaping it if it is our child).
+wait_gone() {
+    local pid=$1 limit=$(( ${2:-30} * 20 )) i=0
+    { wait "$pid"; } 2>/dev/null || true
+    while [ -e "/proc/$pid" ]; do
+        i=$((i + 1))
+        [ "$i" -le "$limit" ] || return 1
+        sleep 0.05
+    done
+}
+
+# kill_tracked PID: SIGKILL it if it still runs the binary we started, then
+# wait until it is gone (also when it is already a zombie). A pid that now
+# belongs to some other process is left alone.
+kill_tracked() {
+    local pid=$1 ours=0
+    if [ -e "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "${TRACKED[$pid]}" ]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        ours=1
+    fi
+    if [ "$ours" = 1 ] || [ "$(state_of "$pid")" = Z ]; then
+        wait_gone "$pid" 30 || printf 'WARNING: pid %s did not go away\n' "$pid"
+    fi
+    unset "TRACKED[$pid]"
+}
+
+cleanup() {
+    local rc=$? pid
+    set +e
+    for pid in "${!TRACKED[@]}"; do kill_tracked "$pid"; done
+    if [ -n "$OLD_CORE_PATTERN" ]; then
+        printf '%s\n' "$OLD_CORE_PATTERN" >/proc/sys/kernel/core_pattern
+    fi
+    if [ "$rc" -eq 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
+    if [ "$rc" -eq "$SKIP" ]; then
+        :
+    elif [ "$rc" -eq 0 ]; then
+        printf 'RESULT: %s: PASS (%d checks)\n' "$NAME" "$PASSES"
+    else
+        printf 'RESULT: %s: FAIL (%d failed, %d passed)\n' "$NAME" "$FAILS" "$PASSES"
+    fi
+    if [ -n "$WORK" ]; then
+        if [ "$rc" -eq 0 ] && [ "${NECRO_E2E_KEEP:-0}" != 1 ]; then
+            rm -rf "$WORK"
+        else
+            printf 'work directory kept: %s\n' "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# An unexpected failure (set -e) says where it happened.
+# shellcheck disable=SC2154 # rc_ is assigned inside the trap string
+trap 'rc_=$?; [ "$BASHPID" != "$$" ] || fail "unexpected failure (status $rc_) at line $LINENO: $BASH_COMMAND"' ERR
+
+if [ "$MODE" != oracle-gcore ]; then
+    OLD_CORE_PATTERN=$(cat /proc/sys/kernel/core_pattern)
+    printf '%s\n' "$WORK/core.%p" >/proc/sys/kernel/core_pattern
+    log "core_pattern was '$OLD_CORE_PATTERN'; now $WORK/core.%p (restored on exit)"
+fi
+log "ASLR: randomize_va_space=$(cat /proc/sys/kernel/randomize_va_space)"
+
+# Every external step that could hang is bounded, so ctest's TIMEOUT (which
+# kills without cleanup) is never what stops a run.
+criu() { timeout 90 "$NECRO_CRIU" "$@" {LOCKFD}>&-; }
+
+# Close every fd above 2 in the current (sub)shell.
+close_stray_fds() {
+    local p fd
+    for p in /proc/$BASHPID/fd/*; do
+        fd=${p##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null || continue
+        eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
+
+# launch PROG ARGS...: start PROG detached (own session, fds 0-2 on /dev/null,
+# nothing else open, cwd $WORK), cores enabled and complete. Sets LAUNCHED.
+# The subshell is not a process-group leader (no job control in scripts), so
+# setsid execs in place and $! is the program's own pid.
+launch() {
+    (
+        cd "$WORK"
+        ulimit -c unlimited
+        echo 0xff >/proc/self/coredump_filter
+        close_stray_fds
+        exec setsid "$@" </dev/null >/dev/null 2>&1
+    ) &
+    LAUNCHED=$!
+    TRACKED[$LAUNCHED]=$1
+    local i
+    for i in $(seq 100); do
+        [ "$(readlink "/proc/$LAUNCHED/exe" 2>/dev/null)" = "$1" ] && return 0
+        sleep 0.02
+    done
+    fatal "launched pid $LAUNCHED is not running $1"
+}
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+    local limit=$(( $1 * 20 )) i=0
+    shift
+    until "$@"; do
+        i=$((i + 1))
+        [ "$i" -le "$limit" ] || return 1
+        sleep 0.05
+    done
+}
+
+state_of() { sed -n 's/^State:\s*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
+is_stopped() { case $(state_of "$1") in T | t) return 0 ;; esac; return 1; }
+is_running() { [ -e "/proc/$1" ] && case $(state_of "$1") in T | t | Z | X | '') return 1 ;; esac; }
+# Lines of FILE written after byte OFFSET.
+since() { tail -c +"$(($2 + 1))" "$1"; }
+has_lines_since() { [ "$(since "$1" "$2" | grep -c "${4:-}")" -ge "$3" ]; }
+file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'; }
+
+# all_in_syscall PID: every thread of the stopped PID sleeps in a system call
+# (/proc/PID/task/TID/syscall starts with its number, not -1 or "running").
+all_in_syscall() {
+    local f nr
+    for f in /proc/"$1"/task/*/syscall; do
+        read -r nr _ <"$f" || return 1
+        [[ "$nr" =~ ^[0-9]+$ ]] || return 1
+    done
+}
+
+# stop_in_syscall PID: SIGSTOP it at a moment when all its threads are in a
+# system call (so the syscall-restart rewind is exercised); retries.
+stop_in_syscall() {
+    local i
+    for i in $(seq 50); do
+        kill -STOP "$1"
+        wait_for 5 is_stopped "$1" || return 1
+        all_in_syscall "$1" && return 0
+        kill -CONT "$1"
+        sleep 0.0$((RANDOM % 9 + 1))
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- victims
+OUT="$WORK/out"
+DATA="$WORK/data"
+case $MODE in
+    counter | oracle-gcore)
+        BIN="$VICTIMS/counter"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
+    segv)
+        BIN="$VICTIMS/segv"; VICTIM_ARGS=("$OUT" 300 main); DONOR_ARGS=("$OUT" 600000 main); KIND=crashed ;;
+    segv-thread)
+        BIN="$VICTIMS/segv"; VICTIM_ARGS=("$OUT" 300 thread); DONOR_ARGS=("$OUT" 600000 thread); KIND=crashed ;;
+    oracle-criu-thread)
+        BIN="$VICTIMS/segv"; VICTIM_ARGS=("$OUT" 600000 thread); KIND=killed ;;
+    heapsig | oracle-criu)
+        BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
+        seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
+esac
+BIN_BASE=${BIN##*/}
+
+# progress_ok: the victim has been running a while (and is observable).
+progress_ok() {
+    case $BIN_BASE in
+        counter) has_lines_since "$OUT" "${1:-0}" 20 ;;
+        heapsig) has_lines_since "$OUT" "${1:-0}" 20 '^tick ' ;;
+        segv) has_lines_since "$OUT" "${1:-0}" 1 '^filled ' ;;
+    esac
+}
+# The counter value in the last line written (counter: "N"; heapsig: "tick N ...").
+last_value() {
+    case $BIN_BASE in
+        counter) tail -n 1 "$OUT" ;;
+        heapsig) grep '^tick ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
+    esac
+}
+
+# start_victim: runs the victim until it dies with a core. Sets VPID, CORE, DEAD
+# (last value written, killed victims), and logs the core.
+start_victim() {
+    launch "$BIN" "${VICTIM_ARGS[@]}"
+    VPID=$LAUNCHED
+    log "victim: $BIN ${VICTIM_ARGS[*]} (pid $VPID)"
+    local st=0 want
+    if [ "$KIND" = killed ]; then
+        wait_for 10 progress_ok || fatal "victim made no progress (output: $(tail -n 3 "$OUT" 2>/dev/null))"
+        kill -QUIT "$VPID"
+        want=131
+    else
+        want=139
+    fi
+    { wait "$VPID"; } 2>/dev/null || st=$?
+    unset "TRACKED[$VPID]"
+    [ "$st" -eq "$want" ] && pass "victim pid $VPID died with status $st" ||
+        fatal "victim pid $VPID exit status $st, expected $want"
+    VICTIM_EXPECTED_CMDLINE="$BIN ${VICTIM_ARGS[*]}"
+    finish_victim_death
+}
+
+# finish_victim_death: collect the core of VPID, wait for the pid to vanish.
+finish_victim_death() {
+    wait_for 10 test -s "$WORK/core.$VPID" || fatal "no core file $WORK/core.$VPID"
+    CORE="$WORK/victim.core"
+    mv "$WORK/core.$VPID" "$CORE" # the pid is reused: keep the name free for a re-crash
+    wait_gone "$VPID" 30 || fatal "victim pid $VPID did not vanish"
+    pass "core $(basename "$CORE") ($(file_size "$CORE") bytes); pid $VPID gone"
+    DEAD=$(last_value || true)
+    [ -z "$DEAD" ] || log "victim's last written value: $DEAD"
+    "$ORACLE" --info "$CORE" | sed 's/^/  core: /'
+}
+
+# dump_donor: a second run of the same program, dumped by CRIU into $WORK/donor.
+dump_donor() {
+    local before
+    before=$(file_size "$OUT")
+    launch "$BIN" "${DONOR_ARGS[@]}"
+    DPID=$LAUNCHED
+    disown "$DPID" # its status is not needed; no "Killed" notice when CRIU kills it
+    log "donor: $BIN ${DONOR_ARGS[*]} (pid $DPID)"
+    wait_for 10 progress_ok "$before" || fatal "donor made no progress"
+    mkdir -p "$WORK/donor"
+    if ! criu dump -t "$DPID" -D "$WORK/donor" -v4 -o dump.log; then
+        show_log "$WORK/donor/dump.log"
+        fatal "criu dump of donor pid $DPID failed"
+    fi
+    unset "TRACKED[$DPID]"
+    wait_gone "$DPID" 30 || fatal "donor pid $DPID did not vanish after dump"
+    pass "donor pid $DPID dumped by CRIU ($(ls "$WORK/donor" | wc -l) files)"
+}
+
+# restore DIR LOGNAME [-s]: criu restore -d; returns non-zero on failure. The
+# restored root pid (from --pidfile) is tracked for cleanup whatever it is,
+# and must be the victim's.
+restore() {
+    local dir=$1 logname=$2 rpid
+    shift 2
+    rm -f "$WORK/restored.pid"
+    log "criu restore -D $dir -d $* (log $dir/$logname)"
+    if criu restore -D "$dir" -d "$@" -v4 -o "$logname" --pidfile "$WORK/restored.pid"; then
+        rpid=$(cat "$WORK/restored.pid" 2>/dev/null || true)
+        [ -z "$rpid" ] || TRACKED[$rpid]=$BIN
+        [ "$rpid" = "$VPID" ] && [ -e "/proc/$VPID" ] && return 0
+        fail "criu restore from $dir returned 0 but restored pid '$rpid', not the victim's pid $VPID"
+        [ -z "$rpid" ] || kill_tracked "$rpid"
+    else
+        fail "criu restore from $dir $* failed"
+    fi
+    show_log "$dir/$logname"
+    # A failed restore may leave a killed task behind.
+    wait_gone "$VPID" 30 || printf 'WARNING: pid %s still exists after the failed restore\n' "$VPID"
+    return 1
+}
+
+# run_oracle CORE PID [ORACLE OPTIONS]: sets ORACLE_RC and ORACLE_LOG.
+run_oracle() {
+    local core=$1 pid=$2
+    shift 2
+    ORACLE_LOG="$WORK/oracle.$((++ORACLE_RUNS)).log"
+    ORACLE_RC=0
+    "$ORACLE" "$@" "$core" "$pid" >"$ORACLE_LOG" 2>&1 || ORACLE_RC=$?
+    sed 's/^/  /' "$ORACLE_LOG"
+}
+ORACLE_RUNS=0
+
+# check_stopped_restore IMGDIR: restore -s, check pid/state/cmdline, run the
+# oracle against the victim's core. Leaves the process stopped.
+check_stopped_restore() {
+    local dir=$1
+    restore "$dir" restore-stopped.log -s || fatal "cannot restore the images stopped"
+    # CRIU leaves the task with a SIGSTOP that takes effect a moment later.
+    wait_for 5 is_stopped "$VPID" && pass "restored stopped (-s) as pid $VPID (state $(state_of "$VPID"))" ||
+        fail "restored pid $VPID is not stopped (state $(state_of "$VPID"))"
+    local exe cmd
+    exe=$(readlink "/proc/$VPID/exe" || true)
+    [ "$exe" = "$BIN" ] && pass "restored exe is $BIN" || fail "restored exe is '$exe', expected $BIN"
+    cmd=$(cmdline_of "$VPID")
+    [ "$cmd" = "$VICTIM_EXPECTED_CMDLINE" ] && pass "restored /proc/$VPID/cmdline is the victim's: '$cmd'" ||
+        fail "restored /proc/$VPID/cmdline is '$cmd', expected '$VICTIM_EXPECTED_CMDLINE'"
+    run_oracle "$CORE" "$VPID"
+    case $ORACLE_RC in
+        0) pass "oracle: memory, registers, threads and layout equal the core ($(grep '^RESULT' "$ORACLE_LOG"))" ;;
+        1) fail "oracle: the restored process differs from the core ($(grep '^RESULT' "$ORACLE_LOG"))"
+           show_log "$dir/restore-stopped.log" ;;
+        *) fail "oracle could not compare (exit $ORACLE_RC)" ;;
+    esac
+    # The kernel re-stops the task a moment after the oracle's detach.
+    wait_for 5 is_stopped "$VPID" && pass "still stopped after the oracle detached" ||
+        fail "pid $VPID is no longer stopped after the oracle (state $(state_of "$VPID"))"
+}
+
+# check_runs_on IMGDIR [cont]: kill the stopped one, restore running, check that
+# the victim continues where it died. "cont": the images are of a stopped task
+# (CRIU's own dump of a stopped victim): send SIGCONT after restoring.
+check_runs_on() {
+    local dir=$1 cont=${2:-} from
+    kill_tracked "$VPID"
+    from=$(file_size "$OUT")
+    restore "$dir" restore-run.log || fatal "cannot restore the images running"
+    [ "$cont" = cont ] && kill -CONT "$VPID"
+    if wait_for 10 progress_ok "$from"; then
+        pass "restored process pid $VPID runs and writes its output"
+    else
+        fail "restored process pid $VPID made no progress (state '$(state_of "$VPID")'; new output: '$(since "$OUT" "$from" | head -n 3)')"
+        show_log "$dir/restore-run.log"
+        return 0
+    fi
+    local new first expect bad
+    if [ "$BIN_BASE" = counter ]; then
+        new=$(since "$OUT" "$from")
+    else
+        new=$(since "$OUT" "$from" | grep '^tick ' | awk '{print $2}')
+    fi
+    first=$(head -n 1 <<<"$new")
+    expect=$((DEAD + 1))
+    [ "$first" = "$expect" ] && pass "the count continues from the dead value: $DEAD -> $first" ||
+        fail "first value after resurrection is '$first', expected $expect (dead value $DEAD)"
+    bad=$(awk 'NR > 1 && $1 != prev + 1 { print NR": "prev" -> "$1; exit } { prev = $1 }' <<<"$new")
+    [ -z "$bad" ] && pass "the count increases by one per line ($(wc -l <<<"$new") new lines)" ||
+        fail "the count jumps after resurrection (line $bad)"
+    if [ "$BIN_BASE" = heapsig ]; then
+        since "$OUT" "$from" | grep -q '^start' && fail "the resurrected heapsig started over ('start' line)" ||
+            pass "no restart ('start' line) after resurrection"
+        local before_sig
+        before_sig=$(file_size "$OUT")
+        kill -USR1 "$VPID"
+        if wait_for 5 has_lines_since "$OUT" "$before_sig" 1 '^usr1 1 '; then
+            pass "SIGUSR1 handler ran: '$(since "$OUT" "$before_sig" | grep -m1 '^usr1 ')'"
+        else
+            fail "SIGUSR1 handler did not run (state '$(state_of "$VPID")')"
+        fi
+        local after_sig
+        after_sig=$(file_size "$OUT")
+        if wait_for 5 has_lines_since "$OUT" "$after_sig" 20 '^tick '; then
+            pass "still ticking after the signal handler returned"
+        else
+            fail "no progress after the SIGUSR1 handler (state '$(state_of "$VPID")')"
+        fi
+        since "$OUT" "$from" | grep -q '^CORRUPT' &&
+            fail "heapsig found its memory corrupt: $(since "$OUT" "$from" | grep -m1 '^CORRUPT')" ||
+            pass "heapsig's self-checks (2000 mallocs, 8 MiB mmap, file mapping) hold"
+    fi
+    is_running "$VPID" && pass "pid $VPID still alive and running" ||
+        fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
+    kill_tracked "$VPID"
+}
+
+# check_recrash: the stopped resurrected crasher, continued, dies of SIGSEGV
+# again at the same instruction in the same thread.
+check_recrash() {
+    kill -CONT "$VPID"
+    if ! wait_for 15 test -s "$WORK/core.$VPID"; then
+        fail "continued pid $VPID wrote no core (state '$(state_of "$VPID")')"
+        return 0
+    fi
+    wait_gone "$VPID" 30 || fail "re-crashed pid $VPID did not vanish"
+    unset "TRACKED[$VPID]"
+    local a b
+    a=$("$ORACLE" --info "$CORE" | grep '^thread0 ' | awk '{print $2, $4}')
+    b=$("$ORACLE" --info "$WORK/core.$VPID" | grep '^thread0 ' | awk '{print $2, $3, $4}')
+    [ "$b" = "$(awk '{print $1}' <<<"$a") cursig=11 $(awk '{print $2}' <<<"$a")" ] &&
+        pass "continued, it died of SIGSEGV again at the same ip in the same thread ($b)" ||
+        fail "re-crash differs: original '$a', now '$b'"
+}
+
+# ---------------------------------------------------------------- modes
+case $MODE in
+counter | segv | segv-thread | heapsig)
+    start_victim
+    dump_donor
+    DONOR_SUM=$(cd "$WORK/donor" && sha256sum -- * | sha256sum)
+    IMG="$WORK/resurrected"
+    log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG"
+    if ! timeout 90 "$NECRO" -c "$CORE" -i "$WORK/donor" -o "$IMG" >"$WORK/necro.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/necro.log"
+        fatal "criu-necromancer failed"
+    fi
+    [ -f "$IMG/inventory.img" ] || fatal "criu-necromancer exited 0 but wrote no $IMG/inventory.img"
+    pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files into $(basename "$IMG")"
+    [ "$(cd "$WORK/donor" && sha256sum -- * | sha256sum)" = "$DONOR_SUM" ] &&
+        pass "donor images untouched" || fail "criu-necromancer modified the donor images"
+    if command -v crit >/dev/null; then
+        # Structure check with the system crit (an older CRIU: see design.md
+        # pitfall 1). Only image kinds it decodes in the donor count.
+        bad=
+        for img in "$IMG"/*.img; do
+            base=${img##*/}
+            case $base in pages-*) continue ;; esac
+            kind=${base%%-[0-9]*}
+            kind=${kind%.img}
+            ok_in_donor=0
+            for d in "$WORK/donor/$kind"*.img; do
+                [ -e "$d" ] && crit show "$d" >/dev/null 2>&1 && ok_in_donor=1
+                break
+            done
+            [ "$ok_in_donor" = 1 ] || continue
+            crit show "$img" >/dev/null 2>&1 || bad="$bad $base"
+        done
+        [ -z "$bad" ] && pass "crit decodes every image it can decode in the donor" ||
+            fail "crit cannot decode:$bad"
+    fi
+    check_stopped_restore "$IMG"
+    if [ "$KIND" = crashed ]; then
+        check_recrash
+    else
+        check_runs_on "$IMG"
+    fi
+    ;;
+
+oracle-criu | oracle-criu-thread)
+    launch "$BIN" "${VICTIM_ARGS[@]}"
+    VPID=$LAUNCHED
+    VICTIM_EXPECTED_CMDLINE="$BIN ${VICTIM_ARGS[*]}"
+    log "victim: $BIN ${VICTIM_ARGS[*]} (pid $VPID)"
+    wait_for 10 progress_ok || fatal "victim made no progress"
+    # A gcore of the stopped victim first: its registers are raw (a thread in
+    # clock_nanosleep has ax = -516, one in a futex -512), while CRIU's images,
+    # the restored process and even the later kernel core carry CRIU's rewound
+    # values. Comparing the gcore with CRIU's restore checks the oracle's
+    # rewind rule against CRIU's own. The stop is retried until every thread
+    # is caught inside an interrupted system call.
+    GCORE=
+    for attempt in 1 2 3 4 5 6 7 8; do
+        stop_in_syscall "$VPID" || fatal "could not stop pid $VPID with all its threads inside a system call"
+        command -v gdb >/dev/null || break
+        rm -f "$WORK/before-dump.core"
+        timeout 60 gdb -nx -p "$VPID" -batch -ex "gcore $WORK/before-dump.core" {LOCKFD}>&- >"$WORK/gdb.log" 2>&1 || true
+        if ! [ -s "$WORK/before-dump.core" ] || ! wait_for 5 is_stopped "$VPID"; then
+            show_log "$WORK/gdb.log"
+            fatal "gcore of the stopped victim failed"
+        fi
+        if ! "$ORACLE" --info "$WORK/before-dump.core" | grep '^thread[0-9]' |
+            grep -vqE ' rax=0xfffffffffffff(dfc|e00|dff|dfe) '; then
+            GCORE="$WORK/before-dump.core"
+            break
+        fi
+        log "attempt $attempt: a thread was not inside an interrupted system call; again"
+        kill -CONT "$VPID"
+        sleep 0.0$((RANDOM % 9 + 1))
+    done
+    if [ -z "$GCORE" ]; then
+        command -v gdb >/dev/null && fatal "could not catch the victim inside interrupted system calls"
+        log "gdb not found: the rewind rule is not cross-checked"
+    fi
+    mkdir -p "$WORK/img"
+    if ! criu dump -R -t "$VPID" -D "$WORK/img" -v4 -o dump.log; then
+        show_log "$WORK/img/dump.log"
+        fatal "criu dump -R of the stopped victim failed"
+    fi
+    wait_for 5 is_stopped "$VPID" && pass "CRIU dumped pid $VPID and left it stopped" || fatal "pid $VPID not stopped after dump -R"
+    # Death by SIGQUIT without running a user instruction: memory and
+    # registers at the core are those CRIU dumped.
+    kill -QUIT "$VPID"
+    kill -CONT "$VPID"
+    st=0
+    { wait "$VPID"; } 2>/dev/null || st=$?
+    unset "TRACKED[$VPID]"
+    [ "$st" -eq 131 ] && pass "victim died of SIGQUIT (status $st)" || fatal "victim status $st, expected 131"
+    finish_victim_death
+    check_stopped_restore "$WORK/img"
+    if [ -n "$GCORE" ]; then
+        # Registers only: gcore writes zeros for a whole file mapping when a
+        # page of it (here the one past EOF) cannot be read.
+        run_oracle "$GCORE" "$VPID" --regs-only --gdb-core
+        if [ "$ORACLE_RC" = 0 ] && grep -Eq 'rewind: (eintr|restart)' "$ORACLE_LOG"; then
+            pass "oracle: registers of the gcore taken before the dump, rewound ($(grep -Eo 'rewind: [a-z]+' "$ORACLE_LOG" | sort | uniq -c | paste -sd, | tr -s ' ')), equals CRIU's restore"
+        else
+            fail "oracle: the gcore taken before the dump differs from CRIU's restore, or no rewind was exercised (exit $ORACLE_RC)"
+        fi
+    fi
+    if [ "$BIN_BASE" = heapsig ]; then
+        check_runs_on "$WORK/img" cont
+    fi
+    ;;
+
+oracle-gcore)
+    launch "$BIN" "${VICTIM_ARGS[@]}"
+    VPID=$LAUNCHED
+    disown "$VPID"
+    wait_for 10 progress_ok || fatal "victim made no progress"
+    kill -STOP "$VPID"
+    wait_for 5 is_stopped "$VPID" || fatal "victim did not stop"
+    CORE="$WORK/live.core"
+    timeout 60 gdb -nx -p "$VPID" -batch -ex "gcore $CORE" {LOCKFD}>&- >"$WORK/gdb.log" 2>&1 || true
+    [ -s "$CORE" ] && pass "gcore wrote $(file_size "$CORE") bytes" || { show_log "$WORK/gdb.log"; fatal "gcore failed"; }
+    wait_for 5 is_stopped "$VPID" || fatal "pid $VPID no longer stopped after gcore"
+    # gcore leaves out some mappings (read-only file pages), lists PROT_NONE ones
+    # as r-- (--gdb-core), and writes registers as they are (no dump-time
+    # syscall rewind: --raw-regs).
+    run_oracle "$CORE" "$VPID" --raw-regs --gdb-core
+    [ "$ORACLE_RC" = 0 ] && pass "oracle: gcore of the stopped process compares SAME" ||
+        fail "oracle: gcore of the stopped process differs (exit $ORACLE_RC)"
+    # Flip one byte of the heap (inside the counter's pattern buffer).
+    heap=$(awk '$6 == "[heap]" { split($1, a, "-"); print a[1]; exit }' "/proc/$VPID/maps")
+    addr=$((0x$heap + 0x1000 + 123))
+    byte=$(dd if="/proc/$VPID/mem" bs=1 skip="$addr" count=1 iflag=skip_bytes status=none | od -An -tu1 | tr -d ' ')
+    printf "\\$(printf '%03o' $((byte ^ 0xa5)))" | dd of="/proc/$VPID/mem" bs=1 seek="$addr" oflag=seek_bytes conv=notrunc status=none
+    log "flipped the byte at $(printf '%#x' "$addr"): $byte -> $((byte ^ 0xa5))"
+    run_oracle "$CORE" "$VPID" --raw-regs --gdb-core
+    if [ "$ORACLE_RC" = 1 ] && grep -q ' mem_mismatch=1 ' "$ORACLE_LOG" && grep -q ' regs_mismatch=0 ' "$ORACLE_LOG" &&
+        grep -q "MISMATCH memory \[$(printf '%#x' "$addr"), " "$ORACLE_LOG"; then
+        pass "oracle: one flipped byte gives exactly one mismatched byte, at its address"
+    else
+        fail "oracle did not report exactly the flipped byte (exit $ORACLE_RC)"
+    fi
+    printf "\\$(printf '%03o' "$byte")" | dd of="/proc/$VPID/mem" bs=1 seek="$addr" oflag=seek_bytes conv=notrunc status=none
+    # Change one register (r12) with gdb.
+    timeout 60 gdb -nx -p "$VPID" -batch -ex 'set $r12 = $r12 ^ 0x10' {LOCKFD}>&- >"$WORK/gdb2.log" 2>&1 || true
+    wait_for 5 is_stopped "$VPID" || fatal "pid $VPID no longer stopped after gdb"
+    run_oracle "$CORE" "$VPID" --raw-regs --gdb-core
+    if [ "$ORACLE_RC" = 1 ] && grep -q ' regs_mismatch=1 ' "$ORACLE_LOG" && grep -q ' mem_mismatch=0 ' "$ORACLE_LOG" &&
+        grep -q 'MISMATCH r12:' "$ORACLE_LOG"; then
+        pass "oracle: one changed register gives exactly one register mismatch (r12)"
+    else
+        fail "oracle did not report exactly the changed register (exit $ORACLE_RC)"
+    fi
+    kill_tracked "$VPID"
+    ;;
+esac
+
+exit 0
