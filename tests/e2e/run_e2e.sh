@@ -19,6 +19,15 @@
 #                page past EOF, vDSO, SIGUSR1 handler) is killed; oracle; restored
 #                running: it must tick on from the dead value + 1 with its memory
 #                intact, run its SIGUSR1 handler and survive it.
+#   pool         8 worker threads each counting on its own (TLS counters),
+#                killed; the donor runs only 3, so donor thread images serve as
+#                templates for the others. Oracle on every thread; restored
+#                running, every worker goes on from its own dead value + 1.
+#   pool-fewer   the same with 4 victim workers and a donor of 12: the donor's
+#                surplus threads are dropped.
+#   handshake    threads asleep in a condition variable (futex), a pipe read
+#                and nanosleep, killed; oracle; restored running, SIGUSR1 makes
+#                them complete a handshake among themselves.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -85,7 +94,7 @@ show_log() {
 }
 
 case $MODE in
-    counter | segv | segv-thread | heapsig) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -281,6 +290,12 @@ case $MODE in
         BIN="$VICTIMS/segv"; VICTIM_ARGS=("$OUT" 300 thread); DONOR_ARGS=("$OUT" 600000 thread); KIND=crashed ;;
     oracle-criu-thread)
         BIN="$VICTIMS/segv"; VICTIM_ARGS=("$OUT" 600000 thread); KIND=killed ;;
+    pool)
+        BIN="$VICTIMS/pool"; VICTIM_ARGS=("$OUT" 8); DONOR_ARGS=("$OUT" 3); KIND=killed ;;
+    pool-fewer)
+        BIN="$VICTIMS/pool"; VICTIM_ARGS=("$OUT" 4); DONOR_ARGS=("$OUT" 12); KIND=killed ;;
+    handshake)
+        BIN="$VICTIMS/handshake"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
     heapsig | oracle-criu)
         BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
@@ -293,13 +308,20 @@ progress_ok() {
         counter) has_lines_since "$OUT" "${1:-0}" 20 ;;
         heapsig) has_lines_since "$OUT" "${1:-0}" 20 '^tick ' ;;
         segv) has_lines_since "$OUT" "${1:-0}" 1 '^filled ' ;;
+        pool) has_lines_since "$OUT" "${1:-0}" 40 '^w' ;;
+        handshake) has_lines_since "$OUT" "${1:-0}" 20 '^main ' ;;
     esac
 }
+# last_per_key FILE FROM PREFIX: "key value" of the last line of each key
+# (lines "KEY VALUE" starting with PREFIX), written after byte FROM.
+last_per_key() { since "$1" "$2" | awk -v p="^$3" '$0 ~ p && NF == 2 && $2 ~ /^[0-9]+$/ { v[$1] = $2 } END { for (k in v) print k, v[k] }' | sort; }
+first_per_key() { since "$1" "$2" | awk -v p="^$3" '$0 ~ p && NF == 2 && $2 ~ /^[0-9]+$/ && !($1 in v) { v[$1] = $2 } END { for (k in v) print k, v[k] }' | sort; }
 # The counter value in the last line written (counter: "N"; heapsig: "tick N ...").
 last_value() {
     case $BIN_BASE in
         counter) tail -n 1 "$OUT" ;;
         heapsig) grep '^tick ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
+        handshake) grep '^main ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
     esac
 }
 
@@ -333,6 +355,10 @@ finish_victim_death() {
     wait_gone "$VPID" 30 || fatal "victim pid $VPID did not vanish"
     pass "core $(basename "$CORE") ($(file_size "$CORE") bytes); pid $VPID gone"
     DEAD=$(last_value || true)
+    case $BIN_BASE in
+        pool) last_per_key "$OUT" 0 w >"$WORK/dead-values" ;;
+        handshake) last_per_key "$OUT" 0 '(main|sleeper)' >"$WORK/dead-values" ;;
+    esac
     [ -z "$DEAD" ] || log "victim's last written value: $DEAD"
     "$ORACLE" --info "$CORE" | sed 's/^/  core: /'
 }
@@ -432,6 +458,11 @@ check_runs_on() {
         show_log "$dir/restore-run.log"
         return 0
     fi
+    if [ "$BIN_BASE" = pool ] || [ "$BIN_BASE" = handshake ]; then
+        check_threads_run_on "$from"
+        kill_tracked "$VPID"
+        return 0
+    fi
     local new first expect bad
     if [ "$BIN_BASE" = counter ]; then
         new=$(since "$OUT" "$from")
@@ -472,6 +503,71 @@ check_runs_on() {
     kill_tracked "$VPID"
 }
 
+# check_threads_run_on FROM: every thread of a pool or handshake victim goes on
+# from its own dead value + 1; handshake then completes its handshake.
+check_threads_run_on() {
+    local from=$1 prefix=w key dead now want bad=0 n=0
+    [ "$BIN_BASE" = handshake ] && prefix='(main|sleeper)'
+    # Each key's first value after resurrection is its value in the core + 1.
+    while read -r key dead; do
+        n=$((n + 1))
+        now=$(first_per_key "$OUT" "$from" "$prefix" | awk -v k="$key" '$1 == k { print $2 }')
+        want=$((dead + 1))
+        if [ "$now" = "$want" ]; then
+            log "  $key: $dead -> $now"
+        else
+            fail "$key went on with '$now', expected $want (its dead value $dead)"
+            bad=$((bad + 1))
+        fi
+    done <"$WORK/dead-values"
+    [ "$n" -gt 0 ] || fail "no per-thread values were recorded before the resurrection"
+    [ "$bad" -eq 0 ] && [ "$n" -gt 0 ] && pass "all $n threads' counters went on from their own dead values"
+    if [ "$BIN_BASE" = pool ]; then
+        local want_n=${VICTIM_ARGS[1]}
+        [ "$n" -eq "$want_n" ] && pass "$n workers wrote before death and after resurrection" ||
+            fail "$n workers counted, the victim had $want_n"
+    else
+        local before_sig
+        before_sig=$(file_size "$OUT")
+        kill -USR1 "$VPID"
+        if wait_for 10 has_lines_since "$OUT" "$before_sig" 1 '^handshake complete'; then
+            pass "the handshake completed: $(since "$OUT" "$before_sig" | grep -E '^(main sends|reader woke|waiter woke|handshake complete)' | paste -sd, -)"
+        else
+            fail "no handshake after SIGUSR1 (got: $(since "$OUT" "$before_sig" | grep -vE '^(main|sleeper) [0-9]' | paste -sd, -))"
+        fi
+    fi
+    is_running "$VPID" && pass "pid $VPID still alive and running" ||
+        fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
+}
+
+# check_gdb_same: gdb attached to the stopped resurrected process sees the same
+# threads at the same pcs and top frames as gdb on the core.
+check_gdb_same() {
+    command -v gdb >/dev/null || { log "gdb not found: thread list not compared"; return 0; }
+    local q="thread apply all bt 1"
+    timeout 60 gdb -nx -batch -ex "set print address on" -ex "$q" "$BIN" "$CORE" {LOCKFD}>&- 2>/dev/null |
+        gdb_frames >"$WORK/gdb-core.txt" || true
+    timeout 60 gdb -nx -batch -p "$VPID" -ex "$q" "$BIN" {LOCKFD}>&- 2>/dev/null |
+        gdb_frames >"$WORK/gdb-live.txt" || true
+    wait_for 5 is_stopped "$VPID" || fail "pid $VPID is no longer stopped after gdb"
+    if [ -s "$WORK/gdb-core.txt" ] && diff -u "$WORK/gdb-core.txt" "$WORK/gdb-live.txt" >"$WORK/gdb.diff"; then
+        pass "gdb -p shows the core's threads and top frames: $(paste -sd';' "$WORK/gdb-live.txt")"
+    else
+        fail "gdb -p and gdb on the core differ: $(cat "$WORK/gdb.diff")"
+    fi
+}
+# gdb_frames: "LWP function" per thread, sorted, from `thread apply all bt 1`.
+# The pc itself is the oracle's to compare: a thread rewound out of an
+# interrupted system call (ip -= 2) sits mid-line, so gdb prints its address
+# on one side only.
+gdb_frames() {
+    awk '/\(LWP [0-9]+\)/ { match($0, /LWP [0-9]+/); lwp = substr($0, RSTART + 4, RLENGTH - 4) }
+         /^#0 / { fn = ""
+                  for (i = 2; i <= NF; i++) if ($i == "in") { fn = $(i + 1); break }
+                  if (fn == "") fn = $2
+                  if (lwp != "") print lwp, fn; lwp = "" }' | sort
+}
+
 # check_recrash: the stopped resurrected crasher, continued, dies of SIGSEGV
 # again at the same instruction in the same thread.
 check_recrash() {
@@ -492,7 +588,7 @@ check_recrash() {
 
 # ---------------------------------------------------------------- modes
 case $MODE in
-counter | segv | segv-thread | heapsig)
+counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake)
     start_victim
     dump_donor
     DONOR_SUM=$(cd "$WORK/donor" && sha256sum -- * | sha256sum)
@@ -528,6 +624,7 @@ counter | segv | segv-thread | heapsig)
     fi
     check_stopped_restore "$IMG"
     if [ "$KIND" = crashed ]; then
+        check_gdb_same
         check_recrash
     else
         check_runs_on "$IMG"
