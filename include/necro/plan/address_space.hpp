@@ -270,6 +270,32 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
                                     as.vmas[i - 1].label, as.vmas[i].label)));
   }
 
+  // Thread stacks: the VMA holding each other thread's sp, and the PROT_NONE
+  // guard right below it. CRIU dumps them as plain anonymous memory; the donor's
+  // thread stacks lend their madvise bits (glibc marks them MADV_NOHUGEPAGE).
+  const pb::vma_entry* donor_thread_stack = nullptr;
+  for (const auto& [tid, c] : donor.cores())
+    if (tid != donor.pid())
+      if (const auto* v = detail::donor_vma_at(donor, map::criu_thread<Arch>::sp(c))) donor_thread_stack = v;
+  for (const auto& t : core.threads()) {
+    if (&t == &core.leader()) continue;
+    const std::uint64_t tsp = Arch::sp(t.regs());
+    for (std::size_t i = 0; i < as.vmas.size(); ++i) {
+      auto& v = as.vmas[i];
+      if (tsp < v.entry.start() || tsp >= v.entry.end() || v.label != "[anon]") continue;
+      v.label = fmt::format("[stack:{}]", t.tid());
+      if (donor_thread_stack && donor_thread_stack->has_madv()) v.entry.set_madv(donor_thread_stack->madv());
+      if (i > 0 && as.vmas[i - 1].label == "[anon]" && as.vmas[i - 1].entry.prot() == 0 &&
+          as.vmas[i - 1].entry.end() == v.entry.start()) {
+        auto& g = as.vmas[i - 1];
+        g.label = fmt::format("[guard:{}]", t.tid());
+        g.carries_pages = false;  // a guard page has no memory to restore
+        if (donor_thread_stack && donor_thread_stack->has_madv()) g.entry.set_madv(donor_thread_stack->madv());
+      }
+      break;
+    }
+  }
+
   // The brk heap: the first anonymous rw VMA above the executable that is not
   // glued to it (that one is bss), within the brk randomisation range (pitfall 19).
   for (std::size_t i = 0; i < as.vmas.size(); ++i) {
