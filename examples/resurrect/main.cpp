@@ -4,11 +4,18 @@
 //   criu-necromancer -c CORE -i DONOR_IMAGES --explain       show the plan only
 //   criu-necromancer -c CORE [-i DONOR_IMAGES] --inspect     summarise the inputs
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <set>
 #include <string>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -79,8 +86,105 @@ void inspect_donor(const necro::criu::image_set& d) {
   fmt::print("  images: {}\n", fmt::join(d.file_names(), " "));
 }
 
+/// The progress line of a long patch, on a terminal: done / total, rate, ETA.
+/// Redrawn at most every 200 ms; says nothing for patches under a second.
+class progress_line {
+ public:
+  explicit progress_line(bool on) : on_(on), start_(clock::now()), last_(start_) {}
+  necro::write::progress_fn callback() {
+    if (!on_) return {};
+    return [this](const necro::write::progress& p) { draw(p); };
+  }
+  void finish() {
+    if (drawn_) fmt::print(stderr, "\r\033[K");
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  void draw(const necro::write::progress& p) {
+    const auto now = clock::now();
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    if (secs < 1.0 || now - last_ < std::chrono::milliseconds(200) || p.total == 0) return;
+    last_ = now;
+    drawn_ = true;
+    const double rate = static_cast<double>(p.done) / secs;
+    const double eta = rate > 0 ? static_cast<double>(p.total - p.done) / rate : 0;
+    fmt::print(stderr, "\r\033[Kpages: {:.2f} / {:.2f} GiB  {:.2f} GB/s  ETA {:.0f} s  ({} MiB elided)",
+               static_cast<double>(p.done) / (1 << 30), static_cast<double>(p.total) / (1 << 30), rate / 1e9, eta,
+               p.elided >> 20);
+    std::fflush(stderr);
+  }
+  bool on_, drawn_ = false;
+  clock::time_point start_, last_;
+};
+
+/// `s` with control characters escaped (\n, \x1b, ...): messages quote paths
+/// and names from the core, which a hostile core can fill with newlines and
+/// terminal escapes. An error stays one line.
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') out += "\\n";
+    else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += ch;
+  }
+  return out;
+}
+
+/// SIGINT, SIGTERM and SIGHUP while the image set is written: the handler only
+/// raises a flag; commit stops at its next step and removes what it wrote,
+/// then the signal is raised again with its old disposition. Signals the
+/// caller ignores (nohup, background jobs) stay ignored.
+std::atomic<bool> stop_requested{false};
+std::atomic<int> stop_signal{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "necro: the signal handler may only touch lock-free atomics");
+
+void on_stop_signal(int sig) {
+  stop_signal.store(sig);
+  stop_requested.store(true);
+}
+
+class stop_signals {
+ public:
+  stop_signals() {
+    for (std::size_t i = 0; i < signals_.size(); ++i) {
+      installed_[i] = ::sigaction(signals_[i], nullptr, &old_[i]) == 0 && old_[i].sa_handler != SIG_IGN;
+      if (!installed_[i]) continue;
+      struct sigaction sa {};
+      sa.sa_handler = on_stop_signal;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      installed_[i] = ::sigaction(signals_[i], &sa, nullptr) == 0;
+    }
+  }
+  stop_signals(const stop_signals&) = delete;
+  stop_signals& operator=(const stop_signals&) = delete;
+  ~stop_signals() { restore(); }
+
+  /// Puts the old dispositions back and, if a signal came, raises it again.
+  void settle() {
+    restore();
+    if (const int sig = stop_signal.load()) ::raise(sig);
+  }
+  static const char* name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+  }
+
+ private:
+  void restore() {
+    for (std::size_t i = 0; i < signals_.size(); ++i)
+      if (std::exchange(installed_[i], false)) ::sigaction(signals_[i], &old_[i], nullptr);
+  }
+  static constexpr std::array<int, 3> signals_{SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> old_{};
+  std::array<bool, 3> installed_{};
+};
+
 [[noreturn]] void die(const necro::error& e) {
-  fmt::print(stderr, "criu-necromancer: {}\n", e.message());
+  fmt::print(stderr, "criu-necromancer: {}\n", printable(e.message()));
   std::exit(1);
 }
 
@@ -90,7 +194,7 @@ int main(int argc, char** argv) {
   CLI::App app{"criu-necromancer: resurrect a dead process from its core dump and the CRIU images of a donor "
                "(a live run of the same program, dumped with `criu dump`)."};
   std::string core_path, images_dir, out_dir, method = "copy_file_range";
-  bool explain = false, inspect = false, offline = false, quiet = false, verbose = false;
+  bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false;
   app.add_option("-c,--core", core_path, "ELF core of the dead process")->required()->check(CLI::ExistingFile);
   app.add_option("-i,--images", images_dir, "CRIU images of the donor (criu dump -D)")->check(CLI::ExistingDirectory);
   app.add_option("-o,--out", out_dir,
@@ -100,10 +204,12 @@ int main(int argc, char** argv) {
   app.add_flag("--inspect", inspect, "summarise the core (and the donor images) and write nothing");
   app.add_flag("--offline", offline,
                "do not check the mapped files on this machine's disk (plan a core from another machine)");
-  app.add_option("--copy-method", method, "how page bytes are copied")
-      ->check(CLI::IsMember({"copy_file_range", "write"}));
+  app.add_option("--copy-method", method, "how page bytes are copied (copy_file_range is the fastest measured)")
+      ->check(CLI::IsMember({"copy_file_range", "sendfile", "splice", "write"}));
+  app.add_flag("--no-sync", no_sync,
+               "do not fsync the new images: faster for large cores, but the set may not survive a power loss");
   app.add_flag("-v,--verbose", verbose, "with --explain: list every page run");
-  app.add_flag("-q,--quiet", quiet, "print nothing on success");
+  app.add_flag("-q,--quiet", quiet, "print nothing on success (and no progress line)");
   app.set_version_flag("--version", NECRO_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
@@ -127,7 +233,8 @@ int main(int argc, char** argv) {
 
   std::set<std::string> paths;
   for (const auto& f : core->process().files) paths.emplace(f.path);
-  const auto disk = offline ? necro::io::file_facts{} : necro::io::stat_files(paths);
+  // Mapped, not read: pages of private file mappings are compared with the file while writing.
+  const auto disk = offline ? necro::io::file_facts{} : necro::io::stat_files(paths, {.map_content = !explain});
   auto plan = necro::plan::plan_resurrection(*core, *donor, disk, {.offline = offline});
   if (!plan) die(plan.error());
   if (explain) {
@@ -135,15 +242,31 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::filesystem::path target = out_dir.empty() ? std::filesystem::path(images_dir) : std::filesystem::path(out_dir);
+  progress_line bar(!quiet && ::isatty(STDERR_FILENO));
+  stop_signals signals;  // from here on a signal must not leave half a set behind
   auto rep = necro::write::commit(*plan, *core, *donor, target,
-                                  {.method = method == "write" ? necro::write::copy_method::write_from_map
-                                                               : necro::write::copy_method::copy_file_range});
-  if (!rep) die(rep.error());
+                                  {.method = *necro::write::parse_copy_method(method),
+                                   .files = &disk,
+                                   .progress = bar.callback(),
+                                   .durable = !no_sync,
+                                   .cancel = &stop_requested});
+  bar.finish();
+  if (!rep) {
+    if (const int sig = stop_signal.load()) {
+      fmt::print(stderr, "criu-necromancer: {} ({})\n", printable(rep.error().message()), stop_signals::name(sig));
+      std::fflush(stderr);
+      signals.settle();
+      return 128 + sig;  // the signal was blocked or handled elsewhere
+    }
+    die(rep.error());
+  }
   if (!quiet) {
+    const auto& pg = rep->pages;
     fmt::print("resurrected pid {} ({} thread(s)) into {}\n", plan->pid, plan->threads.size(), rep->out_dir.string());
-    fmt::print("  {} VMAs, {} pages written ({} MiB), {} zero pages elided, {} relocations\n", plan->vmas.size(),
-               plan->stats.pages_written, rep->page_bytes >> 20, plan->stats.zero_pages_elided,
-               plan->relocations.size());
+    fmt::print("  {} VMAs, {} pages written ({} MiB), {} relocations\n", plan->vmas.size(), pg.pages.kept_pages,
+               rep->page_bytes >> 20, plan->relocations.size());
+    fmt::print("  elided {} MiB: {} zero pages ({} of them holes in the core), {} pages equal to their file\n",
+               pg.bytes_elided >> 20, pg.pages.zero_pages, pg.hole_pages, pg.pages.file_pages);
     for (const auto& t : plan->threads)
       if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, t.rewind);
     for (const auto& w : plan->warnings) fmt::print("  warning: {}\n", w);
@@ -151,5 +274,9 @@ int main(int argc, char** argv) {
     fmt::print("restore with: criu restore -D {} -d   (add -s to leave it stopped for a debugger)\n",
                rep->out_dir.string());
   }
+  // A signal that came once the set was moving into place: the set is
+  // complete; now take the signal's default action.
+  std::fflush(stdout);
+  signals.settle();
   return 0;
 }

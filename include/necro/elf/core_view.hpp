@@ -27,6 +27,9 @@ namespace necro::elf {
 
 /// Caps on counts read from a core.
 inline constexpr std::uint32_t max_segments = 1u << 20;
+/// Linux writes one PT_NOTE. Each is walked in full, and many program headers
+/// may name the same notes: without a cap the walk is quadratic.
+inline constexpr std::uint32_t max_note_segments = 16;
 inline constexpr std::uint64_t max_threads = 1u << 16;
 inline constexpr std::uint64_t max_file_entries = 1u << 20;
 inline constexpr std::uint64_t max_auxv_words = 1024;
@@ -222,6 +225,7 @@ class core_view {
     NECRO_TRY_ASSIGN(const io::byte_view table,
                      whole_.sub(ehdr_.phoff, phnum * sizeof(phdr64), "program header table"));
     segments_.reserve(static_cast<std::size_t>(phnum));
+    std::uint32_t note_segments = 0;
     for (std::uint64_t i = 0; i < phnum; ++i) {
       NECRO_TRY_ASSIGN(const phdr64 ph, table.load<phdr64>(i * sizeof(phdr64), "program header"));
       const std::uint64_t at = ehdr_.phoff + i * sizeof(phdr64);
@@ -229,6 +233,9 @@ class core_view {
         if (ph.filesz > ph.memsz)
           return fail(whole_.error_at(at, errc::bad_value,
                                       fmt::format("PT_LOAD (program header {}) has p_filesz {:#x} > p_memsz {:#x}", i, ph.filesz, ph.memsz)));
+        if (ph.memsz == 0)  // a VMA is never empty; CRIU cannot restore one
+          return fail(whole_.error_at(at, errc::bad_value,
+                                      fmt::format("PT_LOAD (program header {}) at {:#x} has p_memsz 0", i, ph.vaddr)));
         if (ph.vaddr + ph.memsz < ph.vaddr)
           return fail(whole_.error_at(at, errc::bad_value,
                                       fmt::format("PT_LOAD (program header {}) at {:#x} wraps the address space", i, ph.vaddr)));
@@ -239,6 +246,8 @@ class core_view {
                          whole_.sub(ph.offset, ph.filesz, fmt::format("PT_LOAD (program header {}) at {:#x}: bytes", i, ph.vaddr)));
         segments_.push_back(segment{ph.vaddr, ph.memsz, ph.filesz, ph.offset, ph.flags, b, at});
       } else if (ph.type == arch::elfc::pt_note) {
+        if (++note_segments > max_note_segments)
+          return fail(whole_.error_at(at, errc::limit, fmt::format("more than {} PT_NOTE segments", max_note_segments)));
         NECRO_TRY_ASSIGN(const io::byte_view notes, whole_.sub(ph.offset, ph.filesz, "PT_NOTE segment"));
         NECRO_TRY(parse_notes(notes));
       }

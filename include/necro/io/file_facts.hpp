@@ -1,5 +1,6 @@
 /// necro::io::file_facts: what the disk says now about files a core mapped
-/// (size, mode), gathered before planning so the planner itself does no I/O.
+/// (size, mode and, when asked, a read-only mapping of the content), gathered
+/// before planning so the planner itself does no I/O.
 #ifndef NECRO_IO_FILE_FACTS_HPP
 #define NECRO_IO_FILE_FACTS_HPP
 #pragma once
@@ -8,30 +9,52 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include <necro/io/mapped_file.hpp>
 
 namespace necro::io {
 
 struct file_fact {
   std::uint64_t size = 0;
   std::uint32_t mode = 0;
+  /// The file's bytes as they are on disk now, when gathered with map_content
+  /// (regular files only). Mapping reads nothing: pages are read when looked at.
+  std::shared_ptr<const mapped_file> content = nullptr;
 };
 
 /// path -> facts; a path that could not be stat'ed maps to nullopt.
 using file_facts = std::map<std::string, std::optional<file_fact>, std::less<>>;
 
-/// stat()s each path.
+/// What to gather besides stat().
+struct gather_options {
+  /// Map each regular file read-only, so that pages of private file mappings
+  /// can be compared with the file (plan::page_rules).
+  bool map_content = false;
+};
+
+/// stat()s each path (and maps it, with map_content). A file that cannot be
+/// mapped keeps its stat facts and no content.
 template <class Paths>
-file_facts stat_files(const Paths& paths) {
+file_facts stat_files(const Paths& paths, const gather_options& opt = {}) {
   file_facts out;
   for (const auto& p : paths) {
     std::string path(p);
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0)
-      out.emplace(path, file_fact{static_cast<std::uint64_t>(st.st_size), static_cast<std::uint32_t>(st.st_mode)});
-    else
+    if (::stat(path.c_str(), &st) != 0) {
       out.emplace(path, std::nullopt);
+      continue;
+    }
+    file_fact f;
+    f.size = static_cast<std::uint64_t>(st.st_size);
+    f.mode = static_cast<std::uint32_t>(st.st_mode);
+    if (opt.map_content && S_ISREG(st.st_mode)) {
+      auto m = mapped_file::open(path);
+      if (m && m->size() == f.size) f.content = std::make_shared<const mapped_file>(std::move(*m));
+    }
+    out.emplace(std::move(path), std::move(f));
   }
   return out;
 }

@@ -42,7 +42,10 @@ class mapped_file {
   static result<mapped_file> open(std::string path) {
     mapped_file f;
     f.path_ = std::make_unique<std::string>(std::move(path));
-    f.fd_ = ::open(f.path_->c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO (a hostile donor directory, `-c fifo`) must
+    // not wait for a writer; it is refused below as not a regular file. The
+    // flag changes nothing for regular files.
+    f.fd_ = ::open(f.path_->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f.fd_ < 0) return fail(error::from_errno(*f.path_, "cannot open", errno));
     struct stat st {};
     if (::fstat(f.fd_, &st) != 0) return fail(error::from_errno(*f.path_, "cannot stat", errno));

@@ -6,9 +6,12 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include <necro/elf/core_view.hpp>
 
@@ -24,20 +27,43 @@ struct initial_stack {
 /// At most this many argv or envp entries are walked.
 inline constexpr std::uint64_t max_initial_stack_entries = 1u << 16;
 
+namespace detail {
+
+/// Offset of the last occurrence of `needle` in `hay` at a multiple of
+/// `align`, found in one pass (Knuth-Morris-Pratt): a hostile stack full of
+/// near-copies of the auxv must not make the search take |hay| * |needle|.
+inline std::optional<std::size_t> last_aligned_match(std::span<const std::byte> hay, std::span<const std::byte> needle,
+                                                     std::size_t align) {
+  const std::size_t m = needle.size();
+  if (m == 0 || hay.size() < m) return std::nullopt;
+  std::vector<std::size_t> border(m, 0);  // longest proper border of needle[0, i]
+  for (std::size_t i = 1, k = 0; i < m; ++i) {
+    while (k > 0 && needle[i] != needle[k]) k = border[k - 1];
+    if (needle[i] == needle[k]) ++k;
+    border[i] = k;
+  }
+  std::optional<std::size_t> found;
+  for (std::size_t i = 0, k = 0; i < hay.size(); ++i) {
+    while (k > 0 && hay[i] != needle[k]) k = border[k - 1];
+    if (hay[i] == needle[k]) ++k;
+    if (k == m) {
+      if ((i + 1 - m) % align == 0) found = i + 1 - m;
+      k = border[k - 1];
+    }
+  }
+  return found;
+}
+
+}  // namespace detail
+
 template <class Arch>
 std::optional<initial_stack> find_initial_stack(const elf::core_view<Arch>& core, const elf::segment& stack) {
   const auto& auxv = core.process().auxv_bytes;
   if (!auxv || auxv->size() < 16 || stack.bytes.size() < auxv->size()) return std::nullopt;
-  const auto* hay = stack.bytes.data();
-  const auto* end = hay + stack.bytes.size();
-  // The auxv vector is 8-byte aligned on the stack; search from the top down.
-  const std::byte* found = nullptr;
-  for (const std::byte* p = std::search(hay, end, auxv->data(), auxv->data() + auxv->size()); p != end;
-       p = std::search(p + 1, end, auxv->data(), auxv->data() + auxv->size())) {
-    if ((p - hay) % 8 == 0) found = p;
-  }
+  // The auxv vector is 8-byte aligned on the stack; the last copy is the kernel's.
+  const auto found = detail::last_aligned_match(stack.bytes.bytes(), auxv->bytes(), 8);
   if (!found) return std::nullopt;
-  const std::uint64_t auxv_addr = stack.vaddr + static_cast<std::uint64_t>(found - hay);
+  const std::uint64_t auxv_addr = stack.vaddr + *found;
   auto word = [&](std::uint64_t addr) { return core.template read_memory<std::uint64_t>(addr); };
   auto in_stack = [&](std::uint64_t a) { return a >= stack.vaddr && a < stack.end(); };
 

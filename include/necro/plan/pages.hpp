@@ -1,7 +1,12 @@
-/// necro::plan::plan_pages: which pages of the victim's private memory go to
-/// pages-*.img, as page runs (vaddr, pages, core offset) and pagemap entries.
-/// Zero anonymous pages, pages past a file's end and pages the core lacks are
-/// left out.
+/// necro::plan pages: which pages of the victim's private memory go to
+/// pages-*.img. plan_pages lists the candidate runs (vaddr, pages, core offset)
+/// and their pagemap entries from metadata alone: pages past a file's end and
+/// pages the core lacks are left out, and no page byte is read. The elision
+/// rules then say which candidate pages need no data at all: all-zero pages of
+/// anonymous memory (a pagemap hole restores as zero) and pages of private file
+/// mappings that still equal the file on disk (the restore maps the file).
+/// write::write_pages applies the rules while it streams the core (one pass);
+/// elide_pages applies them in memory, for tests, --explain and small cores.
 #ifndef NECRO_PLAN_PAGES_HPP
 #define NECRO_PLAN_PAGES_HPP
 #pragma once
@@ -10,61 +15,227 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
+#include <vector>
 
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/io/file_facts.hpp>
+#include <necro/io/mapped_file.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {
 
-/// Whether a page is all zeros (memcmp against itself shifted: vectorised by libc).
-inline bool is_zero_page(const std::byte* p, std::size_t len) noexcept {
-  return len == 0 || (p[0] == std::byte{0} && std::memcmp(p, p + 1, len - 1) == 0);
+/// Whether [p, p+len) is all zeros. Reads 8-byte words, 256 bytes per step
+/// (the OR of a step vectorises), and stops at the first step that is not zero:
+/// a page of data costs one step, a page of zeros one pass at memory speed.
+inline bool is_zero(const std::byte* p, std::size_t len) noexcept {
+  std::size_t i = 0;
+  if (len >= 8) {  // data pages rarely start with eight zero bytes: one load decides most of them
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    if (w != 0) return false;
+  }
+  for (; i + 256 <= len; i += 256) {
+    std::uint64_t acc = 0;
+    for (std::size_t k = 0; k < 256; k += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i + k, 8);
+      acc |= w;
+    }
+    if (acc != 0) return false;
+  }
+  for (; i + 8 <= len; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    if (w != 0) return false;
+  }
+  for (; i < len; ++i)
+    if (p[i] != std::byte{0}) return false;
+  return true;
 }
 
-/// Page runs and pagemap entries for the VMAs that carry memory.
+/// Whether a page is all zeros (is_zero under its historical name).
+inline bool is_zero_page(const std::byte* p, std::size_t len) noexcept { return is_zero(p, len); }
+
+/// Which pages of a run may go without data.
+enum class elision : std::uint8_t {
+  none,          ///< every page is written (vDSO, or a file whose content is unknown)
+  zero,          ///< anonymous memory: all-zero pages restore as zero from a pagemap hole
+  same_as_file,  ///< private file mapping: pages equal to the file restore from the file
+};
+
+/// The elision rule of one candidate run.
+struct page_rule {
+  elision kind = elision::none;
+  const io::mapped_file* file = nullptr;  ///< same_as_file: the file as it is on disk now
+  std::uint64_t file_offset = 0;          ///< same_as_file: file offset of the run's first page
+};
+
+/// Pages left out (or kept) by the rules.
+struct elision_stats {
+  std::uint64_t zero_pages = 0;  ///< all-zero anonymous pages (holes of a sparse core included)
+  std::uint64_t file_pages = 0;  ///< private file pages equal to the file
+  std::uint64_t kept_pages = 0;  ///< pages that need data
+  std::uint64_t elided_pages() const noexcept { return zero_pages + file_pages; }
+  elision_stats& operator+=(const elision_stats& o) noexcept {
+    zero_pages += o.zero_pages;
+    file_pages += o.file_pages;
+    kept_pages += o.kept_pages;
+    return *this;
+  }
+};
+
+/// The file's bytes behind page `k` of a same_as_file run: a page, shorter at
+/// the end of the file, empty past it.
+inline std::span<const std::byte> file_page(const page_rule& r, std::uint64_t k, std::uint64_t page) noexcept {
+  if (!r.file) return {};
+  const std::uint64_t off = r.file_offset + k * page;
+  if (off >= r.file->size()) return {};
+  const std::uint64_t n = std::min<std::uint64_t>(page, r.file->size() - off);
+  return r.file->view().bytes().subspan(static_cast<std::size_t>(off), static_cast<std::size_t>(n));
+}
+
+/// Whether a page of the core (`bytes`, one page) needs data under `kind`;
+/// `file` is the file's bytes at that page (file_page) for same_as_file.
+/// Memory past the end of a file reads as zeros, so a short last file page
+/// matches a page whose tail is zero.
+inline bool needs_data(elision kind, std::span<const std::byte> bytes, std::span<const std::byte> file) noexcept {
+  switch (kind) {
+    case elision::zero:
+      return !is_zero(bytes.data(), bytes.size());
+    case elision::same_as_file:
+      if (file.empty() || file.size() > bytes.size()) return true;
+      return std::memcmp(bytes.data(), file.data(), file.size()) != 0 ||
+             !is_zero(bytes.data() + file.size(), bytes.size() - file.size());
+    case elision::none:
+      break;
+  }
+  return true;
+}
+
+/// Applies `rule` to pages [first, first + count) of a run whose first page is
+/// at `run_bytes`: calls keep(first_kept, n) for each maximal range of pages
+/// that need data (indices within the run), in order, and counts every page.
+/// Pages under elision::none are kept without being read.
+template <class Keep>
+void elide_range(const page_rule& rule, const std::byte* run_bytes, std::uint64_t first, std::uint64_t count,
+                 std::uint64_t page, elision_stats& st, Keep&& keep) {
+  if (rule.kind == elision::none) {
+    if (count > 0) keep(first, count);
+    st.kept_pages += count;
+    return;
+  }
+  std::uint64_t start = first, len = 0;
+  for (std::uint64_t k = first; k < first + count; ++k) {
+    // Pages are visited in order but the hardware does not prefetch across
+    // pages: ask for the first line of a page a few pages ahead.
+    if (k + 4 < first + count) __builtin_prefetch(run_bytes + (k + 4) * page);
+    const std::span<const std::byte> bytes(run_bytes + k * page, static_cast<std::size_t>(page));
+    const auto file = rule.kind == elision::same_as_file ? file_page(rule, k, page) : std::span<const std::byte>{};
+    if (needs_data(rule.kind, bytes, file)) {
+      if (len == 0) start = k;
+      ++len;
+      ++st.kept_pages;
+      continue;
+    }
+    if (rule.kind == elision::zero) ++st.zero_pages;
+    else ++st.file_pages;
+    if (len > 0) keep(start, len);
+    len = 0;
+  }
+  if (len > 0) keep(start, len);
+}
+
+/// The rule of every run of `p`, in order: anonymous VMAs elide zero pages;
+/// private file VMAs elide pages equal to the file when `files` holds its
+/// content (io::gather_files with map_content); everything else keeps all.
+inline std::vector<page_rule> page_rules(const resurrection& p, const io::file_facts& files) {
+  std::vector<page_rule> rules;
+  rules.reserve(p.runs.size());
+  std::size_t vi = 0;
+  for (const auto& r : p.runs) {
+    while (vi < p.vmas.size() && p.vmas[vi].entry.end() <= r.vaddr) ++vi;
+    page_rule rule;
+    if (vi < p.vmas.size() && r.vaddr >= p.vmas[vi].entry.start()) {
+      const auto& v = p.vmas[vi];
+      if (v.anonymous) {
+        rule.kind = elision::zero;
+      } else if (v.carries_pages && (v.entry.status() & criu::vma_status::file_private)) {
+        const auto it = files.find(v.label);
+        if (it != files.end() && it->second && it->second->content) {
+          rule.kind = elision::same_as_file;
+          rule.file = it->second->content.get();
+          rule.file_offset = v.entry.pgoff() + (r.vaddr - v.entry.start());
+        }
+      }
+    }
+    rules.push_back(rule);
+  }
+  return rules;
+}
+
+/// The candidate page runs and their pagemap entries: for each VMA that
+/// carries pages, its dumped pages below its page limit, one run per VMA.
+/// Reads no page: zero and clean file pages are elided later (write_pages, or
+/// elide_pages). Counts pages past a file's end and pages the core lacks.
 template <class Arch>
 void plan_pages(const elf::core_view<Arch>& core, resurrection& out) {
   constexpr std::uint64_t page = Arch::page_size;
+  out.runs.clear();
+  out.pagemap.clear();
+  out.stats.pages_written = 0;
   for (const auto& v : out.vmas) {
     if (!v.carries_pages || v.segment < 0) continue;
     const auto& seg = core.segments()[static_cast<std::size_t>(v.segment)];
     const std::uint64_t npages = seg.memsz / page;
-    std::uint64_t run_start = 0, run_len = 0;
-    auto flush = [&] {
-      if (run_len == 0) return;
-      pb::pagemap_entry pe;
-      pe.set_vaddr(seg.vaddr + run_start * page);
-      pe.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(run_len, UINT32_MAX)));
-      pe.set_nr_pages(run_len);
-      pe.set_flags(criu::pe::present | (v.anonymous ? criu::pe::lazy : 0));
-      out.pagemap.push_back(pe);
-      out.runs.push_back({pe.vaddr(), run_len, seg.offset + run_start * page});
-      out.stats.pages_written += run_len;
-      run_len = 0;
-    };
-    for (std::uint64_t i = 0; i < npages; ++i) {
-      const std::uint64_t addr = seg.vaddr + i * page;
-      bool keep = true;
-      if (addr >= v.page_limit) {
-        ++out.stats.past_eof_pages;
-        keep = false;
-      } else if ((i + 1) * page > seg.filesz) {
-        ++out.stats.not_dumped_pages;
-        keep = false;
-      } else if (v.anonymous && is_zero_page(seg.bytes.data() + i * page, page)) {
-        ++out.stats.zero_pages_elided;
-        keep = false;
-      }
-      if (keep) {
-        if (run_len == 0) run_start = i;
-        ++run_len;
-      } else {
-        flush();
-      }
-    }
-    flush();
+    const std::uint64_t limit = v.page_limit <= seg.vaddr ? 0 : std::min(npages, (v.page_limit - seg.vaddr) / page);
+    const std::uint64_t dumped = std::min(limit, seg.filesz / page);
+    out.stats.past_eof_pages += npages - limit;
+    out.stats.not_dumped_pages += limit - dumped;
+    if (dumped == 0) continue;
+    pb::pagemap_entry pe;
+    pe.set_vaddr(seg.vaddr);
+    pe.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(dumped, UINT32_MAX)));
+    pe.set_nr_pages(dumped);
+    pe.set_flags(criu::pe::present | (v.anonymous ? criu::pe::lazy : 0));
+    out.pagemap.push_back(pe);
+    out.runs.push_back({seg.vaddr, dumped, seg.offset});
+    out.stats.pages_written += dumped;
   }
+}
+
+/// Applies the elision rules to the candidate runs in memory, reading every
+/// candidate page once through the core's mapping: rewrites out.runs,
+/// out.pagemap and out.stats (zero_pages_elided, pages_written). Pure, but it
+/// touches the whole core: write::write_pages does the same while streaming,
+/// with memory that does not grow with the core.
+template <class Arch>
+elision_stats elide_pages(const elf::core_view<Arch>& core, const io::file_facts& files, resurrection& out) {
+  constexpr std::uint64_t page = Arch::page_size;
+  const auto rules = page_rules(out, files);
+  std::vector<page_run> runs;
+  std::vector<pb::pagemap_entry> pagemap;
+  elision_stats st;
+  for (std::size_t i = 0; i < out.runs.size(); ++i) {
+    const auto& r = out.runs[i];
+    const std::uint32_t flags = out.pagemap[i].flags();
+    const std::byte* bytes = core.bytes().data() + r.core_offset;
+    elide_range(rules[i], bytes, 0, r.pages, page, st, [&](std::uint64_t first, std::uint64_t n) {
+      pb::pagemap_entry pe;
+      pe.set_vaddr(r.vaddr + first * page);
+      pe.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(n, UINT32_MAX)));
+      pe.set_nr_pages(n);
+      pe.set_flags(flags);
+      pagemap.push_back(pe);
+      runs.push_back({r.vaddr + first * page, n, r.core_offset + first * page});
+    });
+  }
+  out.runs = std::move(runs);
+  out.pagemap = std::move(pagemap);
+  out.stats.pages_written = st.kept_pages;
+  out.stats.zero_pages_elided += st.zero_pages;
+  return st;
 }
 
 }  // namespace necro::plan

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
+#include <necro/io/file_facts.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/write/page_engine.hpp>
 
@@ -29,14 +31,28 @@ namespace necro::write {
 
 struct commit_options {
   copy_method method = copy_method::copy_file_range;
+  /// The mapped files' content (io::stat_files with map_content): private file
+  /// pages equal to the file get no data. Null: every file page is written.
+  const io::file_facts* files = nullptr;
+  /// Called as pages-*.img is written (write::progress).
+  progress_fn progress{};
+  /// fsync every image before the set appears (and write pages back as they
+  /// are produced). Off: the set appears as fast as the page cache takes it.
+  bool durable = true;
+  /// Cancellation: when set and it turns true (a signal handler's flag), commit
+  /// stops at its next step (between images, after the pages), removes what it
+  /// wrote and fails with errc::io "interrupted". Once the set starts to move
+  /// into place it is finished regardless.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// What commit did.
 struct commit_report {
   std::filesystem::path out_dir;
   std::filesystem::path kept_donor;  ///< where the originals went (in place only)
-  std::uint64_t page_bytes = 0;
+  std::uint64_t page_bytes = 0;      ///< bytes in pages-*.img
   bool copy_fell_back = false;
+  pages_report pages;                ///< the page engine's account: pagemap, elided pages
 };
 
 namespace detail {
@@ -57,19 +73,19 @@ class unique_fd {
   int fd_;
 };
 
-inline result<void> write_file(const std::filesystem::path& path, std::string_view bytes) {
+inline result<void> write_file(const std::filesystem::path& path, std::string_view bytes, bool durable = true) {
   unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) return fail(error::from_errno(path.string(), "cannot create", errno));
   NECRO_TRY(write_all(fd.get(), reinterpret_cast<const std::byte*>(bytes.data()), bytes.size(), path.string()));
-  if (::fsync(fd.get()) != 0) return fail(error::from_errno(path.string(), "cannot sync", errno));
+  if (durable && ::fsync(fd.get()) != 0) return fail(error::from_errno(path.string(), "cannot sync", errno));
   if (::close(fd.release()) != 0) return fail(error::from_errno(path.string(), "cannot close", errno));
   return {};
 }
 
-inline result<void> copy_file(const std::filesystem::path& from, const std::filesystem::path& to) {
+inline result<void> copy_file(const std::filesystem::path& from, const std::filesystem::path& to, bool durable = true) {
   NECRO_TRY_ASSIGN(io::mapped_file in, io::mapped_file::open(from.string()));
   const auto v = in.view();
-  return write_file(to, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()));
+  return write_file(to, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()), durable);
 }
 
 inline void sync_dir(const std::filesystem::path& dir) {
@@ -113,6 +129,12 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
   if (in_place && fs::exists(kept))
     return fail(error(errc::bad_value, kept.string(), "exists: move it away before patching in place again"));
 
+  const auto go_on = [&]() -> result<void> {
+    if (opt.cancel && opt.cancel->load())
+      return fail(error(errc::io, out_dir.string(), "interrupted: nothing was written"));
+    return {};
+  };
+  NECRO_TRY(go_on());
   detail::staging_guard guard;
   guard.dir = out_dir.parent_path() / fmt::format(".{}.necro-{}", out_dir.filename().string(), ::getpid());
   fs::remove_all(guard.dir, ec);
@@ -120,46 +142,58 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     return fail(error::from_errno(guard.dir.string(), "cannot create the staging directory", errno));
   const fs::path& tmp = guard.dir;
 
+  const bool durable = opt.durable;
   for (const auto& t : p.threads) {
     criu::image_builder b(criu::magic::core);
     b.add(t.core);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("core-", static_cast<std::uint64_t>(t.tid)), b.bytes()));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("core-", static_cast<std::uint64_t>(t.tid)), b.bytes(), durable));
+    NECRO_TRY(go_on());
   }
   {
     criu::image_builder b(criu::magic::mm);
     b.add(p.mm);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("mm-", static_cast<std::uint64_t>(p.pid)), b.bytes()));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("mm-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
   }
   {
     criu::image_builder b(criu::magic::pstree);
     b.add(p.pstree);
-    NECRO_TRY(detail::write_file(tmp / "pstree.img", b.bytes()));
+    NECRO_TRY(detail::write_file(tmp / "pstree.img", b.bytes(), durable));
   }
   {
     criu::image_builder b(criu::magic::files);
     for (const auto& f : p.files) b.add(f);
-    NECRO_TRY(detail::write_file(tmp / "files.img", b.bytes()));
+    NECRO_TRY(detail::write_file(tmp / "files.img", b.bytes(), durable));
   }
+  commit_report rep;
+  {
+    // The page engine decides which pages need data, so the pagemap follows the pages.
+    const fs::path pages = tmp / criu::image_name("pages-", p.pages_id);
+    detail::unique_fd fd(::open(pages.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return fail(error::from_errno(pages.string(), "cannot create", errno));
+    const io::file_facts no_files;
+    engine_options eo;
+    eo.method = opt.method;
+    eo.progress = opt.progress;
+    eo.writeback = durable;
+    eo.cancel = opt.cancel;
+    NECRO_TRY_ASSIGN(rep.pages, write_pages<Arch>(*core.file(), p, opt.files ? *opt.files : no_files, fd.get(),
+                                                  pages.string(), eo));
+    rep.page_bytes = rep.pages.bytes_written;
+    rep.copy_fell_back = rep.pages.fell_back;
+    if (durable && ::fsync(fd.get()) != 0) return fail(error::from_errno(pages.string(), "cannot sync", errno));
+  }
+  NECRO_TRY(go_on());
   {
     criu::image_builder b(criu::magic::pagemap);
     pb::pagemap_head head;
     head.set_pages_id(p.pages_id);
     b.add(head);
-    for (const auto& e : p.pagemap) b.add(e);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes()));
+    for (const auto& e : rep.pages.pagemap) b.add(e);
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
   }
-  commit_report rep;
-  {
-    const fs::path pages = tmp / criu::image_name("pages-", p.pages_id);
-    detail::unique_fd fd(::open(pages.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (fd.get() < 0) return fail(error::from_errno(pages.string(), "cannot create", errno));
-    NECRO_TRY_ASSIGN(const auto cr, copy_runs<Arch>(*core.file(), p.runs, fd.get(), pages.string(), opt.method));
-    rep.page_bytes = cr.bytes;
-    rep.copy_fell_back = cr.fell_back;
-    if (::fsync(fd.get()) != 0) return fail(error::from_errno(pages.string(), "cannot sync", errno));
-  }
-  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to));
-  detail::sync_dir(tmp);
+  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, durable));
+  if (durable) detail::sync_dir(tmp);
+  NECRO_TRY(go_on());  // the last chance: from here on the set moves into place
 
   if (in_place) {
     if (::rename(donor_dir.c_str(), kept.c_str()) != 0)
@@ -176,7 +210,7 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
       return fail(error::from_errno(out_dir.string(), "cannot move the new images into place", errno));
   }
   guard.armed = false;
-  detail::sync_dir(out_dir.parent_path());
+  if (durable) detail::sync_dir(out_dir.parent_path());
   rep.out_dir = out_dir;
   return rep;
 }

@@ -208,7 +208,7 @@ TEST_CASE("mm: auxv without AT_NULL, arg/env from the initial stack, code moved 
   CHECK(mm.exe_file_id() == f->donor.mm().exe_file_id());
 }
 
-TEST_CASE("pages: runs lie in private VMAs, no zero anonymous page, counts add up", "[plan]") {
+TEST_CASE("pages: candidate runs lie in private VMAs and carry the core's bytes", "[plan]") {
   auto f = load_fixture();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& p = f->plan;
@@ -233,12 +233,13 @@ TEST_CASE("pages: runs lie in private VMAs, no zero anonymous page, counts add u
       // The run's bytes are the core's bytes of those addresses.
       CHECK(f->core.read_memory<std::uint64_t>(r.vaddr + k * 4096) ==
             std::optional<std::uint64_t>([&] { std::uint64_t w; std::memcpy(&w, bytes + k * 4096, 8); return w; }()));
-      if (v->anonymous) CHECK_FALSE(necro::plan::is_zero_page(bytes + k * 4096, 4096));
+      // Zero pages are still candidates here: write::write_pages elides them
+      // while streaming (tests/unit/plan/pages_test.cpp checks the rules).
     }
     pages += r.pages;
   }
   CHECK(pages == p.stats.pages_written);
-  CHECK(p.stats.zero_pages_elided > 0);
+  CHECK(p.stats.zero_pages_elided == 0);  // counted by the writer, not the plan
 }
 
 TEST_CASE("per-pid images are renamed, the donor's pages and cores are not carried", "[plan]") {

@@ -55,43 +55,64 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
   auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
   REQUIRE(plan);
 
-  for (auto method : {necro::write::copy_method::copy_file_range, necro::write::copy_method::write_from_map}) {
-    const fs::path out = s.dir / (method == necro::write::copy_method::write_from_map ? "out-write" : "out-cfr");
-    auto rep = necro::write::commit(*plan, *core, *donor, out, {.method = method});
-    REQUIRE(rep);
-    CHECK(rep->page_bytes == plan->stats.pages_written * 4096);
-    // No staging directory is left behind.
-    for (const auto& e : fs::directory_iterator(s.dir)) CHECK_FALSE(e.path().filename().string().starts_with("."));
+  // The reference: the plan's candidates elided in memory.
+  auto reference = *plan;
+  const auto st = necro::plan::elide_pages(*core, {}, reference);
 
-    // The new set reads back as a donor would, under the victim's pid.
-    auto back = necro::criu::image_set::load(out);
-    REQUIRE(back);
-    CHECK(back->pid() == static_cast<std::uint32_t>(plan->pid));
-    CHECK(back->mm().SerializeAsString() == plan->mm.SerializeAsString());
-    CHECK(back->leader_core().SerializeAsString() == plan->threads[0].core.SerializeAsString());
-    CHECK(back->has(necro::criu::image_name("fs-", static_cast<std::uint64_t>(plan->pid))));
-    CHECK_FALSE(back->has(necro::criu::image_name("core-", plan->donor_pid)));
+  for (auto method : {necro::write::copy_method::copy_file_range, necro::write::copy_method::sendfile,
+                      necro::write::copy_method::splice, necro::write::copy_method::write_from_map})
+    for (bool durable : {true, false}) {
+      INFO("method " << necro::write::name(method) << ", durable " << durable);
+      const fs::path out = s.dir / fmt::format("out-{}-{}", necro::write::name(method), durable);
+      std::uint64_t last_done = 0, calls = 0;
+      auto rep = necro::write::commit(*plan, *core, *donor, out,
+                                      {.method = method,
+                                       .files = nullptr,
+                                       .progress = [&](const necro::write::progress& pr) { last_done = pr.done; ++calls; },
+                                       .durable = durable});
+      REQUIRE(rep);
+      CHECK(rep->page_bytes == st.kept_pages * 4096);
+      CHECK(rep->pages.pages.zero_pages == st.zero_pages);
+      CHECK(rep->pages.bytes_elided == st.zero_pages * 4096);
+      CHECK(calls > 0);
+      CHECK(last_done == plan->stats.pages_written * 4096);
+      // No staging directory is left behind.
+      for (const auto& e : fs::directory_iterator(s.dir)) CHECK_FALSE(e.path().filename().string().starts_with("."));
 
-    // pages-N.img holds the runs' bytes, in pagemap order.
-    const auto pages = necro::test::slurp(out / necro::criu::image_name("pages-", plan->pages_id));
-    REQUIRE(pages.size() == plan->stats.pages_written * 4096);
-    std::uint64_t at = 0;
-    for (const auto& r : plan->runs) {
-      CHECK(std::memcmp(pages.data() + at, core->bytes().data() + r.core_offset, r.pages * 4096) == 0);
-      at += r.pages * 4096;
+      // The new set reads back as a donor would, under the victim's pid.
+      auto back = necro::criu::image_set::load(out);
+      REQUIRE(back);
+      CHECK(back->pid() == static_cast<std::uint32_t>(plan->pid));
+      CHECK(back->mm().SerializeAsString() == plan->mm.SerializeAsString());
+      CHECK(back->leader_core().SerializeAsString() == plan->threads[0].core.SerializeAsString());
+      CHECK(back->has(necro::criu::image_name("fs-", static_cast<std::uint64_t>(plan->pid))));
+      CHECK_FALSE(back->has(necro::criu::image_name("core-", plan->donor_pid)));
+
+      // pages-N.img holds the kept pages, in pagemap order: the elided plan's runs.
+      const auto pages = necro::test::slurp(out / necro::criu::image_name("pages-", plan->pages_id));
+      REQUIRE(pages.size() == st.kept_pages * 4096);
+      std::uint64_t at = 0;
+      for (const auto& r : reference.runs) {
+        CHECK(std::memcmp(pages.data() + at, core->bytes().data() + r.core_offset, r.pages * 4096) == 0);
+        at += r.pages * 4096;
+      }
+      // pagemap-PID.img: the engine's entries, which are the elided plan's.
+      auto pm_file = necro::io::mapped_file::open((out / necro::criu::image_name("pagemap-", static_cast<std::uint64_t>(plan->pid))).string());
+      REQUIRE(pm_file);
+      auto rd = necro::criu::entry_reader::open(pm_file->view(), necro::criu::magic::pagemap);
+      REQUIRE(rd);
+      necro::pb::pagemap_head head;
+      REQUIRE(*rd->next(head));
+      CHECK(head.pages_id() == plan->pages_id);
+      auto entries = rd->read_all<necro::pb::pagemap_entry>();
+      REQUIRE(entries);
+      REQUIRE(entries->size() == reference.pagemap.size());
+      REQUIRE(entries->size() == rep->pages.pagemap.size());
+      for (std::size_t i = 0; i < entries->size(); ++i) {
+        CHECK((*entries)[i].SerializeAsString() == reference.pagemap[i].SerializeAsString());
+        CHECK((*entries)[i].nr_pages() == (*entries)[i].compat_nr_pages());  // both set (pitfall 1)
+      }
     }
-    auto pm_file = necro::io::mapped_file::open((out / necro::criu::image_name("pagemap-", static_cast<std::uint64_t>(plan->pid))).string());
-    REQUIRE(pm_file);
-    auto rd = necro::criu::entry_reader::open(pm_file->view(), necro::criu::magic::pagemap);
-    REQUIRE(rd);
-    necro::pb::pagemap_head head;
-    REQUIRE(*rd->next(head));
-    CHECK(head.pages_id() == plan->pages_id);
-    auto entries = rd->read_all<necro::pb::pagemap_entry>();
-    REQUIRE(entries);
-    REQUIRE(entries->size() == plan->pagemap.size());
-    for (std::size_t i = 0; i < entries->size(); ++i) CHECK((*entries)[i].nr_pages() == plan->pagemap[i].nr_pages());
-  }
   // The donor's directory is byte-identical.
   CHECK(snapshot(s.dir / "donor") == before);
 }

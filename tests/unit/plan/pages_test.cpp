@@ -1,0 +1,233 @@
+// plan/pages.hpp: the zero check, the elision rules, the candidate runs, and
+// on the real fixture that the elided plan restores to the core's bytes.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <necro/necro.hpp>
+
+#include "support/fixtures.hpp"
+#include "write/synthetic_memory.hpp"
+
+namespace {
+
+using core_t = necro::elf::core_view<necro::arch::x86_64>;
+using necro::plan::elision;
+constexpr std::size_t page = 4096;
+
+std::vector<std::byte> zeros(std::size_t n) { return std::vector<std::byte>(n, std::byte{0}); }
+
+/// The bytes a restore would put at every candidate page of `candidates`,
+/// given the (elided) pagemap and the pages it carries: data where the
+/// pagemap has the page, zeros in anonymous memory, the file otherwise.
+/// Compares each with the core's bytes; returns the number of pages that differ.
+std::uint64_t restore_mismatches(const core_t& core, const necro::plan::resurrection& candidates,
+                                 const necro::plan::resurrection& elided, const necro::io::file_facts& files) {
+  std::map<std::uint64_t, const std::byte*> present;  // vaddr -> bytes
+  for (const auto& r : elided.runs)
+    for (std::uint64_t k = 0; k < r.pages; ++k)
+      present[r.vaddr + k * page] = core.bytes().data() + r.core_offset + k * page;
+  const auto rules = necro::plan::page_rules(candidates, files);
+  std::uint64_t bad = 0;
+  const auto no_page = zeros(page);
+  for (std::size_t i = 0; i < candidates.runs.size(); ++i) {
+    const auto& r = candidates.runs[i];
+    for (std::uint64_t k = 0; k < r.pages; ++k) {
+      const std::byte* want = core.bytes().data() + r.core_offset + k * page;
+      std::vector<std::byte> got = no_page;
+      if (auto it = present.find(r.vaddr + k * page); it != present.end()) {
+        std::memcpy(got.data(), it->second, page);
+      } else if (rules[i].kind == elision::same_as_file) {
+        const auto f = necro::plan::file_page(rules[i], k, page);
+        std::memcpy(got.data(), f.data(), f.size());
+      } else if (rules[i].kind != elision::zero) {
+        ++bad;  // a page that must be written was not
+        continue;
+      }
+      if (std::memcmp(got.data(), want, page) != 0) ++bad;
+    }
+  }
+  return bad;
+}
+
+}  // namespace
+
+TEST_CASE("is_zero: every length, and one non-zero byte anywhere in a page", "[plan]") {
+  for (std::size_t n : {0, 1, 7, 8, 9, 255, 256, 257, 4095, 4096, 4097, 8192}) {
+    const auto z = zeros(n);
+    CHECK(necro::plan::is_zero(z.data(), n));
+  }
+  auto p = zeros(page);
+  for (std::size_t i = 0; i < page; ++i) {
+    p[i] = std::byte{0x80};
+    if (necro::plan::is_zero(p.data(), page)) FAIL("byte " << i << " missed");
+    p[i] = std::byte{0};
+  }
+  // Short tails are checked too.
+  auto q = zeros(300);
+  q[299] = std::byte{1};
+  CHECK_FALSE(necro::plan::is_zero(q.data(), q.size()));
+  CHECK(necro::plan::is_zero(q.data(), 299));
+  CHECK(necro::plan::is_zero_page(p.data(), page));
+}
+
+TEST_CASE("needs_data: zero, same-as-file (short last page), none", "[plan]") {
+  auto z = zeros(page);
+  std::vector<std::byte> d(page, std::byte{7});
+  CHECK_FALSE(necro::plan::needs_data(elision::zero, z, {}));
+  CHECK(necro::plan::needs_data(elision::zero, d, {}));
+  CHECK(necro::plan::needs_data(elision::none, z, {}));
+
+  CHECK_FALSE(necro::plan::needs_data(elision::same_as_file, d, d));
+  auto changed = d;
+  changed[4095] = std::byte{8};
+  CHECK(necro::plan::needs_data(elision::same_as_file, changed, d));
+  // The file ends 100 bytes into the page: memory past it reads as zeros.
+  std::vector<std::byte> tail_page = z;
+  std::fill_n(tail_page.begin(), 100, std::byte{7});
+  const std::span<const std::byte> short_file(d.data(), 100);
+  CHECK_FALSE(necro::plan::needs_data(elision::same_as_file, tail_page, short_file));
+  tail_page[200] = std::byte{1};
+  CHECK(necro::plan::needs_data(elision::same_as_file, tail_page, short_file));
+  // Nothing to compare with: written.
+  CHECK(necro::plan::needs_data(elision::same_as_file, z, {}));
+}
+
+TEST_CASE("elide_range: maximal kept ranges, counts, and none keeps without reading", "[plan]") {
+  // pages: data zero zero data data zero data
+  const bool data[] = {true, false, false, true, true, false, true};
+  std::vector<std::byte> run(std::size(data) * page, std::byte{0});
+  for (std::size_t k = 0; k < std::size(data); ++k)
+    if (data[k]) run[k * page + 17] = std::byte{1};
+  necro::plan::elision_stats st;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> kept;
+  necro::plan::elide_range({elision::zero, nullptr, 0}, run.data(), 0, std::size(data), page, st,
+                           [&](std::uint64_t f, std::uint64_t n) { kept.emplace_back(f, n); });
+  CHECK(kept == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{0, 1}, {3, 2}, {6, 1}});
+  CHECK(st.kept_pages == 4);
+  CHECK(st.zero_pages == 3);
+  CHECK(st.elided_pages() == 3);
+
+  // A sub-range: indices stay the run's.
+  kept.clear();
+  necro::plan::elision_stats st2;
+  necro::plan::elide_range({elision::zero, nullptr, 0}, run.data(), 2, 3, page, st2,
+                           [&](std::uint64_t f, std::uint64_t n) { kept.emplace_back(f, n); });
+  CHECK(kept == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{3, 2}});
+
+  kept.clear();
+  necro::plan::elision_stats st3;
+  necro::plan::elide_range({}, nullptr, 5, 1000, page, st3, [&](std::uint64_t f, std::uint64_t n) { kept.emplace_back(f, n); });
+  CHECK(kept == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{5, 1000}});
+  CHECK(st3.kept_pages == 1000);
+}
+
+TEST_CASE("plan_pages lists candidates from metadata; elide_pages leaves out zero pages and restores the core", "[plan]") {
+  const auto c = necro::test::x86_64_core();
+  const auto d = necro::test::x86_64_donor();
+  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
+  auto core = core_t::open(c->string());
+  REQUIRE(core);
+  auto donor = necro::criu::image_set::load(*d);
+  REQUIRE(donor);
+  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
+  REQUIRE(plan);
+  const auto& p = *plan;
+
+  // Candidates: one run per page-carrying VMA with dumped pages, in VMA order.
+  REQUIRE(p.runs.size() == p.pagemap.size());
+  std::uint64_t pages = 0;
+  for (std::size_t i = 0; i < p.runs.size(); ++i) {
+    const auto& r = p.runs[i];
+    CHECK(p.pagemap[i].vaddr() == r.vaddr);
+    CHECK(p.pagemap[i].nr_pages() == r.pages);
+    CHECK(p.pagemap[i].compat_nr_pages() == r.pages);
+    const auto* seg = core->segment_at(r.vaddr);
+    REQUIRE(seg);
+    CHECK(r.core_offset == seg->offset + (r.vaddr - seg->vaddr));
+    CHECK(r.core_offset + r.pages * page <= seg->offset + seg->filesz);
+    if (i > 0) CHECK(p.runs[i - 1].vaddr < r.vaddr);
+    pages += r.pages;
+  }
+  CHECK(pages == p.stats.pages_written);
+
+  // The rules: anonymous VMAs elide zeros; the vDSO keeps everything; file VMAs
+  // keep everything when no file content was gathered (offline).
+  const auto rules = necro::plan::page_rules(p, {});
+  REQUIRE(rules.size() == p.runs.size());
+  std::size_t zero_rules = 0;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const auto v = std::find_if(p.vmas.begin(), p.vmas.end(), [&](const auto& m) { return m.entry.start() == p.runs[i].vaddr; });
+    REQUIRE(v != p.vmas.end());
+    CHECK((rules[i].kind == elision::zero) == v->anonymous);
+    CHECK(rules[i].kind != elision::same_as_file);
+    zero_rules += rules[i].kind == elision::zero;
+  }
+  CHECK(zero_rules > 0);
+
+  // Elided in memory: no zero page left in anonymous memory, counts add up,
+  // and what a restore would build equals the core byte for byte.
+  auto elided = p;
+  const auto st = necro::plan::elide_pages(*core, {}, elided);
+  CHECK(st.zero_pages > 0);
+  CHECK(st.file_pages == 0);
+  CHECK(st.kept_pages + st.zero_pages == p.stats.pages_written);
+  CHECK(elided.stats.pages_written == st.kept_pages);
+  CHECK(elided.stats.zero_pages_elided == p.stats.zero_pages_elided + st.zero_pages);
+  REQUIRE(elided.runs.size() == elided.pagemap.size());
+  for (std::size_t i = 0; i < elided.runs.size(); ++i) {
+    const auto& r = elided.runs[i];
+    CHECK(elided.pagemap[i].vaddr() == r.vaddr);
+    CHECK(elided.pagemap[i].nr_pages() == r.pages);
+    const auto* v = &*std::find_if(p.vmas.begin(), p.vmas.end(), [&](const auto& m) {
+      return r.vaddr >= m.entry.start() && r.vaddr < m.entry.end();
+    });
+    CHECK(elided.pagemap[i].flags() == (necro::criu::pe::present | (v->anonymous ? necro::criu::pe::lazy : 0u)));
+    if (v->anonymous)
+      for (std::uint64_t k = 0; k < r.pages; ++k)
+        CHECK_FALSE(necro::plan::is_zero(core->bytes().data() + r.core_offset + k * page, page));
+  }
+  CHECK(restore_mismatches(*core, p, elided, {}) == 0);
+}
+
+TEST_CASE("elide_pages: zero pages, holes and clean file pages are left out and restore to the same bytes", "[plan]") {
+  necro::test::synthetic_memory m;
+  using sm = necro::test::synthetic_memory;
+  const auto& p = m.plan;
+  REQUIRE(p.runs.size() == 3);
+  CHECK(p.stats.pages_written == sm::anon_pages + sm::file_vma_pages + sm::vdso_pages);
+
+  const auto rules = necro::plan::page_rules(p, m.files);
+  REQUIRE(rules.size() == 3);
+  CHECK(rules[0].kind == elision::zero);
+  CHECK(rules[1].kind == elision::same_as_file);
+  CHECK(rules[1].file_offset == page);
+  CHECK(rules[1].file == m.files.at(m.file_path.string())->content.get());
+  CHECK(rules[2].kind == elision::none);
+  // The VMA's last page is the file's short last page.
+  CHECK(necro::plan::file_page(rules[1], sm::file_vma_pages - 1, page).size() == 100);
+  CHECK(necro::plan::file_page(rules[1], sm::file_vma_pages, page).empty());
+
+  auto elided = p;
+  const auto st = necro::plan::elide_pages(*m.core, m.files, elided);
+  CHECK(st.zero_pages == sm::zero_pages);
+  CHECK(st.file_pages == sm::file_pages);
+  CHECK(st.kept_pages == p.stats.pages_written - sm::zero_pages - sm::file_pages);
+  CHECK(restore_mismatches(*m.core, p, elided, m.files) == 0);
+  // Kept: anon 0, 3-7, 16-19, 21-23; file page 2; both vDSO pages.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
+  for (const auto& r : elided.runs) runs.emplace_back(r.vaddr, r.pages);
+  CHECK(runs == std::vector<std::pair<std::uint64_t, std::uint64_t>>{
+                    {sm::anon_at, 1}, {sm::anon_at + 3 * page, 5}, {sm::anon_at + 16 * page, 4},
+                    {sm::anon_at + 21 * page, 3}, {sm::file_at + 2 * page, 1}, {sm::vdso_at, 2}});
+
+  // Without the file's content, file pages are all written.
+  auto no_files = p;
+  const auto st2 = necro::plan::elide_pages(*m.core, {}, no_files);
+  CHECK(st2.file_pages == 0);
+  CHECK(st2.zero_pages == sm::zero_pages);
+  CHECK(restore_mismatches(*m.core, p, no_files, {}) == 0);
+}

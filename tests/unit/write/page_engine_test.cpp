@@ -1,0 +1,231 @@
+// write/page_engine.hpp: the copy methods, and write_pages streaming the
+// synthetic core and the real fixture: its pagemap is plan::elide_pages', its
+// pages image carries exactly the kept pages, and a restore of them gives the
+// core's bytes back, for every method, window size, with and without the
+// scanner thread.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <necro/necro.hpp>
+
+#include "support/fixtures.hpp"
+#include "write/synthetic_memory.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using necro::write::copy_method;
+using core_t = necro::elf::core_view<necro::arch::x86_64>;
+constexpr std::uint64_t page = 4096;
+
+struct out_file {
+  fs::path path;
+  int fd = -1;
+  explicit out_file(const fs::path& dir, const std::string& name) : path(dir / name) {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    REQUIRE(fd >= 0);
+  }
+  ~out_file() {
+    if (fd >= 0) ::close(fd);
+    ::unlink(path.c_str());
+  }
+  std::string content() const { return necro::test::slurp(path); }
+};
+
+bool same_entries(const std::vector<necro::pb::pagemap_entry>& a, const std::vector<necro::pb::pagemap_entry>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].SerializeAsString() != b[i].SerializeAsString()) return false;
+  return true;
+}
+
+constexpr copy_method all_methods[] = {copy_method::copy_file_range, copy_method::sendfile, copy_method::splice,
+                                       copy_method::write_from_map};
+
+}  // namespace
+
+TEST_CASE("copy methods have names the CLI parses", "[write]") {
+  for (auto m : all_methods) CHECK(necro::write::parse_copy_method(necro::write::name(m)) == m);
+  CHECK(necro::write::parse_copy_method("write_from_map") == copy_method::write_from_map);
+  CHECK_FALSE(necro::write::parse_copy_method("memcpy"));
+}
+
+TEST_CASE("range_copier appends ranges by every method, byte for byte", "[write]") {
+  necro::test::synthetic_memory m;
+  const auto& src = *m.core->file();
+  for (auto method : all_methods) {
+    INFO("method " << necro::write::name(method));
+    out_file out(m.dir, "copy.bin");
+    necro::write::range_copier c(src, out.fd, out.path.string(), method);
+    REQUIRE(c.append(4096, 3 * page));
+    REQUIRE(c.append(0, 100));
+    REQUIRE(c.append(src.size() - 10, 10));
+    CHECK(c.bytes() == 3 * page + 110);
+    CHECK_FALSE(c.fell_back());
+    const auto got = out.content();
+    REQUIRE(got.size() == 3 * page + 110);
+    const auto* s = reinterpret_cast<const char*>(src.view().data());
+    CHECK(std::memcmp(got.data(), s + 4096, 3 * page) == 0);
+    CHECK(std::memcmp(got.data() + 3 * page, s, 100) == 0);
+    CHECK(std::memcmp(got.data() + 3 * page + 100, s + src.size() - 10, 10) == 0);
+    // Past the end: an error naming the core, nothing half done.
+    auto bad = c.append(src.size() - 4, 8);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code() == necro::errc::truncated);
+    CHECK(bad.error().path() == src.path());
+  }
+}
+
+TEST_CASE("range_copier falls back to the mapping when the kernel cannot copy", "[write]") {
+  necro::test::synthetic_memory m;
+  const auto& src = *m.core->file();
+  // A pipe as the output: copy_file_range and sendfile into a pipe are refused or
+  // work depending on the kernel; either way every byte must arrive.
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  necro::write::range_copier c(src, p[1], "pipe", copy_method::copy_file_range);
+  REQUIRE(c.append(0, 1000));
+  ::close(p[1]);
+  std::string got(2000, '\0');
+  const ssize_t n = ::read(p[0], got.data(), got.size());
+  ::close(p[0]);
+  REQUIRE(n == 1000);
+  CHECK(std::memcmp(got.data(), src.view().data(), 1000) == 0);
+}
+
+TEST_CASE("write_pages elides zero pages, holes and clean file pages; the restore gives the core back", "[write]") {
+  necro::test::synthetic_memory m;
+  using sm = necro::test::synthetic_memory;
+  auto reference = m.plan;
+  const auto ref_st = necro::plan::elide_pages(*m.core, m.files, reference);
+
+  for (auto method : all_methods)
+    for (bool parallel : {true, false})
+      for (std::uint64_t window : {std::uint64_t{page}, 3 * page, std::uint64_t{8} << 20}) {
+        INFO("method " << necro::write::name(method) << ", parallel " << parallel << ", window " << window);
+        out_file out(m.dir, "pages-1.img");
+        std::vector<necro::write::progress> seen;
+        necro::write::engine_options opt;
+        opt.method = method;
+        opt.parallel = parallel;
+        opt.window = window;
+        opt.max_copy = 2 * page;  // several copy steps per run
+        opt.progress = [&](const necro::write::progress& pr) { seen.push_back(pr); };
+        auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), m.plan, m.files, out.fd,
+                                                                  out.path.string(), opt);
+        REQUIRE(rep);
+        CHECK(same_entries(rep->pagemap, reference.pagemap));
+        CHECK(rep->pages.zero_pages == sm::zero_pages);
+        CHECK(rep->pages.file_pages == sm::file_pages);
+        CHECK(rep->pages.kept_pages == ref_st.kept_pages);
+        CHECK(rep->hole_pages == (m.sparse ? sm::hole_pages : 0));
+        CHECK(rep->bytes_written == ref_st.kept_pages * page);
+        CHECK(rep->bytes_elided == (sm::zero_pages + sm::file_pages) * page);
+        CHECK_FALSE(rep->fell_back);
+        const auto image = out.content();
+        CHECK(image.size() == rep->bytes_written);
+        CHECK(m.restore_mismatches(rep->pagemap, image) == 0);
+        // Progress: monotonic, ends with everything done.
+        REQUIRE_FALSE(seen.empty());
+        for (std::size_t i = 1; i < seen.size(); ++i) CHECK(seen[i - 1].done <= seen[i].done);
+        CHECK(seen.back().done == seen.back().total);
+        CHECK(seen.back().total == m.plan.stats.pages_written * page);
+        CHECK(seen.back().written == rep->bytes_written);
+        CHECK(seen.back().elided == rep->bytes_elided);
+      }
+}
+
+TEST_CASE("write_pages without elision, or without the file's content, writes those pages", "[write]") {
+  necro::test::synthetic_memory m;
+  using sm = necro::test::synthetic_memory;
+  {
+    out_file out(m.dir, "pages-1.img");
+    necro::write::engine_options opt;
+    opt.elide = false;
+    auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), m.plan, m.files, out.fd,
+                                                              out.path.string(), opt);
+    REQUIRE(rep);
+    CHECK(same_entries(rep->pagemap, m.plan.pagemap));
+    CHECK(rep->bytes_elided == 0);
+    CHECK(rep->bytes_written == m.plan.stats.pages_written * page);
+    CHECK(m.restore_mismatches(rep->pagemap, out.content()) == 0);
+  }
+  {
+    out_file out(m.dir, "pages-1.img");
+    auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), m.plan, {}, out.fd, out.path.string());
+    REQUIRE(rep);
+    CHECK(rep->pages.file_pages == 0);
+    CHECK(rep->pages.zero_pages == sm::zero_pages);
+    CHECK(m.restore_mismatches(rep->pagemap, out.content(), false) == 0);
+  }
+}
+
+TEST_CASE("write_pages refuses runs past the end of the core", "[write]") {
+  necro::test::synthetic_memory m;
+  auto p = m.plan;
+  p.runs.back().pages += 1000;
+  out_file out(m.dir, "pages-1.img");
+  auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), p, m.files, out.fd, out.path.string());
+  REQUIRE_FALSE(rep);
+  CHECK(rep.error().code() == necro::errc::truncated);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("past the end of the core"));
+}
+
+TEST_CASE("write_pages on the real fixture matches plan::elide_pages", "[write]") {
+  const auto c = necro::test::x86_64_core();
+  const auto d = necro::test::x86_64_donor();
+  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
+  auto core = core_t::open(c->string());
+  REQUIRE(core);
+  auto donor = necro::criu::image_set::load(*d);
+  REQUIRE(donor);
+  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
+  REQUIRE(plan);
+  auto reference = *plan;
+  const auto st = necro::plan::elide_pages(*core, {}, reference);
+  const auto dir = fs::temp_directory_path();
+  for (auto method : all_methods) {
+    INFO("method " << necro::write::name(method));
+    out_file out(dir, "necro-page-engine-test-" + std::to_string(::getpid()) + ".img");
+    auto rep = necro::write::write_pages<necro::arch::x86_64>(*core->file(), *plan, {}, out.fd, out.path.string(),
+                                                              {.method = method});
+    REQUIRE(rep);
+    CHECK(same_entries(rep->pagemap, reference.pagemap));
+    CHECK(rep->pages.zero_pages == st.zero_pages);
+    const auto image = out.content();
+    REQUIRE(image.size() == st.kept_pages * page);
+    std::uint64_t at = 0;
+    for (const auto& r : reference.runs) {
+      CHECK(std::memcmp(image.data() + at, core->bytes().data() + r.core_offset, r.pages * page) == 0);
+      at += r.pages * page;
+    }
+  }
+}
+
+TEST_CASE("write_pages stops when cancelled", "[write]") {
+  necro::test::synthetic_memory m;
+  std::atomic<bool> stop{false};
+  std::uint64_t windows = 0;
+  necro::write::engine_options opt;
+  opt.window = page;
+  opt.cancel = &stop;
+  opt.progress = [&](const necro::write::progress&) {
+    if (++windows == 3) stop = true;  // as a signal handler would, mid-write
+  };
+  out_file out(m.dir, "pages-1.img");
+  auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), m.plan, m.files, out.fd,
+                                                            out.path.string(), opt);
+  REQUIRE_FALSE(rep);
+  CHECK(rep.error().code() == necro::errc::io);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("interrupted"));
+  CHECK(windows == 3);
+}
