@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # necro's one entry point for set-up, the bundled sample, the tests and the benchmarks.
 #
-#   tests/run.sh sample   install packages, build, patch the bundled sample core
-#   tests/run.sh test     install packages, build (warnings are errors), run every test
-#   tests/run.sh bench    install packages, build Release, run the benchmarks
+#   tests/run.sh sample      install packages, build, patch the bundled sample core
+#   tests/run.sh test        install packages, build (warnings are errors), run every test
+#   tests/run.sh sanitize    build everything with ASan + UBSan (build-sanitize) and run
+#                            the tests but the package, compile-fail and e2e ones;
+#                            any sanitizer report fails the stage
+#   tests/run.sh fuzz-smoke  build the libFuzzer targets with clang-14 (build-fuzz),
+#                            replay tests/fuzz/regressions, fuzz each target (core
+#                            view, image entries, planner) for NECRO_FUZZ_SECONDS
+#                            (default 45) from the fixtures
+#   tests/run.sh bench       install packages, build Release, run the benchmarks
 #
-# Environment: BUILD_DIR (default: build), NECRO_CRIU=/path/to/criu (>= 4.1) to
-# run the end-to-end tests for real (they report themselves skipped otherwise),
+# Environment: BUILD_DIR (default: build), SANITIZE_BUILD_DIR (build-sanitize),
+# FUZZ_BUILD_DIR (build-fuzz), NECRO_CRIU=/path/to/criu (>= 4.1) to run the
+# end-to-end tests for real (they report themselves skipped otherwise),
 # NECRO_SKIP_APT=1 to skip the package step.
 set -euo pipefail
 
@@ -63,6 +71,82 @@ case $cmd in
     configure_build RelWithDebInfo
     ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
     ;;
+  sanitize)
+    install_packages
+    build=${SANITIZE_BUILD_DIR:-$here/build-sanitize}
+    # -fno-sanitize-recover: the first report ends the process. Not -Werror:
+    # instrumentation makes GCC warn falsely (the test stage checks warnings).
+    flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+    cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNECRO_BUILD_BENCH=OFF \
+          -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" >/dev/null
+    cmake --build "$build" -j"$(nproc)"
+    # Reports go to files too: a test that expects a failing exit code must
+    # not hide one. abort_on_error turns a report into SIGABRT, not exit 1.
+    reports=$build/sanitizer-reports
+    rm -rf "$reports"
+    mkdir -p "$reports"
+    export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1:log_path=$reports/asan"
+    export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
+    status=0
+    # Not package/compile-fail (they build consumers and check diagnostics:
+    # nothing of necro runs) and not e2e (sanitized victims and CRIU do not mix:
+    # a gcore of an ASan process maps terabytes of shadow).
+    ctest --test-dir "$build" --output-on-failure -j"$(nproc)" -LE '^(package|compile_fail|e2e)$' || status=$?
+    if compgen -G "$reports/*" >/dev/null; then
+      echo "== sanitizer reports:" >&2
+      for r in "$reports"/*; do
+        echo "-- $r" >&2
+        cat "$r" >&2
+      done
+      status=1
+    fi
+    exit $status
+    ;;
+  fuzz-smoke)
+    install_packages
+    build=${FUZZ_BUILD_DIR:-$here/build-fuzz}
+    cmake -S "$here" -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DNECRO_WERROR=ON -DNECRO_BUILD_FUZZ=ON -DNECRO_BUILD_BENCH=OFF >/dev/null
+    targets=(core_view criu_image plan)
+    cmake --build "$build" -j"$(nproc)" --target necro_fuzz_seed_corpus "${targets[@]/#/necro_fuzz_}"
+    fuzz=$build/tests/fuzz
+    seconds=${NECRO_FUZZ_SECONDS:-45}
+    # The fixtures are seeds: a real core of each architecture, every donor
+    # image, and for the planner the fixture core trimmed to what it reads.
+    rm -rf "$fuzz/fixture-cores"
+    mkdir -p "$fuzz/fixture-cores" "$fuzz/artifacts"
+    cp "$here"/tests/data/x86_64/*.core "$here"/tests/data/aarch64/*.core "$fuzz/fixture-cores/"
+    declare -A seeds=(
+      [core_view]="$fuzz/fixture-cores $fuzz/seeds/core"
+      [criu_image]="$here/tests/data/x86_64/counter.donor $fuzz/seeds/image"
+      [plan]="$fuzz/seeds/plan"
+    )
+    pids=()
+    for t in "${targets[@]}"; do
+      regressions=$here/tests/fuzz/regressions/$t
+      mkdir -p "$fuzz/corpus/$t"
+      read -r -a dirs <<<"${seeds[$t]}"
+      (
+        # Every input that ever crashed runs once, then the campaign.
+        if compgen -G "$regressions/*" >/dev/null; then "$fuzz/necro_fuzz_$t" "$regressions"/*; fi
+        "$fuzz/necro_fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+          -artifact_prefix="$fuzz/artifacts/$t-" "$fuzz/corpus/$t" "${dirs[@]}"
+      ) >"$fuzz/$t.log" 2>&1 &
+      pids+=($!)
+    done
+    status=0
+    for i in "${!targets[@]}"; do
+      t=${targets[$i]}
+      if wait "${pids[$i]}"; then
+        echo "== fuzz $t: $(grep -h 'stat::number_of_executed_units' "$fuzz/$t.log" | awk '{print $2}') executions, no crash"
+      else
+        status=1
+        echo "== fuzz $t FAILED (crash inputs in $fuzz/artifacts; add them to tests/fuzz/regressions/$t):" >&2
+        tail -n 60 "$fuzz/$t.log" >&2
+      fi
+    done
+    exit $status
+    ;;
   bench)
     install_packages
     BUILD_DIR=${BUILD_DIR:-$here/build-release}
@@ -73,7 +157,7 @@ case $cmd in
     done
     ;;
   *)
-    echo "usage: tests/run.sh sample|test|bench" >&2
+    echo "usage: tests/run.sh sample|test|sanitize|fuzz-smoke|bench" >&2
     exit 2
     ;;
 esac

@@ -1,12 +1,23 @@
 // Writes small seed inputs for the fuzz targets into the directories named on
-// the command line: `make_seeds CORE_DIR IMAGE_DIR`. The real fixtures are
-// seeds too, but they are large; these are a few KiB and parse fully.
+// the command line: `make_seeds CORE_DIR IMAGE_DIR [PLAN_DIR FIXTURE_CORE]`.
+// The real fixtures are seeds too, but they are large; these are a few KiB and
+// parse fully. PLAN_DIR gets the fixture core trimmed for plan_fuzz: the same
+// notes and nearly the same address space, with the dumped bytes of every
+// segment dropped but those the planner reads (the executable's headers, the
+// top of the stack, the vDSO).
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
+#include <necro/arch/x86_64.hpp>
 #include <necro/criu/image.hpp>
+#include <necro/elf/core_view.hpp>
 #include <necro/pb/core.pb.h>
 #include <necro/pb/pagemap.pb.h>
 #include <necro/pb/pstree.pb.h>
@@ -20,12 +31,64 @@ void write(const std::filesystem::path& p, const void* data, std::size_t size) {
   out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
 }
 
+/// The fixture core with only the planner's bytes kept (see the top).
+int trim_core(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::ifstream in(from, std::ios::binary);
+  const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  necro::test::bytes b(s.size());
+  std::memcpy(b.data(), s.data(), s.size());
+  auto core = necro::elf::core_view<necro::arch::x86_64>::parse(necro::test::view_of(b, "fixture"));
+  if (!core) {
+    std::fprintf(stderr, "make_seeds: %s\n", core.error().message().c_str());
+    return 1;
+  }
+  std::vector<std::uint64_t> wanted = {core->leader().regs().rsp};
+  for (const auto key : {necro::arch::at::phdr, necro::arch::at::sysinfo_ehdr, necro::arch::at::execfn})
+    if (auto v = core->auxv(key)) wanted.push_back(*v);
+  // Headers and notes stay where they are; kept bytes follow, page aligned.
+  std::uint64_t head = 0;
+  for (const auto& seg : core->segments()) head = std::max(head, seg.header_offset + sizeof(necro::elf::phdr64));
+  for (std::uint64_t i = 0; i < core->header().phnum; ++i) {
+    const auto ph = necro::test::peek<necro::elf::phdr64>(b, core->header().phoff + i * sizeof(necro::elf::phdr64));
+    if (ph.type == necro::arch::elfc::pt_note) head = std::max(head, ph.offset + ph.filesz);
+  }
+  necro::test::bytes out(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(head));
+  for (const auto& seg : core->segments()) {
+    bool keep = false;
+    for (const auto a : wanted) keep = keep || (a >= seg.vaddr && a < seg.end());
+    auto ph = necro::test::peek<necro::elf::phdr64>(b, seg.header_offset);
+    if (keep) {
+      // The stack from the page of the stack pointer up: the initial stack is
+      // at its top, and the planner searches all of it (fuzzing speed).
+      std::uint64_t cut = 0;
+      const std::uint64_t sp = core->leader().regs().rsp;
+      if (sp >= seg.vaddr && sp < seg.end() && seg.filesz == seg.memsz) cut = (sp - seg.vaddr) / 4096 * 4096;
+      ph.vaddr += cut;
+      ph.filesz -= cut;
+      ph.memsz -= cut;
+      necro::test::pad_to(out, 4096);
+      ph.offset = out.size();
+      out.insert(out.end(), seg.bytes.bytes().begin() + static_cast<std::ptrdiff_t>(cut), seg.bytes.bytes().end());
+    } else {
+      ph.offset = 0;
+      ph.filesz = 0;
+    }
+    necro::test::poke(out, seg.header_offset, ph);
+  }
+  write(to, out.data(), out.size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s CORE_DIR IMAGE_DIR\n", argv[0]);
+  if (argc != 3 && argc != 5) {
+    std::fprintf(stderr, "usage: %s CORE_DIR IMAGE_DIR [PLAN_DIR FIXTURE_CORE]\n", argv[0]);
     return 2;
+  }
+  if (argc == 5) {
+    std::filesystem::create_directories(argv[3]);
+    if (const int rc = trim_core(argv[4], std::filesystem::path(argv[3]) / "counter-trimmed.core")) return rc;
   }
   const std::filesystem::path cores = argv[1], images = argv[2];
   std::filesystem::create_directories(cores);
