@@ -38,7 +38,7 @@ DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # ---------------------------------------------------------------- checks
 [ "$(id -u)" -eq 0 ] || die "must run as root (core_pattern + CRIU dump)"
 [ -n "${NECRO_CRIU:-}" ] ||
-    die "NECRO_CRIU is not set; point it at a CRIU 4.x binary, e.g. NECRO_CRIU=/opt/criu-src/criu/criu $0"
+    die "NECRO_CRIU is not set; point it at a CRIU 4.x binary, e.g. NECRO_CRIU=/path/to/criu $0"
 [ -x "$NECRO_CRIU" ] || die "NECRO_CRIU=$NECRO_CRIU is not an executable file"
 for tool in gcc aarch64-linux-gnu-gcc qemu-aarch64 readelf setsid; do
     command -v "$tool" >/dev/null || die "required tool '$tool' not found in PATH"
