@@ -10,7 +10,8 @@
 #   enospc     the output on a small tmpfs, at sizes that run out of space at
 #              every step of the write (and in place, the donor on it)
 #   readonly   the output's parent on a read-only filesystem (and in place)
-#   interrupt  SIGINT, SIGTERM and SIGHUP while a 768 MiB core is written,
+#   interrupt  SIGINT, SIGTERM and SIGHUP while a 768 MiB core is written (as
+#              the staging directory appears, and while the pages are copied),
 #              with -o and in place; SIGKILL, which cannot be handled
 #
 # enospc and readonly mount tmpfs filesystems: they need root (and a kernel
@@ -198,9 +199,17 @@ case $case in
     "$gen" grow "$core" "$big" 768
     make_baseline "$big"
     interrupted=0 finished=0
-    for sig in INT TERM HUP; do
+    # When: as soon as the staging directory exists, or once pages-*.img has
+    # bytes (the page engine is copying). Background jobs of a script start
+    # with SIGINT ignored: `env --default-signal` gives the tool the default
+    # dispositions a terminal would. Last, SIGINT left ignored: it must stay
+    # ignored (nohup), and the set must be written whole.
+    for when in INT:staging TERM:staging HUP:staging TERM:pages INT:pages INT:ignored; do
+      sig=${when%%:*} at=${when#*:}
+      launch=(env --default-signal=INT,TERM,HUP)
+      [[ $at == ignored ]] && launch=(env)
       for mode in out in-place; do
-        step="SIG$sig, $mode"
+        step="SIG$sig at $at, $mode"
         d=$work/run/donor
         rm -rf "$work/run"
         mkdir -p "$work/run"
@@ -208,16 +217,19 @@ case $case in
         before=$(state "$d")
         if [[ $mode == out ]]; then
           target=$work/run/out
-          "$tool" -c "$big" -i "$d" -o "$target" --offline -q </dev/null >"$work/stdout" 2>"$work/stderr" &
+          "${launch[@]}" "$tool" -c "$big" -i "$d" -o "$target" --offline -q </dev/null >"$work/stdout" 2>"$work/stderr" &
         else
           target=$d
-          "$tool" -c "$big" -i "$d" --offline -q </dev/null >"$work/stdout" 2>"$work/stderr" &
+          "${launch[@]}" "$tool" -c "$big" -i "$d" --offline -q </dev/null >"$work/stdout" 2>"$work/stderr" &
         fi
         pid=$!
         staging=$(dirname "$target")/.$(basename "$target").necro-$pid
-        # Signal as soon as the write has begun: the staging directory exists.
         for _ in $(seq 6000); do
-          [[ -e $staging ]] && break
+          if [[ $at != pages ]]; then
+            [[ -e $staging ]] && break
+          else
+            [[ -s $staging/pages-1.img ]] && break
+          fi
           kill -0 "$pid" 2>/dev/null || break
           sleep 0.005
         done
@@ -227,8 +239,12 @@ case $case in
         err=$(cat "$work/stderr")
         sig_rc=$((128 + $(kill -l "$sig")))
         if [[ $mode == out && -e $target ]] || [[ $mode == in-place && -e $d.donor ]]; then
-          # Too late to stop: the set must be whole.
-          ((rc == 0 || rc == sig_rc)) || fail "exit code $rc: $err"
+          # Too late to stop (or ignored): the set must be whole.
+          if [[ $at == ignored ]]; then
+            ((rc == 0)) || fail "exit code $rc with SIGINT ignored: $err"
+          else
+            ((rc == 0 || rc == sig_rc)) || fail "exit code $rc: $err"
+          fi
           if [[ $mode == out ]]; then
             [[ $(state "$target") == "$baseline" ]] || fail "the output is not complete"
           else
@@ -236,6 +252,9 @@ case $case in
             [[ $(state "$d.donor") == "$before" ]] || fail "the originals in DIR.donor differ"
           fi
           finished=$((finished + 1))
+          echo "$step: finished before the signal"
+        elif [[ $at == ignored ]]; then
+          fail "an ignored SIGINT stopped the write (exit code $rc): $err"
         else
           ((rc == sig_rc)) || fail "exit code $rc, expected $sig_rc (killed by SIG$sig): $err"
           one_line
@@ -245,6 +264,7 @@ case $case in
           [[ $(state "$d") == "$before" ]] || fail "the donor directory changed"
           [[ ! -e $d.donor ]] || fail "DIR.donor was left"
           interrupted=$((interrupted + 1))
+          echo "$step: stopped"
         fi
         no_staging "$work/run"
       done
@@ -271,7 +291,7 @@ case $case in
     fi
     [[ $(state "$work/run/donor") == "$before" ]] || fail "the donor directory changed"
     step=
-    ((interrupted >= 1)) || fail "no run was interrupted mid-write ($finished finished first): the core is too small for this machine"
+    ((interrupted >= 5)) || fail "only $interrupted runs were interrupted mid-write ($finished finished first): the core is too small for this machine"
     echo "interrupt: $interrupted runs stopped mid-write and cleaned up, $finished finished before the signal"
     ;;
 

@@ -40,7 +40,7 @@ struct commit_options {
   /// are produced). Off: the set appears as fast as the page cache takes it.
   bool durable = true;
   /// Cancellation: when set and it turns true (a signal handler's flag), commit
-  /// stops at its next step (between images, after the pages), removes what it
+  /// stops at its next step (between images, every window of pages), removes what it
   /// wrote and fails with errc::io "interrupted". Once the set starts to move
   /// into place it is finished regardless.
   const std::atomic<bool>* cancel = nullptr;
@@ -176,8 +176,12 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     eo.progress = opt.progress;
     eo.writeback = durable;
     eo.cancel = opt.cancel;
-    NECRO_TRY_ASSIGN(rep.pages, write_pages<Arch>(*core.file(), p, opt.files ? *opt.files : no_files, fd.get(),
-                                                  pages.string(), eo));
+    auto written = write_pages<Arch>(*core.file(), p, opt.files ? *opt.files : no_files, fd.get(), pages.string(), eo);
+    if (!written) {
+      NECRO_TRY(go_on());  // stopped by `cancel`: one message for the whole set, not the staging file's
+      return fail(std::move(written).error_value());
+    }
+    rep.pages = std::move(*written);
     rep.page_bytes = rep.pages.bytes_written;
     rep.copy_fell_back = rep.pages.fell_back;
     if (durable && ::fsync(fd.get()) != 0) return fail(error::from_errno(pages.string(), "cannot sync", errno));
