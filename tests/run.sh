@@ -25,7 +25,7 @@ cmd=${1:-test}
 packages=(
   cmake g++ make pkg-config
   libprotobuf-dev protobuf-compiler
-  libboost1.81-dev catch2 libcli11-dev libfmt-dev libbenchmark-dev libzstd-dev
+  libboost1.81-dev catch2 libcli11-dev libfmt-dev libbenchmark-dev libzstd-dev zstd
   criu            # only for its `crit` image decoder (the tests check our images with it)
   clang-14 libclang-rt-14-dev   # fuzzing and sanitizers
   gdb

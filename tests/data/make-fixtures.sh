@@ -7,12 +7,22 @@
 #   x86_64/counter.core          ELF core of a VICTIM run (SIGQUIT, filter 0xff)
 #   x86_64/counter.donor/*.img   CRIU 4.x images of a separate DONOR run
 #   x86_64/facts.txt             facts the tests can assert
+#   bin/pool                     x86-64 dynamic -pthread build of src/pool.c
+#   x86_64/pool.core[.zst]       ELF core of a 4-worker VICTIM run (5 threads)
+#   x86_64/pool.donor/*.img      CRIU 4.x images of a 2-worker DONOR run
+#   x86_64/pool.facts.txt        facts the tests can assert (tids, syscalls)
 #   aarch64/crash.core           aarch64 ELF core written by qemu-aarch64
 #   aarch64/facts.txt            facts the tests can assert
 #
-# Requirements: root (core_pattern, CRIU), NECRO_CRIU=/path/to/criu (4.x),
-# gcc, aarch64-linux-gnu-gcc, qemu-aarch64, readelf. Optional: llvm-readelf
-# (NT_FILE entry counts), gdb (counter value cross-check), crit (image check).
+# Usage: make-fixtures.sh [counter] [pool] [aarch64]
+# With no argument every fixture set is regenerated; otherwise only the named
+# ones (the others are left untouched), e.g. `make-fixtures.sh pool`.
+#
+# Requirements: root (core_pattern, CRIU), NECRO_CRIU=/path/to/criu (4.x)
+# for counter and pool, gcc, readelf, setsid, flock; aarch64-linux-gnu-gcc and
+# qemu-aarch64 for aarch64; python3 (core thread notes) and zstd (a core over
+# 4 MiB is stored as <name>.core.zst) for pool. Optional: llvm-readelf
+# (NT_FILE entry counts), gdb (value cross-checks), crit (image check).
 #
 # Neutral paths: the cores and CRIU images record the program's path, its
 # cwd, its environment and the compile directory (DWARF). So that none of
@@ -24,7 +34,9 @@
 # inherited from the caller). FIX is left in place after the run.
 #
 # Side effects: temporarily rewrites /proc/sys/kernel/core_pattern
-# (machine-wide); the old value is restored on exit. Creates/overwrites
+# (machine-wide); the old value is restored on exit. core_pattern is shared
+# with the e2e tests, so the script first takes /tmp/necro-e2e.lock (flock,
+# the lock tests/e2e/run_e2e.sh takes) and waits for it. Creates/overwrites
 # /tmp/necro-fixture (kept). Only processes started by this script are ever
 # signalled, by PID.
 set -euo pipefail
@@ -35,24 +47,52 @@ die() { printf 'make-fixtures.sh: error: %s\n' "$*" >&2; exit 1; }
 
 DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+# ---------------------------------------------------------------- selection
+ALL_SETS=(counter pool aarch64)
+SETS=()
+if [ "$#" -eq 0 ]; then
+    SETS=("${ALL_SETS[@]}")
+else
+    for arg in "$@"; do
+        case $arg in
+        counter | pool | aarch64) SETS+=("$arg") ;;
+        all) SETS=("${ALL_SETS[@]}") ;;
+        -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
+        *) die "unknown fixture set '$arg' (expected: ${ALL_SETS[*]} or all)" ;;
+        esac
+    done
+fi
+want() { local s; for s in "${SETS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+log "fixture sets: ${SETS[*]}"
+
 # ---------------------------------------------------------------- checks
 [ "$(id -u)" -eq 0 ] || die "must run as root (core_pattern + CRIU dump)"
-[ -n "${NECRO_CRIU:-}" ] ||
-    die "NECRO_CRIU is not set; point it at a CRIU 4.x binary, e.g. NECRO_CRIU=/path/to/criu $0"
-[ -x "$NECRO_CRIU" ] || die "NECRO_CRIU=$NECRO_CRIU is not an executable file"
-for tool in gcc aarch64-linux-gnu-gcc qemu-aarch64 readelf setsid; do
+TOOLS=(gcc readelf setsid flock)
+want aarch64 && TOOLS+=(aarch64-linux-gnu-gcc qemu-aarch64)
+want pool && TOOLS+=(python3 zstd)
+for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null || die "required tool '$tool' not found in PATH"
 done
-CRIU_VERSION=$("$NECRO_CRIU" --version | sed -n 's/^Version: *//p')
-log "using CRIU $CRIU_VERSION at $NECRO_CRIU"
+CRIU_VERSION=
+if want counter || want pool; then
+    [ -n "${NECRO_CRIU:-}" ] ||
+        die "NECRO_CRIU is not set; point it at a CRIU 4.x binary, e.g. NECRO_CRIU=/path/to/criu $0"
+    [ -x "$NECRO_CRIU" ] || die "NECRO_CRIU=$NECRO_CRIU is not an executable file"
+    CRIU_VERSION=$("$NECRO_CRIU" --version | sed -n 's/^Version: *//p')
+    log "using CRIU $CRIU_VERSION at $NECRO_CRIU"
+fi
 
 # ---------------------------------------------------------------- state
 SCRATCH=$(mktemp -d /tmp/necro-fixtures.XXXXXX)
-OLD_CORE_PATTERN=$(cat /proc/sys/kernel/core_pattern)
+OLD_CORE_PATTERN=       # read once the lock is held (an e2e run may have changed it)
+CORE_PATTERN_SET=0
 STARTED_PIDS=()
+declare -A STARTED_EXE=()  # pid -> the program launch() started there
 BIN="$DATA/bin/counter"
 FIX=/tmp/necro-fixture
 XBIN="$FIX/counter"     # what victim and donor actually run (copy of $BIN)
+PBIN="$DATA/bin/pool"
+XPBIN="$FIX/pool"       # what the pool victim and donor run (copy of $PBIN)
 CLEAN_ENV=(env -i PATH=/usr/bin:/bin LANG=C)
 
 # FIX is a fixed name in a world-writable directory and we are root: refuse
@@ -66,20 +106,33 @@ mkdir -p "$FIX/src" "$FIX/qemu"
 cleanup() {
     local rc=$? pid
     for pid in "${STARTED_PIDS[@]}"; do
-        # Only our own children that are still running our binary.
-        if [ -e "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$XBIN" ]; then
+        # Only our own children that are still running the program we started.
+        if [ -e "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "${STARTED_EXE[$pid]}" ]; then
             kill -KILL "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
         fi
     done
-    printf '%s\n' "$OLD_CORE_PATTERN" > /proc/sys/kernel/core_pattern
+    if [ "$CORE_PATTERN_SET" = 1 ]; then
+        printf '%s\n' "$OLD_CORE_PATTERN" > /proc/sys/kernel/core_pattern
+    fi
     rm -rf "$SCRATCH"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# core_pattern is machine-wide and the e2e tests set it too: serialise with
+# them. The lock fd is closed in every program launch() starts, so nothing
+# outlives the script holding it; it is released when the script exits.
+exec {LOCKFD}>/tmp/necro-e2e.lock
+if ! flock -n "$LOCKFD"; then
+    log "waiting for /tmp/necro-e2e.lock (an e2e run or another make-fixtures.sh holds it)"
+    flock "$LOCKFD"
+fi
+
+OLD_CORE_PATTERN=$(cat /proc/sys/kernel/core_pattern)
 log "core_pattern was '$OLD_CORE_PATTERN'; setting it to $SCRATCH/core.%p (restored on exit)"
+CORE_PATTERN_SET=1
 printf '%s\n' "$SCRATCH/core.%p" > /proc/sys/kernel/core_pattern
 
 # Close every fd above 2 in the current (sub)shell.
@@ -108,6 +161,7 @@ launch() {
     ) &
     LAUNCHED_PID=$!
     STARTED_PIDS+=("$LAUNCHED_PID")
+    STARTED_EXE[$LAUNCHED_PID]=$1
     local _
     for _ in $(seq 50); do
         [ "$(readlink "/proc/$LAUNCHED_PID/exe" 2>/dev/null)" = "$1" ] && return 0
@@ -167,145 +221,402 @@ core_counts() {
     printf 'sha256=%s\n' "$(sha256sum "$core" | cut -d' ' -f1)"
 }
 
-# ================================================================ x86_64
-log "building x86-64 counter (dynamic, -O1 -g)"
-run mkdir -p "$DATA/bin" "$DATA/x86_64" "$DATA/aarch64"
-run cp "$DATA/src/counter.c" "$FIX/src/counter.c"
-(cd "$FIX" && run gcc -O1 -g -Wall -Wextra -o counter src/counter.c)
-run cp "$XBIN" "$BIN"
+# One line per NT_PRSTATUS note of an x86-64 ELF core, in note (core) order:
+#   tid orig_rax rax rip rsp
+# (orig_rax and rax as signed decimals: orig_rax is the system call a thread
+# was in, -1 for none; rax its pending return value, e.g. -512 ERESTARTSYS).
+# Parsed here because readelf and llvm-readelf print neither pr_pid nor pr_reg.
+core_threads() {
+    python3 - "$1" <<'PY'
+import struct, sys
 
-rm -f "$DATA/x86_64/counter.core" "$DATA/x86_64/counter.core.zst" "$DATA/x86_64/facts.txt"
-rm -rf "$DATA/x86_64/counter.donor"
+def signed(v):
+    return v - (1 << 64) if v >= 1 << 63 else v
 
-log "VICTIM: starting counter with coredump_filter=0xff"
-launch "$FIX" "$XBIN"
-VICTIM_PID=$LAUNCHED_PID
-log "VICTIM pid=$VICTIM_PID; letting it run 0.3 s"
-sleep 0.3
-run kill -QUIT "$VICTIM_PID"
-reap "$VICTIM_PID"
-[ "$WAIT_STATUS" -eq $((128 + 3)) ] ||
-    die "victim exit status $WAIT_STATUS, expected 131 (SIGQUIT)"
-[ -s "$SCRATCH/core.$VICTIM_PID" ] || die "no core at $SCRATCH/core.$VICTIM_PID"
-run cp "$SCRATCH/core.$VICTIM_PID" "$DATA/x86_64/counter.core"
-chmod 0644 "$DATA/x86_64/counter.core"
-CORE_SIZE=$(stat -c %s "$DATA/x86_64/counter.core")
-log "victim core: $CORE_SIZE bytes"
-CORE_FILE="counter.core"
-if [ "$CORE_SIZE" -gt $((4 * 1024 * 1024)) ]; then
-    command -v zstd >/dev/null || die "core is $CORE_SIZE bytes (> 4 MiB) and zstd is missing"
-    log "core > 4 MiB: compressing to counter.core.zst"
-    run zstd -q -19 --rm "$DATA/x86_64/counter.core" -o "$DATA/x86_64/counter.core.zst"
-    CORE_FILE="counter.core.zst"
-fi
+with open(sys.argv[1], "rb") as f:
+    eh = f.read(64)
+    if eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1:
+        sys.exit("not a little-endian ELF64 file")
+    (phoff,) = struct.unpack_from("<Q", eh, 32)
+    phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+    if phnum == 0xFFFF:
+        sys.exit("PN_XNUM cores are not supported")
+    for i in range(phnum):
+        f.seek(phoff + i * phentsize)
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack("<IIQQQQ", f.read(40))
+        if p_type != 4:  # PT_NOTE
+            continue
+        f.seek(p_offset)
+        notes = f.read(p_filesz)
+        off = 0
+        while off + 12 <= len(notes):
+            namesz, descsz, ntype = struct.unpack_from("<III", notes, off)
+            off += 12
+            name = notes[off:off + namesz].rstrip(b"\0")
+            off += (namesz + 3) & ~3
+            desc = notes[off:off + descsz]
+            off += (descsz + 3) & ~3
+            if name != b"CORE" or ntype != 1:  # NT_PRSTATUS
+                continue
+            if descsz != 336:
+                sys.exit("NT_PRSTATUS of %d bytes, expected 336 (x86-64)" % descsz)
+            (pid,) = struct.unpack_from("<i", desc, 32)        # pr_pid
+            regs = struct.unpack_from("<27Q", desc, 112)       # pr_reg
+            # user_regs_struct: rax is [10], orig_rax [15], rip [16], rsp [19].
+            print(pid, signed(regs[15]), signed(regs[10]),
+                  "0x%x" % regs[16], "0x%x" % regs[19])
+PY
+}
 
-log "DONOR: starting a separate run of counter"
-launch "$FIX" "$XBIN"
-DONOR_PID=$LAUNCHED_PID
-log "DONOR pid=$DONOR_PID; letting it run 0.3 s"
-sleep 0.3
-DONOR_DIR="$DATA/x86_64/counter.donor"
-run mkdir -p "$DONOR_DIR"
-if ! run "$NECRO_CRIU" dump -t "$DONOR_PID" -D "$DONOR_DIR" -v4 -o dump.log; then
-    tail -n 40 "$DONOR_DIR/dump.log" >&2 || true
-    die "CRIU dump of donor $DONOR_PID failed"
-fi
-reap "$DONOR_PID"
-# Keep the images; drop the -v4 log (large, machine-specific).
-mv "$DONOR_DIR/dump.log" "$SCRATCH/dump.log"
-chmod 0644 "$DONOR_DIR"/*
-if command -v crit >/dev/null; then
-    log "sanity-decoding donor images with $(command -v crit)"
-    for img in "$DONOR_DIR"/*.img; do
-        case ${img##*/} in pages-*.img) continue ;; esac # raw page data
-        crit show "$img" >/dev/null || die "crit cannot decode $img"
-    done
-fi
+# Names for the system calls and restart codes the pool threads sleep in.
+syscall_name() {
+    case $1 in
+    -1) echo none ;; 0) echo read ;; 35) echo nanosleep ;; 202) echo futex ;;
+    230) echo clock_nanosleep ;; *) echo "nr$1" ;;
+    esac
+}
+errno_name() {
+    case $1 in
+    -4) echo EINTR ;; -512) echo ERESTARTSYS ;; -513) echo ERESTARTNOINTR ;;
+    -514) echo ERESTARTNOHAND ;; -516) echo ERESTART_RESTARTBLOCK ;;
+    *) echo "$1" ;;
+    esac
+}
 
-{
-    echo "# Generated by tests/data/make-fixtures.sh - do not edit."
-    echo "# Facts about x86_64/$CORE_FILE (victim) and x86_64/counter.donor/ (donor)."
-    echo "arch=x86_64"
-    echo "kernel=$(uname -r)"
-    echo "criu_version=$CRIU_VERSION"
-    echo "binary=$XBIN"
-    echo "binary_copy=bin/counter"
-    echo "binary_build_id=$(readelf -nW "$BIN" | sed -n 's/.*Build ID: *//p')"
-    echo "cwd=$FIX"
-    echo "victim_pid=$VICTIM_PID"
-    echo "victim_signal=3"
-    echo "victim_coredump_filter=0xff"
-    echo "donor_pid=$DONOR_PID"
-    echo "core_file=$CORE_FILE"
-    if [ "$CORE_FILE" = counter.core ]; then
-        core_counts "$DATA/x86_64/counter.core" | sed 's/^/core_/'
+# ================================================================ x86_64 counter
+if want counter; then
+    log "building x86-64 counter (dynamic, -O1 -g)"
+    run mkdir -p "$DATA/bin" "$DATA/x86_64" "$DATA/aarch64"
+    run cp "$DATA/src/counter.c" "$FIX/src/counter.c"
+    (cd "$FIX" && run gcc -O1 -g -Wall -Wextra -o counter src/counter.c)
+    run cp "$XBIN" "$BIN"
+
+    rm -f "$DATA/x86_64/counter.core" "$DATA/x86_64/counter.core.zst" "$DATA/x86_64/facts.txt"
+    rm -rf "$DATA/x86_64/counter.donor"
+
+    log "VICTIM: starting counter with coredump_filter=0xff"
+    launch "$FIX" "$XBIN"
+    VICTIM_PID=$LAUNCHED_PID
+    log "VICTIM pid=$VICTIM_PID; letting it run 0.3 s"
+    sleep 0.3
+    run kill -QUIT "$VICTIM_PID"
+    reap "$VICTIM_PID"
+    [ "$WAIT_STATUS" -eq $((128 + 3)) ] ||
+        die "victim exit status $WAIT_STATUS, expected 131 (SIGQUIT)"
+    [ -s "$SCRATCH/core.$VICTIM_PID" ] || die "no core at $SCRATCH/core.$VICTIM_PID"
+    run cp "$SCRATCH/core.$VICTIM_PID" "$DATA/x86_64/counter.core"
+    chmod 0644 "$DATA/x86_64/counter.core"
+    CORE_SIZE=$(stat -c %s "$DATA/x86_64/counter.core")
+    log "victim core: $CORE_SIZE bytes"
+    CORE_FILE="counter.core"
+    if [ "$CORE_SIZE" -gt $((4 * 1024 * 1024)) ]; then
+        command -v zstd >/dev/null || die "core is $CORE_SIZE bytes (> 4 MiB) and zstd is missing"
+        log "core > 4 MiB: compressing to counter.core.zst"
+        run zstd -q -19 --rm "$DATA/x86_64/counter.core" -o "$DATA/x86_64/counter.core.zst"
+        CORE_FILE="counter.core.zst"
     fi
-    if command -v gdb >/dev/null && [ "$CORE_FILE" = counter.core ]; then
-        # Values as seen by an independent tool (gdb), for cross-checks.
-        gdb -nx -batch -ex 'printf "counter_value=%lu\n", counter' \
-            -ex 'printf "counter_addr=0x%lx\n", &counter' \
-            -ex 'printf "pattern_buf_addr=0x%lx\n", pattern_buf' \
-            "$XBIN" "$DATA/x86_64/counter.core" 2>/dev/null |
-            grep -E '^(counter_value|counter_addr|pattern_buf_addr)=' | sed 's/^/gdb_/' || true
+
+    log "DONOR: starting a separate run of counter"
+    launch "$FIX" "$XBIN"
+    DONOR_PID=$LAUNCHED_PID
+    log "DONOR pid=$DONOR_PID; letting it run 0.3 s"
+    sleep 0.3
+    DONOR_DIR="$DATA/x86_64/counter.donor"
+    run mkdir -p "$DONOR_DIR"
+    if ! run "$NECRO_CRIU" dump -t "$DONOR_PID" -D "$DONOR_DIR" -v4 -o dump.log; then
+        tail -n 40 "$DONOR_DIR/dump.log" >&2 || true
+        die "CRIU dump of donor $DONOR_PID failed"
     fi
-    echo "donor_pages_img_pages=$(( $(stat -c %s "$DONOR_DIR/pages-1.img") / 4096 ))"
+    reap "$DONOR_PID"
+    # Keep the images; drop the -v4 log (large, machine-specific).
+    mv "$DONOR_DIR/dump.log" "$SCRATCH/dump.log"
+    chmod 0644 "$DONOR_DIR"/*
     if command -v crit >/dev/null; then
-        echo "donor_pagemap_entries=$(crit show "$DONOR_DIR/pagemap-$DONOR_PID.img" | grep -c '"vaddr"' || true)"
-        echo "donor_vma_count=$(crit show "$DONOR_DIR/mm-$DONOR_PID.img" | grep -c '"start"' || true)"
+        log "sanity-decoding donor images with $(command -v crit)"
+        for img in "$DONOR_DIR"/*.img; do
+            case ${img##*/} in pages-*.img) continue ;; esac # raw page data
+            crit show "$img" >/dev/null || die "crit cannot decode $img"
+        done
     fi
-    echo "donor_images=$(cd "$DONOR_DIR" && printf '%s\n' ./*.img | sed 's|^\./||' | paste -sd' ')"
-} > "$DATA/x86_64/facts.txt"
+
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# Facts about x86_64/$CORE_FILE (victim) and x86_64/counter.donor/ (donor)."
+        echo "arch=x86_64"
+        echo "kernel=$(uname -r)"
+        echo "criu_version=$CRIU_VERSION"
+        echo "binary=$XBIN"
+        echo "binary_copy=bin/counter"
+        echo "binary_build_id=$(readelf -nW "$BIN" | sed -n 's/.*Build ID: *//p')"
+        echo "cwd=$FIX"
+        echo "victim_pid=$VICTIM_PID"
+        echo "victim_signal=3"
+        echo "victim_coredump_filter=0xff"
+        echo "donor_pid=$DONOR_PID"
+        echo "core_file=$CORE_FILE"
+        if [ "$CORE_FILE" = counter.core ]; then
+            core_counts "$DATA/x86_64/counter.core" | sed 's/^/core_/'
+        fi
+        if command -v gdb >/dev/null && [ "$CORE_FILE" = counter.core ]; then
+            # Values as seen by an independent tool (gdb), for cross-checks.
+            gdb -nx -batch -ex 'printf "counter_value=%lu\n", counter' \
+                -ex 'printf "counter_addr=0x%lx\n", &counter' \
+                -ex 'printf "pattern_buf_addr=0x%lx\n", pattern_buf' \
+                "$XBIN" "$DATA/x86_64/counter.core" 2>/dev/null |
+                grep -E '^(counter_value|counter_addr|pattern_buf_addr)=' | sed 's/^/gdb_/' || true
+        fi
+        echo "donor_pages_img_pages=$(( $(stat -c %s "$DONOR_DIR/pages-1.img") / 4096 ))"
+        if command -v crit >/dev/null; then
+            echo "donor_pagemap_entries=$(crit show "$DONOR_DIR/pagemap-$DONOR_PID.img" | grep -c '"vaddr"' || true)"
+            echo "donor_vma_count=$(crit show "$DONOR_DIR/mm-$DONOR_PID.img" | grep -c '"start"' || true)"
+        fi
+        echo "donor_images=$(cd "$DONOR_DIR" && printf '%s\n' ./*.img | sed 's|^\./||' | paste -sd' ')"
+    } > "$DATA/x86_64/facts.txt"
+fi
+
+# ================================================================ x86_64 pool
+# A multi-threaded victim and a donor with FEWER threads (on purpose: the
+# donor's thread images must serve as templates for more victim threads).
+if want pool; then
+    POOL_VICTIM_WORKERS=4   # + the main thread: 5 threads
+    POOL_DONOR_WORKERS=2    # + the main thread: 3 threads (all counting)
+    log "building x86-64 pool (dynamic, -O1 -g -pthread)"
+    run mkdir -p "$DATA/bin" "$DATA/x86_64"
+    run cp "$DATA/src/pool.c" "$FIX/src/pool.c"
+    (cd "$FIX" && run gcc -O1 -g -Wall -Wextra -pthread -o pool src/pool.c)
+    run cp "$XPBIN" "$PBIN"
+
+    rm -f "$DATA/x86_64/pool.core" "$DATA/x86_64/pool.core.zst" "$DATA/x86_64/pool.facts.txt"
+    rm -rf "$DATA/x86_64/pool.donor"
+
+    # Every thread must be asleep in its system call when the core is written:
+    # main and the cond-waiter in futex, the reader in read (-ERESTARTSYS), the
+    # counters in clock_nanosleep (-ERESTART_RESTARTBLOCK). A counter caught
+    # between two sleeps (rare) would spoil that, so the run is repeated.
+    POOL_EXPECTED_STATES=$({
+        echo "202 -512"; echo "202 -512"; echo "0 -512"
+        for ((i = 0; i < POOL_VICTIM_WORKERS - 2; i++)); do echo "230 -516"; done
+    } | sort)
+    POOL_CORE=
+    for attempt in 1 2 3 4 5; do
+        log "POOL VICTIM (attempt $attempt): starting pool $POOL_VICTIM_WORKERS with coredump_filter=0xff"
+        launch "$FIX" "$XPBIN" "$POOL_VICTIM_WORKERS"
+        POOL_VICTIM_PID=$LAUNCHED_PID
+        log "POOL VICTIM pid=$POOL_VICTIM_PID; letting it run 0.3 s"
+        sleep 0.3
+        run kill -QUIT "$POOL_VICTIM_PID"
+        reap "$POOL_VICTIM_PID"
+        [ "$WAIT_STATUS" -eq $((128 + 3)) ] ||
+            die "pool victim exit status $WAIT_STATUS, expected 131 (SIGQUIT)"
+        [ -s "$SCRATCH/core.$POOL_VICTIM_PID" ] || die "no core at $SCRATCH/core.$POOL_VICTIM_PID"
+        core_threads "$SCRATCH/core.$POOL_VICTIM_PID" > "$SCRATCH/pool.threads"
+        [ "$(wc -l < "$SCRATCH/pool.threads")" -eq $((POOL_VICTIM_WORKERS + 1)) ] ||
+            die "pool core has $(wc -l < "$SCRATCH/pool.threads") threads, expected $((POOL_VICTIM_WORKERS + 1))"
+        if [ "$(awk '{ print $2, $3 }' "$SCRATCH/pool.threads" | sort)" = "$POOL_EXPECTED_STATES" ]; then
+            POOL_CORE="$SCRATCH/core.$POOL_VICTIM_PID"
+            break
+        fi
+        log "not every thread was asleep in its system call (tid orig_rax rax rip rsp):"
+        sed 's/^/    /' "$SCRATCH/pool.threads" >&2
+        rm -f "$SCRATCH/core.$POOL_VICTIM_PID"
+    done
+    [ -n "$POOL_CORE" ] || die "no pool core with every thread asleep in a system call after $attempt attempts"
+
+    # Worker stacks are 8 MiB mappings, mostly never touched: the kernel leaves
+    # those pages as holes, so the core is sparse (see core_size_bytes vs.
+    # core_disk_bytes); git would store the zeros, hence zstd over 4 MiB.
+    POOL_CORE_SIZE=$(stat -c %s "$POOL_CORE")
+    log "pool victim core: $POOL_CORE_SIZE bytes ($(du -k "$POOL_CORE" | cut -f1) KiB on disk)"
+    if [ "$POOL_CORE_SIZE" -gt $((4 * 1024 * 1024)) ]; then
+        log "core > 4 MiB: compressing to pool.core.zst"
+        run zstd -q -19 "$POOL_CORE" -o "$DATA/x86_64/pool.core.zst"
+        chmod 0644 "$DATA/x86_64/pool.core.zst"
+        POOL_CORE_FILE="pool.core.zst"
+    else
+        run cp --sparse=always "$POOL_CORE" "$DATA/x86_64/pool.core"
+        chmod 0644 "$DATA/x86_64/pool.core"
+        POOL_CORE_FILE="pool.core"
+    fi
+
+    log "POOL DONOR: starting a separate run of pool $POOL_DONOR_WORKERS"
+    launch "$FIX" "$XPBIN" "$POOL_DONOR_WORKERS"
+    POOL_DONOR_PID=$LAUNCHED_PID
+    log "POOL DONOR pid=$POOL_DONOR_PID; letting it run 0.3 s"
+    sleep 0.3
+    POOL_DONOR_DIR="$DATA/x86_64/pool.donor"
+    run mkdir -p "$POOL_DONOR_DIR"
+    if ! run "$NECRO_CRIU" dump -t "$POOL_DONOR_PID" -D "$POOL_DONOR_DIR" -v4 -o dump.log; then
+        tail -n 40 "$POOL_DONOR_DIR/dump.log" >&2 || true
+        die "CRIU dump of pool donor $POOL_DONOR_PID failed"
+    fi
+    reap "$POOL_DONOR_PID"
+    mv "$POOL_DONOR_DIR/dump.log" "$SCRATCH/pool-dump.log"
+    chmod 0644 "$POOL_DONOR_DIR"/*
+    if command -v crit >/dev/null; then
+        log "sanity-decoding pool donor images with $(command -v crit)"
+        for img in "$POOL_DONOR_DIR"/*.img; do
+            case ${img##*/} in pages-*.img) continue ;; esac # raw page data
+            crit show "$img" >/dev/null || die "crit cannot decode $img"
+        done
+    fi
+    # The donor's threads: one core-<tid>.img each; pstree.img lists them.
+    POOL_DONOR_TIDS=$(cd "$POOL_DONOR_DIR" && printf '%s\n' core-*.img |
+                      sed 's/^core-\([0-9]*\)\.img$/\1/' | sort -n | paste -sd,)
+
+    # gdb's view (independent of necro): addresses of the globals, each
+    # worker's tid (tids[i]), counts[i] and, per thread, its TLS my_count.
+    POOL_GDB=
+    if command -v gdb >/dev/null; then
+        GDB_ARGS=(-ex 'printf "counts_addr=0x%lx\n", &counts'
+                  -ex 'printf "tids_addr=0x%lx\n", &tids')
+        for ((i = 0; i < POOL_VICTIM_WORKERS; i++)); do
+            GDB_ARGS+=(-ex "printf \"counts_$i=%lu\\n\", counts[$i]"
+                       -ex "printf \"tids_$i=%d\\n\", tids[$i]")
+        done
+        GDB_ARGS+=(-ex 'python
+for t in gdb.selected_inferior().threads():
+    t.switch()
+    print("my_count_tid_%d=%d" % (t.ptid[1], int(gdb.parse_and_eval("my_count"))))
+')
+        POOL_GDB=$(gdb -nx -batch "${GDB_ARGS[@]}" "$XPBIN" "$POOL_CORE" 2>/dev/null |
+                   grep -E '^(counts_addr|tids_addr|counts_[0-9]+|tids_[0-9]+|my_count_tid_[0-9]+)=' || true)
+    fi
+    gdbval() { sed -n "s/^$1=//p" <<<"$POOL_GDB"; }
+
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# Facts about x86_64/$POOL_CORE_FILE (victim) and x86_64/pool.donor/ (donor)."
+        echo "# Victim: pool $POOL_VICTIM_WORKERS (main + $POOL_VICTIM_WORKERS workers); donor: pool $POOL_DONOR_WORKERS (fewer threads, on purpose)."
+        echo "# Worker roles (src/pool.c): with N workers and N >= 3, worker N-1 waits in"
+        echo "# pthread_cond_wait, worker N-2 in read() on a pipe, the others count; the"
+        echo "# main thread is in pthread_join. victim_thread<k>_* is the k-th NT_PRSTATUS."
+        echo "arch=x86_64"
+        echo "kernel=$(uname -r)"
+        echo "criu_version=$CRIU_VERSION"
+        echo "binary=$XPBIN"
+        echo "binary_copy=bin/pool"
+        echo "binary_build_id=$(readelf -nW "$PBIN" | sed -n 's/.*Build ID: *//p')"
+        echo "cwd=$FIX"
+        echo "victim_args=$POOL_VICTIM_WORKERS"
+        echo "victim_pid=$POOL_VICTIM_PID"
+        echo "victim_leader_tid=$POOL_VICTIM_PID"
+        echo "victim_signal=3"
+        echo "victim_coredump_filter=0xff"
+        echo "victim_workers=$POOL_VICTIM_WORKERS"
+        echo "thread_count=$(wc -l < "$SCRATCH/pool.threads")"
+        echo "victim_tids=$(cut -d' ' -f1 "$SCRATCH/pool.threads" | paste -sd,)"
+        k=0
+        while read -r tid orig_rax rax rip rsp; do
+            role=main worker=-1
+            if [ "$tid" != "$POOL_VICTIM_PID" ] && [ -n "$POOL_GDB" ]; then
+                for ((i = 0; i < POOL_VICTIM_WORKERS; i++)); do
+                    [ "$(gdbval "tids_$i")" = "$tid" ] && worker=$i
+                done
+                if [ "$worker" -eq $((POOL_VICTIM_WORKERS - 1)) ]; then role=condwait
+                elif [ "$worker" -eq $((POOL_VICTIM_WORKERS - 2)) ]; then role=reader
+                elif [ "$worker" -ge 0 ]; then role=counter
+                else role=unknown
+                fi
+            elif [ "$tid" != "$POOL_VICTIM_PID" ]; then
+                role=unknown   # no gdb: tids[] not read
+            fi
+            echo "victim_thread${k}_tid=$tid"
+            echo "victim_thread${k}_role=$role"
+            echo "victim_thread${k}_worker=$worker"
+            echo "victim_thread${k}_syscall_nr=$orig_rax"
+            echo "victim_thread${k}_syscall=$(syscall_name "$orig_rax")"
+            echo "victim_thread${k}_rax=$rax"
+            echo "victim_thread${k}_rax_name=$(errno_name "$rax")"
+            echo "victim_thread${k}_rip=$rip"
+            echo "victim_thread${k}_rsp=$rsp"
+            if [ -n "$POOL_GDB" ]; then
+                echo "victim_thread${k}_gdb_my_count=$(gdbval "my_count_tid_$tid")"
+            fi
+            k=$((k + 1))
+        done < "$SCRATCH/pool.threads"
+        echo "donor_args=$POOL_DONOR_WORKERS"
+        echo "donor_pid=$POOL_DONOR_PID"
+        echo "donor_workers=$POOL_DONOR_WORKERS"
+        echo "donor_thread_count=$(tr ',' '\n' <<<"$POOL_DONOR_TIDS" | grep -c .)"
+        echo "donor_tids=$POOL_DONOR_TIDS"
+        echo "core_file=$POOL_CORE_FILE"
+        core_counts "$POOL_CORE" | sed 's/^/core_/'
+        echo "core_disk_bytes=$(( $(stat -c %b "$POOL_CORE") * $(stat -c %B "$POOL_CORE") ))"
+        if [ "$POOL_CORE_FILE" = pool.core.zst ]; then
+            echo "core_zst_size_bytes=$(stat -c %s "$DATA/x86_64/pool.core.zst")"
+        fi
+        if [ -n "$POOL_GDB" ]; then
+            echo "gdb_counts_addr=$(gdbval counts_addr)"
+            echo "gdb_tids_addr=$(gdbval tids_addr)"
+            for ((i = 0; i < POOL_VICTIM_WORKERS; i++)); do
+                echo "gdb_counts_$i=$(gdbval "counts_$i")"
+            done
+            for ((i = 0; i < POOL_VICTIM_WORKERS; i++)); do
+                echo "gdb_tids_$i=$(gdbval "tids_$i")"
+            done
+        fi
+        echo "donor_pages_img_pages=$(( $(stat -c %s "$POOL_DONOR_DIR/pages-1.img") / 4096 ))"
+        if command -v crit >/dev/null; then
+            echo "donor_pagemap_entries=$(crit show "$POOL_DONOR_DIR/pagemap-$POOL_DONOR_PID.img" | grep -c '"vaddr"' || true)"
+            echo "donor_vma_count=$(crit show "$POOL_DONOR_DIR/mm-$POOL_DONOR_PID.img" | grep -c '"start"' || true)"
+        fi
+        echo "donor_images=$(cd "$POOL_DONOR_DIR" && printf '%s\n' ./*.img | sed 's|^\./||' | paste -sd' ')"
+    } > "$DATA/x86_64/pool.facts.txt"
+fi
 
 # ================================================================ aarch64
-log "building aarch64 crash (static, -O1 -g)"
-ABIN="$DATA/bin/crash_aarch64"
-XABIN="$FIX/crash_aarch64"
-run cp "$DATA/src/crash_aarch64.c" "$FIX/src/crash_aarch64.c"
-(cd "$FIX" && run aarch64-linux-gnu-gcc -static -O1 -g -Wall -Wextra -o crash_aarch64 src/crash_aarch64.c)
-run cp "$XABIN" "$ABIN"
-rm -f "$DATA/aarch64/crash.core" "$DATA/aarch64/facts.txt"
-QDIR="$FIX/qemu"
-rm -f "$QDIR"/qemu_crash_aarch64_*.core   # earlier runs' guest cores only
-# qemu-user (7.2) writes the guest core itself, ignoring core_pattern, as
-#   qemu_<basename>_<YYYYMMDD-HHMMSS>_<pid>.core  in its cwd
-# (e.g. qemu_crash_aarch64_20261126-231753_10724.core);
-# ignoring core_pattern; it then dies of the same signal, so the host kernel
-# also dumps qemu itself via core_pattern (into $SCRATCH, discarded; filter 0
-# keeps it small). -s shrinks the guest stack from 8 MiB (dumped in full) to
-# 128 KiB so the guest core stays small.
-log "running crash under qemu-aarch64 (expect SIGSEGV)"
-QEMU_STATUS=0
-(
-    cd "$QDIR"
-    ulimit -c unlimited
-    echo 0 > /proc/self/coredump_filter
-    close_stray_fds
-    printf '+ (cd %s; %s qemu-aarch64 -s 131072 %s)\n' "$QDIR" "${CLEAN_ENV[*]}" "$XABIN" >&2
-    exec "${CLEAN_ENV[@]}" qemu-aarch64 -s 131072 "$XABIN" </dev/null >/dev/null 2>&1
-) || QEMU_STATUS=$?
-[ "$QEMU_STATUS" -eq $((128 + 11)) ] || die "qemu exit status $QEMU_STATUS, expected 139 (SIGSEGV)"
-shopt -s nullglob
-QCORES=("$QDIR"/qemu_crash_aarch64_*.core)
-shopt -u nullglob
-[ "${#QCORES[@]}" -eq 1 ] || die "expected exactly one qemu_crash_aarch64_*.core in $QDIR, found ${#QCORES[@]}"
-log "qemu wrote $(basename "${QCORES[0]}")"
-run cp "${QCORES[0]}" "$DATA/aarch64/crash.core"
-chmod 0644 "$DATA/aarch64/crash.core"
-{
-    echo "# Generated by tests/data/make-fixtures.sh - do not edit."
-    echo "# Facts about aarch64/crash.core, written by qemu-aarch64 (not the kernel)."
-    echo "arch=aarch64"
-    echo "qemu_version=$(qemu-aarch64 --version | head -n1 | sed 's/^qemu-aarch64 version //')"
-    echo "qemu_core_name=$(basename "${QCORES[0]}")"
-    QNAME=$(basename "${QCORES[0]}" .core)
-    echo "qemu_pid=${QNAME##*_}"
-    echo "binary=$XABIN"
-    echo "binary_copy=bin/crash_aarch64"
-    echo "cwd=$QDIR"
-    echo "binary_build_id=$(readelf -nW "$ABIN" | sed -n 's/.*Build ID: *//p')"
-    echo "crash_signal=11"
-    core_counts "$DATA/aarch64/crash.core" | sed 's/^/core_/'
-} > "$DATA/aarch64/facts.txt"
+if want aarch64; then
+    log "building aarch64 crash (static, -O1 -g)"
+    run mkdir -p "$DATA/bin" "$DATA/aarch64"
+    ABIN="$DATA/bin/crash_aarch64"
+    XABIN="$FIX/crash_aarch64"
+    run cp "$DATA/src/crash_aarch64.c" "$FIX/src/crash_aarch64.c"
+    (cd "$FIX" && run aarch64-linux-gnu-gcc -static -O1 -g -Wall -Wextra -o crash_aarch64 src/crash_aarch64.c)
+    run cp "$XABIN" "$ABIN"
+    rm -f "$DATA/aarch64/crash.core" "$DATA/aarch64/facts.txt"
+    QDIR="$FIX/qemu"
+    rm -f "$QDIR"/qemu_crash_aarch64_*.core   # earlier runs' guest cores only
+    # qemu-user (7.2) writes the guest core itself, ignoring core_pattern, as
+    #   qemu_<basename>_<YYYYMMDD-HHMMSS>_<pid>.core  in its cwd
+    # (e.g. qemu_crash_aarch64_20261126-231753_10724.core);
+    # ignoring core_pattern; it then dies of the same signal, so the host kernel
+    # also dumps qemu itself via core_pattern (into $SCRATCH, discarded; filter 0
+    # keeps it small). -s shrinks the guest stack from 8 MiB (dumped in full) to
+    # 128 KiB so the guest core stays small.
+    log "running crash under qemu-aarch64 (expect SIGSEGV)"
+    QEMU_STATUS=0
+    (
+        cd "$QDIR"
+        ulimit -c unlimited
+        echo 0 > /proc/self/coredump_filter
+        close_stray_fds
+        printf '+ (cd %s; %s qemu-aarch64 -s 131072 %s)\n' "$QDIR" "${CLEAN_ENV[*]}" "$XABIN" >&2
+        exec "${CLEAN_ENV[@]}" qemu-aarch64 -s 131072 "$XABIN" </dev/null >/dev/null 2>&1
+    ) || QEMU_STATUS=$?
+    [ "$QEMU_STATUS" -eq $((128 + 11)) ] || die "qemu exit status $QEMU_STATUS, expected 139 (SIGSEGV)"
+    shopt -s nullglob
+    QCORES=("$QDIR"/qemu_crash_aarch64_*.core)
+    shopt -u nullglob
+    [ "${#QCORES[@]}" -eq 1 ] || die "expected exactly one qemu_crash_aarch64_*.core in $QDIR, found ${#QCORES[@]}"
+    log "qemu wrote $(basename "${QCORES[0]}")"
+    run cp "${QCORES[0]}" "$DATA/aarch64/crash.core"
+    chmod 0644 "$DATA/aarch64/crash.core"
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# Facts about aarch64/crash.core, written by qemu-aarch64 (not the kernel)."
+        echo "arch=aarch64"
+        echo "qemu_version=$(qemu-aarch64 --version | head -n1 | sed 's/^qemu-aarch64 version //')"
+        echo "qemu_core_name=$(basename "${QCORES[0]}")"
+        QNAME=$(basename "${QCORES[0]}" .core)
+        echo "qemu_pid=${QNAME##*_}"
+        echo "binary=$XABIN"
+        echo "binary_copy=bin/crash_aarch64"
+        echo "cwd=$QDIR"
+        echo "binary_build_id=$(readelf -nW "$ABIN" | sed -n 's/.*Build ID: *//p')"
+        echo "crash_signal=11"
+        core_counts "$DATA/aarch64/crash.core" | sed 's/^/core_/'
+    } > "$DATA/aarch64/facts.txt"
+fi
 
 # ================================================================ summary
 log "done; fixtures:"
