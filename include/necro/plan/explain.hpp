@@ -5,7 +5,9 @@
 #pragma once
 
 #include <iterator>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -27,10 +29,18 @@ inline std::string explain(const resurrection& p, bool verbose = false) {
   std::string o;
   auto it = std::back_inserter(o);
   fmt::format_to(it, "resurrection of pid {} into donor images of pid {}\n", p.pid, p.donor_pid);
-  fmt::format_to(it, "\nthreads ({}):\n", p.threads.size());
-  for (const auto& t : p.threads)
-    fmt::format_to(it, "  tid {}{} <- donor thread {}{}\n", t.tid, t.leader ? " (leader)" : "", t.template_tid,
-        t.rewind.empty() ? "" : "; " + t.rewind);
+  fmt::format_to(it, "\nthreads ({}; the donor has {}):\n", p.threads.size(), p.donor_tids.size());
+  std::map<std::uint32_t, int> uses;
+  for (const auto& t : p.threads) {
+    const bool reused = uses[t.template_tid]++ > 0;
+    fmt::format_to(it, "  tid {}{} <- donor thread {}{}{}\n", t.tid, t.leader ? " (leader)" : "", t.template_tid,
+        reused ? " (reused: the donor has fewer threads)" : "", t.rewind.empty() ? "" : "; " + t.rewind);
+  }
+  std::vector<std::uint32_t> unused;
+  for (const auto tid : p.donor_tids)
+    if (!uses.count(tid)) unused.push_back(tid);
+  if (!unused.empty())
+    fmt::format_to(it, "  donor threads left out (the victim has fewer): {}\n", fmt::join(unused, ", "));
   fmt::format_to(it, "\naddress space ({} VMAs):\n", p.vmas.size());
   for (const auto& v : p.vmas) {
     const auto& e = v.entry;

@@ -67,6 +67,7 @@ struct resurrection {
   std::int32_t pid = 0;
   std::uint32_t donor_pid = 0;
   std::vector<thread_plan> threads;  ///< leader first
+  std::vector<std::uint32_t> donor_tids;  ///< the donor's threads (pstree order): the templates to choose from
   pb::pstree_entry pstree;
   pb::mm_entry mm;
   std::vector<vma> vmas;  ///< sorted, same order as mm.vmas

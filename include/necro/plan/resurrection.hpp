@@ -81,8 +81,10 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   // the donor's leader for the leader, the donor's other threads in order for
   // the rest (the last one again when the donor has fewer).
   std::vector<std::uint32_t> donor_others;
-  for (const auto tid : donor.process().threads())
+  for (const auto tid : donor.process().threads()) {
+    out.donor_tids.push_back(tid);
     if (tid != donor.pid()) donor_others.push_back(tid);
+  }
   const auto& leader = core.leader();
   {
     NECRO_TRY_ASSIGN(auto tp, plan_thread(core, leader, donor.pid(), dcore, true, reloc, out));
