@@ -26,6 +26,7 @@ packages=(
   cmake g++ make pkg-config
   libprotobuf-dev protobuf-compiler
   libboost1.81-dev catch2 libcli11-dev libfmt-dev libbenchmark-dev libzstd-dev zstd
+  time            # GNU time: peak RSS in bench/compare.sh
   criu            # only for its `crit` image decoder (the tests check our images with it)
   clang-14 libclang-rt-14-dev   # fuzzing and sanitizers
   gdb
@@ -155,6 +156,13 @@ case $cmd in
     for b in "$build"/bench/*_bench; do
       [[ -x $b ]] && "$b" --benchmark_min_time=0.2
     done
+    # The side-by-side against cp on real 1 and 4 GiB cores needs CRIU to make
+    # their donors (bench/make-large-core.sh); the cores are removed afterwards.
+    if [[ -n ${NECRO_CRIU:-} ]]; then
+      NECRO_CRIU=$NECRO_CRIU bash "$here/bench/compare.sh" --necro "$build/examples/resurrect/criu-necromancer" --runs 5 1 4
+    else
+      echo "tests/run.sh: bench/compare.sh (necro against cp on 1 and 4 GiB cores) skipped: set NECRO_CRIU=/path/to/criu (>= 4.1) to run it"
+    fi
     ;;
   *)
     echo "usage: tests/run.sh sample|test|sanitize|fuzz-smoke|bench" >&2
