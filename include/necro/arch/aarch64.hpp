@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <necro/arch/common.hpp>
+#include <necro/arch/elf_core_abi.hpp>
 
 namespace necro::arch {
 
@@ -25,27 +26,8 @@ struct user_regs {
 static_assert(sizeof(user_regs) == 34 * 8);
 static_assert(offsetof(user_regs, pc) == 32 * 8);
 
-struct elf_siginfo {
-  std::int32_t si_signo, si_code, si_errno;
-};
-
-struct timeval64 {
-  std::int64_t sec, usec;
-};
-
 /// struct elf_prstatus for aarch64.
-struct prstatus {
-  elf_siginfo info;
-  std::int16_t cursig;
-  std::array<std::uint8_t, 2> pad0;
-  std::uint64_t sigpend;
-  std::uint64_t sighold;
-  std::int32_t pid, ppid, pgrp, sid;
-  timeval64 utime, stime, cutime, cstime;
-  user_regs regs;
-  std::int32_t fpvalid;
-  std::array<std::uint8_t, 4> pad1;
-};
+using prstatus = lp64_core_abi::elf_prstatus<user_regs>;
 static_assert(sizeof(prstatus) == 392);
 static_assert(offsetof(prstatus, pid) == 32);
 static_assert(offsetof(prstatus, regs) == 112);
@@ -60,16 +42,8 @@ struct fpregs {
 static_assert(sizeof(fpregs) == 528);
 static_assert(offsetof(fpregs, fpsr) == 512);
 
-/// struct elf_prpsinfo for aarch64 (same shape as x86-64's).
-struct prpsinfo {
-  std::int8_t state, sname, zomb, nice;
-  std::array<std::uint8_t, 4> pad0;
-  std::uint64_t flag;
-  std::uint32_t uid, gid;
-  std::int32_t pid, ppid, pgrp, sid;
-  std::array<char, 16> fname;
-  std::array<char, 80> psargs;
-};
+/// struct elf_prpsinfo for aarch64 (the same as x86-64's).
+using prpsinfo = lp64_core_abi::elf_prpsinfo;
 static_assert(sizeof(prpsinfo) == 136);
 static_assert(offsetof(prpsinfo, fname) == 40);
 

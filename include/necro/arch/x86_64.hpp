@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <necro/arch/common.hpp>
+#include <necro/arch/elf_core_abi.hpp>
 
 namespace necro::arch {
 
@@ -27,28 +28,8 @@ static_assert(sizeof(user_regs) == 27 * 8);
 static_assert(offsetof(user_regs, orig_rax) == 15 * 8);
 static_assert(offsetof(user_regs, fs_base) == 21 * 8);
 
-/// struct elf_siginfo
-struct elf_siginfo {
-  std::int32_t si_signo, si_code, si_errno;
-};
-
-struct timeval64 {
-  std::int64_t sec, usec;
-};
-
 /// struct elf_prstatus (include/linux/elfcore.h) for x86-64.
-struct prstatus {
-  elf_siginfo info;
-  std::int16_t cursig;
-  std::array<std::uint8_t, 2> pad0;
-  std::uint64_t sigpend;
-  std::uint64_t sighold;
-  std::int32_t pid, ppid, pgrp, sid;
-  timeval64 utime, stime, cutime, cstime;
-  user_regs regs;
-  std::int32_t fpvalid;
-  std::array<std::uint8_t, 4> pad1;
-};
+using prstatus = lp64_core_abi::elf_prstatus<user_regs>;
 static_assert(sizeof(prstatus) == 336);
 static_assert(offsetof(prstatus, cursig) == 12);
 static_assert(offsetof(prstatus, sigpend) == 16);
@@ -71,15 +52,7 @@ static_assert(offsetof(fpregs, st_space) == 32);
 static_assert(offsetof(fpregs, xmm_space) == 160);
 
 /// struct elf_prpsinfo for x86-64.
-struct prpsinfo {
-  std::int8_t state, sname, zomb, nice;
-  std::array<std::uint8_t, 4> pad0;
-  std::uint64_t flag;
-  std::uint32_t uid, gid;
-  std::int32_t pid, ppid, pgrp, sid;
-  std::array<char, 16> fname;
-  std::array<char, 80> psargs;
-};
+using prpsinfo = lp64_core_abi::elf_prpsinfo;
 static_assert(sizeof(prpsinfo) == 136);
 static_assert(offsetof(prpsinfo, uid) == 16);
 static_assert(offsetof(prpsinfo, pid) == 24);
