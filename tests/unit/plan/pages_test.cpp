@@ -10,6 +10,7 @@
 #include <necro/necro.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/planned.hpp"
 #include "write/synthetic_memory.hpp"
 
 namespace {
@@ -126,16 +127,10 @@ TEST_CASE("elide_range: maximal kept ranges, counts, and none keeps without read
 }
 
 TEST_CASE("plan_pages lists candidates from metadata; elide_pages leaves out zero pages and restores the core", "[plan]") {
-  const auto c = necro::test::x86_64_core();
-  const auto d = necro::test::x86_64_donor();
-  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
-  auto core = core_t::open(c->string());
-  REQUIRE(core);
-  auto donor = necro::criu::image_set::load(*d);
-  REQUIRE(donor);
-  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
-  REQUIRE(plan);
-  const auto& p = *plan;
+  auto f = necro::test::plan_counter();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
+  const auto& core = f->core;
+  const auto& p = f->plan;
 
   // Candidates: one run per page-carrying VMA with dumped pages, in VMA order.
   REQUIRE(p.runs.size() == p.pagemap.size());
@@ -145,7 +140,7 @@ TEST_CASE("plan_pages lists candidates from metadata; elide_pages leaves out zer
     CHECK(p.pagemap[i].vaddr() == r.vaddr);
     CHECK(p.pagemap[i].nr_pages() == r.pages);
     CHECK(p.pagemap[i].compat_nr_pages() == r.pages);
-    const auto* seg = core->segment_at(r.vaddr);
+    const auto* seg = core.segment_at(r.vaddr);
     REQUIRE(seg);
     CHECK(r.core_offset == seg->offset + (r.vaddr - seg->vaddr));
     CHECK(r.core_offset + r.pages * page <= seg->offset + seg->filesz);
@@ -171,7 +166,7 @@ TEST_CASE("plan_pages lists candidates from metadata; elide_pages leaves out zer
   // Elided in memory: no zero page left in anonymous memory, counts add up,
   // and what a restore would build equals the core byte for byte.
   auto elided = p;
-  const auto st = necro::plan::elide_pages(*core, {}, elided);
+  const auto st = necro::plan::elide_pages(core, {}, elided);
   CHECK(st.zero_pages > 0);
   CHECK(st.file_pages == 0);
   CHECK(st.kept_pages + st.zero_pages == p.stats.pages_written);
@@ -188,9 +183,9 @@ TEST_CASE("plan_pages lists candidates from metadata; elide_pages leaves out zer
     CHECK(elided.pagemap[i].flags() == (necro::criu::pe::present | (v->anonymous ? necro::criu::pe::lazy : 0u)));
     if (v->anonymous)
       for (std::uint64_t k = 0; k < r.pages; ++k)
-        CHECK_FALSE(necro::plan::is_zero(core->bytes().data() + r.core_offset + k * page, page));
+        CHECK_FALSE(necro::plan::is_zero(core.bytes().data() + r.core_offset + k * page, page));
   }
-  CHECK(restore_mismatches(*core, p, elided, {}) == 0);
+  CHECK(restore_mismatches(core, p, elided, {}) == 0);
 }
 
 TEST_CASE("elide_pages: zero pages, holes and clean file pages are left out and restore to the same bytes", "[plan]") {

@@ -14,6 +14,7 @@
 #include <necro/necro.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/planned.hpp"
 
 namespace fs = std::filesystem;
 
@@ -21,25 +22,15 @@ namespace {
 
 using core_t = necro::elf::core_view<necro::arch::x86_64>;
 
-struct loaded {
-  core_t core;
-  necro::criu::image_set donor;
-  necro::plan::resurrection plan;
+struct loaded : necro::test::planned {
   necro::test::facts facts;
 };
 
 std::optional<loaded> load_pool() {
-  const auto c = necro::test::fixture("x86_64/pool.core");
-  const auto d = necro::test::fixture("x86_64/pool.donor");
   auto facts = necro::test::facts::load("x86_64/pool.facts.txt");
-  if (!c || !d || !facts) return std::nullopt;
-  auto core = core_t::open(c->string());
-  if (!core) FAIL(core.error().message());
-  auto donor = necro::criu::image_set::load(*d);
-  if (!donor) FAIL(donor.error().message());
-  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
-  if (!plan) FAIL(plan.error().message());
-  return loaded{std::move(*core), std::move(*donor), std::move(*plan), std::move(*facts)};
+  auto p = necro::test::plan_pool();
+  if (!p || !facts) return std::nullopt;
+  return loaded{std::move(*p), std::move(*facts)};
 }
 
 std::int64_t signed_fact(const necro::test::facts& f, const std::string& key) {

@@ -17,6 +17,7 @@
 #include <necro/necro.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/planned.hpp"
 #include "write/synthetic_memory.hpp"
 
 namespace fs = std::filesystem;
@@ -181,22 +182,17 @@ TEST_CASE("write_pages refuses runs past the end of the core", "[write]") {
 }
 
 TEST_CASE("write_pages on the real fixture matches plan::elide_pages", "[write]") {
-  const auto c = necro::test::x86_64_core();
-  const auto d = necro::test::x86_64_donor();
-  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
-  auto core = core_t::open(c->string());
-  REQUIRE(core);
-  auto donor = necro::criu::image_set::load(*d);
-  REQUIRE(donor);
-  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
-  REQUIRE(plan);
-  auto reference = *plan;
-  const auto st = necro::plan::elide_pages(*core, {}, reference);
+  auto f = necro::test::plan_counter();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
+  const auto& core = f->core;
+  const auto& plan = f->plan;
+  auto reference = plan;
+  const auto st = necro::plan::elide_pages(core, {}, reference);
   const auto dir = fs::temp_directory_path();
   for (auto method : all_methods) {
     INFO("method " << necro::write::name(method));
     out_file out(dir, "necro-page-engine-test-" + std::to_string(::getpid()) + ".img");
-    auto rep = necro::write::write_pages<necro::arch::x86_64>(*core->file(), *plan, {}, out.fd, out.path.string(),
+    auto rep = necro::write::write_pages<necro::arch::x86_64>(*core.file(), plan, {}, out.fd, out.path.string(),
                                                               {.method = method});
     REQUIRE(rep);
     CHECK(same_entries(rep->pagemap, reference.pagemap));
@@ -205,7 +201,7 @@ TEST_CASE("write_pages on the real fixture matches plan::elide_pages", "[write]"
     REQUIRE(image.size() == st.kept_pages * page);
     std::uint64_t at = 0;
     for (const auto& r : reference.runs) {
-      CHECK(std::memcmp(image.data() + at, core->bytes().data() + r.core_offset, r.pages * page) == 0);
+      CHECK(std::memcmp(image.data() + at, core.bytes().data() + r.core_offset, r.pages * page) == 0);
       at += r.pages * page;
     }
   }
