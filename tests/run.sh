@@ -119,7 +119,7 @@ case $cmd in
     cp "$here"/tests/data/x86_64/*.core "$here"/tests/data/aarch64/*.core "$fuzz/fixture-cores/"
     declare -A seeds=(
       [core_view]="$fuzz/fixture-cores $fuzz/seeds/core"
-      [criu_image]="$here/tests/data/x86_64/counter.donor $fuzz/seeds/image"
+      [criu_image]="$here/tests/data/x86_64/counter.donor $here/tests/data/x86_64/pool.donor $fuzz/seeds/image"
       [plan]="$fuzz/seeds/plan"
     )
     pids=()
