@@ -16,7 +16,7 @@ inline constexpr std::array<unsigned char, 4> magic = {0x7f, 'E', 'L', 'F'};
 inline constexpr unsigned char class64 = 2;
 inline constexpr unsigned char data_lsb = 1;
 inline constexpr unsigned char data_msb = 2;
-inline constexpr std::uint16_t et_core = 4;
+inline constexpr std::uint16_t et_exec = 2, et_dyn = 3, et_core = 4;
 inline constexpr std::uint32_t pt_load = 1;
 inline constexpr std::uint32_t pt_note = 4;
 inline constexpr std::uint32_t pf_x = 1, pf_w = 2, pf_r = 4;

@@ -1,5 +1,6 @@
 /// necro::elf::note and for_each_note: a bounds-checked walk over a PT_NOTE
-/// segment. Names and descriptors are 4-byte aligned in cores.
+/// segment. Names and descriptors are 4-byte aligned in cores; executables may
+/// also carry 8-byte aligned note segments (p_align 8, e.g. .note.gnu.property).
 #ifndef NECRO_ELF_NOTES_HPP
 #define NECRO_ELF_NOTES_HPP
 #pragma once
@@ -29,12 +30,17 @@ inline constexpr std::uint32_t max_note_name = 256;
 
 namespace detail {
 constexpr std::uint64_t align4(std::uint64_t v) noexcept { return (v + 3) & ~std::uint64_t{3}; }
+constexpr std::uint64_t align8(std::uint64_t v) noexcept { return (v + 7) & ~std::uint64_t{7}; }
 }  // namespace detail
+
+/// Note alignment: 4 in cores; 8 in a PT_NOTE segment whose p_align is 8.
+enum class note_align { four = 4, eight = 8 };
 
 /// Calls `f(note)` for each note of `seg` in order; `f` returns result<void>.
 /// Stops at the first malformed note or the first error `f` returns.
 template <class F>
-result<void> for_each_note(const io::byte_view& seg, F&& f) {
+result<void> for_each_note(const io::byte_view& seg, F&& f, note_align align = note_align::four) {
+  const auto pad = [align](std::uint64_t v) { return align == note_align::eight ? detail::align8(v) : detail::align4(v); };
   std::uint64_t pos = 0;
   std::uint64_t count = 0;
   while (pos < seg.size()) {
@@ -45,7 +51,7 @@ result<void> for_each_note(const io::byte_view& seg, F&& f) {
       return fail(seg.error_at(pos, errc::bad_value,
                                fmt::format("note name size {} exceeds {}", h.namesz, max_note_name)));
     const std::uint64_t name_off = pos + sizeof(nhdr);
-    const std::uint64_t desc_off = name_off + detail::align4(h.namesz);
+    const std::uint64_t desc_off = pad(name_off + h.namesz);
     NECRO_TRY_ASSIGN(const io::byte_view name, seg.sub(name_off, h.namesz, "note name"));
     NECRO_TRY_ASSIGN(const io::byte_view desc,
                      seg.sub(desc_off, h.descsz, fmt::format("note {:#x} descriptor", h.type)));
@@ -53,7 +59,7 @@ result<void> for_each_note(const io::byte_view& seg, F&& f) {
     if (!owner.empty() && owner.back() == '\0') owner.remove_suffix(1);
     NECRO_TRY(f(note{owner, h.type, desc, seg.file_offset() + pos}));
     // descsz <= size - desc_off, so this cannot overflow and always advances.
-    pos = desc_off + detail::align4(h.descsz);
+    pos = pad(desc_off + h.descsz);
   }
   return {};
 }

@@ -77,6 +77,10 @@ constexpr std::optional<copy_method> parse_copy_method(std::string_view s) noexc
 
 namespace detail {
 
+/// The kernel's default fault_around_bytes: a read fault on a file mapping
+/// maps up to this much around the faulting page.
+inline constexpr std::uint64_t fault_around = 64 << 10;
+
 /// write(2) of [p, p+len) to fd at its current position, retrying short writes.
 inline result<void> write_all(int fd, const std::byte* p, std::uint64_t len, const std::string& out_path) {
   while (len > 0) {
@@ -153,7 +157,12 @@ class range_copier {
           // A bounded step at a time, dropped from the mapping behind us.
           const std::uint64_t step = std::min<std::uint64_t>(left, 8u << 20);
           NECRO_TRY(detail::write_all(out_fd_, src_.view().data() + off + done, step, out_path_));
-          src_.advise(static_cast<std::size_t>(off + done), static_cast<std::size_t>(step), MADV_DONTNEED);
+          // write() faults the mapping in with fault-around (64 KiB around
+          // each fault by default): drop that neighbourhood too, or a core of
+          // scattered single kept pages keeps 16 times their size resident.
+          const std::uint64_t lo = (off + done) & ~(detail::fault_around - 1);
+          const std::uint64_t hi = (off + done + step + detail::fault_around - 1) & ~(detail::fault_around - 1);
+          src_.advise(static_cast<std::size_t>(lo), static_cast<std::size_t>(hi - lo), MADV_DONTNEED);
           n = static_cast<ssize_t>(step);
           break;
         }
