@@ -297,3 +297,40 @@ TEST_CASE("the build-id of a file loaded in a synthetic core", "[elf][build_id]"
                 load_data + tiny_elf::id_phdr);
   }
 }
+
+TEST_CASE("notes in an 8-aligned PT_NOTE are padded to 8 bytes", "[elf][build_id]") {
+  // "Linux\0" is 6 bytes: its descriptor starts at 24 with 8-byte alignment, at 20 with 4.
+  bytes b;
+  append(b, necro::elf::nhdr{6, 8, 1});
+  append(b, std::string_view("Linux\0", 6));
+  pad_to(b, 8);
+  append(b, std::uint64_t{0x1122334455667788});
+  append(b, necro::elf::nhdr{4, 20, necro::elf::nt_gnu_build_id});
+  append(b, std::string_view("GNU\0", 4));
+  const auto desc = b.size();
+  const auto id = id_bytes();
+  b.insert(b.end(), id.begin(), id.end());
+  pad_to(b, 8);
+  std::vector<necro::elf::note> seen;
+  auto r = necro::elf::for_each_note(
+      view_of(b, elf_name),
+      [&seen](const necro::elf::note& n) -> necro::result<void> {
+        seen.push_back(n);
+        return {};
+      },
+      necro::elf::note_align::eight);
+  if (!r) FAIL(r.error().message());
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].owner == "Linux");
+  CHECK(seen[0].desc.file_offset() == 24);
+  CHECK(seen[1].owner == "GNU");
+  CHECK(seen[1].desc.file_offset() == desc);
+  CHECK(to_hex(seen[1].desc.bytes()) == id_hex);
+  // Read as 4-aligned, the same bytes do not hold that build-id.
+  seen.clear();
+  auto four = necro::elf::for_each_note(view_of(b, elf_name), [&seen](const necro::elf::note& n) -> necro::result<void> {
+    seen.push_back(n);
+    return {};
+  });
+  CHECK((!four || seen.size() != 2 || seen[1].desc.file_offset() != desc));
+}
