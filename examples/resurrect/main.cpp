@@ -233,8 +233,10 @@ int main(int argc, char** argv) {
 
   std::set<std::string> paths;
   for (const auto& f : core->process().files) paths.emplace(f.path);
-  // Mapped, not read: pages of private file mappings are compared with the file while writing.
-  const auto disk = offline ? necro::io::file_facts{} : necro::io::stat_files(paths, {.map_content = !explain});
+  // Mapped, not read: pages of private file mappings are compared with the file while writing;
+  // build-ids are read from each file's headers and compared with the ones the victim ran.
+  const auto disk = offline ? necro::io::file_facts{}
+                            : necro::io::stat_files(paths, {.map_content = !explain, .build_ids = true});
   auto plan = necro::plan::plan_resurrection(*core, *donor, disk, {.offline = offline});
   if (!plan) die(plan.error());
   if (explain) {

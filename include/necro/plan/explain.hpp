@@ -29,6 +29,7 @@ inline std::string explain(const resurrection& p, bool verbose = false) {
   std::string o;
   auto it = std::back_inserter(o);
   fmt::format_to(it, "resurrection of pid {} into donor images of pid {}\n", p.pid, p.donor_pid);
+  fmt::format_to(it, "executable {} (build-id {})\n", p.exe_path, p.exe_build_id.empty() ? "unknown" : p.exe_build_id);
   fmt::format_to(it, "\nthreads ({}; the donor has {}):\n", p.threads.size(), p.donor_tids.size());
   std::map<std::uint32_t, int> uses;
   for (const auto& t : p.threads) {

@@ -66,6 +66,8 @@ struct page_stats {
 struct resurrection {
   std::int32_t pid = 0;
   std::uint32_t donor_pid = 0;
+  std::string exe_path;      ///< the victim's executable
+  std::string exe_build_id;  ///< its GNU build-id (hex) as the victim ran it, empty if unknown
   std::vector<thread_plan> threads;  ///< leader first
   std::vector<std::uint32_t> donor_tids;  ///< the donor's threads (pstree order): the templates to choose from
   pb::pstree_entry pstree;

@@ -17,6 +17,7 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/io/file_facts.hpp>
 #include <necro/plan/address_space.hpp>
+#include <necro/plan/build_ids.hpp>
 #include <necro/plan/initial_stack.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/pages.hpp>
@@ -59,6 +60,11 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   NECRO_TRY_ASSIGN(auto as, plan_address_space(core, donor, disk, opt.offline, out.warnings));
   out.vmas = std::move(as.vmas);
   out.files = std::move(as.files);
+  out.exe_path = as.exe_path;
+  out.exe_build_id = victim_build_id_hex(core, as.exe_path, out.warnings).value_or("");
+
+  // Files rebuilt or upgraded since the crash would run foreign code.
+  if (!opt.offline) NECRO_TRY(check_build_ids(core, disk, out.warnings));
 
   // Files changed on disk since the donor was dumped make CRIU refuse (bad size).
   for (const auto& f : out.files) {
