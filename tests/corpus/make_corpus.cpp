@@ -356,6 +356,9 @@ void lying_cores(corpus& c, const core_map& m) {
               fmt::format("{} at {} has p_memsz 0", ph, hex(l.vaddr)));
   c.edit_core(g, "load-unaligned", [&](bytes& b) { poke(b, l.header + off::p_vaddr, l.vaddr + 0x10); },
               fmt::format("{} at {} is not page aligned", ph, hex(l.vaddr + 0x10)));
+  c.edit_core(g, "load-memsz-unaligned", [&](bytes& b) { poke(b, l.header + off::p_memsz, l.memsz + 0x10); },
+              fmt::format("{} at {} has p_memsz {}, not a multiple of the page size 0x1000", ph, hex(l.vaddr),
+                          hex(l.memsz + 0x10)));
   const auto& next = m.loads[6];
   c.edit_core(g, "loads-overlap", [&](bytes& b) { poke(b, next.header + off::p_vaddr, l.vaddr + 0x1000); },
               fmt::format("offset {}: PT_LOAD at {} overlaps the one at {}", hex(next.header), hex(l.vaddr + 0x1000),

@@ -239,9 +239,14 @@ class core_view {
         if (ph.vaddr + ph.memsz < ph.vaddr)
           return fail(whole_.error_at(at, errc::bad_value,
                                       fmt::format("PT_LOAD (program header {}) at {:#x} wraps the address space", i, ph.vaddr)));
+        // A VMA is whole pages; an unaligned one would reach CRIU as is.
         if (ph.vaddr % Arch::page_size != 0)
           return fail(whole_.error_at(at, errc::bad_value,
                                       fmt::format("PT_LOAD (program header {}) at {:#x} is not page aligned", i, ph.vaddr)));
+        if (ph.memsz % Arch::page_size != 0)
+          return fail(whole_.error_at(at, errc::bad_value,
+                                      fmt::format("PT_LOAD (program header {}) at {:#x} has p_memsz {:#x}, not a multiple "
+                                                  "of the page size {:#x}", i, ph.vaddr, ph.memsz, Arch::page_size)));
         NECRO_TRY_ASSIGN(io::byte_view b,
                          whole_.sub(ph.offset, ph.filesz, fmt::format("PT_LOAD (program header {}) at {:#x}: bytes", i, ph.vaddr)));
         segments_.push_back(segment{ph.vaddr, ph.memsz, ph.filesz, ph.offset, ph.flags, b, at});

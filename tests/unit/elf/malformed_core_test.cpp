@@ -142,7 +142,7 @@ TEST_CASE("malformed: program header table defects", "[elf][malformed]") {
 TEST_CASE("malformed: PT_LOAD defects", "[elf][malformed]") {
   auto c = necro::test::small_core().build();
   auto& b = c.image;
-  const auto ph = c.load_phdrs[1];  // the vDSO: filesz == memsz == 32
+  const auto ph = c.load_phdrs[1];  // the vDSO: filesz == memsz == 0x1000
 
   SECTION("bytes past EOF") {
     poke(b, ph + off::p_filesz, std::uint64_t{0x10000});
@@ -156,7 +156,7 @@ TEST_CASE("malformed: PT_LOAD defects", "[elf][malformed]") {
   }
   SECTION("p_offset + p_filesz wraps") {
     poke(b, ph + off::p_offset, max64 - 15);
-    expect_error(b, errc::truncated, "PT_LOAD (program header 2) at 0x7ffff7fc1000: bytes truncated: need 32 bytes, 0 left",
+    expect_error(b, errc::truncated, "PT_LOAD (program header 2) at 0x7ffff7fc1000: bytes truncated: need 4096 bytes, 0 left",
                  max64 - 15);
   }
   SECTION("p_vaddr + p_memsz wraps the address space") {
@@ -166,11 +166,30 @@ TEST_CASE("malformed: PT_LOAD defects", "[elf][malformed]") {
   }
   SECTION("p_filesz > p_memsz") {
     poke(b, ph + off::p_memsz, std::uint64_t{16});
-    expect_error(b, errc::bad_value, "PT_LOAD (program header 2) has p_filesz 0x20 > p_memsz 0x10", ph);
+    expect_error(b, errc::bad_value, "PT_LOAD (program header 2) has p_filesz 0x1000 > p_memsz 0x10", ph);
   }
   SECTION("p_vaddr not page aligned") {
     poke(b, ph + off::p_vaddr, std::uint64_t{small::vdso_base + 8});
     expect_error(b, errc::bad_value, "PT_LOAD (program header 2) at 0x7ffff7fc1008 is not page aligned", ph);
+  }
+  SECTION("p_memsz not a multiple of the page size") {
+    // Kernel cores are whole pages; an unaligned size would become a VMA
+    // CRIU cannot map. p_filesz <= p_memsz still holds.
+    poke(b, ph + off::p_filesz, std::uint64_t{0x800});
+    poke(b, ph + off::p_memsz, std::uint64_t{0x1800});
+    expect_error(b, errc::bad_value,
+                 "PT_LOAD (program header 2) at 0x7ffff7fc1000 has p_memsz 0x1800, not a multiple of the page size 0x1000",
+                 ph);
+  }
+  SECTION("p_memsz smaller than a page") {
+    poke(b, ph + off::p_filesz, std::uint64_t{32});
+    poke(b, ph + off::p_memsz, std::uint64_t{32});
+    expect_error(b, errc::bad_value, "has p_memsz 0x20, not a multiple of the page size 0x1000", ph);
+  }
+  SECTION("p_vaddr at a page boundary of a larger page size is still fine") {
+    // 2 MiB-aligned and whole 4 KiB pages: accepted.
+    poke(b, ph + off::p_vaddr, std::uint64_t{0x7ffff7e00000 - 0x200000});
+    REQUIRE(x86_core::parse(necro::test::view_of(b)));
   }
   SECTION("two PT_LOADs overlap") {
     poke(b, ph + off::p_vaddr, std::uint64_t{small::exe_base});

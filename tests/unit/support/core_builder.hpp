@@ -344,10 +344,10 @@ inline core_builder small_core() {
   // The executable, dumped partly (p_filesz < p_memsz).
   bytes exe(64, std::byte{0x90});
   c.load(small::exe_base, 0x1000, elfc::pf_r | elfc::pf_x, exe);
-  // The vDSO, given in full but tiny.
-  bytes vdso(32, std::byte{0});
+  // The vDSO: one page, given in full (a PT_LOAD is whole pages).
+  bytes vdso(0x1000, std::byte{0});
   std::copy(elfc::magic.begin(), elfc::magic.end(), reinterpret_cast<unsigned char*>(vdso.data()));
-  c.load(small::vdso_base, 32, elfc::pf_r | elfc::pf_x, vdso);
+  c.load(small::vdso_base, vdso.size(), elfc::pf_r | elfc::pf_x, vdso);
   // The stack with the AT_EXECFN string at +0x100.
   bytes stack(0x100 + small::exe_path.size() + 1 + 7, std::byte{0});
   std::memcpy(stack.data() + 0x100, small::exe_path.data(), small::exe_path.size());
