@@ -604,7 +604,8 @@ void bad_images(corpus& c) {
   const std::string_view g = "bad-image";
   const std::uint32_t pid = pid_of(c.donor());
   const std::string core_img = fmt::format("core-{}.img", pid), mm_img = fmt::format("mm-{}.img", pid),
-                    pm_img = fmt::format("pagemap-{}.img", pid);
+                    pm_img = fmt::format("pagemap-{}.img", pid), fs_img = fmt::format("fs-{}.img", pid),
+                    ids_img = fmt::format("ids-{}.img", pid);
   struct parsed {
     std::string file;
     std::uint32_t magic;
@@ -615,7 +616,10 @@ void bad_images(corpus& c) {
                            {core_img, magic::core, "core_entry"},
                            {mm_img, magic::mm, "mm_entry"},
                            {"files.img", magic::files, "file_entry"},
-                           {pm_img, magic::pagemap, "pagemap_head"}};
+                           {pm_img, magic::pagemap, "pagemap_head"},
+                           // Only renamed, never used by the planner, but criu restore needs them.
+                           {fs_img, magic::fs, "fs_entry"},
+                           {ids_img, magic::ids, "task_kobj_ids_entry"}};
   for (const auto& im : images) {
     const bool inv = im.magic == magic::inventory;
     const std::uint64_t magic_at = inv ? 0 : 4, first = inv ? 4 : 8;
@@ -661,13 +665,13 @@ void bad_images(corpus& c) {
     // Missing, or not a regular file (a FIFO must not block the open). The
     // inventory is looked for in the directory listing, files.img is optional
     // to the loader (the planner then misses the executable's entry).
-    const auto absent = [&](std::string_view os_says) {
+    const auto absent = [&](std::string_view otherwise) {
       if (inv) return std::string("no inventory.img: not a CRIU image directory");
       if (im.magic == magic::files) return std::string("no regular file entry * for the donor's executable");
-      return std::string(os_says);
+      return std::string(otherwise);
     };
     c.bad_donor(g, stem + "-missing", [&](const fs::path& d) { fs::remove(d / rel); }, inv ? "." : im.file,
-                absent("cannot open: No such file or directory"));
+                absent("missing from the donor dump (criu restore needs it)"));
     c.bad_donor(g, stem + "-fifo",
                 [&](const fs::path& d) {
                   fs::remove(d / rel);

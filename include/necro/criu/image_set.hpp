@@ -1,6 +1,8 @@
 /// necro::criu::image_set: a CRIU dump directory as typed messages — the
 /// images necro reads (inventory, pstree, per-thread core, mm, files, pagemap
-/// head) — plus the list of every file in it. pages-*.img are never loaded.
+/// head) — plus the list of every file in it. The other images `criu restore`
+/// needs (fs-<pid>, ids-<pid>) must be there and well framed; pages-*.img are
+/// never loaded.
 #ifndef NECRO_CRIU_IMAGE_SET_HPP
 #define NECRO_CRIU_IMAGE_SET_HPP
 #pragma once
@@ -22,6 +24,7 @@
 #include <necro/io/mapped_file.hpp>
 #include <necro/pb/core.pb.h>
 #include <necro/pb/fdinfo.pb.h>
+#include <necro/pb/fs.pb.h>
 #include <necro/pb/inventory.pb.h>
 #include <necro/pb/mm.pb.h>
 #include <necro/pb/pagemap.pb.h>
@@ -76,6 +79,7 @@ class image_set {
       return fail(error(errc::missing, dir.string(), "no inventory.img: not a CRIU image directory"));
 
     NECRO_TRY_ASSIGN(s.inventory_, read_single<pb::inventory_entry>(dir, "inventory.img", magic::inventory));
+    NECRO_TRY(s.require("pstree.img"));
     NECRO_TRY_ASSIGN(s.pstree_, read_image<pb::pstree_entry>(dir, "pstree.img", magic::pstree));
     if (s.pstree_.empty()) return fail(error(errc::missing, (dir / "pstree.img").string(), "no process in pstree"));
     if (s.pstree_.size() > 1)
@@ -87,18 +91,27 @@ class image_set {
     if (root.threads_size() == 0)
       return fail(error(errc::missing, (dir / "pstree.img").string(), "the process has no threads"));
     for (const auto tid : root.threads()) {
+      NECRO_TRY(s.require(image_name("core-", tid)));
       NECRO_TRY_ASSIGN(auto core, read_single<pb::core_entry>(dir, image_name("core-", tid), magic::core));
       s.cores_.emplace(tid, std::move(core));
     }
     if (!s.cores_.at(root.pid()).has_tc())
       return fail(error(errc::missing, (dir / image_name("core-", root.pid())).string(),
                         "the main thread's core_entry has no task core (tc)"));
+    NECRO_TRY(s.require(image_name("mm-", root.pid())));
     NECRO_TRY_ASSIGN(s.mm_, read_single<pb::mm_entry>(dir, image_name("mm-", root.pid()), magic::mm));
+    // Not used by the planner, only renamed; but without them (or with a
+    // broken one) the patch would succeed and `criu restore` fail.
+    NECRO_TRY(s.require(image_name("fs-", root.pid())));
+    NECRO_TRY(read_single<pb::fs_entry>(dir, image_name("fs-", root.pid()), magic::fs));
+    NECRO_TRY(s.require(image_name("ids-", root.pid())));
+    NECRO_TRY(read_single<pb::task_kobj_ids_entry>(dir, image_name("ids-", root.pid()), magic::ids));
     if (s.has("files.img")) {
       NECRO_TRY_ASSIGN(s.files_img_, read_image<pb::file_entry>(dir, "files.img", magic::files));
     }
     {
       const auto pm = image_name("pagemap-", root.pid());
+      NECRO_TRY(s.require(pm));
       NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open((dir / pm).string()));
       NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(f.view(), magic::pagemap));
       pb::pagemap_head head;
@@ -135,6 +148,17 @@ class image_set {
   }
 
  private:
+  /// errc::missing naming dir/name when the directory has no such entry. An
+  /// entry that is there but not a regular file is left to the reader, which
+  /// says what it is.
+  result<void> require(const std::string& name) const {
+    if (has(name)) return {};
+    std::error_code ec;
+    const auto st = std::filesystem::symlink_status(dir_ / name, ec);
+    if (!ec && st.type() != std::filesystem::file_type::not_found) return {};
+    return fail(error(errc::missing, (dir_ / name).string(), "missing from the donor dump (criu restore needs it)"));
+  }
+
   std::filesystem::path dir_;
   std::vector<std::string> files_;
   pb::inventory_entry inventory_;
