@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -39,11 +40,16 @@ const char* signal_name(int sig) {
   }
 }
 
+using necro::io::printable;
+
+// Every string taken from the core or the images (names, paths, image file
+// names) is printed through printable(): a hostile core can put newlines and
+// terminal escape sequences there.
 void inspect_core(const core_t& core) {
-  fmt::print("core {}: x86_64, pid {}", core.path(), core.pid());
+  fmt::print("core {}: x86_64, pid {}", printable(core.path()), core.pid());
   if (auto ps = core.prpsinfo())
-    fmt::print(", {} ({})", std::string(ps->fname.data(), strnlen(ps->fname.data(), ps->fname.size())),
-               std::string(ps->psargs.data(), strnlen(ps->psargs.data(), ps->psargs.size())));
+    fmt::print(", {} ({})", printable({ps->fname.data(), strnlen(ps->fname.data(), ps->fname.size())}),
+               printable({ps->psargs.data(), strnlen(ps->psargs.data(), ps->psargs.size())}));
   fmt::print("\n");
   if (!core.threads().empty()) {
     const int sig = core.threads().front().prstatus.cursig;
@@ -62,7 +68,7 @@ void inspect_core(const core_t& core) {
   for (const auto& s : core.segments()) {
     std::string label;
     for (const auto& f : core.process().files)
-      if (f.start == s.vaddr) label = fmt::format("{} +{:#x}", f.path, f.offset);
+      if (f.start == s.vaddr) label = fmt::format("{} +{:#x}", printable(f.path), f.offset);
     if (core.auxv(necro::arch::at::sysinfo_ehdr) == s.vaddr) label = "[vdso]";
     fmt::print("    {:#014x}-{:#014x} {}{}{} {:>8} KiB{} {}\n", s.vaddr, s.end(), s.readable() ? 'r' : '-',
                s.writable() ? 'w' : '-', s.executable() ? 'x' : '-', s.memsz / 1024,
@@ -72,18 +78,20 @@ void inspect_core(const core_t& core) {
              core.auxv(necro::arch::at::sysinfo_ehdr).value_or(0), core.auxv(necro::arch::at::phdr).value_or(0),
              core.auxv(necro::arch::at::entry).value_or(0));
   if (auto fn = core.auxv(necro::arch::at::execfn))
-    if (auto s = core.read_string(*fn)) fmt::print(", AT_EXECFN {}", *s);
+    if (auto s = core.read_string(*fn)) fmt::print(", AT_EXECFN {}", printable(*s));
   fmt::print("\n  notes skipped: {}\n", core.process().unknown_notes);
 }
 
 void inspect_donor(const necro::criu::image_set& d) {
-  fmt::print("donor {}: pid {}, {} thread(s), {} VMAs, {} files, pages-{}.img\n", d.dir().string(), d.pid(),
+  fmt::print("donor {}: pid {}, {} thread(s), {} VMAs, {} files, pages-{}.img\n", printable(d.dir().string()), d.pid(),
              d.process().threads_size(), d.mm().vmas_size(), d.files().size(), d.pages_id());
   for (const auto& [tid, c] : d.cores())
     fmt::print("    tid {:<7} pc {:#014x} sp {:#014x} fs_base {:#014x}\n", tid, c.thread_info().gpregs().ip(),
                c.thread_info().gpregs().sp(), c.thread_info().gpregs().fs_base());
-  if (const auto* exe = d.reg_file(d.mm().exe_file_id())) fmt::print("  executable: {}\n", exe->name());
-  fmt::print("  images: {}\n", fmt::join(d.file_names(), " "));
+  if (const auto* exe = d.reg_file(d.mm().exe_file_id())) fmt::print("  executable: {}\n", printable(exe->name()));
+  std::vector<std::string> names;
+  for (const auto& n : d.file_names()) names.push_back(printable(n));
+  fmt::print("  images: {}\n", fmt::join(names, " "));
 }
 
 /// The progress line of a long patch, on a terminal: done / total, rate, ETA.
@@ -117,21 +125,6 @@ class progress_line {
   bool on_, drawn_ = false;
   clock::time_point start_, last_;
 };
-
-/// `s` with control characters escaped (\n, \x1b, ...): messages quote paths
-/// and names from the core, which a hostile core can fill with newlines and
-/// terminal escapes. An error stays one line.
-std::string printable(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '\n') out += "\\n";
-    else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
-    else out += ch;
-  }
-  return out;
-}
 
 /// SIGINT, SIGTERM and SIGHUP while the image set is written: the handler only
 /// raises a flag; commit stops at its next step and removes what it wrote,
@@ -183,6 +176,8 @@ class stop_signals {
   std::array<bool, 3> installed_{};
 };
 
+/// Messages quote paths and names from the core, escaped by printable(): an
+/// error stays one line and sends no terminal escapes.
 [[noreturn]] void die(const necro::error& e) {
   fmt::print(stderr, "criu-necromancer: {}\n", printable(e.message()));
   std::exit(1);
@@ -264,17 +259,19 @@ int main(int argc, char** argv) {
   }
   if (!quiet) {
     const auto& pg = rep->pages;
-    fmt::print("resurrected pid {} ({} thread(s)) into {}\n", plan->pid, plan->threads.size(), rep->out_dir.string());
+    fmt::print("resurrected pid {} ({} thread(s)) into {}\n", plan->pid, plan->threads.size(),
+               printable(rep->out_dir.string()));
     fmt::print("  {} VMAs, {} pages written ({} MiB), {} relocations\n", plan->vmas.size(), pg.pages.kept_pages,
                rep->page_bytes >> 20, plan->relocations.size());
     fmt::print("  elided {} MiB: {} zero pages ({} of them holes in the core), {} pages equal to their file\n",
                pg.bytes_elided >> 20, pg.pages.zero_pages, pg.hole_pages, pg.pages.file_pages);
     for (const auto& t : plan->threads)
-      if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, t.rewind);
-    for (const auto& w : plan->warnings) fmt::print("  warning: {}\n", w);
-    if (!rep->kept_donor.empty()) fmt::print("  the donor's original images are in {}\n", rep->kept_donor.string());
+      if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, printable(t.rewind));
+    for (const auto& w : plan->warnings) fmt::print("  warning: {}\n", printable(w));
+    if (!rep->kept_donor.empty())
+      fmt::print("  the donor's original images are in {}\n", printable(rep->kept_donor.string()));
     fmt::print("restore with: criu restore -D {} -d   (add -s to leave it stopped for a debugger)\n",
-               rep->out_dir.string());
+               printable(rep->out_dir.string()));
   }
   // A signal that came once the set was moving into place: the set is
   // complete; now take the signal's default action.

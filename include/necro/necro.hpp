@@ -9,6 +9,7 @@
 #include <necro/io/byte_view.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/io/file_facts.hpp>
+#include <necro/io/printable.hpp>
 #include <necro/arch/common.hpp>
 #include <necro/arch/x86_64.hpp>
 #include <necro/arch/aarch64.hpp>

@@ -9,6 +9,9 @@
 #   a tolerated input: exit code 0, the output equal to the baseline patch
 #                 (or, where the input differs in substance, an image set that
 #                 necro reads back), the donor's originals byte-identical.
+# A core with hostile names (print-core) runs with --inspect and --explain
+# instead: exit code 0, stdout valid UTF-8, free of control bytes (but
+# newlines) and holding the escaped name, nothing written, the donor byte-identical.
 # Every run is killed after NECRO_CORPUS_TIMEOUT seconds (default 30): a hang
 # fails (the slowest case takes about a second).
 #
@@ -137,6 +140,21 @@ while IFS=$'\t' read -r grp name kind file expect; do
           [[ $(state "$w/donor") == "$baseline" ]] || fail "in place: the patched set differs from the baseline patch"
         fi
       fi
+      ;;
+    print-core)
+      for mode in --inspect --explain; do
+        run "$mode"
+        if ((rc != 0)); then
+          fail "$mode: exit code $rc: $err"
+          continue
+        fi
+        # Bytes a terminal acts on: C0 controls but newline, and DEL.
+        ctl=$(tr -d '\n' <"$w/stdout" | LC_ALL=C tr -d '\040-\176\200-\377' | wc -c)
+        ((ctl == 0)) || fail "$mode: $ctl control byte(s) on stdout"
+        iconv -f UTF-8 -t UTF-8 <"$w/stdout" >/dev/null 2>&1 || fail "$mode: stdout is not UTF-8"
+        grep -qF -- "$expect" "$w/stdout" || fail "$mode: does not print $expect"
+        check_nothing_written "$mode"
+      done
       ;;
     *) fail "unknown kind $kind" ;;
   esac

@@ -18,6 +18,9 @@
 //       ok-core / ok-donor   tolerated: the patch must succeed; `expect` is `same`
 //                  (the output equals the baseline patch byte for byte) or
 //                  `differs` (a valid but different image set)
+//       print-core `make` writes DIR/case.core; --inspect and --explain must
+//                  succeed, print no control byte (but newlines) and print
+//                  `expect` (literally: the escaped form of a hostile name)
 // file:   the file the one-line error must name: `core`, a donor-relative
 //         image name, or `.` for the donor directory itself
 // expect: a glob that must match the start of the message after `<file>: `.
@@ -181,6 +184,12 @@ class corpus {
   void ok_donor(std::string_view group, const std::string& name, const std::function<void(const fs::path&)>& edit,
                 std::string_view outcome) {
     if (take(group, name, "ok-donor", ".", std::string(outcome))) edit(copy_donor());
+  }
+  /// A core with hostile names that plans fine: `--inspect` and `--explain`
+  /// must succeed, print no control byte but newlines, and print `escaped`.
+  void print_core(std::string_view group, const std::string& name, const std::function<void(bytes&)>& edit,
+                  const std::string& escaped) {
+    if (take(group, name, "print-core", "core", escaped)) spill(out_ / "case.core", edited(edit));
   }
 
  private:
@@ -551,7 +560,7 @@ void other_cores(corpus& c, const core_map& m, const fs::path& aarch64) {
                   p[at + exe.size() - 1] = '\x1b';
                 }
               },
-              "the core is of /tmp/necro-fixture/count?n?x1b but the donor runs /tmp/necro-fixture/counter");
+              "the core is of /tmp/necro-fixture/count?x0a?x1b but the donor runs /tmp/necro-fixture/counter");
   // A small synthetic x86-64 core of another program (tests/unit/support).
   c.bad_core(g, "synthetic-program", [] { return necro::test::small_core().build().image; },
              "NT_AUXV has no AT_PHDR: cannot find the executable");
@@ -574,6 +583,24 @@ void tolerated_cores(corpus& c, const core_map& m) {
   // A partial dump (coredump_filter): the heap's tail was not dumped.
   c.ok_core(g, "partial-dump", [&](bytes& img) { poke(img, a.header + off::p_filesz, std::uint64_t{0x1000}); },
             "differs");
+  // Terminal escapes, a C1 CSI, a byte that is not UTF-8, a backslash, DEL
+  // and a newline in the path of the dynamic loader in NT_FILE (same length,
+  // so the note's layout stays; not libc, whose signal restorer must be
+  // relocated by name): the core plans, and what --inspect and --explain
+  // print from it is escaped (io::printable).
+  const auto& fl = m.note(nt::file);
+  c.print_core(g, "nt-file-path-escapes", [&](bytes& img) {
+                 const std::string_view from = "x86_64-linux-gnu/ld-linux-x86-64.so.2";
+                 const std::string evil = "\x1b[2J\x1b]0;x\x07\xc2\x9b\xff\\\x7f\n/ld-linux-x86-64.so.2";
+                 if (evil.size() != from.size()) die("the hostile loader path must keep the length");
+                 auto* p = reinterpret_cast<char*>(img.data() + fl.desc);
+                 const std::string_view names(p, fl.descsz);
+                 int n = 0;
+                 for (auto at = names.find(from); at != std::string_view::npos; at = names.find(from, at + 1), ++n)
+                   std::memcpy(p + at, evil.data(), evil.size());
+                 if (n == 0) die("the fixture's NT_FILE has no dynamic loader");
+               },
+               "\\x1b[2J\\x1b]0;x\\x07\\xc2\\x9b\\xff\\\\\\x7f\\x0a/ld-linux-x86-64.so.2");
   // Unknown notes are skipped: retype the XSAVE layout note.
   c.ok_core(g, "unknown-note", [&](bytes& img) {
               for (const auto& n : m.notes_at)

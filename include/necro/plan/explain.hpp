@@ -1,5 +1,7 @@
 /// necro::plan::explain: the plan in words — VMAs, threads, relocations, page
-/// runs and warnings — for `criu-necromancer --explain`.
+/// runs and warnings — for `criu-necromancer --explain`. Every string that
+/// comes from the core or the images (VMA labels, paths, image names) goes
+/// through io::printable: the text is safe to print on a terminal.
 #ifndef NECRO_PLAN_EXPLAIN_HPP
 #define NECRO_PLAN_EXPLAIN_HPP
 #pragma once
@@ -12,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <necro/criu/magic.hpp>
+#include <necro/io/printable.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {
@@ -26,16 +29,18 @@ inline std::string prot_string(std::uint32_t prot) {
 
 /// A readable report of the plan. `verbose` adds every page run.
 inline std::string explain(const resurrection& p, bool verbose = false) {
+  using io::printable;
   std::string o;
   auto it = std::back_inserter(o);
   fmt::format_to(it, "resurrection of pid {} into donor images of pid {}\n", p.pid, p.donor_pid);
-  fmt::format_to(it, "executable {} (build-id {})\n", p.exe_path, p.exe_build_id.empty() ? "unknown" : p.exe_build_id);
+  fmt::format_to(it, "executable {} (build-id {})\n", printable(p.exe_path),
+      p.exe_build_id.empty() ? "unknown" : p.exe_build_id);
   fmt::format_to(it, "\nthreads ({}; the donor has {}):\n", p.threads.size(), p.donor_tids.size());
   std::map<std::uint32_t, int> uses;
   for (const auto& t : p.threads) {
     const bool reused = uses[t.template_tid]++ > 0;
     fmt::format_to(it, "  tid {}{} <- donor thread {}{}{}\n", t.tid, t.leader ? " (leader)" : "", t.template_tid,
-        reused ? " (reused: the donor has fewer threads)" : "", t.rewind.empty() ? "" : "; " + t.rewind);
+        reused ? " (reused: the donor has fewer threads)" : "", t.rewind.empty() ? "" : "; " + printable(t.rewind));
   }
   std::vector<std::uint32_t> unused;
   for (const auto tid : p.donor_tids)
@@ -45,7 +50,7 @@ inline std::string explain(const resurrection& p, bool verbose = false) {
   fmt::format_to(it, "\naddress space ({} VMAs):\n", p.vmas.size());
   for (const auto& v : p.vmas) {
     const auto& e = v.entry;
-    fmt::format_to(it, "  {:#014x}-{:#014x} {} {}{}{}\n", e.start(), e.end(), prot_string(e.prot()), v.label,
+    fmt::format_to(it, "  {:#014x}-{:#014x} {} {}{}{}\n", e.start(), e.end(), prot_string(e.prot()), printable(v.label),
         e.pgoff() ? fmt::format(" +{:#x}", e.pgoff()) : std::string(),
         (e.status() & criu::vma_status::file_shared) ? " (shared)" : "");
   }
@@ -55,19 +60,20 @@ inline std::string explain(const resurrection& p, bool verbose = false) {
   if (verbose)
     for (const auto& r : p.runs) fmt::format_to(it, "  {:#014x} {:6} pages from core offset {:#x}\n", r.vaddr, r.pages, r.core_offset);
   fmt::format_to(it, "\nrelocated donor addresses ({}):\n", p.relocations.size());
-  for (const auto& r : p.relocations) fmt::format_to(it, "  {}: {:#x} -> {:#x} ({})\n", r.what, r.from, r.to, r.how);
+  for (const auto& r : p.relocations)
+    fmt::format_to(it, "  {}: {:#x} -> {:#x} ({})\n", printable(r.what), r.from, r.to, printable(r.how));
   fmt::format_to(it, "\nchanges:\n");
-  for (const auto& c : p.changes) fmt::format_to(it, "  {}\n", c);
+  for (const auto& c : p.changes) fmt::format_to(it, "  {}\n", printable(c));
   fmt::format_to(it, "  mm: code {:#x}-{:#x} data {:#x}-{:#x} brk {:#x}-{:#x} stack {:#x}\n", p.mm.mm_start_code(),
       p.mm.mm_end_code(), p.mm.mm_start_data(), p.mm.mm_end_data(), p.mm.mm_start_brk(), p.mm.mm_brk(),
       p.mm.mm_start_stack());
   fmt::format_to(it, "  mm: args {:#x}-{:#x} env {:#x}-{:#x}, {} auxv words\n", p.mm.mm_arg_start(), p.mm.mm_arg_end(),
       p.mm.mm_env_start(), p.mm.mm_env_end(), p.mm.mm_saved_auxv_size());
   for (const auto& c : p.carried)
-    if (c.from != c.to) fmt::format_to(it, "  {} -> {}\n", c.from, c.to);
+    if (c.from != c.to) fmt::format_to(it, "  {} -> {}\n", printable(c.from), printable(c.to));
   if (!p.warnings.empty()) {
     fmt::format_to(it, "\nwarnings:\n");
-    for (const auto& w : p.warnings) fmt::format_to(it, "  {}\n", w);
+    for (const auto& w : p.warnings) fmt::format_to(it, "  {}\n", printable(w));
   }
   return o;
 }
