@@ -5,7 +5,8 @@
 #
 # MODE (one ctest test each, e2e.MODE):
 #   counter      the counter victim is killed (SIGQUIT); a donor run is dumped;
-#                criu-necromancer writes an image set from core + donor; it is
+#                with the executable's build-id changed on disk, criu-necromancer
+#                must refuse; put back, it writes an image set from core + donor; it is
 #                restored stopped (-s) and compared with the core by the oracle,
 #                then restored again running: the counter must continue from the
 #                dead value + 1.
@@ -282,7 +283,12 @@ stop_in_syscall() {
 OUT="$WORK/out"
 DATA="$WORK/data"
 case $MODE in
-    counter | oracle-gcore)
+    counter)
+        # A private copy: check_rebuilt_refused rewrites its build-id.
+        mkdir -p "$WORK/bin"
+        cp "$VICTIMS/counter" "$WORK/bin/counter"
+        BIN="$WORK/bin/counter"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
+    oracle-gcore)
         BIN="$VICTIMS/counter"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
     segv)
         BIN="$VICTIMS/segv"; VICTIM_ARGS=("$OUT" 300 main); DONOR_ARGS=("$OUT" 600000 main); KIND=crashed ;;
@@ -586,11 +592,41 @@ check_recrash() {
         fail "re-crash differs: original '$a', now '$b'"
 }
 
+# check_rebuilt_refused: the executable is rebuilt after the crash (same
+# size, another build-id): criu-necromancer must refuse, naming the file and
+# writing nothing. The original bytes are put back afterwards.
+check_rebuilt_refused() {
+    local id out rc=0
+    if ! command -v python3 >/dev/null || ! command -v readelf >/dev/null; then
+        log "python3 or readelf missing: the rebuilt-executable refusal is not checked"
+        return 0
+    fi
+    id=$(readelf -n "$BIN" | sed -n 's/^ *Build ID: *//p')
+    [ -n "$id" ] || { fail "$BIN has no GNU build-id note"; return 0; }
+    cp -p "$BIN" "$WORK/exe.orig"
+    python3 - "$BIN" "$id" <<'PY'
+import sys
+path, old = sys.argv[1], bytes.fromhex(sys.argv[2])
+data = open(path, "rb").read()
+assert data.count(old) == 1, "the build-id must occur once"
+open(path, "r+b").write(data.replace(old, bytes(b ^ 0xFF for b in old)))
+PY
+    out=$(timeout 90 "$NECRO" -c "$CORE" -i "$WORK/donor" -o "$WORK/refused" 2>&1 {LOCKFD}>&-) || rc=$?
+    cp -p "$WORK/exe.orig" "$BIN"
+    if [ "$rc" -ne 0 ] && grep -q "^criu-necromancer: $BIN: build-id on disk is [0-9a-f]* but the victim ran $id" <<<"$out" &&
+        [ ! -e "$WORK/refused" ]; then
+        pass "a rebuilt executable (same size, other build-id) is refused, nothing written: exit $rc"
+    else
+        fail "a rebuilt executable was not refused as expected (exit $rc): $out"
+    fi
+}
+
 # ---------------------------------------------------------------- modes
 case $MODE in
 counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake)
     start_victim
     dump_donor
+    if [ "$MODE" = counter ]; then check_rebuilt_refused; fi
     DONOR_SUM=$(cd "$WORK/donor" && sha256sum -- * | sha256sum)
     IMG="$WORK/resurrected"
     log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG"
