@@ -1,11 +1,13 @@
 // libFuzzer target: core_view<x86_64>::parse over arbitrary bytes, then every
-// accessor on whatever parsed. Any crash, sanitizer report or broken
-// invariant (__builtin_trap) is a bug.
+// accessor on whatever parsed, and the build-id readers (of the bytes as an
+// ELF file on disk, and of each mapped file's headers in the core's memory).
+// Any crash, sanitizer report or broken invariant (__builtin_trap) is a bug.
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
 #include <necro/arch/x86_64.hpp>
+#include <necro/elf/build_id.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/map/x86_64.hpp>
 
@@ -20,6 +22,12 @@ void check(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const necro::io::byte_view whole(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), 0,
                                    "fuzz.core");
+  // The same bytes as a file on disk whose build-id is gathered.
+  if (auto id = necro::elf::read_build_id(whole); id && *id) {
+    check((*id)->size() >= 1 && (*id)->size() <= necro::elf::max_build_id_bytes);
+  } else if (!id) {
+    check(id.error().path() == "fuzz.core");
+  }
   auto r = necro::elf::core_view<necro::arch::x86_64>::parse(whole);
   if (!r) {
     const auto& e = r.error();
@@ -62,6 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& f : c.process().files) {
     check(f.start <= f.end);
     sink = sink + f.path.size();
+    if (auto id = necro::elf::victim_build_id(c, f.path); id && *id) {
+      check((*id)->size() >= 1 && (*id)->size() <= necro::elf::max_build_id_bytes);
+      sink = sink + necro::elf::to_hex((*id)->bytes()).size();
+    }
   }
   return 0;
 }
