@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -94,35 +95,73 @@ void inspect_donor(const necro::criu::image_set& d) {
   fmt::print("  images: {}\n", fmt::join(names, " "));
 }
 
-/// The progress line of a long patch, on a terminal: done / total, rate, ETA.
-/// Redrawn at most every 200 ms; says nothing for patches under a second.
+/// The progress of the page copy: done / total, rate, ETA, bytes elided.
+///   auto    on a terminal only, once a patch has run for a second: one line
+///           redrawn in place (the default);
+///   always  from the start, also when stderr is a file or a pipe (logs): on a
+///           terminal redrawn in place, elsewhere one line per update;
+///   never   nothing (as with -q).
+/// Redrawn at most every 200 ms; with `always` the last state is always shown.
 class progress_line {
  public:
-  explicit progress_line(bool on) : on_(on), start_(clock::now()), last_(start_) {}
+  enum class mode { automatic, always, never };
+
+  progress_line(mode m, bool terminal)
+      : on_(m == mode::always || (m == mode::automatic && terminal)),
+        delay_(m == mode::always ? 0.0 : 1.0),
+        terminal_(terminal),
+        start_(clock::now()),
+        last_(start_) {}
+
   necro::write::progress_fn callback() {
     if (!on_) return {};
-    return [this](const necro::write::progress& p) { draw(p); };
+    return [this](const necro::write::progress& p) { update(p); };
   }
+
+  /// After the copy: the final state where one is owed, and the terminal line cleared.
   void finish() {
-    if (drawn_) fmt::print(stderr, "\r\033[K");
+    if (!on_) return;
+    if (delay_ == 0.0 && seen_ && !(drawn_ && shown_ == latest_.done)) draw(latest_);
+    // auto: the line goes (the summary follows); always: it stays, ended.
+    if (drawn_ && terminal_) fmt::print(stderr, "{}", delay_ == 0.0 ? "\n" : "\r\033[K");
+    std::fflush(stderr);
   }
 
  private:
   using clock = std::chrono::steady_clock;
-  void draw(const necro::write::progress& p) {
+
+  void update(const necro::write::progress& p) {
+    latest_ = p;
+    seen_ = true;
     const auto now = clock::now();
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    if (secs < 1.0 || now - last_ < std::chrono::milliseconds(200) || p.total == 0) return;
+    if (std::chrono::duration<double>(now - start_).count() < delay_ || p.total == 0) return;
+    if (drawn_ && now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
-    drawn_ = true;
-    const double rate = static_cast<double>(p.done) / secs;
-    const double eta = rate > 0 ? static_cast<double>(p.total - p.done) / rate : 0;
-    fmt::print(stderr, "\r\033[Kpages: {:.2f} / {:.2f} GiB  {:.2f} GB/s  ETA {:.0f} s  ({} MiB elided)",
-               static_cast<double>(p.done) / (1 << 30), static_cast<double>(p.total) / (1 << 30), rate / 1e9, eta,
-               p.elided >> 20);
-    std::fflush(stderr);
+    draw(p);
   }
-  bool on_, drawn_ = false;
+
+  void draw(const necro::write::progress& p) {
+    const double secs = std::max(1e-3, std::chrono::duration<double>(clock::now() - start_).count());
+    const double rate = static_cast<double>(p.done) / secs;
+    const std::string eta = p.done > 0 && rate > 0
+                                ? fmt::format("{:.0f} s", static_cast<double>(p.total - std::min(p.done, p.total)) / rate)
+                                : std::string("-");
+    // GiB for large patches, MiB below.
+    const bool gib = p.total >= (1ull << 30);
+    const double unit = gib ? double(1ull << 30) : double(1ull << 20);
+    fmt::print(stderr, "{}pages: {:.2f} / {:.2f} {}  {:.2f} GB/s  ETA {}  ({} MiB elided){}",
+               terminal_ ? "\r\033[K" : "", static_cast<double>(p.done) / unit, static_cast<double>(p.total) / unit,
+               gib ? "GiB" : "MiB", rate / 1e9, eta, p.elided >> 20, terminal_ ? "" : "\n");
+    std::fflush(stderr);
+    drawn_ = true;
+    shown_ = p.done;
+  }
+
+  bool on_;
+  double delay_;
+  bool terminal_, drawn_ = false, seen_ = false;
+  std::uint64_t shown_ = 0;
+  necro::write::progress latest_{};
   clock::time_point start_, last_;
 };
 
@@ -205,6 +244,11 @@ int main(int argc, char** argv) {
                "do not fsync the new images: faster for large cores, but the set may not survive a power loss");
   app.add_flag("-v,--verbose", verbose, "with --explain: list every page run");
   app.add_flag("-q,--quiet", quiet, "print nothing on success (and no progress line)");
+  std::string progress = "auto";
+  app.add_option("--progress", progress,
+                 "progress of the page copy on stderr: auto (on a terminal, for patches over a second), always "
+                 "(also into files and pipes, one line per update), never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   app.set_version_flag("--version", NECRO_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
@@ -239,7 +283,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::filesystem::path target = out_dir.empty() ? std::filesystem::path(images_dir) : std::filesystem::path(out_dir);
-  progress_line bar(!quiet && ::isatty(STDERR_FILENO));
+  const auto progress_mode = quiet || progress == "never" ? progress_line::mode::never
+                            : progress == "always"         ? progress_line::mode::always
+                                                           : progress_line::mode::automatic;
+  progress_line bar(progress_mode, ::isatty(STDERR_FILENO) == 1);
   stop_signals signals;  // from here on a signal must not leave half a set behind
   auto rep = necro::write::commit(*plan, *core, *donor, target,
                                   {.method = *necro::write::parse_copy_method(method),

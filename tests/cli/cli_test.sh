@@ -2,7 +2,8 @@
 # CLI tests of criu-necromancer on the bundled fixture:
 #   cli_test.sh NECROMANCER DATA_DIR CASE
 # CASE: patch (patch, then decode every written image with CRIU's own crit),
-#       inspect, explain, bad-core, wrong-program, keeps-donor.
+#       inspect, explain, bad-core, wrong-program, keeps-donor, progress
+#       (--progress into a file), progress-tty (on a pseudo-terminal).
 set -euo pipefail
 tool=$1 data=$2 case=$3
 core=$data/x86_64/counter.core
@@ -29,6 +30,36 @@ case $case in
     crit decode -i "$work/out/pstree.img" | grep -q "\"pid\": $pid" || fail "pstree does not name pid $pid"
     crit decode -i "$work/out/core-$pid.img" | grep -q '"ax": 18446744073709551612,' || fail "core-$pid.img lacks the -EINTR rewind"
     echo "crit decoded $n images"
+    ;;
+  progress)
+    # Not a terminal: auto (the default) and never print no progress; always
+    # prints one line per update, the last one complete; -q silences it all.
+    run() { rm -rf "$work/out"; "$tool" -c "$core" -i "$donor" -o "$work/out" --offline "$@" 2>"$work/err" >"$work/std"; }
+    run
+    ! grep -q 'pages:' "$work/err" || fail "progress without a terminal: $(cat "$work/err")"
+    run --progress never
+    ! grep -q 'pages:' "$work/err" || fail "--progress never printed: $(cat "$work/err")"
+    run --progress always -q
+    [[ ! -s $work/err && ! -s $work/std ]] || fail "-q printed: $(cat "$work/err" "$work/std")"
+    run --progress always
+    grep -q 'pages: ' "$work/err" || fail "--progress always printed nothing"
+    ! grep -q $'\r' "$work/err" || fail "carriage returns in a file"
+    last=$(grep 'pages: ' "$work/err" | tail -n 1)
+    [[ $last =~ ^pages:\ ([0-9.]+)\ /\ ([0-9.]+)\ MiB\ .*ETA ]] || fail "unexpected progress line: $last"
+    [[ ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] || fail "the last progress line is not complete: $last"
+    grep -q '^resurrected pid' "$work/std" || fail "no summary on stdout"
+    if "$tool" -c "$core" -i "$donor" -o "$work/out2" --offline --progress sometimes 2>"$work/err"; then
+      fail "--progress sometimes was accepted"
+    fi
+    echo "progress: always: $last"
+    ;;
+  progress-tty)
+    # On a terminal (script(1) gives a pseudo-terminal): always redraws one line
+    # in place with CR + erase-line, and ends it before the summary.
+    command -v script >/dev/null || fail "script(1) (util-linux/bsdutils) is not installed"
+    script -qec "'$tool' -c '$core' -i '$donor' -o '$work/out' --offline --progress always" /dev/null >"$work/tty" </dev/null
+    grep -q $'\r\e\[Kpages: ' "$work/tty" || fail "no in-place progress line on a terminal: $(cat -A "$work/tty")"
+    grep -q '^resurrected pid' <(tr -d '\r' <"$work/tty" | sed 's/.*\x1b\[K.*//') || fail "no summary after the progress line"
     ;;
   inspect)
     out=$("$tool" -c "$core" -i "$donor" --inspect)
