@@ -494,6 +494,13 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
     return {};
   };
 
+  auto report_progress = [&] {
+    if (!opt.progress) return;
+    prog.written = rep.bytes_written;
+    prog.elided = rep.bytes_elided;
+    opt.progress(prog);
+  };
+
   auto consume = [&](const detail::scan_batch& b) -> result<void> {
     if (opt.cancel && opt.cancel->load()) return fail(error(errc::io, out_path, "interrupted while writing pages"));
     for (const auto& k : b.kept) {
@@ -524,18 +531,14 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
     rep.hole_pages += b.holes;
     rep.bytes_elided += b.st.elided_pages() * page;
     prog.done += b.bytes;
-    if (opt.progress) {
-      prog.written = rep.bytes_written;
-      prog.elided = rep.bytes_elided;
-      opt.progress(prog);
-    }
+    report_progress();
     return {};
   };
 
   detail::scanner scan(core, p.runs, rules, page, opt.window);
+  detail::batch_queue q(16);
+  detail::thread_guard guard{q, {}};
   if (opt.parallel && std::thread::hardware_concurrency() > 1) {
-    detail::batch_queue q(16);
-    detail::thread_guard guard{q, {}};
     try {
       guard.t = std::thread([&] {
         try {
@@ -546,21 +549,14 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
         }
       });
     } catch (const std::system_error&) {
-      guard.t = std::thread();  // no thread to be had: scan inline below
+      // no thread to be had: scan inline below
     }
-    if (guard.t.joinable()) {
-      while (auto b = q.pop()) NECRO_TRY(consume(*b));
-      guard.t.join();
-      if (q.failed()) return fail(error(errc::io, out_path, "the page scanner failed (out of memory?)"));
-    } else {
-      result<void> status;
-      scan.run([&](detail::scan_batch&& b) {
-        status = consume(b);
-        return static_cast<bool>(status);
-      });
-      NECRO_TRY(status);
-    }
-  } else {
+  }
+  if (guard.t.joinable()) {
+    while (auto b = q.pop()) NECRO_TRY(consume(*b));
+    guard.t.join();
+    if (q.failed()) return fail(error(errc::io, out_path, "the page scanner failed (out of memory?)"));
+  } else {  // one CPU, parallel off, or no thread: the same scan, inline
     result<void> status;
     scan.run([&](detail::scan_batch&& b) {
       status = consume(b);
@@ -569,11 +565,7 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
     NECRO_TRY(status);
   }
   if (pend_len > 0) NECRO_TRY(copy_step(pend_len));
-  if (opt.progress) {
-    prog.written = rep.bytes_written;
-    prog.elided = rep.bytes_elided;
-    opt.progress(prog);
-  }
+  report_progress();
   rep.copy_calls = copier.calls();
   rep.method = copier.method();
   rep.fell_back = copier.fell_back();
