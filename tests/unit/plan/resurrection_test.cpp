@@ -8,33 +8,13 @@
 #include <necro/necro.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/planned.hpp"
 
 namespace {
 
-using core_t = necro::elf::core_view<necro::arch::x86_64>;
 using necro::criu::vma_status::vvar;
 using necro::criu::vma_status::vdso;
 using necro::criu::vma_status::heap;
-
-struct loaded {
-  core_t core;
-  necro::criu::image_set donor;
-  necro::plan::resurrection plan;
-};
-
-std::optional<loaded> load_fixture() {
-  const auto c = necro::test::x86_64_core();
-  const auto d = necro::test::x86_64_donor();
-  if (!c || !d) return std::nullopt;
-  auto core = core_t::open(c->string());
-  REQUIRE(core);
-  auto donor = necro::criu::image_set::load(*d);
-  REQUIRE(donor);
-  // Offline: the fixture's files live on the machine that recorded it.
-  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
-  if (!plan) FAIL(plan.error().message());
-  return loaded{std::move(*core), std::move(*donor), std::move(*plan)};
-}
 
 const necro::plan::vma* vma_with(const necro::plan::resurrection& p, std::uint32_t bit) {
   for (const auto& v : p.vmas)
@@ -45,7 +25,7 @@ const necro::plan::vma* vma_with(const necro::plan::resurrection& p, std::uint32
 }  // namespace
 
 TEST_CASE("the plan takes the victim's identity", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto facts = necro::test::facts::load("x86_64/facts.txt");
   REQUIRE(facts);
@@ -64,7 +44,7 @@ TEST_CASE("the plan takes the victim's identity", "[plan]") {
 }
 
 TEST_CASE("the address space is the victim's, sorted, with one vvar below the vdso", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& p = f->plan;
   const auto& core = f->core;
@@ -107,7 +87,7 @@ TEST_CASE("the address space is the victim's, sorted, with one vvar below the vd
 }
 
 TEST_CASE("file VMAs point at the donor's regular-file entries of the same path", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& p = f->plan;
   int file_vmas = 0;
@@ -123,7 +103,7 @@ TEST_CASE("file VMAs point at the donor's regular-file entries of the same path"
 }
 
 TEST_CASE("registers come from NT_PRSTATUS, rewound out of the interrupted nanosleep", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& t = f->plan.threads[0];
   const auto& g = t.core.thread_info().gpregs();
@@ -153,7 +133,7 @@ TEST_CASE("registers come from NT_PRSTATUS, rewound out of the interrupted nanos
 }
 
 TEST_CASE("TLS pointers move by the thread-pointer delta", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& d = f->donor.leader_core();
   const auto& v = f->plan.threads[0].core;
@@ -167,7 +147,7 @@ TEST_CASE("TLS pointers move by the thread-pointer delta", "[plan]") {
 }
 
 TEST_CASE("signal state: masks from the core, nothing re-queued, handlers relocated", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& c = f->plan.threads[0].core;
   const auto& ps = f->core.leader().prstatus;
@@ -186,7 +166,7 @@ TEST_CASE("signal state: masks from the core, nothing re-queued, handlers reloca
 }
 
 TEST_CASE("mm: auxv without AT_NULL, arg/env from the initial stack, code moved with the executable", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& mm = f->plan.mm;
   const auto& core = f->core;
@@ -209,7 +189,7 @@ TEST_CASE("mm: auxv without AT_NULL, arg/env from the initial stack, code moved 
 }
 
 TEST_CASE("pages: candidate runs lie in private VMAs and carry the core's bytes", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& p = f->plan;
   REQUIRE(p.pagemap.size() == p.runs.size());
@@ -243,7 +223,7 @@ TEST_CASE("pages: candidate runs lie in private VMAs and carry the core's bytes"
 }
 
 TEST_CASE("per-pid images are renamed, the donor's pages and cores are not carried", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& p = f->plan;
   auto carried_to = [&](std::string_view name) {
@@ -262,7 +242,7 @@ TEST_CASE("per-pid images are renamed, the donor's pages and cores are not carri
 }
 
 TEST_CASE("planning is a pure function of its inputs", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   auto again = necro::plan::plan_resurrection(f->core, f->donor, {}, {.offline = true});
   REQUIRE(again);
@@ -272,7 +252,7 @@ TEST_CASE("planning is a pure function of its inputs", "[plan]") {
 }
 
 TEST_CASE("online planning refuses files missing from disk", "[plan]") {
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   necro::io::file_facts disk;
   for (const auto& m : f->core.process().files) disk.emplace(std::string(m.path), std::nullopt);
@@ -299,7 +279,7 @@ TEST_CASE("pending signals come back, less the death and SIGKILL", "[plan]") {
   CHECK(code == -6);
   CHECK(pid == 4711);
   // The fixture died of SIGQUIT with nothing else pending: the queue stays empty.
-  auto f = load_fixture();
+  auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   CHECK(f->plan.threads[0].core.thread_core().signals_p().signals_size() ==
         static_cast<int>(necro::plan::pending_signals(f->core.leader().prstatus.sigpend, 3).size()));

@@ -12,12 +12,12 @@
 #include <necro/necro.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/planned.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-using core_t = necro::elf::core_view<necro::arch::x86_64>;
 
 struct scratch {
   fs::path dir;
@@ -48,16 +48,14 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
   scratch s;
   fs::copy(*d, s.dir / "donor");
   const auto before = snapshot(s.dir / "donor");
-  auto core = core_t::open(c->string());
-  REQUIRE(core);
-  auto donor = necro::criu::image_set::load(s.dir / "donor");
-  REQUIRE(donor);
-  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
-  REQUIRE(plan);
+  const auto f = necro::test::plan_offline(*c, s.dir / "donor");
+  const auto& core = f.core;
+  const auto& donor = f.donor;
+  const auto& plan = f.plan;
 
   // The reference: the plan's candidates elided in memory.
-  auto reference = *plan;
-  const auto st = necro::plan::elide_pages(*core, {}, reference);
+  auto reference = plan;
+  const auto st = necro::plan::elide_pages(core, {}, reference);
 
   for (auto method : {necro::write::copy_method::copy_file_range, necro::write::copy_method::sendfile,
                       necro::write::copy_method::splice, necro::write::copy_method::write_from_map})
@@ -65,7 +63,7 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
       INFO("method " << necro::write::name(method) << ", durable " << durable);
       const fs::path out = s.dir / fmt::format("out-{}-{}", necro::write::name(method), durable);
       std::uint64_t last_done = 0, calls = 0;
-      auto rep = necro::write::commit(*plan, *core, *donor, out,
+      auto rep = necro::write::commit(plan, core, donor, out,
                                       {.method = method,
                                        .files = nullptr,
                                        .progress = [&](const necro::write::progress& pr) { last_done = pr.done; ++calls; },
@@ -75,35 +73,35 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
       CHECK(rep->pages.pages.zero_pages == st.zero_pages);
       CHECK(rep->pages.bytes_elided == st.zero_pages * 4096);
       CHECK(calls > 0);
-      CHECK(last_done == plan->stats.pages_written * 4096);
+      CHECK(last_done == plan.stats.pages_written * 4096);
       // No staging directory is left behind.
       for (const auto& e : fs::directory_iterator(s.dir)) CHECK_FALSE(e.path().filename().string().starts_with("."));
 
       // The new set reads back as a donor would, under the victim's pid.
       auto back = necro::criu::image_set::load(out);
       REQUIRE(back);
-      CHECK(back->pid() == static_cast<std::uint32_t>(plan->pid));
-      CHECK(back->mm().SerializeAsString() == plan->mm.SerializeAsString());
-      CHECK(back->leader_core().SerializeAsString() == plan->threads[0].core.SerializeAsString());
-      CHECK(back->has(necro::criu::image_name("fs-", static_cast<std::uint64_t>(plan->pid))));
-      CHECK_FALSE(back->has(necro::criu::image_name("core-", plan->donor_pid)));
+      CHECK(back->pid() == static_cast<std::uint32_t>(plan.pid));
+      CHECK(back->mm().SerializeAsString() == plan.mm.SerializeAsString());
+      CHECK(back->leader_core().SerializeAsString() == plan.threads[0].core.SerializeAsString());
+      CHECK(back->has(necro::criu::image_name("fs-", static_cast<std::uint64_t>(plan.pid))));
+      CHECK_FALSE(back->has(necro::criu::image_name("core-", plan.donor_pid)));
 
       // pages-N.img holds the kept pages, in pagemap order: the elided plan's runs.
-      const auto pages = necro::test::slurp(out / necro::criu::image_name("pages-", plan->pages_id));
+      const auto pages = necro::test::slurp(out / necro::criu::image_name("pages-", plan.pages_id));
       REQUIRE(pages.size() == st.kept_pages * 4096);
       std::uint64_t at = 0;
       for (const auto& r : reference.runs) {
-        CHECK(std::memcmp(pages.data() + at, core->bytes().data() + r.core_offset, r.pages * 4096) == 0);
+        CHECK(std::memcmp(pages.data() + at, core.bytes().data() + r.core_offset, r.pages * 4096) == 0);
         at += r.pages * 4096;
       }
       // pagemap-PID.img: the engine's entries, which are the elided plan's.
-      auto pm_file = necro::io::mapped_file::open((out / necro::criu::image_name("pagemap-", static_cast<std::uint64_t>(plan->pid))).string());
+      auto pm_file = necro::io::mapped_file::open((out / necro::criu::image_name("pagemap-", static_cast<std::uint64_t>(plan.pid))).string());
       REQUIRE(pm_file);
       auto rd = necro::criu::entry_reader::open(pm_file->view(), necro::criu::magic::pagemap);
       REQUIRE(rd);
       necro::pb::pagemap_head head;
       REQUIRE(*rd->next(head));
-      CHECK(head.pages_id() == plan->pages_id);
+      CHECK(head.pages_id() == plan.pages_id);
       auto entries = rd->read_all<necro::pb::pagemap_entry>();
       REQUIRE(entries);
       REQUIRE(entries->size() == reference.pagemap.size());
@@ -118,19 +116,12 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
 }
 
 TEST_CASE("commit refuses a non-empty output directory and leaves everything as it was", "[write]") {
-  const auto c = necro::test::x86_64_core();
-  const auto d = necro::test::x86_64_donor();
-  NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
+  const auto f = necro::test::plan_counter();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   scratch s;
-  auto core = core_t::open(c->string());
-  auto donor = necro::criu::image_set::load(*d);
-  REQUIRE(core);
-  REQUIRE(donor);
-  auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
-  REQUIRE(plan);
   fs::create_directory(s.dir / "busy");
   { std::ofstream(s.dir / "busy" / "keep.txt") << "mine"; }
-  auto rep = necro::write::commit(*plan, *core, *donor, s.dir / "busy");
+  auto rep = necro::write::commit(f->plan, f->core, f->donor, s.dir / "busy");
   REQUIRE_FALSE(rep);
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("not an empty directory"));
   CHECK(snapshot(s.dir / "busy").size() == 1);
@@ -146,27 +137,20 @@ TEST_CASE("patching in place keeps the donor's originals beside it", "[write]") 
   scratch s;
   fs::copy(*d, s.dir / "donor");
   const auto before = snapshot(s.dir / "donor");
-  auto core = core_t::open(c->string());
-  REQUIRE(core);
   {
-    auto donor = necro::criu::image_set::load(s.dir / "donor");
-    REQUIRE(donor);
-    auto plan = necro::plan::plan_resurrection(*core, *donor, {}, {.offline = true});
-    REQUIRE(plan);
-    auto rep = necro::write::commit(*plan, *core, *donor, s.dir / "donor");
+    const auto f = necro::test::plan_offline(*c, s.dir / "donor");
+    auto rep = necro::write::commit(f.plan, f.core, f.donor, s.dir / "donor");
     REQUIRE(rep);
     CHECK(rep->kept_donor == s.dir / "donor.donor");
   }
   CHECK(snapshot(s.dir / "donor.donor") == before);
-  auto patched = necro::criu::image_set::load(s.dir / "donor");
-  REQUIRE(patched);
-  CHECK(patched->pid() != necro::criu::image_set::load(s.dir / "donor.donor")->pid());
+  // The patched set plans again, as a donor (under the victim's pid).
+  const auto patched = necro::test::plan_offline(*c, s.dir / "donor");
+  CHECK(patched.donor.pid() != necro::criu::image_set::load(s.dir / "donor.donor")->pid());
 
   // A second in-place patch would overwrite the kept originals: refused.
   const auto patched_files = snapshot(s.dir / "donor");
-  auto plan2 = necro::plan::plan_resurrection(*core, *patched, {}, {.offline = true});
-  REQUIRE(plan2);
-  auto again = necro::write::commit(*plan2, *core, *patched, s.dir / "donor");
+  auto again = necro::write::commit(patched.plan, patched.core, patched.donor, s.dir / "donor");
   REQUIRE_FALSE(again);
   CHECK_THAT(again.error().message(), Catch::Matchers::Contains("donor.donor: exists"));
   CHECK(snapshot(s.dir / "donor") == patched_files);
