@@ -251,6 +251,18 @@ dump_donor() {
     fi
 }
 
+# donor_facts DIR PID: the facts lines about a donor's images (page count,
+# and with crit the pagemap entries and VMAs; the image names).
+donor_facts() {
+    local dir=$1 pid=$2
+    echo "donor_pages_img_pages=$(( $(stat -c %s "$dir/pages-1.img") / 4096 ))"
+    if command -v crit >/dev/null; then
+        echo "donor_pagemap_entries=$(crit show "$dir/pagemap-$pid.img" | grep -c '"vaddr"' || true)"
+        echo "donor_vma_count=$(crit show "$dir/mm-$pid.img" | grep -c '"start"' || true)"
+    fi
+    echo "donor_images=$(cd "$dir" && printf '%s\n' ./*.img | sed 's|^\./||' | paste -sd' ')"
+}
+
 # One line per NT_PRSTATUS note of an x86-64 ELF core, in note (core) order:
 #   tid orig_rax rax rip rsp
 # (orig_rax and rax as signed decimals: orig_rax is the system call a thread
@@ -375,12 +387,7 @@ if want counter; then
                 "$XBIN" "$DATA/x86_64/counter.core" 2>/dev/null |
                 grep -E '^(counter_value|counter_addr|pattern_buf_addr)=' | sed 's/^/gdb_/' || true
         fi
-        echo "donor_pages_img_pages=$(( $(stat -c %s "$DONOR_DIR/pages-1.img") / 4096 ))"
-        if command -v crit >/dev/null; then
-            echo "donor_pagemap_entries=$(crit show "$DONOR_DIR/pagemap-$DONOR_PID.img" | grep -c '"vaddr"' || true)"
-            echo "donor_vma_count=$(crit show "$DONOR_DIR/mm-$DONOR_PID.img" | grep -c '"start"' || true)"
-        fi
-        echo "donor_images=$(cd "$DONOR_DIR" && printf '%s\n' ./*.img | sed 's|^\./||' | paste -sd' ')"
+        donor_facts "$DONOR_DIR" "$DONOR_PID"
     } > "$DATA/x86_64/facts.txt"
 fi
 
@@ -547,12 +554,7 @@ for t in gdb.selected_inferior().threads():
                 echo "gdb_tids_$i=$(gdbval "tids_$i")"
             done
         fi
-        echo "donor_pages_img_pages=$(( $(stat -c %s "$POOL_DONOR_DIR/pages-1.img") / 4096 ))"
-        if command -v crit >/dev/null; then
-            echo "donor_pagemap_entries=$(crit show "$POOL_DONOR_DIR/pagemap-$POOL_DONOR_PID.img" | grep -c '"vaddr"' || true)"
-            echo "donor_vma_count=$(crit show "$POOL_DONOR_DIR/mm-$POOL_DONOR_PID.img" | grep -c '"start"' || true)"
-        fi
-        echo "donor_images=$(cd "$POOL_DONOR_DIR" && printf '%s\n' ./*.img | sed 's|^\./||' | paste -sd' ')"
+        donor_facts "$POOL_DONOR_DIR" "$POOL_DONOR_PID"
     } > "$DATA/x86_64/pool.facts.txt"
 fi
 
