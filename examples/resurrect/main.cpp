@@ -108,7 +108,7 @@ class progress_line {
 
   progress_line(mode m, bool terminal)
       : on_(m == mode::always || (m == mode::automatic && terminal)),
-        delay_(m == mode::always ? 0.0 : 1.0),
+        always_(m == mode::always),
         terminal_(terminal),
         start_(clock::now()),
         last_(start_) {}
@@ -121,9 +121,9 @@ class progress_line {
   /// After the copy: the final state where one is owed, and the terminal line cleared.
   void finish() {
     if (!on_) return;
-    if (delay_ == 0.0 && seen_ && !(drawn_ && shown_ == latest_.done)) draw(latest_);
+    if (always_ && seen_ && !(drawn_ && shown_ == latest_.done)) draw(latest_);
     // auto: the line goes (the summary follows); always: it stays, ended.
-    if (drawn_ && terminal_) fmt::print(stderr, "{}", delay_ == 0.0 ? "\n" : "\r\033[K");
+    if (drawn_ && terminal_) fmt::print(stderr, "{}", always_ ? "\n" : "\r\033[K");
     std::fflush(stderr);
   }
 
@@ -134,7 +134,8 @@ class progress_line {
     latest_ = p;
     seen_ = true;
     const auto now = clock::now();
-    if (std::chrono::duration<double>(now - start_).count() < delay_ || p.total == 0) return;
+    // auto waits a second: short patches print nothing.
+    if ((!always_ && now - start_ < std::chrono::seconds(1)) || p.total == 0) return;
     if (drawn_ && now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
     draw(p);
@@ -157,9 +158,7 @@ class progress_line {
     shown_ = p.done;
   }
 
-  bool on_;
-  double delay_;
-  bool terminal_, drawn_ = false, seen_ = false;
+  bool on_, always_, terminal_, drawn_ = false, seen_ = false;
   std::uint64_t shown_ = 0;
   necro::write::progress latest_{};
   clock::time_point start_, last_;
