@@ -11,6 +11,10 @@
 #                            view, image entries, planner) for NECRO_FUZZ_SECONDS
 #                            (default 45) from the fixtures
 #   tests/run.sh bench       install packages, build Release, run the benchmarks
+#   tests/run.sh criu        build CRIU 4.1.1 from Debian's source package into the
+#                            build tree (once; cached) and print its path as the last
+#                            line. `test` runs it first when NECRO_CRIU is not given
+#                            and we are root, so the end-to-end tests restore for real
 #
 # Environment: BUILD_DIR (default: build), SANITIZE_BUILD_DIR (build-sanitize),
 # FUZZ_BUILD_DIR (build-fuzz), NECRO_CRIU=/path/to/criu (>= 4.1) to run the
@@ -44,6 +48,68 @@ install_packages() {
   echo "== installing: ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# CRIU >= 4.1 restores on this kernel; Debian 12's 3.17 does not (its vDSO check
+# fails). Debian 13's source package of 4.1.1 builds against Debian 12's
+# libraries: a deb-src line for trixie (never a deb line: that would move the
+# whole system to another release) on the mirror this machine already uses.
+criu_version=4.1.1   # what trixie has; the build tree's copy is kept while it runs
+criu_build_deps=(
+  libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-protobuf
+  libnl-3-dev libnet1-dev libcap-dev pkg-config libbsd-dev libaio-dev libgnutls28-dev
+  uuid-dev libnftables-dev libdrm-dev gcc make xz-utils
+)
+
+debian_mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ && !seen { print $2; seen = 1 }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [[ -z $uri ]] && uri=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+  [[ -n $uri ]] || { echo "tests/run.sh criu: no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list" >&2; return 1; }
+  echo "$uri"
+}
+
+build_criu() {
+  local dir=$build/criu-$criu_version
+  local bin=$dir/criu/criu
+  if [[ -x $bin ]] && "$bin" --version >/dev/null 2>&1; then
+    echo "$bin"
+    return 0
+  fi
+  [[ $(id -u) -eq 0 ]] || { echo "tests/run.sh criu: needs root (apt-get, and CRIU itself runs as root)" >&2; return 1; }
+  local list=/etc/apt/sources.list.d/necro-trixie-src.sources
+  if [[ ! -f $list ]]; then
+    local mirror
+    mirror=$(debian_mirror) || return 1
+    printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" >"$list"
+    echo "== added $list (deb-src only)" >&2
+    apt-get update -qq >&2
+  fi
+  local missing=()
+  for p in "${criu_build_deps[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "== installing CRIU's build dependencies: ${missing[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  local src
+  src=$(mktemp -d "$build/criu-src.XXXXXX")
+  echo "== fetching criu/trixie's source tarball" >&2
+  (cd "$src" && apt-get source -qq --tar-only "criu/trixie" >&2)
+  local tarball
+  tarball=$(compgen -G "$src/criu_*.orig.tar.*" | head -n1) ||
+    { echo "tests/run.sh criu: apt-get source gave no criu_*.orig.tar.* in $src" >&2; return 1; }
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  tar -xf "$tarball" -C "$dir" --strip-components=1
+  rm -rf "$src"
+  echo "== building CRIU $criu_version in $dir (make criu, a few minutes)" >&2
+  make -C "$dir" -j"$(nproc)" criu >"$dir/necro-build.log" 2>&1 ||
+    { tail -n 40 "$dir/necro-build.log" >&2; echo "tests/run.sh criu: the build failed; log: $dir/necro-build.log" >&2; return 1; }
+  "$bin" --version >&2
+  echo "$bin"
 }
 
 configure_build() {
@@ -148,6 +214,9 @@ case $cmd in
     done
     exit $status
     ;;
+  criu)
+    build_criu
+    ;;
   bench)
     install_packages
     BUILD_DIR=${BUILD_DIR:-$here/build-release}
@@ -165,7 +234,7 @@ case $cmd in
     fi
     ;;
   *)
-    echo "usage: tests/run.sh sample|test|sanitize|fuzz-smoke|bench" >&2
+    echo "usage: tests/run.sh sample|test|sanitize|fuzz-smoke|bench|criu" >&2
     exit 2
     ;;
 esac
