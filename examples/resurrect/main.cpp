@@ -3,6 +3,8 @@
 //   criu-necromancer -c CORE -i DONOR_IMAGES [-o OUT_DIR]   patch
 //   criu-necromancer -c CORE -i DONOR_IMAGES --explain       show the plan only
 //   criu-necromancer -c CORE [-i DONOR_IMAGES] --inspect     summarise the inputs
+//   criu-necromancer -c CORE -i DONOR_IMAGES -o OUT --restore [--stopped|--gdb]
+//                                                            patch, then restore through CRIU's RPC
 
 #include <signal.h>
 #include <unistd.h>
@@ -10,7 +12,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -221,6 +225,43 @@ class stop_signals {
   std::exit(1);
 }
 
+struct restore_mode {
+  bool stopped = false, gdb = false, quiet = false;
+};
+
+/// Restores the written set through CRIU's RPC; with gdb, becomes gdb.
+int restore_and_report(const std::filesystem::path& criu, const necro::plan::resurrection& plan,
+                       const std::filesystem::path& dir, restore_mode mode) {
+  // A process that did not lead its own session is restored into ours.
+  const bool shell_job = plan.pstree.sid() != static_cast<std::uint32_t>(plan.pid);
+  auto r = necro::criu::rpc::restore(criu, {.images_dir = dir, .leave_stopped = mode.stopped, .shell_job = shell_job});
+  if (!r) {
+    // One printable line per line of the report (CRIU's log lines are quoted).
+    const std::string message = r.error().message();
+    std::string_view text = message;
+    fmt::print(stderr, "criu-necromancer: the image set is complete, but restoring it failed:\n");
+    while (!text.empty()) {
+      const auto nl = text.find('\n');
+      fmt::print(stderr, "  {}\n", printable(text.substr(0, nl)));
+      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    }
+    return 1;
+  }
+  if (!mode.quiet || mode.gdb)
+    fmt::print("restored pid {} ({}); CRIU's log: {}\n", r->pid, mode.stopped ? "stopped" : "running",
+               printable(r->log.string()));
+  if (!mode.gdb) return 0;
+  std::fflush(stdout);
+  const std::string pid = std::to_string(r->pid);
+  // The program's path first, so gdb loads its symbols.
+  std::vector<char*> args{const_cast<char*>("gdb"), const_cast<char*>(plan.exe_path.c_str()),
+                          const_cast<char*>("-p"), const_cast<char*>(pid.c_str()), nullptr};
+  ::execvp("gdb", args.data());
+  fmt::print(stderr, "criu-necromancer: cannot run gdb ({}); pid {} is restored and stopped: attach with gdb -p {}\n",
+             std::strerror(errno), r->pid, r->pid);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -248,6 +289,13 @@ int main(int argc, char** argv) {
                  "progress of the page copy on stderr: auto (on a terminal, for patches over a second), always "
                  "(also into files and pipes, one line per update), never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
+  bool restore = false, stopped = false, gdb = false;
+  std::string criu_bin;
+  app.add_flag("--restore", restore,
+               "after patching, restore the process through CRIU's RPC (criu swrk) and print its pid");
+  app.add_flag("--stopped", stopped, "with --restore: leave the restored process stopped");
+  app.add_flag("--gdb", gdb, "with --restore: restore it stopped and run gdb on it (gdb PROGRAM -p PID)");
+  app.add_option("--criu", criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
   app.set_version_flag("--version", NECRO_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
@@ -265,6 +313,23 @@ int main(int argc, char** argv) {
   if (images_dir.empty()) {
     fmt::print(stderr, "criu-necromancer: --images is required (or use --inspect)\n");
     return 2;
+  }
+  if ((stopped || gdb || !criu_bin.empty()) && !restore) {
+    fmt::print(stderr, "criu-necromancer: --stopped, --gdb and --criu go with --restore\n");
+    return 2;
+  }
+  if (restore && explain) {
+    fmt::print(stderr, "criu-necromancer: --restore writes and restores; --explain writes nothing: choose one\n");
+    return 2;
+  }
+  // The CRIU is checked before anything is written: a too old one fails now.
+  std::filesystem::path criu;
+  if (restore) {
+    auto found = necro::criu::rpc::locate(criu_bin.empty() ? std::nullopt
+                                                           : std::optional<std::filesystem::path>(criu_bin));
+    if (!found) die(found.error());
+    if (auto v = necro::criu::rpc::require_version(*found); !v) die(v.error());
+    criu = *found;
   }
   auto donor = necro::criu::image_set::load(images_dir);
   if (!donor) die(donor.error());
@@ -316,12 +381,14 @@ int main(int argc, char** argv) {
     for (const auto& w : plan->warnings) fmt::print("  warning: {}\n", printable(w));
     if (!rep->kept_donor.empty())
       fmt::print("  the donor's original images are in {}\n", printable(rep->kept_donor.string()));
-    fmt::print("restore with: criu restore -D {} -d   (add -s to leave it stopped for a debugger)\n",
-               printable(rep->out_dir.string()));
+    if (!restore)
+      fmt::print("restore with: criu restore -D {} -d   (add -s to leave it stopped for a debugger)\n",
+                 printable(rep->out_dir.string()));
   }
   // A signal that came once the set was moving into place: the set is
   // complete; now take the signal's default action.
   std::fflush(stdout);
   signals.settle();
+  if (restore) return restore_and_report(criu, *plan, rep->out_dir, {.stopped = stopped || gdb, .gdb = gdb, .quiet = quiet});
   return 0;
 }

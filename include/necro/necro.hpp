@@ -19,6 +19,7 @@
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/image_set.hpp>
+#include <necro/criu/rpc.hpp>
 #include <necro/map/field.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/map/x86_64.hpp>
