@@ -35,6 +35,7 @@ packages=(
   criu            # only for its `crit` image decoder (the tests check our images with it)
   clang-14 libclang-rt-14-dev   # fuzzing and sanitizers
   gdb
+  xfsprogs        # e2e.reflink: an XFS loop file system whose extents the patch shares with the core
 )
 
 install_packages() {
@@ -248,6 +249,8 @@ case $cmd in
     # their donors (bench/make-large-core.sh); the cores are removed afterwards.
     if [[ -n ${NECRO_CRIU:-} ]]; then
       NECRO_CRIU=$NECRO_CRIU bash "$here/bench/compare.sh" --necro "$build/examples/resurrect/criu-necromancer" --runs 5 1 4
+      # The same 4 GiB patch on XFS with reflink, against cp --reflink (root: a loop mount).
+      NECRO_CRIU=$NECRO_CRIU bash "$here/bench/reflink.sh" --necro "$build/examples/resurrect/criu-necromancer" --runs 5 4
     else
       echo "tests/run.sh: bench/compare.sh (necro against cp on 1 and 4 GiB cores) skipped: set NECRO_CRIU=/path/to/criu (>= 4.1) to run it"
     fi

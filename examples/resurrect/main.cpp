@@ -280,6 +280,10 @@ int main(int argc, char** argv) {
                "do not check the mapped files on this machine's disk (plan a core from another machine)");
   app.add_option("--copy-method", method, "how page bytes are copied (copy_file_range is the fastest measured)")
       ->check(CLI::IsMember({"copy_file_range", "sendfile", "splice", "write"}));
+  bool no_reflink = false;
+  app.add_flag("--no-reflink", no_reflink,
+               "read and elide pages even where the output's file system could share the core's extents "
+               "(by default page runs are cloned there: nothing is read and no space used)");
   app.add_flag("--no-sync", no_sync,
                "do not fsync the new images: faster for large cores, but the set may not survive a power loss");
   app.add_flag("-v,--verbose", verbose, "with --explain: list every page run");
@@ -356,6 +360,7 @@ int main(int argc, char** argv) {
                                   {.method = *necro::write::parse_copy_method(method),
                                    .files = &disk,
                                    .progress = bar.callback(),
+                                   .reflink = !no_reflink,
                                    .durable = !no_sync,
                                    .cancel = &stop_requested});
   bar.finish();
@@ -376,6 +381,9 @@ int main(int argc, char** argv) {
                rep->page_bytes >> 20, plan->relocations.size());
     fmt::print("  elided {} MiB: {} zero pages ({} of them holes in the core), {} pages equal to their file\n",
                pg.bytes_elided >> 20, pg.pages.zero_pages, pg.hole_pages, pg.pages.file_pages);
+    if (pg.bytes_cloned > 0)
+      fmt::print("  cloned {} MiB from the core: extents shared, no page read (--no-reflink reads and elides)\n",
+                 pg.bytes_cloned >> 20);
     for (const auto& t : plan->threads)
       if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, printable(t.rewind));
     for (const auto& w : plan->warnings) fmt::print("  warning: {}\n", printable(w));

@@ -36,6 +36,10 @@
 #                taken) names CRIU's error and log and leaves nothing running;
 #                --restore brings it back running on; --gdb hands it to gdb
 #                with the program's symbols.
+#   reflink      heapsig, patched on an XFS file system with reflink (a loop
+#                mount in the work directory): the page runs are cloned from
+#                the core (no page read, next to no space used); oracle on the
+#                restore -s, then it runs on.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -102,7 +106,7 @@ show_log() {
 }
 
 case $MODE in
-    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -169,10 +173,12 @@ kill_tracked() {
     unset "TRACKED[$pid]"
 }
 
+MOUNTED=
 cleanup() {
     local rc=$? pid
     set +e
     for pid in "${!TRACKED[@]}"; do kill_tracked "$pid"; done
+    [ -z "$MOUNTED" ] || umount "$MOUNTED" || umount -l "$MOUNTED"
     if [ -n "$OLD_CORE_PATTERN" ]; then
         printf '%s\n' "$OLD_CORE_PATTERN" >/proc/sys/kernel/core_pattern
     fi
@@ -309,7 +315,7 @@ case $MODE in
         BIN="$VICTIMS/pool"; VICTIM_ARGS=("$OUT" 4); DONOR_ARGS=("$OUT" 12); KIND=killed ;;
     handshake)
         BIN="$VICTIMS/handshake"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
-    heapsig | oracle-criu)
+    heapsig | oracle-criu | reflink)
         BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
 esac
@@ -717,6 +723,40 @@ check_restore_rpc() {
     wait_gone "$VPID" 10 && unset "TRACKED[$VPID]" || kill_tracked "$VPID"
 }
 
+# check_reflink: core and donor on a fresh XFS (reflink=1) loop file system;
+# criu-necromancer must clone the page runs (no extra space), and the result
+# must restore equal to the core and run on.
+check_reflink() {
+    command -v mkfs.xfs >/dev/null || fatal "mkfs.xfs not found (package xfsprogs)"
+    local fs=$WORK/xfs used_before used_after pages_kib
+    truncate -s 512M "$WORK/xfs.img"
+    mkfs.xfs -q -m reflink=1 "$WORK/xfs.img" || fatal "mkfs.xfs -m reflink=1 failed"
+    mkdir -p "$fs"
+    mount -o loop "$WORK/xfs.img" "$fs" || skip "cannot mount a loop file system here"
+    MOUNTED=$fs
+    cp "$CORE" "$fs/victim.core"
+    cp -r "$WORK/donor" "$fs/donor"
+    sync
+    used_before=$(df -k --output=used "$fs" | tail -n 1)
+    log "criu-necromancer -c $fs/victim.core -i $fs/donor -o $fs/out"
+    if ! timeout 90 "$NECRO" -c "$fs/victim.core" -i "$fs/donor" -o "$fs/out" >"$WORK/necro.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/necro.log"
+        fatal "criu-necromancer failed on XFS"
+    fi
+    sync
+    used_after=$(df -k --output=used "$fs" | tail -n 1)
+    pages_kib=$(( $(cat "$fs"/out/pages-*.img | wc -c) / 1024 ))
+    grep -q '^  cloned [0-9]* MiB from the core' "$WORK/necro.log" &&
+        pass "page runs cloned: $(grep '^  cloned' "$WORK/necro.log" | sed 's/^ *//')" ||
+        fail "criu-necromancer did not clone on XFS with reflink: $(cat "$WORK/necro.log")"
+    # Shared extents: the new set costs its small images, not its pages.
+    [ $((used_after - used_before)) -lt $((pages_kib / 4 + 256)) ] &&
+        pass "the set took $((used_after - used_before)) KiB of disk for $pages_kib KiB of pages" ||
+        fail "the set took $((used_after - used_before)) KiB of disk for $pages_kib KiB of pages: extents not shared"
+    check_stopped_restore "$fs/out"
+    check_runs_on "$fs/out"
+}
+
 # ---------------------------------------------------------------- modes
 case $MODE in
 counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake)
@@ -767,6 +807,12 @@ restore-rpc)
     start_victim
     dump_donor
     check_restore_rpc
+    ;;
+
+reflink)
+    start_victim
+    dump_donor
+    check_reflink
     ;;
 
 oracle-criu | oracle-criu-thread)

@@ -36,6 +36,9 @@ struct commit_options {
   const io::file_facts* files = nullptr;
   /// Called as pages-*.img is written (write::progress).
   progress_fn progress{};
+  /// Clone page runs from the core where the file system shares extents
+  /// (engine_options::reflink); off: read and elide as everywhere else.
+  bool reflink = true;
   /// fsync every image before the set appears (and write pages back as they
   /// are produced). Off: the set appears as fast as the page cache takes it.
   bool durable = true;
@@ -173,6 +176,7 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     const io::file_facts no_files;
     engine_options eo;
     eo.method = opt.method;
+    eo.reflink = opt.reflink;
     eo.progress = opt.progress;
     eo.writeback = durable;
     eo.cancel = opt.cancel;

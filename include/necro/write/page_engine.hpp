@@ -6,11 +6,16 @@
 /// copy runs, a second thread applies the elision rules of plan/pages.hpp to
 /// the pages ahead of it (zero anonymous pages, clean file pages), skipping the
 /// holes of a sparse core without reading them, and drops what it has read.
+/// Where the output's file system can share extents with the core (XFS with
+/// reflink, btrfs), each run is cloned (FICLONERANGE) instead: nothing is read
+/// but the core's hole map, and the pages cost no space.
 #ifndef NECRO_WRITE_PAGE_ENGINE_HPP
 #define NECRO_WRITE_PAGE_ENGINE_HPP
 #pragma once
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -104,6 +109,26 @@ inline bool copy_unsupported(int err) noexcept {
   return err == EXDEV || err == ENOSYS || err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP;
 }
 
+/// Whether errno says "these two files cannot share extents" (another file
+/// system, no reflink, a block size the ranges do not align to, ...).
+inline bool clone_unsupported(int err) noexcept {
+  return copy_unsupported(err) || err == ETXTBSY || err == EPERM || err == EBADF || err == ENOTTY;
+}
+
+/// Whether the output's file system shares extents with the core: one page of
+/// `core` at `core_offset` cloned to the output's end, then taken back.
+inline bool can_clone(int core_fd, std::uint64_t core_offset, int out_fd, std::uint64_t page) noexcept {
+  const off_t at = ::lseek(out_fd, 0, SEEK_CUR);
+  if (at < 0) return false;
+  file_clone_range r{};
+  r.src_fd = core_fd;
+  r.src_offset = core_offset;
+  r.src_length = page;
+  r.dest_offset = static_cast<std::uint64_t>(at);
+  if (::ioctl(out_fd, FICLONERANGE, &r) != 0) return false;
+  return ::ftruncate(out_fd, at) == 0;
+}
+
 }  // namespace detail
 
 /// Appends byte ranges of one open file (the core) to another at its current
@@ -120,11 +145,22 @@ class range_copier {
     if (pipe_[1] >= 0) ::close(pipe_[1]);
   }
 
+  /// Clones (FICLONERANGE) instead of copying from now on, until the file
+  /// system refuses; then the method's copy takes over.
+  void clone_extents() noexcept { clone_ = true; }
+  /// Whether runs are still being cloned.
+  bool cloning() const noexcept { return clone_; }
+  std::uint64_t cloned_bytes() const noexcept { return cloned_; }
+
   /// Appends src[off, off+len).
   result<void> append(std::uint64_t off, std::uint64_t len) {
     if (off > src_.size() || len > src_.size() - off)
       return fail(error(errc::truncated, src_.path(), off,
                         fmt::format("page data needs {} bytes past the end of the core", len)));
+    if (clone_) {
+      NECRO_TRY_ASSIGN(const bool cloned, clone(off, len));
+      if (cloned) return {};
+    }
     std::uint64_t done = 0;
     while (done < len) {
       ssize_t n = 0;
@@ -196,6 +232,34 @@ class range_copier {
     fell_back_ = true;
   }
 
+  /// FICLONERANGE of src[off, off+len) to the output's end; false (and cloning
+  /// off) when the file system cannot share these extents.
+  result<bool> clone(std::uint64_t off, std::uint64_t len) {
+    const off_t at = ::lseek(out_fd_, 0, SEEK_CUR);
+    if (at < 0) return fail(error::from_errno(out_path_, "cannot find the end of the pages image", errno));
+    file_clone_range r{};
+    r.src_fd = src_.fd();
+    r.src_offset = off;
+    r.src_length = len;
+    r.dest_offset = static_cast<std::uint64_t>(at);
+    int rc;
+    do rc = ::ioctl(out_fd_, FICLONERANGE, &r);
+    while (rc < 0 && errno == EINTR);
+    ++calls_;
+    if (rc < 0) {
+      if (!detail::clone_unsupported(errno))
+        return fail(error::from_errno(out_path_, "cannot clone pages (FICLONERANGE)", errno));
+      clone_ = false;
+      fell_back_ = true;
+      return false;
+    }
+    if (::lseek(out_fd_, at + static_cast<off_t>(len), SEEK_SET) < 0)
+      return fail(error::from_errno(out_path_, "cannot seek in the pages image", errno));
+    cloned_ += len;
+    bytes_ += len;
+    return true;
+  }
+
   /// One splice round: up to a pipe's worth into the pipe, and all of it out.
   /// Returns -1 after falling back.
   result<ssize_t> splice_some(std::uint64_t off, std::uint64_t left) {
@@ -235,6 +299,8 @@ class range_copier {
   std::string out_path_;
   copy_method method_;
   bool fell_back_ = false;
+  bool clone_ = false;
+  std::uint64_t cloned_ = 0;
   int pipe_[2] = {-1, -1};
   std::uint64_t pipe_size_ = 0;
   std::uint64_t calls_ = 0, bytes_ = 0;
@@ -256,6 +322,11 @@ struct engine_options {
   copy_method method = copy_method::copy_file_range;
   /// Apply the elision rules (zero anonymous pages, clean file pages).
   bool elide = true;
+  /// Clone page runs from the core (FICLONERANGE) where the output's file
+  /// system shares extents: no page is read (only the core's holes are still
+  /// left out, found by SEEK_HOLE), and the pages take no space. Zero and
+  /// file-equal pages are then kept: they cost nothing there.
+  bool reflink = true;
   /// Scan for elidable pages in a second thread while copying (when the machine has two cores).
   bool parallel = true;
   /// Start writing each copy step back to disk as soon as it is copied (for
@@ -281,6 +352,7 @@ struct pages_report {
   std::uint64_t copy_calls = 0;
   copy_method method = copy_method::copy_file_range;  ///< in use at the end
   bool fell_back = false;
+  std::uint64_t bytes_cloned = 0;  ///< of bytes_written: extents shared with the core
 };
 
 namespace detail {
@@ -349,9 +421,12 @@ class batch_queue {
 /// Walks the runs window by window and decides which pages need data.
 class scanner {
  public:
+  /// `read_pages` false: no page is read; only the holes of a sparse core are
+  /// left out of zero-rule runs (the clone path).
   scanner(const io::mapped_file& core, std::span<const plan::page_run> runs, std::span<const plan::page_rule> rules,
-          std::uint64_t page, std::uint64_t window)
-      : core_(core), runs_(runs), rules_(rules), page_(page), window_pages_(std::max<std::uint64_t>(1, window / page)) {
+          std::uint64_t page, std::uint64_t window, bool read_pages = true)
+      : core_(core), runs_(runs), rules_(rules), page_(page), window_pages_(std::max<std::uint64_t>(1, window / page)),
+        read_pages_(read_pages) {
     struct stat st {};
     sparse_ = ::fstat(core.fd(), &st) == 0 && static_cast<std::uint64_t>(st.st_blocks) * 512 < static_cast<std::uint64_t>(st.st_size);
   }
@@ -421,11 +496,18 @@ class scanner {
         }
       }
       const std::uint64_t m = data_end - k;
+      if (!read_pages_) {
+        keep(k, m);
+        b.st.kept_pages += m;
+        k = data_end;
+        continue;
+      }
       core_.advise(static_cast<std::size_t>(r.core_offset + k * page_), static_cast<std::size_t>(m * page_),
                    madv_populate_read);
       plan::elide_range(rule, run_bytes, k, m, page_, b.st, keep);
       k = data_end;
     }
+    if (!read_pages_) return;
     // Drop what was read: memory must not grow with the core.
     core_.advise(static_cast<std::size_t>(off), static_cast<std::size_t>(len), MADV_DONTNEED);
     if (rule.kind == plan::elision::same_as_file && rule.file)
@@ -437,6 +519,7 @@ class scanner {
   std::span<const plan::page_run> runs_;
   std::span<const plan::page_rule> rules_;
   std::uint64_t page_, window_pages_;
+  bool read_pages_ = true;
   bool sparse_ = false;
 };
 
@@ -468,8 +551,13 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
       return fail(error(errc::truncated, core.path(), r.core_offset,
                         fmt::format("page run at {:#x} needs {} bytes past the end of the core", r.vaddr, r.pages * page)));
 
+  // Shared extents make reading pages to elide them cost more than keeping them.
+  const bool clone = opt.reflink && !p.runs.empty() && detail::can_clone(core.fd(), p.runs.front().core_offset, out_fd, page);
   std::vector<plan::page_rule> rules = opt.elide ? plan::page_rules(p, files)
                                                  : std::vector<plan::page_rule>(p.runs.size());
+  if (clone)  // only the holes of a sparse core are left out (zeros, found unread)
+    for (auto& r : rules)
+      if (r.kind == plan::elision::same_as_file) r = plan::page_rule{};
   pages_report rep;
   progress prog;
   for (const auto& r : p.runs) prog.total += r.pages * page;
@@ -477,6 +565,7 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
   ::posix_fadvise(core.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
   range_copier copier(core, out_fd, out_path, opt.method);
+  if (clone) copier.clone_extents();
   std::uint64_t pend_off = 0, pend_len = 0;  // coalesced bytes not yet copied
   std::size_t last_run = SIZE_MAX;
   std::uint64_t last_end = 0;  // vaddr just past the last pagemap entry
@@ -535,7 +624,7 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
     return {};
   };
 
-  detail::scanner scan(core, p.runs, rules, page, opt.window);
+  detail::scanner scan(core, p.runs, rules, page, opt.window, /*read_pages=*/!clone);
   detail::batch_queue q(16);
   detail::thread_guard guard{q, {}};
   if (opt.parallel && std::thread::hardware_concurrency() > 1) {
@@ -569,6 +658,7 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
   rep.copy_calls = copier.calls();
   rep.method = copier.method();
   rep.fell_back = copier.fell_back();
+  rep.bytes_cloned = copier.cloned_bytes();
   return rep;
 }
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# reflink.sh - criu-necromancer on a file system that shares extents (XFS with
+# reflink=1), side by side with `cp --reflink=always` of the same core: wall
+# time (fsync included), disk space used, and their ratio.
+#
+#   sudo NECRO_CRIU=/path/to/criu bench/reflink.sh [--necro PATH] [--runs N] [SIZE_GIB]   (default 4)
+#
+# Needs root: it makes an XFS file system (mkfs.xfs -m reflink=1, package
+# xfsprogs) in a sparse loop file under $NECRO_BENCH_DIR (default
+# /tmp/necro-bench), mounts it, and writes the core there with
+# bench/make-large-core.sh (so the core itself is on XFS). Everything is
+# unmounted and deleted at the end.
+#
+# Each run, in turn, after `sync`:
+#   necro   criu-necromancer -c CORE -i DONOR -o OUT -q     (fsyncs the set)
+#   cp      cp --reflink=always CORE COPY && sync COPY
+#   necro-read criu-necromancer ... --no-reflink            (reads and elides every page, once per run)
+# Times are taken with nanosecond clocks around each command; the space is
+# the file system's used blocks before and after (df, after sync).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+necro=$here/../build-release/examples/resurrect/criu-necromancer
+runs=5 size=4
+while [ $# -gt 0 ]; do
+    case $1 in
+        --necro) necro=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "reflink.sh: unknown option $1" >&2; exit 2 ;;
+        *) size=$1; shift ;;
+    esac
+done
+die() { echo "reflink.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root (mkfs, mount, core_pattern)"
+[ -x "$necro" ] || die "no criu-necromancer at $necro (build Release, or --necro PATH)"
+command -v mkfs.xfs >/dev/null || die "mkfs.xfs not found (apt-get install xfsprogs)"
+necro=$(realpath "$necro")
+
+bench_dir=${NECRO_BENCH_DIR:-/tmp/necro-bench}
+mkdir -p "$bench_dir"
+img=$(mktemp "$bench_dir/xfs.XXXXXX.img")
+mnt=$(mktemp -d "$bench_dir/xfs.XXXXXX")
+mounted=0
+cleanup() {
+    [ "$mounted" = 0 ] || umount "$mnt" || umount -l "$mnt"
+    rm -rf "$mnt" "$img"
+}
+trap cleanup EXIT
+
+# Room for the core (size + 512 MiB of zero and file pages), its donor, and copies that share it.
+truncate -s "$((size + 4))G" "$img"
+mkfs.xfs -q -m reflink=1 "$img"
+mount -o loop "$img" "$mnt"
+mounted=1
+echo "== XFS (reflink=1) on a loop file, mounted at $mnt"
+bash "$here/make-large-core.sh" --filler "$(dirname "$necro")/../../bench/filler" -o "$mnt/core" "$size" >/dev/null
+core=$mnt/core/core donor=$mnt/core/donor
+human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
+used_kib() { sync; df -k --output=used "$mnt" | tail -n 1; }
+now() { date +%s%N; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "== core $(human "$(stat -c %s "$core")") ($(human $(( $(stat -c %b "$core") * 512 ))) on disk), $runs runs"
+
+# One run with the summary: what was cloned.
+"$necro" -c "$core" -i "$donor" -o "$mnt/out" | sed -n 's/^  \(cloned.*\)/  necro: \1/p; s/^  \(.*pages written.*\)/  necro: \1/p'
+rm -rf "$mnt/out"
+: >"$mnt/times"
+for ((r = 1; r <= runs; r++)); do
+    rm -rf "$mnt/out" "$mnt/copy"
+    u0=$(used_kib); t0=$(now)
+    "$necro" -c "$core" -i "$donor" -o "$mnt/out" -q
+    t1=$(now); u1=$(used_kib)
+    rm -rf "$mnt/out"
+    u2=$(used_kib); t2=$(now)
+    cp --reflink=always "$core" "$mnt/copy" && sync "$mnt/copy"
+    t3=$(now); u3=$(used_kib)
+    rm -rf "$mnt/copy"
+    sync; t4=$(now)
+    "$necro" -c "$core" -i "$donor" -o "$mnt/out" -q --no-reflink
+    t5=$(now)
+    rm -rf "$mnt/out"
+    necro_s=$(echo "($t1 - $t0) / 1e9" | bc -l) cp_s=$(echo "($t3 - $t2) / 1e9" | bc -l) read_s=$(echo "($t5 - $t4) / 1e9" | bc -l)
+    echo "$necro_s $cp_s $((u1 - u0)) $((u3 - u2)) $read_s" >>"$mnt/times"
+    printf '  run %d: necro %.3f s (%d KiB used)  cp --reflink %.3f s (%d KiB used)  necro --no-reflink %.3f s\n' \
+        "$r" "$necro_s" "$((u1 - u0))" "$cp_s" "$((u3 - u2))" "$read_s"
+done
+col() { awk -v c="$1" '{ print $c }' "$mnt/times" | median; }
+ratio=$(awk '{ print $1 / $2 }' "$mnt/times" | median)
+printf '  median: necro %.3f s, cp --reflink %.3f s, ratio %.2f; space used: necro %d KiB, cp %d KiB; necro --no-reflink %.3f s\n' \
+    "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)"
+echo
+echo "| core | necro (fsync) | cp --reflink + sync | ratio | space used by necro | by cp | necro --no-reflink |"
+echo "|---|---|---|---|---|---|---|"
+printf '| %s | %.3f s | %.3f s | %.2f | %d KiB | %d KiB | %.3f s |\n' "$(human "$(stat -c %s "$core")")" \
+    "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)"
