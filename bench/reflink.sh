@@ -59,6 +59,7 @@ core=$mnt/core/core donor=$mnt/core/donor
 human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
 used_kib() { sync; df -k --output=used "$mnt" | tail -n 1; }
 now() { date +%s%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "== core $(human "$(stat -c %s "$core")") ($(human $(( $(stat -c %b "$core") * 512 ))) on disk), $runs runs"
 
@@ -80,7 +81,7 @@ for ((r = 1; r <= runs; r++)); do
     "$necro" -c "$core" -i "$donor" -o "$mnt/out" -q --no-reflink
     t5=$(now)
     rm -rf "$mnt/out"
-    necro_s=$(echo "($t1 - $t0) / 1e9" | bc -l) cp_s=$(echo "($t3 - $t2) / 1e9" | bc -l) read_s=$(echo "($t5 - $t4) / 1e9" | bc -l)
+    necro_s=$(secs "$t0" "$t1") cp_s=$(secs "$t2" "$t3") read_s=$(secs "$t4" "$t5")
     echo "$necro_s $cp_s $((u1 - u0)) $((u3 - u2)) $read_s" >>"$mnt/times"
     printf '  run %d: necro %.3f s (%d KiB used)  cp --reflink %.3f s (%d KiB used)  necro --no-reflink %.3f s\n' \
         "$r" "$necro_s" "$((u1 - u0))" "$cp_s" "$((u3 - u2))" "$read_s"
