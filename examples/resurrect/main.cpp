@@ -226,7 +226,7 @@ class stop_signals {
 }
 
 struct restore_mode {
-  bool stopped = false, gdb = false, quiet = false;
+  bool stopped = false, gdb = false, quiet = false, lazy = false;
 };
 
 /// Restores the written set through CRIU's RPC; with gdb, becomes gdb.
@@ -234,7 +234,19 @@ int restore_and_report(const std::filesystem::path& criu, const necro::plan::res
                        const std::filesystem::path& dir, restore_mode mode) {
   // A process that did not lead its own session is restored into ours.
   const bool shell_job = plan.pstree.sid() != static_cast<std::uint32_t>(plan.pid);
-  auto r = necro::criu::rpc::restore(criu, {.images_dir = dir, .leave_stopped = mode.stopped, .shell_job = shell_job});
+  std::optional<necro::criu::rpc::lazy_pages_daemon> daemon;
+  if (mode.lazy) {
+    auto d = necro::criu::rpc::start_lazy_pages(criu, dir);
+    if (!d) {
+      fmt::print(stderr, "criu-necromancer: the image set is complete, but the lazy-pages daemon failed: {}\n",
+                 printable(d.error().message()));
+      return 1;
+    }
+    daemon = *d;
+  }
+  auto r = necro::criu::rpc::restore(
+      criu, {.images_dir = dir, .leave_stopped = mode.stopped, .shell_job = shell_job, .lazy_pages = mode.lazy});
+  if (!r && daemon) ::kill(daemon->pid, SIGKILL);  // nothing left to serve
   if (!r) {
     // One printable line per line of the report (CRIU's log lines are quoted).
     const std::string message = r.error().message();
@@ -250,6 +262,9 @@ int restore_and_report(const std::filesystem::path& criu, const necro::plan::res
   if (!mode.quiet || mode.gdb)
     fmt::print("restored pid {} ({}); CRIU's log: {}\n", r->pid, mode.stopped ? "stopped" : "running",
                printable(r->log.string()));
+  if (daemon && (!mode.quiet || mode.gdb))
+    fmt::print("memory loads on first touch: criu lazy-pages pid {} serves it and exits once all is in (log {})\n",
+               daemon->pid, printable(daemon->log.string()));
   if (!mode.gdb) return 0;
   std::fflush(stdout);
   const std::string pid = std::to_string(r->pid);
@@ -299,6 +314,10 @@ int main(int argc, char** argv) {
                "after patching, restore the process through CRIU's RPC (criu swrk) and print its pid");
   app.add_flag("--stopped", stopped, "with --restore: leave the restored process stopped");
   app.add_flag("--gdb", gdb, "with --restore: restore it stopped and run gdb on it (gdb PROGRAM -p PID)");
+  bool lazy = false;
+  app.add_flag("--lazy", lazy,
+               "with --restore: return once the process runs; its memory is filled on first touch by a "
+               "criu lazy-pages daemon (userfaultfd), which exits when all is in");
   app.add_option("--criu", criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
   app.set_version_flag("--version", NECRO_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
@@ -318,8 +337,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "criu-necromancer: --images is required (or use --inspect)\n");
     return 2;
   }
-  if ((stopped || gdb || !criu_bin.empty()) && !restore) {
-    fmt::print(stderr, "criu-necromancer: --stopped, --gdb and --criu go with --restore\n");
+  if ((stopped || gdb || lazy || !criu_bin.empty()) && !restore) {
+    fmt::print(stderr, "criu-necromancer: --stopped, --gdb, --lazy and --criu go with --restore\n");
     return 2;
   }
   if (restore && explain) {
@@ -397,6 +416,6 @@ int main(int argc, char** argv) {
   // complete; now take the signal's default action.
   std::fflush(stdout);
   signals.settle();
-  if (restore) return restore_and_report(criu, *plan, rep->out_dir, {.stopped = stopped || gdb, .gdb = gdb, .quiet = quiet});
+  if (restore) return restore_and_report(criu, *plan, rep->out_dir, {.stopped = stopped || gdb, .gdb = gdb, .quiet = quiet, .lazy = lazy});
   return 0;
 }

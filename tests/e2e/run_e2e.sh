@@ -40,6 +40,11 @@
 #                mount in the work directory): the page runs are cloned from
 #                the core (no page read, next to no space used); oracle on the
 #                restore -s, then it runs on.
+#   lazy         heapsig, resurrected with --restore --lazy: memory comes on
+#                first touch from a criu lazy-pages daemon (userfaultfd). Stopped
+#                first: the daemon pushes every page and exits, then the oracle
+#                compares; then running: it goes on from the dead value + 1
+#                with its memory self-checks holding, and the daemon exits.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -106,7 +111,7 @@ show_log() {
 }
 
 case $MODE in
-    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -315,7 +320,7 @@ case $MODE in
         BIN="$VICTIMS/pool"; VICTIM_ARGS=("$OUT" 4); DONOR_ARGS=("$OUT" 12); KIND=killed ;;
     handshake)
         BIN="$VICTIMS/handshake"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
-    heapsig | oracle-criu | reflink)
+    heapsig | oracle-criu | reflink | lazy)
         BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
 esac
@@ -470,11 +475,18 @@ check_runs_on() {
     from=$(file_size "$OUT")
     restore "$dir" restore-run.log || fatal "cannot restore the images running"
     [ "$cont" = cont ] && kill -CONT "$VPID"
+    check_goes_on "$from" "$dir/restore-run.log"
+}
+
+# check_goes_on FROM LOG: the restored VPID continues from where it died (its
+# output after byte FROM), and behaves; LOG is the restore's, shown on failure.
+check_goes_on() {
+    local from=$1 restore_log=$2
     if wait_for 10 progress_ok "$from"; then
         pass "restored process pid $VPID runs and writes its output"
     else
         fail "restored process pid $VPID made no progress (state '$(state_of "$VPID")'; new output: '$(since "$OUT" "$from" | head -n 3)')"
-        show_log "$dir/restore-run.log"
+        show_log "$restore_log"
         return 0
     fi
     if [ "$BIN_BASE" = pool ] || [ "$BIN_BASE" = handshake ]; then
@@ -757,6 +769,41 @@ check_reflink() {
     check_runs_on "$fs/out"
 }
 
+# lazy_daemon_of LOG: the lazy-pages daemon's pid that criu-necromancer printed.
+lazy_daemon_of() { sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$1"; }
+
+# check_lazy: --restore --lazy, stopped (oracle once the daemon is done), then running.
+check_lazy() {
+    local daemon t0 from
+    "$NECRO_CRIU" check --feature uffd-noncoop >/dev/null 2>&1 {LOCKFD}>&- || skip "this kernel has no non-cooperative userfaultfd (criu check --feature uffd-noncoop)"
+    t0=$(date +%s%N)
+    necro_restore lazy-stopped --lazy --stopped
+    daemon=$(lazy_daemon_of "$WORK/necro-lazy-stopped.log")
+    if [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$daemon" ] && wait_for 5 is_stopped "$VPID"; then
+        pass "--restore --lazy --stopped: pid $VPID stopped after $(( ($(date +%s%N) - t0) / 1000000 )) ms, lazy-pages daemon pid $daemon"
+    else
+        show_log "$WORK/necro-lazy-stopped.log"
+        fatal "--restore --lazy --stopped failed (exit $NECRO_RC, pid '$RPID', daemon '$daemon')"
+    fi
+    grep -q 'Lazy restore skips' "$WORK/lazy-stopped/restore.log" &&
+        pass "CRIU left $(grep -c 'Lazy restore skips' "$WORK/lazy-stopped/restore.log") pagemap entries to the daemon" ||
+        fail "CRIU restored every page itself: nothing was lazy"
+    wait_gone "$daemon" 60 && pass "the lazy-pages daemon pushed every page and exited" ||
+        fail "the lazy-pages daemon pid $daemon still runs after 60 s"
+    run_oracle "$CORE" "$VPID"
+    [ "$ORACLE_RC" = 0 ] && pass "oracle: the lazily restored process equals the core ($(grep '^RESULT' "$ORACLE_LOG"))" ||
+        { fail "oracle: the lazily restored process differs (exit $ORACLE_RC)"; show_log "$WORK/lazy-stopped/lazy-pages.log"; }
+    kill_tracked "$VPID"
+    from=$(file_size "$OUT")
+    necro_restore lazy-running --lazy
+    daemon=$(lazy_daemon_of "$WORK/necro-lazy-running.log")
+    [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$daemon" ] ||
+        { show_log "$WORK/necro-lazy-running.log"; fatal "--restore --lazy failed (exit $NECRO_RC)"; }
+    check_goes_on "$from" "$WORK/lazy-running/restore.log"
+    wait_gone "$daemon" 60 && pass "the lazy-pages daemon of the running one exited" ||
+        fail "the lazy-pages daemon pid $daemon still runs after 60 s"
+}
+
 # ---------------------------------------------------------------- modes
 case $MODE in
 counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake)
@@ -813,6 +860,12 @@ reflink)
     start_victim
     dump_donor
     check_reflink
+    ;;
+
+lazy)
+    start_victim
+    dump_donor
+    check_lazy
     ;;
 
 oracle-criu | oracle-criu-thread)

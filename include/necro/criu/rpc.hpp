@@ -2,19 +2,23 @@
 /// parsing. Each call starts `criu swrk FD` on one end of a socketpair, sends
 /// one criu_req and reads one criu_resp (CRIU's rpc.proto; our wire-compatible
 /// copy is necro/pb/rpc.proto). restore() brings an image set back and returns
-/// the restored pid; version() asks a binary which CRIU it is.
+/// the restored pid; version() asks a binary which CRIU it is;
+/// start_lazy_pages() starts the daemon that fills a lazy restore's memory.
 #ifndef NECRO_CRIU_RPC_HPP
 #define NECRO_CRIU_RPC_HPP
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -59,6 +63,16 @@ struct restore_request {
   bool leave_stopped = false;  ///< the task stays stopped (for a debugger)
   bool shell_job = false;      ///< the task was not its own session leader
   bool tcp_established = false;
+  /// Memory arrives on first touch from a running start_lazy_pages() daemon
+  /// (userfaultfd); only pagemap entries marked PE_LAZY are left to it.
+  bool lazy_pages = false;
+};
+
+/// A `criu lazy-pages` daemon serving one image set; it exits by itself once
+/// every lazy page is in the restored process.
+struct lazy_pages_daemon {
+  int pid = 0;
+  std::filesystem::path log;
 };
 
 /// A successful restore.
@@ -223,6 +237,7 @@ inline result<restored> restore(const std::filesystem::path& criu, const restore
   if (r.leave_stopped) o->set_leave_stopped(true);
   if (r.shell_job) o->set_shell_job(true);
   if (r.tcp_established) o->set_tcp_established(true);
+  if (r.lazy_pages) o->set_lazy_pages(true);
   const auto log = r.images_dir / r.log_file;
   NECRO_TRY_ASSIGN(const auto resp, call(criu, req));
   if (resp.success() && resp.has_restore() && resp.restore().pid() > 0) return restored{resp.restore().pid(), log};
@@ -234,6 +249,80 @@ inline result<restored> restore(const std::filesystem::path& criu, const restore
   for (const auto& line : detail::first_errors(log)) why += "\n" + line;
   why += fmt::format("\nthe whole log: {}", log.string());
   return fail(error(errc::io, dir, why));
+}
+
+namespace detail {
+
+/// Waits up to `timeout` for the status byte CRIU writes once it is ready
+/// (--status-fd); false on EOF, error or time-out.
+inline bool wait_ready(int fd, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    char c;
+    const ssize_t got = ::read(fd, &c, 1);
+    if (got < 0 && errno == EINTR) continue;
+    return got == 1;
+  }
+}
+
+/// The pid in a --pidfile.
+inline int read_pidfile(const std::filesystem::path& f) {
+  std::ifstream in(f);
+  int pid = 0;
+  in >> pid;
+  return pid;
+}
+
+}  // namespace detail
+
+/// Starts `criu lazy-pages` for the image set in `images_dir` as a daemon of
+/// its own (not our child: nothing to reap) and returns once it listens
+/// (its socket is `lazy-pages.socket` there). Then restore with
+/// `lazy_pages`. Its log is `lazy-pages.log` in the image set.
+inline result<lazy_pages_daemon> start_lazy_pages(const std::filesystem::path& criu,
+                                                  const std::filesystem::path& images_dir,
+                                                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const std::string who = criu.string();
+  int status[2];
+  if (::pipe2(status, O_CLOEXEC) != 0) return fail(error::from_errno(who, "pipe", errno));
+  detail::unique_fd ready(status[0]), theirs(status[1]);
+  const auto pidfile = images_dir / "lazy-pages.pid";
+  std::error_code ignored;  // a stale pid file from an earlier run goes
+  std::filesystem::remove(pidfile, ignored);
+  posix_spawn_file_actions_t fa;
+  if (const int e = ::posix_spawn_file_actions_init(&fa)) return fail(error::from_errno(who, "posix_spawn", e));
+  ::posix_spawn_file_actions_adddup2(&fa, theirs.get(), theirs.get());
+  ::posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  const std::string dir = images_dir.string(), fd = std::to_string(theirs.get()), pf = pidfile.string();
+  std::vector<std::string> args{who, "lazy-pages", "--daemon", "-D", dir, "-W", dir, "--status-fd", fd,
+                                "--pidfile", pf, "-o", "lazy-pages.log", "-v4"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t launcher = -1;
+  const int e = ::posix_spawn(&launcher, who.c_str(), &fa, nullptr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&fa);
+  if (e) return fail(error::from_errno(who, "cannot start `criu lazy-pages`", e));
+  theirs.reset();
+  // The launcher forks the daemon, writes the pid file and exits.
+  const std::string launched = detail::reap(launcher);
+  const bool is_ready = detail::wait_ready(ready.get(), timeout);
+  const int pid = detail::read_pidfile(pidfile);
+  const auto log = images_dir / "lazy-pages.log";
+  if (!is_ready || pid <= 0) {
+    if (pid > 0) ::kill(pid, SIGKILL);
+    std::string why = fmt::format("criu lazy-pages did not get ready (its launcher {})", launched);
+    for (const auto& line : detail::first_errors(log)) why += "\n" + line;
+    why += fmt::format("\nthe whole log: {}", log.string());
+    return fail(error(errc::io, dir, why));
+  }
+  return lazy_pages_daemon{pid, log};
 }
 
 /// The CRIU to use: `explicit_path` if given, else $NECRO_CRIU, else `criu` on PATH.
