@@ -15,6 +15,11 @@
 #   necro   criu-necromancer -c CORE -i DONOR -o OUT -q     (fsyncs the set)
 #   cp      cp --reflink=always CORE COPY && sync COPY
 #   necro-read criu-necromancer ... --no-reflink            (reads and elides every page, once per run)
+# Then, with NECRO_CRIU, the time to a running process: criu-necromancer
+# --restore --lazy (patch, lazy-pages daemon, restore through the RPC) until it
+# returns, and until the restored process's first data page reads back
+# through /proc/PID/mem (served by the daemon); the process is then killed and
+# the daemon waited for.
 # Times are taken with nanosecond clocks around each command; the space is
 # the file system's used blocks before and after (df, after sync).
 set -euo pipefail
@@ -90,8 +95,43 @@ col() { awk -v c="$1" '{ print $c }' "$mnt/times" | median; }
 ratio=$(awk '{ print $1 / $2 }' "$mnt/times" | median)
 printf '  median: necro %.3f s, cp --reflink %.3f s, ratio %.2f; space used: necro %d KiB, cp %d KiB; necro --no-reflink %.3f s\n' \
     "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)"
+
+# Time to a running process: the patch plus a lazy restore, in one command.
+: >"$mnt/lazy-times"
+data_page() {
+    local best=0 start=0 range perms rest s e
+    while read -r range perms _ _ _ rest; do
+        [[ $perms == rw* && -z $rest ]] || continue
+        s=$((16#${range%-*})) e=$((16#${range#*-}))
+        if ((e - s > best)); then best=$((e - s)) start=$s; fi
+    done <"/proc/$1/maps"
+    echo "$start"
+}
+for ((r = 1; r <= runs; r++)); do
+    rm -rf "$mnt/out"
+    sync
+    t0=$(now)
+    "$necro" -c "$core" -i "$donor" -o "$mnt/out" --restore --lazy --criu "$NECRO_CRIU" >"$mnt/lazy.log" 2>&1 ||
+        { cat "$mnt/lazy.log" >&2; die "criu-necromancer --restore --lazy failed"; }
+    t1=$(now)
+    pid=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    daemon=$(sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    # The largest anonymous rw mapping is the filler's data: every word non-zero.
+    addr=$(data_page "$pid")
+    word=$(dd if="/proc/$pid/mem" bs=4096 skip=$((addr / 4096)) count=1 status=none | od -An -tx8 -N8 | tr -d ' ')
+    t2=$(now)
+    [ -n "$word" ] && [ "$word" != 0000000000000000 ] || die "the restored pid $pid's data page reads back as '$word'"
+    [ "$(readlink "/proc/$pid/exe")" = "$(sed -n 's/^filler=//p' "$mnt/core/info.txt")" ] && kill -KILL "$pid"
+    while [ -e "/proc/$pid" ] || { [ -n "$daemon" ] && [ -e "/proc/$daemon" ]; }; do sleep 0.05; done
+    echo "$(secs "$t0" "$t1") $(secs "$t0" "$t2")" >>"$mnt/lazy-times"
+    printf '  lazy run %d: running after %.3f s, its first data page read back after %.3f s\n' "$r" "$(secs "$t0" "$t1")" "$(secs "$t0" "$t2")"
+done
+lazy_col() { awk -v c="$1" '{ print $c }' "$mnt/lazy-times" | median; }
+printf '  median: criu-necromancer --restore --lazy returns after %.3f s; data page read back after %.3f s\n' \
+    "$(lazy_col 1)" "$(lazy_col 2)"
+
 echo
-echo "| core | necro (fsync) | cp --reflink + sync | ratio | space used by necro | by cp | necro --no-reflink |"
-echo "|---|---|---|---|---|---|---|"
-printf '| %s | %.3f s | %.3f s | %.2f | %d KiB | %d KiB | %.3f s |\n' "$(human "$(stat -c %s "$core")")" \
-    "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)"
+echo "| core | necro (fsync) | cp --reflink + sync | ratio | space used by necro | by cp | necro --no-reflink | --restore --lazy: running | first page read |"
+echo "|---|---|---|---|---|---|---|---|---|"
+printf '| %s | %.3f s | %.3f s | %.2f | %d KiB | %d KiB | %.3f s | %.3f s | %.3f s |\n' "$(human "$(stat -c %s "$core")")" \
+    "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)" "$(lazy_col 1)" "$(lazy_col 2)"
