@@ -103,7 +103,7 @@ data_page() {
     while read -r range perms _ _ _ rest; do
         [[ $perms == rw* && -z $rest ]] || continue
         s=$((16#${range%-*})) e=$((16#${range#*-}))
-        if ((e - s > best)); then best=$((e - s)) start=$s; fi
+        if ((e - s > best)); then best=$((e - s)) start=$((e - 4096)); fi
     done <"/proc/$1/maps"
     echo "$start"
 }
@@ -116,12 +116,13 @@ for ((r = 1; r <= runs; r++)); do
     t1=$(now)
     pid=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
     daemon=$(sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
-    # The largest anonymous rw mapping is the filler's data: every word non-zero.
+    # The largest anonymous rw mapping is the filler's zero pages and, above
+    # them (mmap grows down), its data: the last page's words are all non-zero.
     addr=$(data_page "$pid")
     word=$(dd if="/proc/$pid/mem" bs=4096 skip=$((addr / 4096)) count=1 status=none | od -An -tx8 -N8 | tr -d ' ')
     t2=$(now)
-    [ -n "$word" ] && [ "$word" != 0000000000000000 ] || die "the restored pid $pid's data page reads back as '$word'"
     [ "$(readlink "/proc/$pid/exe")" = "$(sed -n 's/^filler=//p' "$mnt/core/info.txt")" ] && kill -KILL "$pid"
+    [ -n "$word" ] && [ "$word" != 0000000000000000 ] || die "the restored pid $pid's data page reads back as '$word'"
     while [ -e "/proc/$pid" ] || { [ -n "$daemon" ] && [ -e "/proc/$daemon" ]; }; do sleep 0.05; done
     echo "$(secs "$t0" "$t1") $(secs "$t0" "$t2")" >>"$mnt/lazy-times"
     printf '  lazy run %d: running after %.3f s, its first data page read back after %.3f s\n' "$r" "$(secs "$t0" "$t1")" "$(secs "$t0" "$t2")"
