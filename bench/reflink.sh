@@ -3,7 +3,11 @@
 # reflink=1), side by side with `cp --reflink=always` of the same core: wall
 # time (fsync included), disk space used, and their ratio.
 #
-#   sudo NECRO_CRIU=/path/to/criu bench/reflink.sh [--necro PATH] [--runs N] [SIZE_GIB]   (default 4)
+#   sudo NECRO_CRIU=/path/to/criu bench/reflink.sh [--necro PATH] [--runs N] [--fs xfs|ext4] [SIZE_GIB]   (default 4)
+#
+# --fs ext4 does the same on ext4, which shares no extents: there the patch
+# copies (and elides) the pages, `cp` stands in for `cp --reflink`, and the
+# time to a running process is the patch's copy plus a lazy restore.
 #
 # Needs root: it makes an XFS file system (mkfs.xfs -m reflink=1, package
 # xfsprogs) in a sparse loop file under $NECRO_BENCH_DIR (default
@@ -26,10 +30,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 necro=$here/../build-release/examples/resurrect/criu-necromancer
-runs=5 size=4
+runs=5 size=4 fs_type=xfs
 while [ $# -gt 0 ]; do
     case $1 in
         --necro) necro=$2; shift 2 ;;
+        --fs) fs_type=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "reflink.sh: unknown option $1" >&2; exit 2 ;;
@@ -39,7 +44,12 @@ done
 die() { echo "reflink.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (mkfs, mount, core_pattern)"
 [ -x "$necro" ] || die "no criu-necromancer at $necro (build Release, or --necro PATH)"
-command -v mkfs.xfs >/dev/null || die "mkfs.xfs not found (apt-get install xfsprogs)"
+case $fs_type in
+    xfs) command -v mkfs.xfs >/dev/null || die "mkfs.xfs not found (apt-get install xfsprogs)"
+         mkfs=(mkfs.xfs -q -m reflink=1) cp_cmd=(cp --reflink=always) ;;
+    ext4) mkfs=(mkfs.ext4 -q -F) cp_cmd=(cp) ;;
+    *) die "--fs takes xfs or ext4" ;;
+esac
 necro=$(realpath "$necro")
 
 bench_dir=${NECRO_BENCH_DIR:-/tmp/necro-bench}
@@ -55,10 +65,10 @@ trap cleanup EXIT
 
 # Room for the core (size + 512 MiB of zero and file pages), its donor, and copies that share it.
 truncate -s "$((size + 4))G" "$img"
-mkfs.xfs -q -m reflink=1 "$img"
+"${mkfs[@]}" "$img"
 mount -o loop "$img" "$mnt"
 mounted=1
-echo "== XFS (reflink=1) on a loop file, mounted at $mnt"
+echo "== $fs_type on a loop file (${mkfs[*]}), mounted at $mnt"
 bash "$here/make-large-core.sh" --filler "$(dirname "$necro")/../../bench/filler" -o "$mnt/core" "$size" >/dev/null
 core=$mnt/core/core donor=$mnt/core/donor
 human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
@@ -79,7 +89,7 @@ for ((r = 1; r <= runs; r++)); do
     t1=$(now); u1=$(used_kib)
     rm -rf "$mnt/out"
     u2=$(used_kib); t2=$(now)
-    cp --reflink=always "$core" "$mnt/copy" && sync "$mnt/copy"
+    "${cp_cmd[@]}" "$core" "$mnt/copy" && sync "$mnt/copy"
     t3=$(now); u3=$(used_kib)
     rm -rf "$mnt/copy"
     sync; t4=$(now)
@@ -88,13 +98,13 @@ for ((r = 1; r <= runs; r++)); do
     rm -rf "$mnt/out"
     necro_s=$(secs "$t0" "$t1") cp_s=$(secs "$t2" "$t3") read_s=$(secs "$t4" "$t5")
     echo "$necro_s $cp_s $((u1 - u0)) $((u3 - u2)) $read_s" >>"$mnt/times"
-    printf '  run %d: necro %.3f s (%d KiB used)  cp --reflink %.3f s (%d KiB used)  necro --no-reflink %.3f s\n' \
-        "$r" "$necro_s" "$((u1 - u0))" "$cp_s" "$((u3 - u2))" "$read_s"
+    printf '  run %d: necro %.3f s (%d KiB used)  %s %.3f s (%d KiB used)  necro --no-reflink %.3f s\n' \
+        "$r" "${cp_cmd[*]}" "$necro_s" "$((u1 - u0))" "$cp_s" "$((u3 - u2))" "$read_s"
 done
 col() { awk -v c="$1" '{ print $c }' "$mnt/times" | median; }
 ratio=$(awk '{ print $1 / $2 }' "$mnt/times" | median)
-printf '  median: necro %.3f s, cp --reflink %.3f s, ratio %.2f; space used: necro %d KiB, cp %d KiB; necro --no-reflink %.3f s\n' \
-    "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)"
+printf '  median: necro %.3f s, %s %.3f s, ratio %.2f; space used: necro %d KiB, cp %d KiB; necro --no-reflink %.3f s\n' \
+    "$(col 1)" "${cp_cmd[*]}" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)"
 
 # Time to a running process: the patch plus a lazy restore, in one command.
 : >"$mnt/lazy-times"
@@ -132,7 +142,7 @@ printf '  median: criu-necromancer --restore --lazy returns after %.3f s; data p
     "$(lazy_col 1)" "$(lazy_col 2)"
 
 echo
-echo "| core | necro (fsync) | cp --reflink + sync | ratio | space used by necro | by cp | necro --no-reflink | --restore --lazy: running | first page read |"
-echo "|---|---|---|---|---|---|---|---|---|"
-printf '| %s | %.3f s | %.3f s | %.2f | %d KiB | %d KiB | %.3f s | %.3f s | %.3f s |\n' "$(human "$(stat -c %s "$core")")" \
+echo "| core | fs | necro (fsync) | ${cp_cmd[*]} + sync | ratio | space used by necro | by cp | necro --no-reflink | --restore --lazy: running | first page read |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+printf '| %s | %s | %.3f s | %.3f s | %.2f | %d KiB | %d KiB | %.3f s | %.3f s | %.3f s |\n' "$(human "$(stat -c %s "$core")")" "$fs_type" \
     "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)" "$(lazy_col 1)" "$(lazy_col 2)"
