@@ -561,7 +561,8 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
   pages_report rep;
   progress prog;
   for (const auto& r : p.runs) prog.total += r.pages * page;
-  const std::uint64_t max_copy = std::max<std::uint64_t>(opt.max_copy, page) / page * page;
+  // A clone costs per call, not per byte: each contiguous range is one call.
+  const std::uint64_t max_copy = clone ? UINT64_MAX / page * page : std::max<std::uint64_t>(opt.max_copy, page) / page * page;
   ::posix_fadvise(core.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
   range_copier copier(core, out_fd, out_path, opt.method);
