@@ -65,6 +65,16 @@ inline std::optional<std::string_view> unsupported_file_kind(std::string_view p)
   return std::nullopt;
 }
 
+/// An address in the main thread's initial stack: AT_EXECFN's string or
+/// AT_RANDOM's bytes (the kernel writes both there), else the main thread's
+/// sp (which may be on a signal stack or a coroutine's stack instead).
+template <class Arch>
+std::uint64_t initial_stack_anchor(const elf::core_view<Arch>& core) {
+  for (const auto key : {arch::at::execfn, arch::at::random})
+    if (const auto a = core.auxv(key); a && core.segment_at(*a)) return *a;
+  return Arch::sp(core.leader().regs());
+}
+
 }  // namespace detail
 
 /// Builds the victim's VMAs. `disk` holds stat() facts for the mapped files
@@ -152,8 +162,8 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
     vvar->set_end(start + size);
   }
 
-  // The stack: the VMA holding the main thread's stack pointer.
-  const std::uint64_t sp = Arch::sp(core.leader().regs());
+  // The stack: the VMA holding AT_EXECFN's string (the initial stack), else the main thread's sp.
+  const std::uint64_t sp = detail::initial_stack_anchor(core);
   const auto* donor_stack = detail::donor_vma_at(donor, map::criu_thread<Arch>::sp(donor.leader_core()));
 
   std::vector<const elf::segment*> segs;

@@ -41,6 +41,85 @@ inline std::uint64_t page_align_up(std::uint64_t v, std::uint64_t page) { return
 
 }  // namespace detail
 
+/// mm's brk range: the heap VMA, else an empty heap right after the executable.
+template <class Arch>
+void plan_brk(const address_space& as, resurrection& out) {
+  if (as.heap) {
+    out.mm.set_mm_start_brk(out.vmas[*as.heap].entry.start());
+    out.mm.set_mm_brk(out.vmas[*as.heap].entry.end());
+    return;
+  }
+  const auto brk = detail::page_align_up(as.exe_end, Arch::page_size);
+  out.mm.set_mm_start_brk(brk);
+  out.mm.set_mm_brk(brk);
+  out.warnings.push_back(fmt::format("no brk heap found (no anonymous rw VMA within {} MiB above the executable): "
+                                     "start_brk = brk = {:#x}, the end of the executable; malloc's brk arena, if "
+                                     "it had one, is restored as plain memory",
+                                     max_brk_gap >> 20, brk));
+}
+
+/// The segment of the main thread's initial stack: the [stack] VMA, else the
+/// segment that holds AT_EXECFN's string; nullptr if the core has neither.
+template <class Arch>
+const elf::segment* initial_stack_segment(const elf::core_view<Arch>& core, const address_space& as,
+                                          const resurrection& out) {
+  if (as.stack && out.vmas[*as.stack].segment >= 0)
+    return &core.segments()[static_cast<std::size_t>(out.vmas[*as.stack].segment)];
+  const auto execfn = core.auxv(arch::at::execfn);
+  return execfn ? core.segment_at(*execfn) : nullptr;
+}
+
+/// mm's start_stack and arg/env ranges from the victim's initial stack
+/// (pitfall 17); values only estimated are warnings, and with nothing to go
+/// by the donor's stay (ordered addresses the kernel accepts).
+template <class Arch>
+void plan_initial_stack(const elf::core_view<Arch>& core, const address_space& as, resurrection& out) {
+  const auto* seg = initial_stack_segment(core, as, out);
+  if (!seg) out.warnings.push_back("no segment of the core holds the main thread's initial stack");
+  const auto st = find_initial_stack(core, seg);
+  if (!st) {
+    out.warnings.push_back("the initial stack was not found (no stack segment, no AT_EXECFN): start_stack and the "
+                           "arg/env ranges stay the donor's; /proc/PID/cmdline and environ will read wrong");
+    return;
+  }
+  auto& mm = out.mm;
+  mm.set_mm_start_stack(st->start_stack);
+  mm.set_mm_arg_start(st->arg_start);
+  mm.set_mm_arg_end(st->arg_end);
+  mm.set_mm_env_start(st->env_start);
+  mm.set_mm_env_end(st->env_end);
+  out.changes.push_back(fmt::format("initial stack: argc {}, envc {}; start_stack from {}, arg_start from {}, "
+                                    "env_start from {}, env_end from {}",
+                                    st->argc, st->envc, st->start_stack_from, st->arg_start_from,
+                                    st->env_start_from, st->env_end_from));
+  for (const auto& e : st->estimates) out.warnings.push_back("initial stack: " + e);
+}
+
+/// mm's saved auxv: NT_AUXV without the AT_NULL pair (pitfall 2). CRIU takes
+/// at most max_saved_auxv_words; the kernel only shows the saved copy in
+/// /proc/PID/auxv (the process reads its own from the stack), so the
+/// trailing pairs beyond are dropped, with a warning.
+template <class Arch>
+void plan_saved_auxv(const elf::core_view<Arch>& core, resurrection& out) {
+  auto& mm = out.mm;
+  mm.clear_mm_saved_auxv();
+  std::vector<std::uint64_t> dropped;
+  for (const auto& a : core.process().auxv) {
+    if (a.key == arch::at::null) break;
+    if (mm.mm_saved_auxv_size() + 2 > max_saved_auxv_words) {
+      dropped.push_back(a.key);
+      continue;
+    }
+    mm.add_mm_saved_auxv(a.key);
+    mm.add_mm_saved_auxv(a.value);
+  }
+  if (!dropped.empty())
+    out.warnings.push_back(fmt::format("NT_AUXV has {} pairs; CRIU keeps at most {}: the saved auxv (only shown in "
+                                       "/proc/PID/auxv) drops the trailing keys {}",
+                                       max_saved_auxv_words / 2 + dropped.size(), max_saved_auxv_words / 2,
+                                       fmt::join(dropped, ", ")));
+}
+
 /// Plans the resurrection of the process in `core` into the image set of `donor`.
 template <class Arch>
 result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const criu::image_set& donor,
@@ -137,40 +216,9 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
       out.relocations.push_back({fmt::format("mm {}", name), from, from + delta, "executable load delta"});
     }
   }
-  if (as.heap) {
-    mm.set_mm_start_brk(out.vmas[*as.heap].entry.start());
-    mm.set_mm_brk(out.vmas[*as.heap].entry.end());
-  } else {
-    const auto brk = detail::page_align_up(as.exe_end, Arch::page_size);
-    mm.set_mm_start_brk(brk);
-    mm.set_mm_brk(brk);
-  }
-  if (!as.stack) return fail(error(errc::missing, core_path, "no segment holds the main thread's stack pointer"));
-  {
-    const auto& seg = core.segments()[static_cast<std::size_t>(out.vmas[*as.stack].segment)];
-    const auto st = find_initial_stack(core, seg);
-    if (!st)
-      return fail(error(errc::missing, core_path,
-                        "the initial stack (argc, argv, envp, auxv) was not found on the main thread's stack"));
-    mm.set_mm_start_stack(st->start_stack);
-    mm.set_mm_arg_start(st->arg_start);
-    mm.set_mm_arg_end(st->arg_end);
-    mm.set_mm_env_start(st->env_start);
-    mm.set_mm_env_end(st->env_end);
-  }
-  {
-    // Saved auxv without the AT_NULL pair (pitfall 2).
-    mm.clear_mm_saved_auxv();
-    for (const auto& a : core.process().auxv) {
-      if (a.key == arch::at::null) break;
-      mm.add_mm_saved_auxv(a.key);
-      mm.add_mm_saved_auxv(a.value);
-    }
-    if (mm.mm_saved_auxv_size() > max_saved_auxv_words)
-      return fail(error(errc::unsupported, core_path,
-                        fmt::format("NT_AUXV has {} words without AT_NULL; CRIU accepts at most {}",
-                                    mm.mm_saved_auxv_size(), max_saved_auxv_words)));
-  }
+  plan_brk<Arch>(as, out);
+  plan_initial_stack(core, as, out);
+  plan_saved_auxv(core, out);
 
   plan_pages(core, out);
   out.pages_id = donor.pages_id();
