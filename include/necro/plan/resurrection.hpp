@@ -41,6 +41,67 @@ inline std::uint64_t page_align_up(std::uint64_t v, std::uint64_t page) { return
 
 }  // namespace detail
 
+/// mm's start/end code and data: the donor's, moved by the executable's load
+/// delta (pitfall 18). Without the executable in both layouts, the victim's
+/// own mappings of it stand in (code: its executable range, data: its
+/// writable one), with a warning; prctl(PR_SET_MM_MAP) needs start_code <
+/// end_code and start_data <= end_data.
+inline void plan_code_data(const address_space& as, const relocator& reloc, resurrection& out) {
+  auto& mm = out.mm;
+  const auto d = reloc.donor().find(as.exe_path);
+  const auto v = reloc.victim().find(as.exe_path);
+  if (d != reloc.donor().end() && v != reloc.victim().end()) {
+    const std::uint64_t delta = v->second.base() - d->second.base();
+    for (auto [get, set, name] :
+         {std::tuple{&pb::mm_entry::mm_start_code, &pb::mm_entry::set_mm_start_code, "start_code"},
+          std::tuple{&pb::mm_entry::mm_end_code, &pb::mm_entry::set_mm_end_code, "end_code"},
+          std::tuple{&pb::mm_entry::mm_start_data, &pb::mm_entry::set_mm_start_data, "start_data"},
+          std::tuple{&pb::mm_entry::mm_end_data, &pb::mm_entry::set_mm_end_data, "end_data"}}) {
+      const std::uint64_t from = (mm.*get)();
+      (mm.*set)(from + delta);
+      out.relocations.push_back({fmt::format("mm {}", name), from, from + delta, "executable load delta"});
+    }
+    return;
+  }
+  std::uint64_t code_lo = UINT64_MAX, code_hi = 0, data_lo = UINT64_MAX, data_hi = 0, lo = UINT64_MAX, hi = 0;
+  for (const auto& x : out.vmas) {
+    if (x.label != as.exe_path) continue;
+    const auto& e = x.entry;
+    lo = std::min(lo, e.start());
+    hi = std::max(hi, e.end());
+    if (e.prot() & criu::mmap_bits::prot_exec) code_lo = std::min(code_lo, e.start()), code_hi = std::max(code_hi, e.end());
+    if (e.prot() & criu::mmap_bits::prot_write) data_lo = std::min(data_lo, e.start()), data_hi = std::max(data_hi, e.end());
+  }
+  if (hi == 0) lo = hi = as.exe_end;  // the executable has no VMA of its own: an empty range at its end
+  if (code_hi == 0) code_lo = lo, code_hi = std::max(hi, lo + 1);
+  if (data_hi == 0) data_lo = data_hi = hi;
+  mm.set_mm_start_code(code_lo);
+  mm.set_mm_end_code(code_hi);
+  mm.set_mm_start_data(data_lo);
+  mm.set_mm_end_data(data_hi);
+  out.warnings.push_back(fmt::format("{} is not mapped in both processes: start/end code {:#x}-{:#x} and data "
+                                     "{:#x}-{:#x} taken from the victim's mappings of it (estimates)",
+                                     as.exe_path, code_lo, code_hi, data_lo, data_hi));
+}
+
+/// A warning for private pages the core lacks (coredump_filter): they get no
+/// data, so anonymous ones restore as zeros and file-backed ones as the file
+/// on disk, without the changes the process made (relocations, .data).
+template <class Arch>
+void warn_not_dumped(const elf::core_view<Arch>& core, resurrection& out) {
+  if (out.stats.not_dumped_pages == 0) return;
+  std::uint64_t anon = 0;
+  for (const auto& v : out.vmas) {
+    if (!v.carries_pages || !v.anonymous || v.segment < 0) continue;
+    const auto& seg = core.segments()[static_cast<std::size_t>(v.segment)];
+    anon += (seg.memsz - std::min(seg.memsz, seg.filesz)) / Arch::page_size;
+  }
+  out.warnings.push_back(fmt::format("{} pages of private memory are not in the core (coredump_filter left them "
+                                     "out): {} anonymous ones come back as zeros, {} file-backed ones as the file "
+                                     "on disk, without the process's changes; use coredump_filter 0xff",
+                                     out.stats.not_dumped_pages, anon, out.stats.not_dumped_pages - std::min(anon, out.stats.not_dumped_pages)));
+}
+
 /// mm's brk range: the heap VMA, else an empty heap right after the executable.
 template <class Arch>
 void plan_brk(const address_space& as, resurrection& out) {
@@ -198,30 +259,14 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   auto& mm = out.mm;
   mm.clear_vmas();
   for (const auto& v : out.vmas) *mm.add_vmas() = v.entry;
-  {
-    const auto& dl = reloc.donor();
-    const auto& vl = reloc.victim();
-    const auto d = dl.find(as.exe_path);
-    const auto v = vl.find(as.exe_path);
-    if (d == dl.end() || v == vl.end())
-      return fail(error(errc::missing, core_path, fmt::format("{} is not mapped in both processes", as.exe_path)));
-    const std::uint64_t delta = v->second.base() - d->second.base();
-    for (auto [get, set, name] :
-         {std::tuple{&pb::mm_entry::mm_start_code, &pb::mm_entry::set_mm_start_code, "start_code"},
-          std::tuple{&pb::mm_entry::mm_end_code, &pb::mm_entry::set_mm_end_code, "end_code"},
-          std::tuple{&pb::mm_entry::mm_start_data, &pb::mm_entry::set_mm_start_data, "start_data"},
-          std::tuple{&pb::mm_entry::mm_end_data, &pb::mm_entry::set_mm_end_data, "end_data"}}) {
-      const std::uint64_t from = (mm.*get)();
-      (mm.*set)(from + delta);
-      out.relocations.push_back({fmt::format("mm {}", name), from, from + delta, "executable load delta"});
-    }
-  }
+  plan_code_data(as, reloc, out);
   plan_brk<Arch>(as, out);
   plan_initial_stack(core, as, out);
   plan_saved_auxv(core, out);
 
   plan_pages(core, out);
   out.pages_id = donor.pages_id();
+  warn_not_dumped(core, out);
 
   // Donor files carried over: per-pid images renamed, the rest copied.
   for (const auto& name : donor.file_names()) {
