@@ -34,6 +34,11 @@ packages=(
   criu            # only for its `crit` image decoder (the tests check our images with it)
   clang-14 libclang-rt-14-dev   # fuzzing and sanitizers
   gdb
+  # tests/e2e/real: real programs and their clients. The tests start their own
+  # instances on free 127.0.0.1 ports with their own files; the packages' own
+  # services are not used (in a container without systemd apt does not start
+  # them; where systemd runs they may run alongside, untouched).
+  redis-server redis-tools nginx python3 python3-setproctitle curl iproute2
 )
 
 install_packages() {
