@@ -38,7 +38,7 @@ packages=(
   # instances on free 127.0.0.1 ports with their own files; the packages' own
   # services are not used (in a container without systemd apt does not start
   # them; where systemd runs they may run alongside, untouched).
-  redis-server redis-tools nginx python3 python3-setproctitle curl iproute2
+  redis-server redis-tools nginx python3 python3-setproctitle curl iproute2 memcached netcat-openbsd
 )
 
 install_packages() {
