@@ -647,7 +647,7 @@ dump_donor() {
     if ! timed donor-dump criu dump -t "$DPID" -D "$WORK/donor" -v4 -o dump.log; then
         show_log "$WORK/donor/dump.log"
         if grep -q "Can't get 1:16 opt: Operation not supported" "$WORK/donor/dump.log"; then
-            fail "this CRIU cannot dump a TCP socket on Linux >= 6.16 (getsockopt SO_PASSCRED on an inet socket is EOPNOTSUPP since 6.16; CRIU issue #2718, fixed after 4.1.1): use a CRIU with that fix as NECRO_CRIU"
+            fail "this CRIU cannot dump a TCP socket on Linux >= 6.16 (getsockopt SO_PASSCRED on an inet socket is EOPNOTSUPP since 6.16; CRIU issue #2705, fixed in CRIU 4.2): use a CRIU with that fix as NECRO_CRIU"
         fi
         fatal "criu dump of donor pid $DPID failed"
     fi
