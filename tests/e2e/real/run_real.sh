@@ -596,6 +596,9 @@ other_instances
 
 # ================================================================ the story
 cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'; }
+# environ_sum PID: size and digest of /proc/PID/environ (the bytes between the
+# kernel's env_start and env_end, whatever the program wrote there since).
+environ_sum() { local f="/proc/$1/environ"; printf '%s bytes, sha256 %.16s' "$(wc -c <"$f")" "$(sha256sum <"$f")"; }
 
 # start_victim: run, load, mark, kill for real; check the core. Sets VPID, CORE.
 start_victim() {
@@ -607,6 +610,7 @@ start_victim() {
     "prog_before_kill_$P"
     wait_for 10 no_connections "$VPID" || fatal "the victim still has client connections: $(ss -Htanp | grep "pid=$VPID,")"
     VICTIM_CMDLINE=$(cmdline_of "$VPID")
+    VICTIM_ENVIRON=$(environ_sum "$VPID")
     cp "/proc/$VPID/smaps" "$WORK/victim.smaps"
     local filter threads
     filter=$(cat "/proc/$VPID/coredump_filter")
@@ -698,6 +702,9 @@ restore_live() {
     cmd=$(cmdline_of "$VPID")
     [ "$cmd" = "$VICTIM_CMDLINE" ] && pass "restored /proc/$VPID/cmdline is the victim's: '$cmd'" ||
         fail "restored /proc/$VPID/cmdline is '$cmd', expected '$VICTIM_CMDLINE'"
+    cmd=$(environ_sum "$VPID")
+    [ "$cmd" = "$VICTIM_ENVIRON" ] && pass "restored /proc/$VPID/environ is the victim's ($cmd)" ||
+        fail "restored /proc/$VPID/environ is $cmd, the victim's was $VICTIM_ENVIRON"
     if timed answers wait_for 20 prog_ready; then
         pass "the resurrected program answers its client on port $PORT"
     else
