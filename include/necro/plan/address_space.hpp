@@ -65,6 +65,27 @@ inline std::optional<std::string_view> unsupported_file_kind(std::string_view p)
   return std::nullopt;
 }
 
+/// Whether a vvar VMA at [v.start, v.end) only covers the core's vvar pages:
+/// every segment it touches lies inside it, and the vDSO is not one of them.
+template <class Arch>
+bool vvar_fits(const elf::core_view<Arch>& core, const pb::vma_entry& v, std::uint64_t vdso) {
+  for (const auto& s : core.segments()) {
+    const bool touches = s.vaddr < v.end() && s.end() > v.start();
+    if (touches && (s.vaddr < v.start() || s.end() > v.end() || s.vaddr == vdso)) return false;
+  }
+  return true;
+}
+
+/// An address in the main thread's initial stack: AT_EXECFN's string or
+/// AT_RANDOM's bytes (the kernel writes both there), else the main thread's
+/// sp (which may be on a signal stack or a coroutine's stack instead).
+template <class Arch>
+std::uint64_t initial_stack_anchor(const elf::core_view<Arch>& core) {
+  for (const auto key : {arch::at::execfn, arch::at::random})
+    if (const auto a = core.auxv(key); a && core.segment_at(*a)) return *a;
+  return Arch::sp(core.leader().regs());
+}
+
 }  // namespace detail
 
 /// Builds the victim's VMAs. `disk` holds stat() facts for the mapped files
@@ -150,10 +171,16 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
     const std::uint64_t start = *vdso_addr + (donor_vvar->start() - donor_vdso->start());
     vvar->set_start(start);
     vvar->set_end(start + size);
+    if (!detail::vvar_fits(core, *vvar, *vdso_addr)) {
+      warnings.push_back(fmt::format("the donor's vvar, placed at {:#x}-{:#x} beside the victim's vDSO, would overlap "
+                                     "other memory of the core: vvar not recreated (the restore may need CRIU's vDSO proxy)",
+                                     vvar->start(), vvar->end()));
+      vvar.reset();
+    }
   }
 
-  // The stack: the VMA holding the main thread's stack pointer.
-  const std::uint64_t sp = Arch::sp(core.leader().regs());
+  // The stack: the VMA holding AT_EXECFN's string (the initial stack), else the main thread's sp.
+  const std::uint64_t sp = detail::initial_stack_anchor(core);
   const auto* donor_stack = detail::donor_vma_at(donor, map::criu_thread<Arch>::sp(donor.leader_core()));
 
   std::vector<const elf::segment*> segs;
@@ -280,6 +307,10 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
   for (const auto& t : core.threads()) {
     if (&t == &core.leader()) continue;
     const std::uint64_t tsp = Arch::sp(t.regs());
+    if (!core.segment_at(tsp))
+      warnings.push_back(fmt::format("thread {}'s stack pointer {:#x} is in no memory of the core: its stack is not "
+                                     "labelled (it restores as it died)",
+                                     t.tid(), tsp));
     for (std::size_t i = 0; i < as.vmas.size(); ++i) {
       auto& v = as.vmas[i];
       if (tsp < v.entry.start() || tsp >= v.entry.end() || v.label != "[anon]") continue;
