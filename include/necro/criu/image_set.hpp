@@ -20,6 +20,7 @@
 
 #include <necro/criu/image.hpp>
 #include <necro/criu/magic.hpp>
+#include <necro/criu/shared_memory.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/pb/core.pb.h>
@@ -119,6 +120,7 @@ class image_set {
       if (!ok) return fail(error(errc::missing, (dir / pm).string(), "pagemap has no head"));
       s.pages_id_ = head.pages_id();
     }
+    NECRO_TRY_ASSIGN(s.shared_, load_shared_memory(dir, s.files_));
     return s;
   }
 
@@ -139,6 +141,8 @@ class image_set {
   /// files.img entries (empty when the dump has none).
   const std::vector<pb::file_entry>& files() const noexcept { return files_img_; }
   std::uint32_t pages_id() const noexcept { return pages_id_; }
+  /// memfd inodes, ghost files and shmem pagemaps (criu/shared_memory.hpp).
+  const shared_memory_images& shared_memory() const noexcept { return shared_; }
 
   /// The regular file entry with id `id`, if any.
   const pb::reg_file_entry* reg_file(std::uint64_t id) const noexcept {
@@ -167,6 +171,7 @@ class image_set {
   pb::mm_entry mm_;
   std::vector<pb::file_entry> files_img_;
   std::uint32_t pages_id_ = 0;
+  shared_memory_images shared_;
 };
 
 }  // namespace necro::criu

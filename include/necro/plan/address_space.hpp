@@ -22,6 +22,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/shared_memory.hpp>
 
 namespace necro::plan {
 
@@ -35,6 +36,7 @@ struct address_space {
   std::optional<std::size_t> heap, stack, vdso;
   std::uint64_t exe_end = 0;
   std::vector<pb::file_entry> files;  ///< the donor's files.img plus entries for new files
+  shared_memory_plan shared;          ///< memfds, shared anonymous memory, deleted files
 };
 
 namespace detail {
@@ -56,13 +58,20 @@ inline const pb::vma_entry* donor_vma_at(const criu::image_set& d, std::uint64_t
   return nullptr;
 }
 
-/// Paths that are not plain files: shared anonymous memory, SysV shm, memfd, deleted files.
-inline std::optional<std::string_view> unsupported_file_kind(std::string_view p) {
-  if (p.starts_with("/dev/zero")) return "shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS)";
-  if (p.starts_with("/SYSV")) return "System V shared memory";
-  if (p.starts_with("/memfd:")) return "a memfd";
-  if (p.ends_with(" (deleted)")) return "a file deleted since it was mapped";
-  return std::nullopt;
+/// A VMA of memory that lived only in the process (shared anonymous memory, a
+/// memfd, a deleted file): share mode, ids and content are planned by
+/// plan_shared_memory once every VMA is known. System V shm is refused.
+inline result<void> shared_vma(vma_kind kind, const elf::file_mapping& fm, vma& v, const std::string& core_path) {
+  if (kind == vma_kind::sysv_shm)
+    return fail(error(errc::unsupported, core_path,
+                      fmt::format("VMA {:#x}-{:#x} maps {} (System V shared memory): not supported; CRIU restores "
+                                  "SysV segments only with the IPC namespace they live in (criu dump --namespaces "
+                                  "ipc), and the core does not say which segment id was attached",
+                                  fm.start, fm.end, fm.path)));
+  v.kind = kind;
+  v.label = std::string(fm.path);
+  v.entry.set_pgoff(fm.offset);
+  return {};
 }
 
 /// Whether a vvar VMA at [v.start, v.end) only covers the core's vvar pages:
@@ -225,9 +234,11 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
       if (f.start == s->vaddr && f.end == s->end()) fm = &f;
     if (fm) {
       const std::string path(fm->path);
-      if (const auto kind = detail::unsupported_file_kind(path))
-        return fail(error(errc::unsupported, core_path,
-                          fmt::format("VMA {:#x}-{:#x} maps {} ({}): not supported yet", s->vaddr, s->end(), path, *kind)));
+      if (const auto kind = kind_of_path(path); kind != vma_kind::plain) {
+        NECRO_TRY(detail::shared_vma(kind, *fm, v, core_path));
+        as.vmas.push_back(std::move(v));
+        continue;
+      }
       // Share mode is not in the core: take the donor's for the same file and offset (pitfall 10).
       std::uint32_t flags = mmap_bits::map_private, status = vma_status::regular | vma_status::file_private;
       std::uint32_t fdflags = 0;
@@ -296,6 +307,8 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
                         fmt::format("VMAs overlap at {:#x} ({} and {})", as.vmas[i].entry.start(),
                                     as.vmas[i - 1].label, as.vmas[i].label)));
   }
+
+  NECRO_TRY_ASSIGN(as.shared, plan_shared_memory(core, donor, as.vmas, as.files, warnings));
 
   // Thread stacks: the VMA holding each other thread's sp, and the PROT_NONE
   // guard right below it. CRIU dumps them as plain anonymous memory; the donor's

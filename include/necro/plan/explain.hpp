@@ -27,6 +27,29 @@ inline std::string prot_string(std::uint32_t prot) {
   return s;
 }
 
+/// A VMA's kind and share mode, when it is shared memory or shared: " (memfd, shared)".
+inline std::string vma_note(const vma& v) {
+  const bool shared = (v.entry.status() & criu::vma_status::file_shared) != 0;
+  if (v.kind == vma_kind::plain) return shared ? " (shared)" : "";
+  return fmt::format(" ({}, {})", describe(v.kind), shared ? "shared" : "private");
+}
+
+/// The shared-memory objects: where each one's content comes from and goes.
+inline void explain_shared(std::back_insert_iterator<std::string> it, const shared_memory_plan& sp) {
+  if (sp.objects.empty()) return;
+  fmt::format_to(it, "\nshared memory ({} objects, content from the core):\n", sp.objects.size());
+  for (const auto& o : sp.objects) {
+    std::uint64_t pages = 0;
+    for (const auto& r : o.runs) pages += r.pages;
+    const auto to = o.kind == vma_kind::deleted_file
+                        ? fmt::format("ghost-file-{}.img", o.content_id)
+                        : fmt::format("pagemap-shmem-{}.img + pages-{}.img", o.content_id, o.pages_id);
+    fmt::format_to(it, "  {} {}: {} bytes, file id {}, {} candidate pages -> {} ({})\n", describe(o.kind),
+                   io::printable(o.name), o.size, o.file_id, pages, to,
+                   o.from_donor ? "the donor's object, refilled" : "new: the donor has none");
+  }
+}
+
 /// A readable report of the plan. `verbose` adds every page run.
 inline std::string explain(const resurrection& p, bool verbose = false) {
   using io::printable;
@@ -51,9 +74,9 @@ inline std::string explain(const resurrection& p, bool verbose = false) {
   for (const auto& v : p.vmas) {
     const auto& e = v.entry;
     fmt::format_to(it, "  {:#014x}-{:#014x} {} {}{}{}\n", e.start(), e.end(), prot_string(e.prot()), printable(v.label),
-        e.pgoff() ? fmt::format(" +{:#x}", e.pgoff()) : std::string(),
-        (e.status() & criu::vma_status::file_shared) ? " (shared)" : "");
+        e.pgoff() ? fmt::format(" +{:#x}", e.pgoff()) : std::string(), vma_note(v));
   }
+  explain_shared(it, p.shared);
   fmt::format_to(it, "\npages: {} written in {} runs, {} zero pages elided, {} past end of file, {} not in the core\n",
       p.stats.pages_written, p.runs.size(), p.stats.zero_pages_elided, p.stats.past_eof_pages,
       p.stats.not_dumped_pages);

@@ -201,6 +201,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   NECRO_TRY_ASSIGN(auto as, plan_address_space(core, donor, disk, opt.offline, out.warnings));
   out.vmas = std::move(as.vmas);
   out.files = std::move(as.files);
+  out.shared = std::move(as.shared);
   out.exe_path = as.exe_path;
   out.exe_build_id = victim_build_id_hex(core, as.exe_path, out.warnings).value_or("");
 
@@ -268,9 +269,14 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   plan_pages(core, out);
   out.pages_id = donor.pages_id();
   warn_not_dumped(core, out);
+  assign_pages_ids(donor, out.shared);
 
   // Donor files carried over: per-pid images renamed, the rest copied.
   for (const auto& name : donor.file_names()) {
+    if (const auto c = carry_shared(name, donor, out.shared); c != carry::as_usual) {
+      if (c == carry::copy) out.carried.push_back({name, name});
+      continue;
+    }
     if (name.starts_with("pages-") || name == "pstree.img" || name == "files.img" || name.ends_with(".log") ||
         name.starts_with("stats-"))
       continue;
@@ -286,6 +292,9 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   // What changed, in words.
   out.changes.push_back(fmt::format("pid {} -> {}", donor.pid(), out.pid));
   out.changes.push_back(fmt::format("{} VMAs from the core (donor had {})", out.vmas.size(), donor.mm().vmas_size()));
+  for (const auto& o : out.shared.objects)
+    out.changes.push_back(fmt::format("{} {}: {} bytes from the core ({})", describe(o.kind), o.name, o.size,
+                                      o.from_donor ? "the donor's object, refilled" : "new: the donor has none"));
   if (out.files.size() != donor.files().size())
     out.changes.push_back(fmt::format("{} file entries added for files only the victim mapped",
                                       out.files.size() - donor.files().size()));

@@ -26,6 +26,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/write/page_engine.hpp>
+#include <necro/write/shared_memory.hpp>
 
 namespace necro::write {
 
@@ -199,6 +200,7 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     for (const auto& e : rep.pages.pagemap) b.add(e);
     NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
   }
+  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, durable, opt.method));
   for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, durable));
   if (durable) detail::sync_dir(tmp);
   NECRO_TRY(go_on());  // the last chance: from here on the set moves into place
