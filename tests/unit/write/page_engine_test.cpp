@@ -103,7 +103,7 @@ TEST_CASE("range_copier falls back to the mapping when the kernel cannot copy", 
   CHECK(std::memcmp(got.data(), src.view().data(), 1000) == 0);
 }
 
-TEST_CASE("write_pages elides zero pages, holes and clean file pages; the restore gives the core back", "[write]") {
+TEST_CASE("write_pages elides zero pages, holes and clean file pages, and the restore gives the core back", "[write]") {
   necro::test::synthetic_memory m;
   using sm = necro::test::synthetic_memory;
   auto reference = m.plan;
