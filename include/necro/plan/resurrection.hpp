@@ -243,7 +243,9 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
     if (&t == &leader) continue;
     std::uint32_t tmpl_tid = donor.pid();
     if (!donor_others.empty()) tmpl_tid = donor_others[std::min(next_template++, donor_others.size() - 1)];
-    NECRO_TRY_ASSIGN(auto tp, plan_thread(core, t, tmpl_tid, donor.cores().at(tmpl_tid), false, reloc, out));
+    const auto* tmpl = donor.thread_core(tmpl_tid);
+    if (!tmpl) return fail(error(errc::missing, donor.dir().string(), fmt::format("no core image of thread {}", tmpl_tid)));
+    NECRO_TRY_ASSIGN(auto tp, plan_thread(core, t, tmpl_tid, *tmpl, false, reloc, out));
     out.threads.push_back(std::move(tp));
   }
 
