@@ -42,8 +42,11 @@ struct commit_options {
   /// Clone page runs from the core where the file system shares extents
   /// (engine_options::reflink); off: read and elide as everywhere else.
   bool reflink = true;
-  /// fsync every image before the set appears (and write pages back as they
-  /// are produced). Off: the set appears as fast as the page cache takes it.
+  /// Every image on disk before the set appears: pages are written back as
+  /// they are produced, then one syncfs(2) of the output's file system makes
+  /// the whole staged set durable (one device flush, not one per image), and
+  /// the parent directory is fsynced after the rename. Off: the set appears
+  /// as fast as the page cache takes it.
   bool durable = true;
   /// Cancellation: when set and it turns true (a signal handler's flag), commit
   /// stops at its next step (between images, every window of pages), removes what it
@@ -92,6 +95,15 @@ inline result<void> copy_file(const std::filesystem::path& from, const std::file
   NECRO_TRY_ASSIGN(io::mapped_file in, io::mapped_file::open(from.string()));
   const auto v = in.view();
   return write_file(to, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()), durable);
+}
+
+/// syncfs(2) of the file system holding `dir`: every staged image and the
+/// directory itself reach the disk with one flush of the device.
+inline result<void> sync_filesystem(const std::filesystem::path& dir) {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return fail(error::from_errno(dir.string(), "cannot open to sync", errno));
+  if (::syncfs(fd.get()) != 0) return fail(error::from_errno(dir.string(), "cannot sync the images", errno));
+  return {};
 }
 
 inline void sync_dir(const std::filesystem::path& dir) {
@@ -213,26 +225,28 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
   const fs::path& tmp = guard.dir;
 
   const bool durable = opt.durable;
+  // Each image is written without its own fsync: one syncfs below covers all.
+  constexpr bool each_synced = false;
   for (const auto& t : p.threads) {
     criu::image_builder b(criu::magic::core);
     b.add(t.core);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("core-", static_cast<std::uint64_t>(t.tid)), b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("core-", static_cast<std::uint64_t>(t.tid)), b.bytes(), each_synced));
     NECRO_TRY(go_on());
   }
   {
     criu::image_builder b(criu::magic::mm);
     b.add(p.mm);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("mm-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("mm-", static_cast<std::uint64_t>(p.pid)), b.bytes(), each_synced));
   }
   {
     criu::image_builder b(criu::magic::pstree);
     b.add(p.pstree);
-    NECRO_TRY(detail::write_file(tmp / "pstree.img", b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / "pstree.img", b.bytes(), each_synced));
   }
   {
     criu::image_builder b(criu::magic::files);
     for (const auto& f : p.files) b.add(f);
-    NECRO_TRY(detail::write_file(tmp / "files.img", b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / "files.img", b.bytes(), each_synced));
   }
   commit_report rep;
   {
@@ -255,7 +269,6 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     rep.pages = std::move(*written);
     rep.page_bytes = rep.pages.bytes_written;
     rep.copy_fell_back = rep.pages.fell_back;
-    if (durable && ::fsync(fd.get()) != 0) return fail(error::from_errno(pages.string(), "cannot sync", errno));
   }
   NECRO_TRY(go_on());
   {
@@ -264,11 +277,11 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     head.set_pages_id(p.pages_id);
     b.add(head);
     for (const auto& e : rep.pages.pagemap) b.add(e);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), each_synced));
   }
-  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, durable, opt.method));
-  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, durable));
-  if (durable) detail::sync_dir(tmp);
+  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, each_synced, opt.method));
+  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, each_synced));
+  if (durable) NECRO_TRY(detail::sync_filesystem(tmp));
   NECRO_TRY(go_on());  // the last chance: from here on the set moves into place
 
   if (in_place) {
