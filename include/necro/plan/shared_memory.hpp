@@ -44,7 +44,7 @@ constexpr vma_kind kind_of_path(std::string_view p) noexcept {
 inline std::string object_name(vma_kind k, std::string_view p) {
   const auto bare = p.substr(0, p.size() - std::min(p.size(), deleted_suffix.size()));
   if (k == vma_kind::shared_anon) return std::string(shared_anon_name);
-  if (k == vma_kind::memfd) return std::string(bare.substr(7));
+  if (k == vma_kind::memfd) return std::string(bare.substr(std::min<std::size_t>(bare.size(), 7)));  // "/memfd:"
   return std::string(bare);
 }
 

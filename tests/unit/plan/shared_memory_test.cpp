@@ -118,6 +118,7 @@ TEST_CASE("shared memory: NT_FILE paths name the kind", "[plan][shmem]") {
   CHECK(kind_of_path("/dev/zero") == vma_kind::plain);
   CHECK(object_name(vma_kind::memfd, "/memfd:necro-shm (deleted)") == "necro-shm");
   CHECK(object_name(vma_kind::memfd, "/memfd: (deleted)") == "");
+  CHECK(object_name(vma_kind::memfd, "/mem") == "");  // never past the end
   CHECK(object_name(vma_kind::deleted_file, "/var/tmp/x (deleted)") == "/var/tmp/x");
   CHECK(object_name(vma_kind::shared_anon, "/dev/zero (deleted)") == "/dev/zero");
 }
