@@ -403,6 +403,13 @@ result<shared_memory_plan> plan_shared_memory(const elf::core_view<Arch>& core, 
   return sp;
 }
 
+/// Whether files.img entry `file_id` is a deleted file restored from a ghost.
+inline bool is_ghost(const shared_memory_plan& sp, std::uint32_t file_id) noexcept {
+  for (const auto& r : sp.remaps)
+    if (r.orig_id() == file_id && r.remap_type() == pb::GHOST) return true;
+  return false;
+}
+
 /// Gives each memfd object a pages id no donor image uses.
 inline void assign_pages_ids(const criu::image_set& donor, shared_memory_plan& sp) {
   std::uint32_t next = donor.pages_id() + 1;

@@ -375,3 +375,22 @@ TEST_CASE("shared memory: a core without the shared pages names the coredump_fil
     CHECK(object(*p, vma_kind::memfd).runs.size() == 1);
   }
 }
+
+TEST_CASE("shared memory: a broken memfd.img or ghost file of the donor is one error naming it", "[criu][shmem]") {
+  const auto d = necro::test::fixture("x86_64/shmem.donor");
+  NECRO_REQUIRE_FIXTURE(d, "x86_64/shmem.donor");
+  for (const char* name : {"memfd.img", "remap-fpath.img", "ghost-file-1.img", "pagemap-shmem-"}) {
+    INFO(name);
+    scratch s;
+    const auto copy = s.dir / "donor";
+    fs::copy(*d, copy);
+    fs::path victim;
+    for (const auto& e : fs::directory_iterator(copy))
+      if (e.path().filename().string().starts_with(name)) victim = e.path();
+    REQUIRE(!victim.empty());
+    fs::resize_file(victim, 10);  // the magic words and half an entry's length
+    const auto set = necro::criu::image_set::load(copy);
+    REQUIRE(!set);
+    CHECK(set.error().path() == victim.string());
+  }
+}
