@@ -123,6 +123,37 @@ TEST_CASE("shared memory: NT_FILE paths name the kind", "[plan][shmem]") {
   CHECK(object_name(vma_kind::shared_anon, "/dev/zero (deleted)") == "/dev/zero");
 }
 
+TEST_CASE("shared memory: VMAs group into objects", "[plan][shmem]") {
+  auto make = [](vma_kind k, const char* path, std::uint64_t start, std::uint64_t end, std::uint64_t pgoff) {
+    necro::plan::vma v;
+    v.kind = k;
+    v.label = path;
+    v.entry.set_start(start);
+    v.entry.set_end(end);
+    v.entry.set_pgoff(pgoff);
+    return v;
+  };
+  const std::vector<necro::plan::vma> vmas{
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x10000, 0x12000, 0),      // one mmap ...
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x12000, 0x13000, 0x2000), // ... split by mprotect
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x13000, 0x14000, 0),      // another mmap, adjacent
+      make(vma_kind::plain, "[anon]", 0x14000, 0x15000, 0),
+      make(vma_kind::memfd, "/memfd:q (deleted)", 0x20000, 0x21000, 0x3000),
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x21000, 0x22000, 0x1000), // not a continuation
+      make(vma_kind::memfd, "/memfd:q (deleted)", 0x30000, 0x32000, 0),             // same name: same object
+  };
+  const auto objs = necro::plan::detail::group_objects(vmas);
+  REQUIRE(objs.size() == 4);
+  CHECK(objs[0].vmas == std::vector<std::size_t>{0, 1});
+  CHECK(objs[0].extent == 0x3000);
+  CHECK(objs[1].vmas == std::vector<std::size_t>{2});
+  CHECK(objs[2].name == "q");
+  CHECK(objs[2].vmas == std::vector<std::size_t>{4, 6});
+  CHECK(objs[2].extent == 0x4000);
+  CHECK(objs[3].vmas == std::vector<std::size_t>{5});
+  CHECK(objs[3].extent == 0x2000);
+}
+
 TEST_CASE("shared memory: System V shm is refused, saying why", "[plan][shmem]") {
   necro::elf::file_mapping fm{};
   fm.start = 0x7f0000000000;
