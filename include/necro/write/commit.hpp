@@ -196,7 +196,7 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     for (const auto& e : rep.pages.pagemap) b.add(e);
     NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
   }
-  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, durable, opt.method));
+  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, durable, opt.method, opt.cancel));
   for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, durable));
   if (durable) detail::sync_dir(tmp);
   NECRO_TRY(go_on());  // the last chance: from here on the set moves into place
