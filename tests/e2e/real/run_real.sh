@@ -590,7 +590,7 @@ case $MODE in
     python*) P=python ;;
 esac
 "setup_$P"
-prog_ready() { "prog_ready_$P" "$@"; }
+prog_ready() { "prog_ready_$P"; }
 log "program: ${CMD[*]} (binary $EXE), port $PORT, killed with SIG$KILLSIG"
 other_instances
 
@@ -705,11 +705,37 @@ restore_live() {
     cmd=$(environ_sum "$VPID")
     [ "$cmd" = "$VICTIM_ENVIRON" ] && pass "restored /proc/$VPID/environ is the victim's ($cmd)" ||
         fail "restored /proc/$VPID/environ is $cmd, the victim's was $VICTIM_ENVIRON"
-    if timed answers wait_for 20 prog_ready; then
+    if timed answers answers_while_alive 20; then
         pass "the resurrected program answers its client on port $PORT"
     else
         show_log "$IMG/restore.log"
+        why_dead
         fatal "the resurrected pid $VPID does not answer on port $PORT (state '$(state_of "$VPID")')"
+    fi
+}
+
+# answers_while_alive SECONDS: until the program answers; gives up at once
+# when the resurrected process is gone.
+answers_while_alive() {
+    local deadline=$((SECONDS + $1))
+    until prog_ready; do
+        is_running "$VPID" || return 1
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+# why_dead: when the resurrected process died with a core (core_pattern still
+# points into $WORK), say of what and where, with gdb's backtrace.
+why_dead() {
+    local core="$WORK/core.$VPID"
+    is_running "$VPID" && return 0
+    wait_for 5 test -s "$core" || { log "pid $VPID is gone and left no core"; return 0; }
+    log "the resurrected pid $VPID died and left $core:"
+    if command -v gdb >/dev/null; then
+        timeout 60 gdb -nx -batch -ex 'p $_siginfo.si_signo' -ex 'p $_siginfo._sifields._sigfault.si_addr' \
+            -ex 'info registers rip' -ex 'bt 8' "$EXE" "$core" {LOCKFD}>&- 2>/dev/null |
+            grep -E '^(\$[0-9]|rip|#[0-9])' | awk '!seen[$0]++ { print "  " $0 }' || true
     fi
 }
 
@@ -737,7 +763,11 @@ if [ "${NECRO_REAL_CONTROL:-0}" != 1 ]; then
 fi
 restore_live
 timed checks "prog_check_$P"
-is_running "$VPID" && pass "pid $VPID still alive and running" ||
+if is_running "$VPID"; then
+    pass "pid $VPID still alive and running"
+else
     fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
+    why_dead
+fi
 kill_tracked "$VPID"
 exit 0
