@@ -248,7 +248,7 @@ void find_env_start(const stack_memory<Arch>& m, const argc_slot& slot, initial_
   take(s.env_end, "env_end");
   s.estimates.push_back(fmt::format("arg_end/env_start {:#x}: neither envp nor argv leads to the boundary between "
                                     "the argument and the environment strings; set to env_end (/proc/PID/environ "
-                                    "reads empty, cmdline holds every string left)",
+                                    "reads empty)",
                                     s.env_end));
 }
 

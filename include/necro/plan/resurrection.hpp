@@ -43,8 +43,8 @@ inline std::uint64_t page_align_up(std::uint64_t v, std::uint64_t page) { return
 
 /// mm's start/end code and data: the donor's, moved by the executable's load
 /// delta (pitfall 18). Without the executable in both layouts, the victim's
-/// own mappings of it stand in (code: its executable range, data: its
-/// writable one), with a warning; prctl(PR_SET_MM_MAP) needs start_code <
+/// own mappings of it stand in (code: its executable range, data: all of it
+/// above the code), with a warning; prctl(PR_SET_MM_MAP) needs start_code <
 /// end_code and start_data <= end_data.
 inline void plan_code_data(const address_space& as, const relocator& reloc, resurrection& out) {
   auto& mm = out.mm;
@@ -63,18 +63,19 @@ inline void plan_code_data(const address_space& as, const relocator& reloc, resu
     }
     return;
   }
-  std::uint64_t code_lo = UINT64_MAX, code_hi = 0, data_lo = UINT64_MAX, data_hi = 0, lo = UINT64_MAX, hi = 0;
+  std::uint64_t code_lo = UINT64_MAX, code_hi = 0, lo = UINT64_MAX, hi = 0;
   for (const auto& x : out.vmas) {
     if (x.label != as.exe_path) continue;
-    const auto& e = x.entry;
-    lo = std::min(lo, e.start());
-    hi = std::max(hi, e.end());
-    if (e.prot() & criu::mmap_bits::prot_exec) code_lo = std::min(code_lo, e.start()), code_hi = std::max(code_hi, e.end());
-    if (e.prot() & criu::mmap_bits::prot_write) data_lo = std::min(data_lo, e.start()), data_hi = std::max(data_hi, e.end());
+    lo = std::min(lo, x.entry.start());
+    hi = std::max(hi, x.entry.end());
+    if (!(x.entry.prot() & criu::mmap_bits::prot_exec)) continue;
+    code_lo = std::min(code_lo, x.entry.start());
+    code_hi = std::max(code_hi, x.entry.end());
   }
   if (hi == 0) lo = hi = as.exe_end;  // the executable has no VMA of its own: an empty range at its end
   if (code_hi == 0) code_lo = lo, code_hi = std::max(hi, lo + 1);
-  if (data_hi == 0) data_lo = data_hi = hi;
+  // Data follows the code: everything of the executable above it (a superset).
+  const std::uint64_t data_lo = std::min(code_hi, hi), data_hi = hi;
   mm.set_mm_start_code(code_lo);
   mm.set_mm_end_code(code_hi);
   mm.set_mm_start_data(data_lo);
