@@ -18,11 +18,15 @@
 #                are the victim's (the donor's run_id differs). Redis rewrites
 #                its process title (argv/environ strings moved to the heap).
 #   nginx        nginx as one process (master_process off, daemon off) with
-#                stub_status; its connection/request counters live in
-#                MAP_SHARED|MAP_ANONYMOUS memory. Requests, then SIGABRT (nginx
-#                takes SIGQUIT as a graceful stop); after: the counters go on
-#                from the victim's values and it serves pages again.
-#                ngx_init_setproctitle also moved environ to the heap.
+#                stub_status (its counters are in .bss without a master
+#                process) and a limit_req zone: MAP_SHARED|MAP_ANONYMOUS memory
+#                holding each client's request budget. Requests until the
+#                budget is spent (503), then SIGABRT (nginx takes SIGQUIT as a
+#                graceful stop); after: the shared zone holds the core's bytes,
+#                the counters go on from the victim's, the budget is still
+#                spent (a fresh nginx answers 200), and it serves pages again.
+#                ngx_init_setproctitle repointed the initial stack's envp array
+#                to heap copies.
 #   python       CPython (kvserver.py): 20 000 keys in a dict behind a TCP
 #                socket; SIGQUIT; after: count, sampled values, marker, a
 #                write, the random run id chosen at start is the victim's.
@@ -376,6 +380,7 @@ prog_check_redis() {
 
 # ---------------------------------------------------------------- nginx
 NGINX_REQUESTS=50
+NGINX_BURST=5
 http() { timeout 20 curl -sS --max-time 10 "$@" {LOCKFD}>&-; }
 # nginx_status: "accepts handled requests" from stub_status.
 nginx_status() { http "http://127.0.0.1:$PORT/status" | sed -n '3p' | awk '{print $1, $2, $3}'; }
@@ -383,7 +388,9 @@ setup_nginx() {
     need nginx nginx
     need curl curl
     EXE=$(readlink -f "$(command -v nginx)")
-    mkdir -p "$WORK/nginx/tmp" "$WORK/nginx/logs"
+    mkdir -p "$WORK/nginx/tmp" "$WORK/nginx/logs" "$WORK/nginx/html"
+    # A static file: limit_req acts before the content phase (not on "return").
+    echo "within budget" >"$WORK/nginx/html/limited"
     cat >"$WORK/nginx/nginx.conf" <<EOF
 master_process off;
 daemon off;
@@ -392,6 +399,9 @@ error_log $WORK/nginx/logs/error.log info;
 events { worker_connections 64; }
 http {
     access_log $WORK/nginx/logs/access.log;
+    # A shared memory zone (MAP_SHARED|MAP_ANONYMOUS, also without a master
+    # process): per-client request budgets. 1 request a minute, burst 5.
+    limit_req_zone \$binary_remote_addr zone=budget:1m rate=1r/m;
     client_body_temp_path $WORK/nginx/tmp/body;
     proxy_temp_path $WORK/nginx/tmp/proxy;
     fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
@@ -400,6 +410,7 @@ http {
     server {
         listen 127.0.0.1:$PORT;
         location = /status { stub_status; }
+        location = /limited { limit_req zone=budget burst=$NGINX_BURST nodelay; limit_req_status 503; default_type text/plain; root $WORK/nginx/html; }
         location / { default_type text/plain; return 200 "necro-nginx-ok \$request_uri\n"; }
     }
 }
@@ -413,7 +424,14 @@ prog_load_nginx() {
     for i in $(seq 10); do urls+=("http://127.0.0.1:$PORT/page$i"); done
     # 5 connections with 10 keep-alive requests each.
     for i in $(seq 5); do http "${urls[@]}" >/dev/null || fatal "curl failed"; done
+    # Spend the budget in the shared zone: 1 + burst requests pass, then 503.
+    local codes
+    codes=$(for i in $(seq $((NGINX_BURST + 3))); do http -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PORT/limited"; done | paste -sd' ')
+    log "GET /limited x$((NGINX_BURST + 3)): $codes"
+    [ "$codes" = "$(printf '200 %.0s' $(seq $((NGINX_BURST + 1))))503 503" ] ||
+        fatal "limit_req did not limit as configured: $codes"
 }
+limited_code() { http -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/limited"; }
 prog_before_kill_nginx() {
     VICTIM_STATUS=$(nginx_status)
     log "victim stub_status (accepts handled requests): $VICTIM_STATUS"
@@ -422,6 +440,7 @@ prog_before_kill_nginx() {
 }
 prog_donor_nginx() {
     DONOR_STATUS=$(nginx_status)
+    # Not /limited: its budget must stay whole in the donor.
     log "donor stub_status (accepts handled requests): $DONOR_STATUS"
 }
 prog_check_nginx() {
@@ -432,6 +451,10 @@ prog_check_nginx() {
     [ "$got" = "$want" ] &&
         pass "stub_status counters go on from the victim's: $VICTIM_STATUS -> $got (the donor's were $DONOR_STATUS)" ||
         fail "stub_status counters are '$got', expected '$want' (victim: $VICTIM_STATUS; donor: $DONOR_STATUS)"
+    got=$(limited_code)
+    [ "$got" = 503 ] &&
+        pass "the request budget in the shared zone is the victim's, spent: GET /limited -> $got (a fresh nginx answers 200)" ||
+        fail "GET /limited -> $got, expected 503: the limit_req zone (shared memory) is not the victim's"
     got=$(http "http://127.0.0.1:$PORT/after" 2>&1)
     [ "$got" = "necro-nginx-ok /after" ] && pass "it serves again: GET /after -> '$got'" ||
         fail "GET /after -> '$got'"
@@ -590,7 +613,7 @@ case $MODE in
     python*) P=python ;;
 esac
 "setup_$P"
-prog_ready() { "prog_ready_$P" "$@"; }
+prog_ready() { "prog_ready_$P"; }
 log "program: ${CMD[*]} (binary $EXE), port $PORT, killed with SIG$KILLSIG"
 other_instances
 
@@ -705,11 +728,50 @@ restore_live() {
     cmd=$(environ_sum "$VPID")
     [ "$cmd" = "$VICTIM_ENVIRON" ] && pass "restored /proc/$VPID/environ is the victim's ($cmd)" ||
         fail "restored /proc/$VPID/environ is $cmd, the victim's was $VICTIM_ENVIRON"
-    if timed answers wait_for 20 prog_ready; then
+    [ -z "${CORE:-}" ] || check_shared_memory
+    if timed answers answers_while_alive 20; then
         pass "the resurrected program answers its client on port $PORT"
     else
         show_log "$IMG/restore.log"
+        why_dead
         fatal "the resurrected pid $VPID does not answer on port $PORT (state '$(state_of "$VPID")')"
+    fi
+}
+
+# check_shared_memory: right after the restore, before any client talks to
+# it, the victim's memory-only shared mappings hold the core's bytes.
+check_shared_memory() {
+    local verdict rc=0
+    verdict=$("$PY" "$HERE/sharedcheck.py" "$CORE" "$WORK/victim.smaps" "$VPID") || rc=$?
+    case $rc in
+        0) pass "shared memory: $verdict" ;;
+        3) log "shared memory: $verdict" ;;
+        *) fail "shared memory: $verdict" ;;
+    esac
+}
+
+# answers_while_alive SECONDS: until the program answers; gives up at once
+# when the resurrected process is gone.
+answers_while_alive() {
+    local deadline=$((SECONDS + $1))
+    until prog_ready; do
+        is_running "$VPID" || return 1
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+# why_dead: when the resurrected process died with a core (core_pattern still
+# points into $WORK), say of what and where, with gdb's backtrace.
+why_dead() {
+    local core="$WORK/core.$VPID"
+    is_running "$VPID" && return 0
+    wait_for 5 test -s "$core" || { log "pid $VPID is gone and left no core"; return 0; }
+    log "the resurrected pid $VPID died and left $core:"
+    if command -v gdb >/dev/null; then
+        timeout 60 gdb -nx -batch -ex 'p $_siginfo.si_signo' -ex 'p $_siginfo._sifields._sigfault.si_addr' \
+            -ex 'info registers rip' -ex 'bt 8' "$EXE" "$core" {LOCKFD}>&- 2>/dev/null |
+            grep -E '^(\$[0-9]|rip|#[0-9])' | awk '!seen[$0]++ { print "  " $0 }' || true
     fi
 }
 
@@ -718,6 +780,7 @@ restore_live() {
 # images: every check after the restore must pass (a failure there is the
 # test's, or CRIU's, never necro's).
 dump_victim_control() {
+    disown "$VPID" # no "Killed" notice when CRIU kills it
     mkdir -p "$WORK/img"
     if ! timed victim-dump criu dump -t "$VPID" -D "$WORK/img" -v4 -o dump.log; then
         show_log "$WORK/img/dump.log"
@@ -737,7 +800,11 @@ if [ "${NECRO_REAL_CONTROL:-0}" != 1 ]; then
 fi
 restore_live
 timed checks "prog_check_$P"
-is_running "$VPID" && pass "pid $VPID still alive and running" ||
+if is_running "$VPID"; then
+    pass "pid $VPID still alive and running"
+else
     fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
+    why_dead
+fi
 kill_tracked "$VPID"
 exit 0
