@@ -297,3 +297,26 @@ TEST_CASE("without ASLR the brk heap is glued to the executable, like the donor'
   CHECK(warned(q, "no brk heap found"));
   check_prctl_order(q.mm);
 }
+
+TEST_CASE("without AT_EXECFN, env_end is the start of the last string below the stack's top", "[plan][fallback]") {
+  auto c = core_copy::load();
+  NECRO_REQUIRE_FIXTURE(c, "x86_64/counter.core");
+  const auto normal = necro::test::plan_counter()->plan;
+  const auto& auxv = *c->original.process().auxv_bytes;
+  bool renamed = false;
+  for (std::uint64_t o = 0; o + 16 <= auxv.size(); o += 16)
+    if (necro::test::peek<std::uint64_t>(c->image, auxv.file_offset() + o) == necro::arch::at::execfn) {
+      necro::test::poke(c->image, auxv.file_offset() + o, std::uint64_t{0x7f});  // no longer AT_EXECFN
+      renamed = true;
+    }
+  REQUIRE(renamed);
+  const auto core = c->parse();
+  REQUIRE_FALSE(core.auxv(necro::arch::at::execfn));
+  const auto p = plan_of(core, *necro::test::x86_64_donor());
+  CHECK(warned(p, "NT_AUXV has no AT_EXECFN in the stack"));
+  // The kernel's layout makes the estimate exact: the name ends 8 bytes below the top.
+  CHECK(p.mm.mm_env_end() == normal.mm.mm_env_end());
+  CHECK(p.mm.mm_env_start() == normal.mm.mm_env_start());
+  CHECK(p.mm.mm_arg_start() == normal.mm.mm_arg_start());
+  CHECK(p.mm.mm_start_stack() == normal.mm.mm_start_stack());
+}
