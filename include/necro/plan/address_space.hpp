@@ -197,7 +197,7 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
   }
 
   // The stack: the VMA holding AT_EXECFN's string (the initial stack), else the main thread's sp.
-  const std::uint64_t sp = detail::initial_stack_anchor(core);
+  const std::uint64_t stack_at = detail::initial_stack_anchor(core);
   // The donor's stack lends its flags: the VMA of its sp, unless that is not a
   // MAP_GROWSDOWN one (a signal stack); then the donor's MAP_GROWSDOWN VMA.
   const auto* donor_stack = detail::donor_vma_at(donor, map::criu_thread<Arch>::sp(donor.leader_core()));
@@ -286,7 +286,7 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
     v.label = "[anon]";
     v.carries_pages = true;
     v.anonymous = true;
-    if (sp >= s->vaddr && sp < s->end()) {
+    if (stack_at >= s->vaddr && stack_at < s->end()) {
       if (donor_stack) {
         e.set_flags(donor_stack->flags());
         e.set_status(donor_stack->status());
