@@ -63,8 +63,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Room for the core (size + 512 MiB of zero and file pages), its donor, and copies that share it.
-truncate -s "$((size + 4))G" "$img"
+# Room for the core (size + 512 MiB of zero and file pages), its donor, and a
+# copy of it where extents are not shared (ext4). The loop file is sparse.
+truncate -s "$((2 * size + 4))G" "$img"
 "${mkfs[@]}" "$img"
 mount -o loop "$img" "$mnt"
 mounted=1
@@ -99,7 +100,7 @@ for ((r = 1; r <= runs; r++)); do
     necro_s=$(secs "$t0" "$t1") cp_s=$(secs "$t2" "$t3") read_s=$(secs "$t4" "$t5")
     echo "$necro_s $cp_s $((u1 - u0)) $((u3 - u2)) $read_s" >>"$mnt/times"
     printf '  run %d: necro %.3f s (%d KiB used)  %s %.3f s (%d KiB used)  necro --no-reflink %.3f s\n' \
-        "$r" "${cp_cmd[*]}" "$necro_s" "$((u1 - u0))" "$cp_s" "$((u3 - u2))" "$read_s"
+        "$r" "$necro_s" "$((u1 - u0))" "${cp_cmd[*]}" "$cp_s" "$((u3 - u2))" "$read_s"
 done
 col() { awk -v c="$1" '{ print $c }' "$mnt/times" | median; }
 ratio=$(awk '{ print $1 / $2 }' "$mnt/times" | median)
