@@ -36,6 +36,11 @@ packages=(
   clang-14 libclang-rt-14-dev   # fuzzing and sanitizers
   gdb
   xfsprogs        # e2e.reflink: an XFS loop file system whose extents the patch shares with the core
+  # tests/e2e/real: real programs and their clients. The tests start their own
+  # instances on free 127.0.0.1 ports with their own files; the packages' own
+  # services are not used (in a container without systemd apt does not start
+  # them; where systemd runs they may run alongside, untouched).
+  redis-server redis-tools nginx python3 python3-setproctitle curl iproute2 memcached netcat-openbsd
 )
 
 install_packages() {

@@ -277,6 +277,16 @@ int restore_and_report(const std::filesystem::path& criu, const necro::plan::res
   return 1;
 }
 
+/// --explain: the plan, with the pages the write will write and elide (the
+/// page engine's own decision, made by reading the candidate pages).
+void print_explanation(const core_t& core, const necro::plan::resurrection& plan, const necro::io::file_facts& disk,
+                       bool verbose) {
+  auto decided = necro::write::classify_pages<necro::arch::x86_64>(*core.file(), plan, disk);
+  if (!decided) die(decided.error());
+  const necro::plan::page_decision d{decided->pages, decided->hole_pages, decided->pagemap.size()};
+  fmt::print("{}", necro::plan::explain(plan, verbose, &d));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -359,14 +369,15 @@ int main(int argc, char** argv) {
 
   std::set<std::string> paths;
   for (const auto& f : core->process().files) paths.emplace(f.path);
-  // Mapped, not read: pages of private file mappings are compared with the file while writing;
-  // build-ids are read from each file's headers and compared with the ones the victim ran.
+  // Mapped, not read: pages of private file mappings are compared with the file while writing
+  // (and by --explain, which counts what the write will elide); build-ids are read from each
+  // file's headers and compared with the ones the victim ran.
   const auto disk = offline ? necro::io::file_facts{}
-                            : necro::io::stat_files(paths, {.map_content = !explain, .build_ids = true});
+                            : necro::io::stat_files(paths, {.map_content = true, .build_ids = true});
   auto plan = necro::plan::plan_resurrection(*core, *donor, disk, {.offline = offline});
   if (!plan) die(plan.error());
   if (explain) {
-    fmt::print("{}", necro::plan::explain(*plan, verbose));
+    print_explanation(*core, *plan, disk, verbose);
     return 0;
   }
   const std::filesystem::path target = out_dir.empty() ? std::filesystem::path(images_dir) : std::filesystem::path(out_dir);

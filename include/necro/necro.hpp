@@ -18,6 +18,7 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
+#include <necro/criu/shared_memory.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/rpc.hpp>
 #include <necro/map/field.hpp>
@@ -28,11 +29,13 @@
 #include <necro/plan/layout.hpp>
 #include <necro/plan/initial_stack.hpp>
 #include <necro/plan/pages.hpp>
+#include <necro/plan/shared_memory.hpp>
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/write/page_engine.hpp>
+#include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>
 
 #endif

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # CLI tests of criu-necromancer on the bundled fixture:
-#   cli_test.sh NECROMANCER DATA_DIR CASE
+#   cli_test.sh NECROMANCER DATA_DIR CASE [BUILD_DATA_DIR]
 # CASE: patch (patch, then decode every written image with CRIU's own crit),
-#       inspect, explain, bad-core, wrong-program, keeps-donor, progress
-#       (--progress into a file), progress-tty (on a pseudo-terminal).
+#       inspect, explain, explain-counts (--explain's page counts are the
+#       patch's, on the counter and the pool fixtures), bad-core, wrong-program,
+#       keeps-donor, progress (--progress into a file), progress-tty (on a
+#       pseudo-terminal). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
-tool=$1 data=$2 case=$3
+tool=$1 data=$2 case=$3 build_data=${4:-$2}
 core=$data/x86_64/counter.core
 donor=$data/x86_64/counter.donor
 work=$(mktemp -d "${TMPDIR:-/tmp}/necro-cli.XXXXXX")
@@ -74,6 +76,30 @@ case $case in
       grep -q "$want" <<<"$out" || fail "--explain lacks $want"
     done
     [[ ! -e $work/out ]] || fail "--explain wrote something"
+    ;;
+  explain-counts)
+    # --explain says what the patch will do: the pages it writes and elides.
+    counts_of() { # CORE DONOR: "explain: ..." and "patch: ..." lines, same shape
+      local core=$1 donor=$2 out ex
+      ex=$("$tool" -c "$core" -i "$donor" --explain --offline)
+      out=$(sed -nE 's/^pages: ([0-9]+) written in [0-9]+ runs; elided: ([0-9]+) zero pages \(([0-9]+) of them holes in the core\), ([0-9]+) equal to their file.*/written \1 zero \2 holes \3 file \4/p' <<<"$ex")
+      echo "explain: ${out:-$(grep '^pages' <<<"$ex")}"
+      rm -rf "$work/out"
+      ex=$("$tool" -c "$core" -i "$donor" -o "$work/out" --offline)
+      local written zero
+      written=$(sed -nE 's/^  [0-9]+ VMAs, ([0-9]+) pages written.*/\1/p' <<<"$ex")
+      zero=$(sed -nE 's/^  elided [0-9]+ MiB: ([0-9]+) zero pages \(([0-9]+) of them holes in the core\), ([0-9]+) pages equal to their file$/zero \1 holes \2 file \3/p' <<<"$ex")
+      echo "patch: written $written $zero"
+    }
+    pool=$data/x86_64/pool.core
+    [[ -e $pool ]] || pool=$build_data/x86_64/pool.core
+    for pair in "$core $donor" "$pool $data/x86_64/pool.donor"; do
+      read -r c d <<<"$pair"
+      counts=$(counts_of "$c" "$d")
+      echo "$(basename "$c"): $counts"
+      [[ $(sed -n 's/^explain: //p' <<<"$counts") == "$(sed -n 's/^patch: //p' <<<"$counts")" ]] ||
+        fail "$(basename "$c"): --explain's page counts are not the patch's: $counts"
+    done
     ;;
   bad-core)
     head -c 100 "$core" >"$work/short.core"

@@ -11,10 +11,21 @@
 #   x86_64/pool.core[.zst]       ELF core of a 4-worker VICTIM run (5 threads)
 #   x86_64/pool.donor/*.img      CRIU 4.x images of a 2-worker DONOR run
 #   x86_64/pool.facts.txt        facts the tests can assert (tids, syscalls)
+#   bin/shmem                    x86-64 dynamic build of ../e2e/victims/shmem.c
+#   x86_64/shmem.core.zst        ELF core of a VICTIM run: shared anonymous
+#                                memory, a memfd and a deleted file, mapped
+#                                shared and private (SIGQUIT, filter 0xff)
+#   x86_64/shmem.donor/*.img     CRIU 4.x images of a DONOR run (memfd.img,
+#                                pagemap-shmem-*, remap-fpath, ghost-file-*)
+#   x86_64/shmem.facts.txt       facts the tests can assert (victim maps)
 #   aarch64/crash.core           aarch64 ELF core written by qemu-aarch64
 #   aarch64/facts.txt            facts the tests can assert
+#   x86_64/title-MODE.core.zst   ELF core of `title MODE ...` after it rewrote its
+#                                process title in MODE's way (filter 0x13)
+#   x86_64/title.facts.txt       the kernel's start_stack, arg/env ranges (from
+#                                /proc/self/stat before the rewrite) per MODE
 #
-# Usage: make-fixtures.sh [counter] [pool] [aarch64]
+# Usage: make-fixtures.sh [counter] [pool] [shmem] [aarch64] [titles]
 # With no argument every fixture set is regenerated; otherwise only the named
 # ones (the others are left untouched), e.g. `make-fixtures.sh pool`.
 #
@@ -48,14 +59,14 @@ die() { printf 'make-fixtures.sh: error: %s\n' "$*" >&2; exit 1; }
 DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # ---------------------------------------------------------------- selection
-ALL_SETS=(counter pool aarch64)
+ALL_SETS=(counter pool shmem aarch64 titles)
 SETS=()
 if [ "$#" -eq 0 ]; then
     SETS=("${ALL_SETS[@]}")
 else
     for arg in "$@"; do
         case $arg in
-        counter | pool | aarch64) SETS+=("$arg") ;;
+        counter | pool | shmem | aarch64 | titles) SETS+=("$arg") ;;
         all) SETS=("${ALL_SETS[@]}") ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
         *) die "unknown fixture set '$arg' (expected: ${ALL_SETS[*]} or all)" ;;
@@ -70,11 +81,13 @@ log "fixture sets: ${SETS[*]}"
 TOOLS=(gcc readelf setsid flock)
 want aarch64 && TOOLS+=(aarch64-linux-gnu-gcc qemu-aarch64)
 want pool && TOOLS+=(python3 zstd)
+want titles && TOOLS+=(zstd)
+want shmem && TOOLS+=(zstd)
 for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null || die "required tool '$tool' not found in PATH"
 done
 CRIU_VERSION=
-if want counter || want pool; then
+if want counter || want pool || want shmem; then
     [ -n "${NECRO_CRIU:-}" ] ||
         die "NECRO_CRIU is not set; point it at a CRIU 4.x binary, e.g. NECRO_CRIU=/path/to/criu $0"
     [ -x "$NECRO_CRIU" ] || die "NECRO_CRIU=$NECRO_CRIU is not an executable file"
@@ -155,7 +168,7 @@ launch() {
     (
         cd "$dir"
         ulimit -c unlimited
-        echo 0xff > /proc/self/coredump_filter
+        echo "${LAUNCH_FILTER:-0xff}" > /proc/self/coredump_filter
         close_stray_fds
         exec setsid "${CLEAN_ENV[@]}" "$@" </dev/null >/dev/null 2>&1
     ) &
@@ -558,6 +571,63 @@ for t in gdb.selected_inferior().threads():
     } > "$DATA/x86_64/pool.facts.txt"
 fi
 
+# ================================================================ x86_64 shmem
+# Memory that lived only in the process (tests/e2e/victims/shmem.c): each
+# region holds a pattern seeded by the run's pid and a tick counter.
+if want shmem; then
+    SBIN="$DATA/bin/shmem"
+    XSBIN="$FIX/shmem"
+    log "building x86-64 shmem (dynamic, -O1 -g)"
+    run mkdir -p "$DATA/bin" "$DATA/x86_64" "$FIX/shm"
+    run cp "$DATA/../e2e/victims/shmem.c" "$FIX/src/shmem.c"
+    (cd "$FIX" && run gcc -O1 -g -Wall -Wextra -o shmem src/shmem.c)
+    run cp "$XSBIN" "$SBIN"
+    rm -f "$DATA/x86_64/shmem.core.zst" "$DATA/x86_64/shmem.facts.txt"
+    rm -rf "$DATA/x86_64/shmem.donor"
+
+    log "SHMEM VICTIM: starting shmem with coredump_filter=0xff"
+    launch "$FIX" "$XSBIN" "$FIX/shmem.out" "$FIX/shm"
+    SHMEM_VICTIM_PID=$LAUNCHED_PID
+    sleep 0.3
+    # The victim's own view of its mappings, for tests independent of necro.
+    SHMEM_MAPS=$(grep -E ' (/dev/zero|/memfd:.*|/.*) \(deleted\)$' "/proc/$SHMEM_VICTIM_PID/maps" || true)
+    run kill -QUIT "$SHMEM_VICTIM_PID"
+    reap "$SHMEM_VICTIM_PID"
+    [ "$WAIT_STATUS" -eq $((128 + 3)) ] || die "shmem victim exit status $WAIT_STATUS, expected 131 (SIGQUIT)"
+    SHMEM_CORE="$SCRATCH/core.$SHMEM_VICTIM_PID"
+    [ -s "$SHMEM_CORE" ] || die "no core at $SHMEM_CORE"
+    run zstd -q -19 "$SHMEM_CORE" -o "$DATA/x86_64/shmem.core.zst"
+    chmod 0644 "$DATA/x86_64/shmem.core.zst"
+    SHMEM_TICK=$(grep '^tick ' "$FIX/shmem.out" | tail -n 1 | cut -d' ' -f2)
+
+    SHMEM_DONOR_DIR="$DATA/x86_64/shmem.donor"
+    dump_donor "SHMEM DONOR" "$SHMEM_DONOR_DIR" "$XSBIN" "$FIX/shmem.out" "$FIX/shm"
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# Facts about x86_64/shmem.core.zst (victim) and x86_64/shmem.donor/ (donor)."
+        echo "# victim_map_<k>: the victim's /proc/PID/maps lines of shared memory and deleted files."
+        echo "arch=x86_64"
+        echo "kernel=$(uname -r)"
+        echo "criu_version=$CRIU_VERSION"
+        echo "binary=$XSBIN"
+        echo "binary_copy=bin/shmem"
+        echo "victim_pid=$SHMEM_VICTIM_PID"
+        echo "victim_seed=$SHMEM_VICTIM_PID"
+        echo "victim_last_tick_written=$SHMEM_TICK"
+        echo "victim_coredump_filter=0xff"
+        echo "ghost_path=$FIX/shm/ghost-data"
+        k=0
+        while read -r line; do
+            echo "victim_map_$k=$line"
+            k=$((k + 1))
+        done <<<"$SHMEM_MAPS"
+        echo "victim_map_count=$k"
+        echo "donor_pid=$DONOR_PID"
+        core_counts "$SHMEM_CORE" | sed 's/^/core_/'
+        donor_facts "$SHMEM_DONOR_DIR" "$DONOR_PID"
+    } > "$DATA/x86_64/shmem.facts.txt"
+fi
+
 # ================================================================ aarch64
 if want aarch64; then
     log "building aarch64 crash (static, -O1 -g)"
@@ -610,6 +680,52 @@ if want aarch64; then
         echo "crash_signal=11"
         core_counts "$DATA/aarch64/crash.core" | sed 's/^/core_/'
     } > "$DATA/aarch64/facts.txt"
+fi
+
+# ================================================================ x86_64 titles
+# One victim per way of rewriting a process title (src/title.c). Each records
+# the kernel's mm fields before the rewrite, so tests can check that necro
+# recovers them from the core. coredump_filter 0x13 (anonymous private memory
+# and ELF headers): the stack and the heap are all the tests read, and the
+# cores stay small.
+if want titles; then
+    TITLE_MODES=(intact redis nginx ps_status argv0 argv1null zeroed wiped)
+    TITLE_ARGS=(alpha "beta gamma" --delta=4)
+    log "building x86-64 title (static, -O1 -g)"
+    run mkdir -p "$DATA/x86_64"
+    run cp "$DATA/src/title.c" "$FIX/src/title.c"
+    (cd "$FIX" && run gcc -static -O1 -g -Wall -Wextra -o title src/title.c)
+    rm -f "$DATA"/x86_64/title-*.core.zst "$DATA/x86_64/title.facts.txt" "$FIX"/*.kernel
+    TITLE_FACTS="$SCRATCH/title.facts.txt"
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# Per MODE: the kernel's mm fields of \`title MODE ${TITLE_ARGS[*]}\` read from"
+        echo "# /proc/self/stat (fields 28, 48-51) before it rewrote its title, and its core."
+        echo "arch=x86_64"
+        echo "kernel=$(uname -r)"
+        echo "binary=$FIX/title"
+        echo "modes=$(IFS=,; echo "${TITLE_MODES[*]}")"
+    } > "$TITLE_FACTS"
+    for mode in "${TITLE_MODES[@]}"; do
+        LAUNCH_FILTER=0x13 launch "$FIX" "$FIX/title" "$mode" "${TITLE_ARGS[@]}"
+        pid=$LAUNCHED_PID
+        for _ in $(seq 50); do [ -s "$FIX/$mode.kernel" ] && break; sleep 0.02; done
+        sleep 0.1
+        run kill -QUIT "$pid"
+        reap "$pid"
+        [ "$WAIT_STATUS" -eq $((128 + 3)) ] || die "title $mode exit status $WAIT_STATUS, expected 131 (SIGQUIT)"
+        [ -s "$SCRATCH/core.$pid" ] || die "no core at $SCRATCH/core.$pid"
+        run zstd -q -19 "$SCRATCH/core.$pid" -o "$DATA/x86_64/title-$mode.core.zst"
+        chmod 0644 "$DATA/x86_64/title-$mode.core.zst"
+        {
+            echo "${mode}_pid=$pid"
+            echo "${mode}_core=title-$mode.core.zst"
+            echo "${mode}_core_size_bytes=$(stat -c %s "$SCRATCH/core.$pid")"
+            sed "s/^/${mode}_/" "$FIX/$mode.kernel"
+        } >> "$TITLE_FACTS"
+    done
+    cp "$TITLE_FACTS" "$DATA/x86_64/title.facts.txt"
+    chmod 0644 "$DATA/x86_64/title.facts.txt"
 fi
 
 # ================================================================ summary

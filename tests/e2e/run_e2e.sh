@@ -45,6 +45,12 @@
 #                first: the daemon pushes every page and exits, then the oracle
 #                compares; then running: it goes on from the dead value + 1
 #                with its memory self-checks holding, and the daemon exits.
+#   shmem        the shmem victim (shared anonymous memory, a memfd mapped
+#                shared and private, a deleted file mapped shared and private,
+#                each with its run's own bytes and a counter) is killed; first a
+#                run with coredump_filter 0x31 (no bit 1) must be refused naming
+#                the bit; then oracle; restored running, every region holds the
+#                dead run's bytes and counters and goes on counting.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -111,7 +117,7 @@ show_log() {
 }
 
 case $MODE in
-    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -239,7 +245,7 @@ launch() {
     (
         cd "$WORK"
         ulimit -c unlimited
-        echo 0xff >/proc/self/coredump_filter
+        echo "${COREDUMP_FILTER:-0xff}" >/proc/self/coredump_filter
         close_stray_fds
         exec setsid "$@" </dev/null >/dev/null 2>&1
     ) &
@@ -320,6 +326,10 @@ case $MODE in
         BIN="$VICTIMS/pool"; VICTIM_ARGS=("$OUT" 4); DONOR_ARGS=("$OUT" 12); KIND=killed ;;
     handshake)
         BIN="$VICTIMS/handshake"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
+    shmem)
+        # The victim and the donor each create, map and unlink DIR/ghost-data.
+        mkdir -p "$WORK/dir"
+        BIN="$VICTIMS/shmem"; VICTIM_ARGS=("$OUT" "$WORK/dir"); DONOR_ARGS=("$OUT" "$WORK/dir"); KIND=killed ;;
     heapsig | oracle-criu | reflink | lazy)
         BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
@@ -330,7 +340,7 @@ BIN_BASE=${BIN##*/}
 progress_ok() {
     case $BIN_BASE in
         counter) has_lines_since "$OUT" "${1:-0}" 20 ;;
-        heapsig) has_lines_since "$OUT" "${1:-0}" 20 '^tick ' ;;
+        heapsig | shmem) has_lines_since "$OUT" "${1:-0}" 20 '^tick ' ;;
         segv) has_lines_since "$OUT" "${1:-0}" 1 '^filled ' ;;
         pool) has_lines_since "$OUT" "${1:-0}" 40 '^w' ;;
         handshake) has_lines_since "$OUT" "${1:-0}" 20 '^main ' ;;
@@ -344,7 +354,7 @@ first_per_key() { since "$1" "$2" | awk -v p="^$3" '$0 ~ p && NF == 2 && $2 ~ /^
 last_value() {
     case $BIN_BASE in
         counter) tail -n 1 "$OUT" ;;
-        heapsig) grep '^tick ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
+        heapsig | shmem) grep '^tick ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
         handshake) grep '^main ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
     esac
 }
@@ -529,9 +539,50 @@ check_goes_on() {
             fail "heapsig found its memory corrupt: $(since "$OUT" "$from" | grep -m1 '^CORRUPT')" ||
             pass "heapsig's self-checks (2000 mallocs, 8 MiB mmap, file mapping) hold"
     fi
+    [ "$BIN_BASE" = shmem ] && check_shmem_run_on "$from"
     is_running "$VPID" && pass "pid $VPID still alive and running" ||
         fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
     kill_tracked "$VPID"
+}
+
+# check_shmem_run_on FROM: the resurrected shmem victim found every region
+# with the dead run's bytes and counters (its pid seeds the patterns), and
+# CRIU mapped each as the kind it was.
+check_shmem_run_on() {
+    local from=$1 seeds maps
+    since "$OUT" "$from" | grep -qE '^(CORRUPT|start) ' &&
+        fail "the resurrected shmem found a region changed: $(since "$OUT" "$from" | grep -m3 -vE '^tick ' | paste -sd,)" ||
+        pass "every region (shared anonymous, memfd shared + private, deleted file shared + private) holds the dead run's counters and bytes"
+    seeds=$(since "$OUT" "$from" | awk '$1 == "tick" { print $4 }' | sort -u | paste -sd,)
+    [ "$seeds" = "$VPID" ] && pass "it runs on with the dead run's seed $VPID" ||
+        fail "seeds after resurrection: '$seeds', expected the dead run's $VPID"
+    maps=$(grep -cE 'rw-s .*(/memfd:/dev/zero|/memfd:necro-shm|/dir/ghost-data) \(deleted\)$' "/proc/$VPID/maps" || true)
+    [ "$maps" = 3 ] && pass "/proc/$VPID/maps has the 3 shared mappings (memfd /dev/zero, memfd necro-shm, deleted file)" ||
+        fail "/proc/$VPID/maps has $maps of the 3 shared mappings: $(grep -E 'memfd|deleted' "/proc/$VPID/maps" | paste -sd';')"
+}
+
+# check_filter_refused: a victim dumped with coredump_filter 0x31 (without
+# bit 1, anonymous shared memory) has no pages of its shared mappings in the
+# core: criu-necromancer must refuse, naming the bit, and write nothing.
+check_filter_refused() {
+    local out rc=0 core
+    COREDUMP_FILTER=0x31 launch "$BIN" "${VICTIM_ARGS[@]}"
+    local pid=$LAUNCHED before
+    before=$(file_size "$OUT")
+    wait_for 10 progress_ok "$before" || fatal "filtered victim made no progress"
+    kill -QUIT "$pid"
+    { wait "$pid"; } 2>/dev/null || true
+    unset "TRACKED[$pid]"
+    wait_for 10 test -s "$WORK/core.$pid" || fatal "no core file $WORK/core.$pid"
+    core="$WORK/filtered.core"
+    mv "$WORK/core.$pid" "$core"
+    out=$(timeout 90 "$NECRO" -c "$core" -i "$WORK/donor" -o "$WORK/refused" 2>&1 {LOCKFD}>&-) || rc=$?
+    if [ "$rc" -ne 0 ] && grep -q "coredump_filter lacked bit 1" <<<"$out" && [ ! -e "$WORK/refused" ]; then
+        pass "a core without shared memory (coredump_filter 0x31) is refused, nothing written: $out"
+    else
+        fail "a core without shared memory was not refused as expected (exit $rc): $out"
+    fi
+    rm -f "$core"
 }
 
 # check_threads_run_on FROM: every thread of a pool or handshake victim goes on
@@ -806,10 +857,11 @@ check_lazy() {
 
 # ---------------------------------------------------------------- modes
 case $MODE in
-counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake)
+counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem)
     start_victim
     dump_donor
     if [ "$MODE" = counter ]; then check_rebuilt_refused; fi
+    if [ "$MODE" = shmem ]; then check_filter_refused; fi
     DONOR_SUM=$(cd "$WORK/donor" && sha256sum -- * | sha256sum)
     IMG="$WORK/resurrected"
     log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG"

@@ -21,6 +21,9 @@ namespace necro::criu {
 
 /// An entry is at most this large (CRIU's biggest are a few KiB).
 inline constexpr std::uint32_t max_entry_size = 64u << 20;
+/// An image holds at most this many entries (read_all keeps them all; one per
+/// open file in files.img, the most numerous image necro reads whole).
+inline constexpr std::size_t max_entries = 1u << 20;
 
 /// Reads the entries of one image, in order, without copying the file.
 class entry_reader {
@@ -80,6 +83,9 @@ class entry_reader {
   result<std::vector<Msg>> read_all() {
     std::vector<Msg> out;
     for (;;) {
+      if (out.size() == max_entries && !at_end())
+        return fail(whole_.error_at(pos_, errc::limit, fmt::format("more than {} {} entries", max_entries,
+                                                                   Msg::descriptor()->name())));
       Msg m;
       NECRO_TRY_ASSIGN(const bool more, next(m));
       if (!more) break;

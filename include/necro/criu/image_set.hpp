@@ -20,6 +20,7 @@
 
 #include <necro/criu/image.hpp>
 #include <necro/criu/magic.hpp>
+#include <necro/criu/shared_memory.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/pb/core.pb.h>
@@ -66,15 +67,7 @@ class image_set {
   static result<image_set> load(const std::filesystem::path& dir) {
     image_set s;
     s.dir_ = dir;
-    std::error_code ec;
-    std::filesystem::directory_iterator it(dir, ec);
-    if (ec) return fail(error::from_errno(dir.string(), "cannot read the image directory", ec.value()));
-    for (const auto& e : it) {
-      if (s.files_.size() >= max_image_files)
-        return fail(error(errc::limit, dir.string(), fmt::format("more than {} files", max_image_files)));
-      if (e.is_regular_file(ec)) s.files_.push_back(e.path().filename().string());
-    }
-    std::sort(s.files_.begin(), s.files_.end());
+    NECRO_TRY(s.list_files());
     if (!s.has("inventory.img"))
       return fail(error(errc::missing, dir.string(), "no inventory.img: not a CRIU image directory"));
 
@@ -88,14 +81,9 @@ class image_set {
                                     "donor alone: criu dump -t PID of a process without children)",
                                     s.pstree_.size())));
     const auto& root = s.pstree_.front();
-    if (root.threads_size() == 0)
-      return fail(error(errc::missing, (dir / "pstree.img").string(), "the process has no threads"));
-    for (const auto tid : root.threads()) {
-      NECRO_TRY(s.require(image_name("core-", tid)));
-      NECRO_TRY_ASSIGN(auto core, read_single<pb::core_entry>(dir, image_name("core-", tid), magic::core));
-      s.cores_.emplace(tid, std::move(core));
-    }
-    if (!s.cores_.at(root.pid()).has_tc())
+    NECRO_TRY(s.check_threads());
+    NECRO_TRY(s.load_cores());
+    if (!s.leader_core().has_tc())
       return fail(error(errc::missing, (dir / image_name("core-", root.pid())).string(),
                         "the main thread's core_entry has no task core (tc)"));
     NECRO_TRY(s.require(image_name("mm-", root.pid())));
@@ -119,6 +107,7 @@ class image_set {
       if (!ok) return fail(error(errc::missing, (dir / pm).string(), "pagemap has no head"));
       s.pages_id_ = head.pages_id();
     }
+    NECRO_TRY_ASSIGN(s.shared_, load_shared_memory(dir, s.files_));
     return s;
   }
 
@@ -134,11 +123,19 @@ class image_set {
   std::uint32_t pid() const noexcept { return process().pid(); }
   /// core_entry per tid (the main thread's carries tc and ids).
   const std::map<std::uint32_t, pb::core_entry>& cores() const noexcept { return cores_; }
-  const pb::core_entry& leader_core() const { return cores_.at(pid()); }
+  /// The core_entry of thread `tid`, or null when the process has no such thread.
+  const pb::core_entry* thread_core(std::uint32_t tid) const noexcept {
+    const auto it = cores_.find(tid);
+    return it == cores_.end() ? nullptr : &it->second;
+  }
+  /// The leader's core_entry (load checked that the leader is among the threads).
+  const pb::core_entry& leader_core() const noexcept { return cores_.find(pid())->second; }
   const pb::mm_entry& mm() const noexcept { return mm_; }
   /// files.img entries (empty when the dump has none).
   const std::vector<pb::file_entry>& files() const noexcept { return files_img_; }
   std::uint32_t pages_id() const noexcept { return pages_id_; }
+  /// memfd inodes, ghost files and shmem pagemaps (criu/shared_memory.hpp).
+  const shared_memory_images& shared_memory() const noexcept { return shared_; }
 
   /// The regular file entry with id `id`, if any.
   const pb::reg_file_entry* reg_file(std::uint64_t id) const noexcept {
@@ -148,6 +145,79 @@ class image_set {
   }
 
  private:
+  /// Lists the regular files of dir_, sorted; errors keep errno and the path.
+  result<void> list_files() {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(dir_, ec);
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (files_.size() >= max_image_files)
+        return fail(error(errc::limit, dir_.string(), fmt::format("more than {} files", max_image_files)));
+      std::error_code type_ec;
+      if (it->is_regular_file(type_ec)) files_.push_back(it->path().filename().string());
+    }
+    if (ec) return fail(error::from_errno(dir_.string(), "cannot read the image directory", ec.value()));
+    std::sort(files_.begin(), files_.end());
+    return {};
+  }
+
+  /// The process's threads: at least one, each once, the leader among them.
+  result<void> check_threads() const {
+    const auto& root = process();
+    const std::string path = (dir_ / "pstree.img").string();
+    if (root.threads_size() == 0) return fail(error(errc::missing, path, "the process has no threads"));
+    if (static_cast<std::size_t>(root.threads_size()) > max_image_files)
+      return fail(error(errc::limit, path, fmt::format("{} threads exceed the cap of {}", root.threads_size(),
+                                                       max_image_files)));
+    std::vector<std::uint32_t> tids(root.threads().begin(), root.threads().end());
+    std::sort(tids.begin(), tids.end());
+    if (const auto twice = std::adjacent_find(tids.begin(), tids.end()); twice != tids.end())
+      return fail(error(errc::bad_value, path, fmt::format("thread {} is listed twice", *twice)));
+    if (!std::binary_search(tids.begin(), tids.end(), root.pid()))
+      return fail(error(errc::bad_value, path,
+                        fmt::format("pid {} is not among the process's threads ({}{})", root.pid(),
+                                    fmt::join(root.threads().begin(), root.threads().begin() + std::min(root.threads_size(), 8), ", "),
+                                    root.threads_size() > 8 ? ", ..." : "")));
+    return {};
+  }
+
+  /// core-<tid>.img of every thread: all of the leader's architecture, each
+  /// with its registers (a thread's image is the template of a victim thread).
+  result<void> load_cores() {
+    for (const auto tid : process().threads()) {
+      NECRO_TRY(require(image_name("core-", tid)));
+      NECRO_TRY_ASSIGN(auto core, read_single<pb::core_entry>(dir_, image_name("core-", tid), magic::core));
+      cores_.emplace(tid, std::move(core));
+    }
+    const auto leader_mtype = leader_core().mtype();
+    for (const auto& [tid, c] : cores_) {
+      const std::string path = (dir_ / image_name("core-", tid)).string();
+      if (c.mtype() != leader_mtype)
+        return fail(error(errc::mismatch, path,
+                          fmt::format("core_entry of thread {} has mtype {}, the leader's has {}", tid,
+                                      static_cast<int>(c.mtype()), static_cast<int>(leader_mtype))));
+      if (!has_registers(c))
+        return fail(error(errc::missing, path,
+                          fmt::format("core_entry of thread {} has no registers (thread_info) for its architecture "
+                                      "(mtype {})", tid, static_cast<int>(c.mtype()))));
+    }
+    return {};
+  }
+
+  /// Whether `c` carries the thread_info of its own architecture.
+  static bool has_registers(const pb::core_entry& c) noexcept {
+    switch (c.mtype()) {
+      case pb::core_entry::X86_64: return c.has_thread_info();
+      case pb::core_entry::AARCH64: return c.has_ti_aarch64();
+      case pb::core_entry::ARM: return c.has_ti_arm();
+      case pb::core_entry::PPC64: return c.has_ti_ppc64();
+      case pb::core_entry::S390: return c.has_ti_s390();
+      case pb::core_entry::MIPS: return c.has_ti_mips();
+      case pb::core_entry::LOONGARCH64: return c.has_ti_loongarch64();
+      case pb::core_entry::RISCV64: return c.has_ti_riscv64();
+      default: return false;
+    }
+  }
+
   /// errc::missing naming dir/name when the directory has no such entry. An
   /// entry that is there but not a regular file is left to the reader, which
   /// says what it is.
@@ -167,6 +237,7 @@ class image_set {
   pb::mm_entry mm_;
   std::vector<pb::file_entry> files_img_;
   std::uint32_t pages_id_ = 0;
+  shared_memory_images shared_;
 };
 
 }  // namespace necro::criu

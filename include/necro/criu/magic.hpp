@@ -27,6 +27,10 @@ inline constexpr std::uint32_t files = 0x56303138;
 inline constexpr std::uint32_t tty_info = 0x59453036;
 inline constexpr std::uint32_t seccomp = 0x64413049;
 inline constexpr std::uint32_t timens = 0x43114433;
+inline constexpr std::uint32_t shmem_pagemap = pagemap;  ///< pagemap-shmem-<shmid>.img
+inline constexpr std::uint32_t remap_fpath = 0x59133954;
+inline constexpr std::uint32_t ghost_file = 0x52583605;
+inline constexpr std::uint32_t memfd_inode = 0x48453499;
 }  // namespace magic
 
 /// The image name prefixes necro knows, with their magic. `per_id` images are
@@ -44,6 +48,8 @@ inline constexpr image_kind known_images[] = {
     {"fs-", magic::fs, true},               {"fdinfo-", magic::fdinfo, true},
     {"creds-", magic::creds, true},         {"tty-info", magic::tty_info, false},
     {"seccomp", magic::seccomp, false},     {"timens-", magic::timens, true},
+    {"pagemap-shmem-", magic::shmem_pagemap, true}, {"memfd", magic::memfd_inode, false},
+    {"remap-fpath", magic::remap_fpath, false},     {"ghost-file-", magic::ghost_file, true},
 };
 
 /// The magic of a file name like "core-4711.img", when necro knows it.
@@ -63,6 +69,11 @@ constexpr std::optional<std::uint32_t> magic_for(std::string_view file_name) {
     }
   }
   return std::nullopt;
+}
+
+/// memfd seals (F_SEAL_*), as memfd_inode_entry.seals holds them.
+namespace seal {
+inline constexpr std::uint32_t seal = 0x1, shrink = 0x2, grow = 0x4, write = 0x8, future_write = 0x10;
 }
 
 /// vma_entry.status bits.

@@ -22,6 +22,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/shared_memory.hpp>
 
 namespace necro::plan {
 
@@ -35,6 +36,7 @@ struct address_space {
   std::optional<std::size_t> heap, stack, vdso;
   std::uint64_t exe_end = 0;
   std::vector<pb::file_entry> files;  ///< the donor's files.img plus entries for new files
+  shared_memory_plan shared;          ///< memfds, shared anonymous memory, deleted files
 };
 
 namespace detail {
@@ -56,13 +58,41 @@ inline const pb::vma_entry* donor_vma_at(const criu::image_set& d, std::uint64_t
   return nullptr;
 }
 
-/// Paths that are not plain files: shared anonymous memory, SysV shm, memfd, deleted files.
-inline std::optional<std::string_view> unsupported_file_kind(std::string_view p) {
-  if (p.starts_with("/dev/zero")) return "shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS)";
-  if (p.starts_with("/SYSV")) return "System V shared memory";
-  if (p.starts_with("/memfd:")) return "a memfd";
-  if (p.ends_with(" (deleted)")) return "a file deleted since it was mapped";
-  return std::nullopt;
+/// A VMA of memory that lived only in the process (shared anonymous memory, a
+/// memfd, a deleted file): share mode, ids and content are planned by
+/// plan_shared_memory once every VMA is known. System V shm is refused.
+inline result<void> shared_vma(vma_kind kind, const elf::file_mapping& fm, vma& v, const std::string& core_path) {
+  if (kind == vma_kind::sysv_shm)
+    return fail(error(errc::unsupported, core_path,
+                      fmt::format("VMA {:#x}-{:#x} maps {} (System V shared memory): not supported; CRIU restores "
+                                  "SysV segments only with the IPC namespace they live in (criu dump --namespaces "
+                                  "ipc), and the core does not say which segment id was attached",
+                                  fm.start, fm.end, fm.path)));
+  v.kind = kind;
+  v.label = std::string(fm.path);
+  v.entry.set_pgoff(fm.offset);
+  return {};
+}
+
+/// Whether a vvar VMA at [v.start, v.end) only covers the core's vvar pages:
+/// every segment it touches lies inside it, and the vDSO is not one of them.
+template <class Arch>
+bool vvar_fits(const elf::core_view<Arch>& core, const pb::vma_entry& v, std::uint64_t vdso) {
+  for (const auto& s : core.segments()) {
+    const bool touches = s.vaddr < v.end() && s.end() > v.start();
+    if (touches && (s.vaddr < v.start() || s.end() > v.end() || s.vaddr == vdso)) return false;
+  }
+  return true;
+}
+
+/// An address in the main thread's initial stack: AT_EXECFN's string or
+/// AT_RANDOM's bytes (the kernel writes both there), else the main thread's
+/// sp (which may be on a signal stack or a coroutine's stack instead).
+template <class Arch>
+std::uint64_t initial_stack_anchor(const elf::core_view<Arch>& core) {
+  for (const auto key : {arch::at::execfn, arch::at::random})
+    if (const auto a = core.auxv(key); a && core.segment_at(*a)) return *a;
+  return Arch::sp(core.leader().regs());
 }
 
 }  // namespace detail
@@ -150,10 +180,16 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
     const std::uint64_t start = *vdso_addr + (donor_vvar->start() - donor_vdso->start());
     vvar->set_start(start);
     vvar->set_end(start + size);
+    if (!detail::vvar_fits(core, *vvar, *vdso_addr)) {
+      warnings.push_back(fmt::format("the donor's vvar, placed at {:#x}-{:#x} beside the victim's vDSO, would overlap "
+                                     "other memory of the core: vvar not recreated (the restore may need CRIU's vDSO proxy)",
+                                     vvar->start(), vvar->end()));
+      vvar.reset();
+    }
   }
 
-  // The stack: the VMA holding the main thread's stack pointer.
-  const std::uint64_t sp = Arch::sp(core.leader().regs());
+  // The stack: the VMA holding AT_EXECFN's string (the initial stack), else the main thread's sp.
+  const std::uint64_t sp = detail::initial_stack_anchor(core);
   const auto* donor_stack = detail::donor_vma_at(donor, map::criu_thread<Arch>::sp(donor.leader_core()));
 
   std::vector<const elf::segment*> segs;
@@ -198,9 +234,11 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
       if (f.start == s->vaddr && f.end == s->end()) fm = &f;
     if (fm) {
       const std::string path(fm->path);
-      if (const auto kind = detail::unsupported_file_kind(path))
-        return fail(error(errc::unsupported, core_path,
-                          fmt::format("VMA {:#x}-{:#x} maps {} ({}): not supported yet", s->vaddr, s->end(), path, *kind)));
+      if (const auto kind = kind_of_path(path); kind != vma_kind::plain) {
+        NECRO_TRY(detail::shared_vma(kind, *fm, v, core_path));
+        as.vmas.push_back(std::move(v));
+        continue;
+      }
       // Share mode is not in the core: take the donor's for the same file and offset (pitfall 10).
       std::uint32_t flags = mmap_bits::map_private, status = vma_status::regular | vma_status::file_private;
       std::uint32_t fdflags = 0;
@@ -270,6 +308,8 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
                                     as.vmas[i - 1].label, as.vmas[i].label)));
   }
 
+  NECRO_TRY_ASSIGN(as.shared, plan_shared_memory(core, donor, as.vmas, as.files, warnings));
+
   // Thread stacks: the VMA holding each other thread's sp, and the PROT_NONE
   // guard right below it. CRIU dumps them as plain anonymous memory; the donor's
   // thread stacks lend their madvise bits (glibc marks them MADV_NOHUGEPAGE).
@@ -280,6 +320,10 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
   for (const auto& t : core.threads()) {
     if (&t == &core.leader()) continue;
     const std::uint64_t tsp = Arch::sp(t.regs());
+    if (!core.segment_at(tsp))
+      warnings.push_back(fmt::format("thread {}'s stack pointer {:#x} is in no memory of the core: its stack is not "
+                                     "labelled (it restores as it died)",
+                                     t.tid(), tsp));
     for (std::size_t i = 0; i < as.vmas.size(); ++i) {
       auto& v = as.vmas[i];
       if (tsp < v.entry.start() || tsp >= v.entry.end() || v.label != "[anon]") continue;

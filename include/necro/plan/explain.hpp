@@ -15,9 +15,18 @@
 
 #include <necro/criu/magic.hpp>
 #include <necro/io/printable.hpp>
+#include <necro/plan/pages.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {
+
+/// What the page engine decided for the plan's candidate runs
+/// (write::classify_pages): the pages `commit` will write and elide.
+struct page_decision {
+  elision_stats pages;           ///< kept, zero and file-equal pages
+  std::uint64_t hole_pages = 0;  ///< zero pages that are holes of a sparse core
+  std::uint64_t entries = 0;     ///< pagemap entries of the kept pages
+};
 
 inline std::string prot_string(std::uint32_t prot) {
   std::string s = "---";
@@ -27,8 +36,54 @@ inline std::string prot_string(std::uint32_t prot) {
   return s;
 }
 
-/// A readable report of the plan. `verbose` adds every page run.
-inline std::string explain(const resurrection& p, bool verbose = false) {
+/// A VMA's kind and share mode, when it is shared memory or shared: " (memfd, shared)".
+inline std::string vma_note(const vma& v) {
+  const bool shared = (v.entry.status() & criu::vma_status::file_shared) != 0;
+  if (v.kind == vma_kind::plain) return shared ? " (shared)" : "";
+  return fmt::format(" ({}, {})", describe(v.kind), shared ? "shared" : "private");
+}
+
+/// The shared-memory objects: where each one's content comes from and goes.
+inline void explain_shared(std::back_insert_iterator<std::string> it, const shared_memory_plan& sp) {
+  if (sp.objects.empty()) return;
+  fmt::format_to(it, "\nshared memory ({} objects, content from the core):\n", sp.objects.size());
+  for (const auto& o : sp.objects) {
+    std::uint64_t pages = 0;
+    for (const auto& r : o.runs) pages += r.pages;
+    const auto to = o.kind == vma_kind::deleted_file
+                        ? fmt::format("ghost-file-{}.img", o.content_id)
+                        : fmt::format("pagemap-shmem-{}.img + pages-{}.img", o.content_id, o.pages_id);
+    fmt::format_to(it, "  {} {}: {} bytes, file id {}, {} candidate pages -> {} ({})\n", describe(o.kind),
+                   io::printable(o.name), o.size, o.file_id, pages, to,
+                   o.from_donor ? "the donor's object, refilled" : "new: the donor has none");
+  }
+}
+
+/// The pages paragraph: what will be written and elided when `decided` is
+/// given, else the candidates only, labelled as such.
+inline void explain_pages(std::string& o, const resurrection& p, bool verbose, const page_decision* decided) {
+  auto it = std::back_inserter(o);
+  const auto& s = p.stats;
+  if (decided) {
+    const auto& d = decided->pages;
+    fmt::format_to(it, "\npages: {} written in {} runs; elided: {} zero pages ({} of them holes in the core), "
+                       "{} equal to their file\n", d.kept_pages, decided->entries, d.zero_pages, decided->hole_pages,
+        d.file_pages);
+    fmt::format_to(it, "  of {} candidate pages in {} runs; {} past end of file, {} not in the core\n",
+        s.pages_written, p.runs.size(), s.past_eof_pages, s.not_dumped_pages);
+  } else {
+    fmt::format_to(it, "\npages: {} candidates in {} runs (zero pages and pages equal to their file are elided "
+                       "while writing: not counted here), {} past end of file, {} not in the core\n",
+        s.pages_written, p.runs.size(), s.past_eof_pages, s.not_dumped_pages);
+  }
+  if (verbose)
+    for (const auto& r : p.runs)
+      fmt::format_to(it, "  candidate {:#014x} {:6} pages from core offset {:#x}\n", r.vaddr, r.pages, r.core_offset);
+}
+
+/// A readable report of the plan. `verbose` adds every candidate page run;
+/// `decided` (write::classify_pages) says which pages will be written.
+inline std::string explain(const resurrection& p, bool verbose = false, const page_decision* decided = nullptr) {
   using io::printable;
   std::string o;
   auto it = std::back_inserter(o);
@@ -51,14 +106,10 @@ inline std::string explain(const resurrection& p, bool verbose = false) {
   for (const auto& v : p.vmas) {
     const auto& e = v.entry;
     fmt::format_to(it, "  {:#014x}-{:#014x} {} {}{}{}\n", e.start(), e.end(), prot_string(e.prot()), printable(v.label),
-        e.pgoff() ? fmt::format(" +{:#x}", e.pgoff()) : std::string(),
-        (e.status() & criu::vma_status::file_shared) ? " (shared)" : "");
+        e.pgoff() ? fmt::format(" +{:#x}", e.pgoff()) : std::string(), vma_note(v));
   }
-  fmt::format_to(it, "\npages: {} written in {} runs, {} zero pages elided, {} past end of file, {} not in the core\n",
-      p.stats.pages_written, p.runs.size(), p.stats.zero_pages_elided, p.stats.past_eof_pages,
-      p.stats.not_dumped_pages);
-  if (verbose)
-    for (const auto& r : p.runs) fmt::format_to(it, "  {:#014x} {:6} pages from core offset {:#x}\n", r.vaddr, r.pages, r.core_offset);
+  explain_shared(it, p.shared);
+  explain_pages(o, p, verbose, decided);
   fmt::format_to(it, "\nrelocated donor addresses ({}):\n", p.relocations.size());
   for (const auto& r : p.relocations)
     fmt::format_to(it, "  {}: {:#x} -> {:#x} ({})\n", printable(r.what), r.from, r.to, printable(r.how));

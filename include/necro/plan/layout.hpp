@@ -46,7 +46,9 @@ using file_layout = std::map<std::string, file_placement, std::less<>>;
 /// The victim's file layout, from NT_FILE.
 inline file_layout victim_files(const elf::process_notes& notes) {
   file_layout l;
-  for (const auto& f : notes.files) l[std::string(f.path)].ranges.push_back({f.start, f.end, f.offset});
+  for (const auto& f : notes.files)
+    if (!f.path.ends_with(" (deleted)"))  // shared memory and deleted files hold no code or data to relocate into
+      l[std::string(f.path)].ranges.push_back({f.start, f.end, f.offset});
   for (auto& [p, pl] : l)
     std::sort(pl.ranges.begin(), pl.ranges.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
   return l;
@@ -58,7 +60,7 @@ inline file_layout donor_files(const criu::image_set& donor) {
   for (const auto& v : donor.mm().vmas()) {
     if (!(v.status() & (criu::vma_status::file_private | criu::vma_status::file_shared))) continue;
     const auto* reg = donor.reg_file(v.shmid());
-    if (!reg) continue;
+    if (!reg || donor.shared_memory().ghost_remap(static_cast<std::uint32_t>(v.shmid()))) continue;
     l[reg->name()].ranges.push_back({v.start(), v.end(), v.pgoff()});
   }
   for (auto& [p, pl] : l)

@@ -6,15 +6,41 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <necro/pb/core.pb.h>
 #include <necro/pb/fdinfo.pb.h>
+#include <necro/pb/ghost_file.pb.h>
+#include <necro/pb/memfd.pb.h>
 #include <necro/pb/mm.pb.h>
 #include <necro/pb/pagemap.pb.h>
 #include <necro/pb/pstree.pb.h>
+#include <necro/pb/remap_file_path.pb.h>
 
 namespace necro::plan {
+
+/// What a VMA maps, when it is more than memory or a file on disk. The core
+/// tells them apart by the NT_FILE path only (docs/shared-memory.md).
+enum class vma_kind : std::uint8_t {
+  plain,         ///< private anonymous memory, a file on disk, [vdso], [vvar], [vsyscall]
+  shared_anon,   ///< MAP_SHARED|MAP_ANONYMOUS: "/dev/zero (deleted)"
+  memfd,         ///< a memfd_create() file, shared or private: "/memfd:NAME (deleted)"
+  deleted_file,  ///< a file unlinked since it was mapped: "PATH (deleted)"
+  sysv_shm,      ///< System V shared memory: "/SYSV<key> (deleted)"
+};
+
+/// The kind in words, for --explain and errors.
+constexpr std::string_view describe(vma_kind k) noexcept {
+  switch (k) {
+    case vma_kind::plain: return "memory";
+    case vma_kind::shared_anon: return "shared anonymous memory";
+    case vma_kind::memfd: return "memfd";
+    case vma_kind::deleted_file: return "deleted file";
+    case vma_kind::sysv_shm: return "System V shared memory";
+  }
+  return "?";
+}
 
 /// One VMA of the victim, with where it came from.
 struct vma {
@@ -24,6 +50,7 @@ struct vma {
   std::uint64_t page_limit = 0;  ///< pages at or above this address get no data (file EOF)
   bool carries_pages = false;    ///< private memory whose bytes go to pages-*.img
   bool anonymous = false;        ///< zero pages need no data
+  vma_kind kind = vma_kind::plain;
 };
 
 /// Pages to copy: `pages` pages at `vaddr`, from byte `core_offset` of the core.
@@ -31,6 +58,30 @@ struct page_run {
   std::uint64_t vaddr = 0;
   std::uint64_t pages = 0;
   std::uint64_t core_offset = 0;
+};
+
+/// A shared-memory object rebuilt from the core: a memfd inode (memfds and
+/// shared anonymous memory, which CRIU dumps as a memfd named "/dev/zero")
+/// or a ghost file (a deleted file). Its VMAs point at files.img entry
+/// `file_id` (vma_entry.shmid).
+struct shmem_object {
+  vma_kind kind = vma_kind::plain;
+  std::string name;             ///< memfd name without "memfd:", or the deleted file's path
+  std::uint64_t size = 0;       ///< bytes
+  std::uint32_t file_id = 0;    ///< files.img entry (MEMFD or REG)
+  std::uint32_t content_id = 0; ///< memfd: shmid (pagemap-shmem-<id>.img); ghost: remap id (ghost-file-<id>.img)
+  std::uint32_t pages_id = 0;   ///< memfd: pages-<id>.img (set by plan_resurrection)
+  bool from_donor = false;      ///< the donor has an object of the same kind and name; its ids serve
+  pb::ghost_file_entry ghost;   ///< deleted file: the ghost-file header
+  std::vector<page_run> runs;   ///< content from the core; vaddr = offset in the object; sorted
+};
+
+/// Every shared-memory object, and the images that list them.
+struct shared_memory_plan {
+  std::vector<shmem_object> objects;
+  std::vector<pb::memfd_inode_entry> memfd_inodes;   ///< memfd.img: the donor's plus new ones
+  std::vector<pb::remap_file_path_entry> remaps;     ///< remap-fpath.img: the donor's plus new ones
+  std::vector<std::string> replaced;                 ///< donor images rewritten (not carried)
 };
 
 /// A donor address moved into the victim's layout.
@@ -77,6 +128,7 @@ struct resurrection {
   std::uint32_t pages_id = 1;
   std::vector<pb::pagemap_entry> pagemap;
   std::vector<page_run> runs;  ///< in pagemap order
+  shared_memory_plan shared;   ///< memfds, shared anonymous memory, deleted files
   page_stats stats;
   std::vector<carried_file> carried;
   std::vector<relocation> relocations;

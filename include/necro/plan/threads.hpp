@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -26,6 +28,12 @@ inline constexpr std::uint64_t max_tls_distance = 1ULL << 20;
 namespace detail {
 inline bool near(std::uint64_t a, std::uint64_t b) {
   return (a > b ? a - b : b - a) < max_tls_distance;
+}
+/// What a cleared thread pointer costs, for the warning.
+inline const char* consequence_of_clearing(std::string_view what) {
+  if (what == "rseq area") return "rseq is not registered again; sched_getcpu() may read a stale CPU";
+  if (what == "robust futex list") return "mutexes the thread holds are not marked EOWNERDEAD when it exits";
+  return "nothing is woken when the thread exits";
 }
 }  // namespace detail
 
@@ -48,6 +56,91 @@ inline std::string make_siginfo(int sig, std::int32_t pid, std::uint32_t uid) {
   std::memcpy(raw.data() + 16, &pid, 4);  // _kill.si_pid
   std::memcpy(raw.data() + 20, &uid, 4);  // _kill.si_uid
   return raw;
+}
+
+/// A donor TLS address moved into the victim's layout: by the thread-pointer
+/// delta when it lies near the donor's thread pointer, else by the load delta
+/// of the file that holds it; nullopt when it is in neither.
+inline std::optional<std::uint64_t> relocate_tls(std::uint64_t v, const std::string& what, std::uint64_t donor_tp,
+                                                 std::uint64_t victim_tp, const relocator& reloc, resurrection& out) {
+  if (v == 0) return 0;
+  if (detail::near(v, donor_tp)) {
+    const auto moved = by_thread_pointer(v, donor_tp, victim_tp);
+    out.relocations.push_back({what, v, moved, "thread-pointer delta"});
+    return moved;
+  }
+  if (auto f = reloc.by_file(v)) {
+    out.relocations.push_back({what, v, f->first, f->second});
+    return f->first;
+  }
+  return std::nullopt;
+}
+
+/// Signal handlers and restorers are donor addresses (pitfall 9): moved by
+/// the load delta of the file that holds them. One in no file the donor
+/// mapped (JIT code, a freed mapping) would be a jump into whatever the victim
+/// has there: that signal gets its default action back instead, with a warning.
+inline void relocate_sigactions(pb::task_core_entry& task, const relocator& reloc, resurrection& out) {
+  using moved = std::optional<std::pair<std::uint64_t, std::string>>;
+  for (int i = 0; i < task.sigactions_size(); ++i) {
+    auto* sa = task.mutable_sigactions(i);
+    const std::uint64_t handler = sa->sigaction(), restorer = sa->restorer();
+    const moved h = handler <= 1 ? moved({handler, ""}) : reloc.by_file(handler);  // SIG_DFL, SIG_IGN stay
+    const moved r = restorer <= 1 ? moved({restorer, ""}) : reloc.by_file(restorer);
+    if (!h || !r) {
+      out.warnings.push_back(fmt::format("signal {} handler {:#x} (restorer {:#x}) is in no file the donor mapped: "
+                                         "{}",
+                                         i + 1, handler, restorer,
+                                         handler <= 1 ? "restorer cleared" : "reset to the default action"));
+      if (handler > 1) sa->set_sigaction(0);
+      sa->set_restorer(0);
+      continue;
+    }
+    for (const auto& [what, from, to] : {std::tuple{"handler", handler, h}, std::tuple{"restorer", restorer, r}}) {
+      if (from <= 1) continue;
+      out.relocations.push_back({fmt::format("signal {} {}", i + 1, what), from, to->first, to->second});
+    }
+    sa->set_sigaction(h->first);
+    sa->set_restorer(r->first);
+  }
+}
+
+/// The donor's per-thread pointers moved into the victim (pitfalls 4, 8):
+/// clear_child_tid, the robust futex list, the rseq area, the sigaltstack.
+/// Where one cannot be moved it is cleared, with a warning: the kernel writes
+/// (clear_child_tid), walks (robust list) or registers (rseq: a bad one makes
+/// the restore fail) them, and a donor address could be anything in the victim.
+template <class Arch>
+void relocate_thread_pointers(std::int32_t tid, const pb::core_entry& tmpl, std::uint64_t donor_tp,
+                              std::uint64_t victim_tp, const relocator& reloc, pb::core_entry& c, resurrection& out) {
+  using bridge = map::criu_thread<Arch>;
+  auto tls = [&](std::uint64_t v, const char* what) {
+    const auto moved = relocate_tls(v, fmt::format("thread {} {}", tid, what), donor_tp, victim_tp, reloc, out);
+    if (!moved)
+      out.warnings.push_back(fmt::format("thread {} {} {:#x} is not in the donor's TLS or a mapped file: cleared ({})",
+                                         tid, what, v, detail::consequence_of_clearing(what)));
+    return moved.value_or(0);
+  };
+  bridge::set_clear_tid(c, tls(bridge::clear_tid(tmpl), "clear_child_tid"));
+  auto* tc = c.mutable_thread_core();
+  if (tc->futex_rla() != 0) tc->set_futex_rla(tls(tc->futex_rla(), "robust futex list"));
+  if (tc->has_rseq_entry() && tc->rseq_entry().rseq_abi_pointer() != 0) {
+    auto* rs = tc->mutable_rseq_entry();
+    rs->clear_rseq_cs_pointer();  // no critical section is in flight in a new process
+    rs->set_rseq_abi_pointer(tls(rs->rseq_abi_pointer(), "rseq area"));  // CRIU registers no zero area
+  }
+  if (tc->has_sas() && !(tc->sas().ss_flags() & 2 /* SS_DISABLE */) && tc->sas().ss_sp() != 0) {
+    const auto sp = tc->sas().ss_sp();
+    if (auto f = reloc.by_file(sp)) {
+      out.relocations.push_back({fmt::format("thread {} sigaltstack", tid), sp, f->first, f->second});
+      tc->mutable_sas()->set_ss_sp(f->first);
+    } else {
+      out.warnings.push_back(fmt::format("thread {} sigaltstack {:#x} cannot be relocated: disabled", tid, sp));
+      tc->mutable_sas()->set_ss_sp(0);
+      tc->mutable_sas()->set_ss_size(0);
+      tc->mutable_sas()->set_ss_flags(2);
+    }
+  }
 }
 
 template <class Arch>
@@ -82,26 +175,8 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
     if (!r) return fail(std::move(r).error_value().prefix(fmt::format("thread {}: ", t.tid())));
   }
 
-  auto tls = [&](std::uint64_t v, const std::string& what) -> std::uint64_t {
-    if (v == 0) return 0;
-    if (detail::near(v, donor_tp)) {
-      const auto moved = by_thread_pointer(v, donor_tp, victim_tp);
-      out.relocations.push_back({fmt::format("thread {} {}", t.tid(), what), v, moved, "thread-pointer delta"});
-      return moved;
-    }
-    if (auto f = reloc.by_file(v)) {
-      out.relocations.push_back({fmt::format("thread {} {}", t.tid(), what), v, f->first, f->second});
-      return f->first;
-    }
-    out.warnings.push_back(fmt::format("thread {} {} {:#x} is not in the donor's TLS or a mapped file: left as is",
-                                       t.tid(), what, v));
-    return v;
-  };
-
-  // clear_child_tid and the robust futex list live in struct pthread (pitfall 8).
-  bridge::set_clear_tid(c, tls(bridge::clear_tid(tmpl), "clear_child_tid"));
+  relocate_thread_pointers<Arch>(t.tid(), tmpl, donor_tp, victim_tp, reloc, c, out);
   auto* tc = c.mutable_thread_core();
-  if (tc->futex_rla() != 0) tc->set_futex_rla(tls(tc->futex_rla(), "robust futex list"));
   // Masks from the core (pitfall 15). The donor's pending signals are not the
   // victim's: the queue is rebuilt from the core's pending mask, less the death
   // (pitfall 16).
@@ -110,23 +185,6 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
   for (const int sig : pending_signals(t.prstatus.sigpend, fatal_signal)) {
     *tc->mutable_signals_p()->add_signals()->mutable_siginfo() = make_siginfo(sig, core.pid(), uid);
     out.changes.push_back(fmt::format("thread {}: signal {} pending again (the core's pending mask)", t.tid(), sig));
-  }
-  if (tc->has_rseq_entry() && tc->rseq_entry().rseq_abi_pointer() != 0) {
-    auto* rs = tc->mutable_rseq_entry();
-    rs->set_rseq_abi_pointer(tls(rs->rseq_abi_pointer(), "rseq area"));
-    rs->clear_rseq_cs_pointer();  // no critical section is in flight in a new process
-  }
-  if (tc->has_sas() && !(tc->sas().ss_flags() & 2 /* SS_DISABLE */) && tc->sas().ss_sp() != 0) {
-    const auto sp = tc->sas().ss_sp();
-    if (auto f = reloc.by_file(sp)) {
-      out.relocations.push_back({fmt::format("thread {} sigaltstack", t.tid()), sp, f->first, f->second});
-      tc->mutable_sas()->set_ss_sp(f->first);
-    } else {
-      out.warnings.push_back(fmt::format("thread {} sigaltstack {:#x} cannot be relocated: disabled", t.tid(), sp));
-      tc->mutable_sas()->set_ss_sp(0);
-      tc->mutable_sas()->set_ss_size(0);
-      tc->mutable_sas()->set_ss_flags(2);
-    }
   }
 
   if (leader) {
@@ -139,23 +197,7 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
       std::string comm(fn.data(), strnlen(fn.data(), fn.size()));
       if (!comm.empty()) task->set_comm(comm);
     }
-    for (int i = 0; i < task->sigactions_size(); ++i) {
-      auto* sa = task->mutable_sigactions(i);
-      for (auto [get, set, what] :
-           {std::tuple{&pb::sa_entry::sigaction, &pb::sa_entry::set_sigaction, "handler"},
-            std::tuple{&pb::sa_entry::restorer, &pb::sa_entry::set_restorer, "restorer"}}) {
-        const std::uint64_t v = (sa->*get)();
-        if (v <= 1) continue;  // SIG_DFL, SIG_IGN
-        if (auto f = reloc.by_file(v)) {
-          out.relocations.push_back({fmt::format("signal {} {}", i + 1, what), v, f->first, f->second});
-          (sa->*set)(f->first);
-        } else {
-          return fail(error(errc::mismatch, "",
-                            fmt::format("signal {} {} {:#x} is in no file the donor mapped: cannot relocate it", i + 1,
-                                        what, v)));
-        }
-      }
-    }
+    relocate_sigactions(*task, reloc, out);
   } else {
     // Thread images carry no process-wide parts (pitfall 7).
     c.clear_tc();

@@ -17,6 +17,8 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 
 #include <necro/criu/image.hpp>
 #include <necro/criu/image_set.hpp>
@@ -26,6 +28,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/write/page_engine.hpp>
+#include <necro/write/shared_memory.hpp>
 
 namespace necro::write {
 
@@ -39,8 +42,11 @@ struct commit_options {
   /// Clone page runs from the core where the file system shares extents
   /// (engine_options::reflink); off: read and elide as everywhere else.
   bool reflink = true;
-  /// fsync every image before the set appears (and write pages back as they
-  /// are produced). Off: the set appears as fast as the page cache takes it.
+  /// Every image on disk before the set appears: pages are written back as
+  /// they are produced, then one syncfs(2) of the output's file system makes
+  /// the whole staged set durable (one device flush, not one per image), and
+  /// the parent directory is fsynced after the rename. Off: the set appears
+  /// as fast as the page cache takes it.
   bool durable = true;
   /// Cancellation: when set and it turns true (a signal handler's flag), commit
   /// stops at its next step (between images, every window of pages), removes what it
@@ -91,6 +97,15 @@ inline result<void> copy_file(const std::filesystem::path& from, const std::file
   return write_file(to, std::string_view(reinterpret_cast<const char*>(v.data()), v.size()), durable);
 }
 
+/// syncfs(2) of the file system holding `dir`: every staged image and the
+/// directory itself reach the disk with one flush of the device.
+inline result<void> sync_filesystem(const std::filesystem::path& dir) {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return fail(error::from_errno(dir.string(), "cannot open to sync", errno));
+  if (::syncfs(fd.get()) != 0) return fail(error::from_errno(dir.string(), "cannot sync the images", errno));
+  return {};
+}
+
 inline void sync_dir(const std::filesystem::path& dir) {
   unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() >= 0) ::fsync(fd.get());
@@ -108,6 +123,75 @@ struct staging_guard {
   }
 };
 
+/// An absolute, lexically normal `p` without a trailing slash.
+inline result<std::filesystem::path> absolute_dir(const std::filesystem::path& p) {
+  std::error_code ec;
+  auto a = std::filesystem::absolute(p, ec);
+  if (ec) return fail(error::from_errno(p.string(), "cannot make the path absolute", ec.value()));
+  a = a.lexically_normal();
+  if (a.filename().empty()) a = a.parent_path();
+  return a;
+}
+
+/// What is at `p` (file_type::not_found when nothing); an error naming `p`
+/// when the OS cannot say (a symlink loop, a name too long, no permission).
+inline result<std::filesystem::file_status> status_of(const std::filesystem::path& p) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(p, ec);
+  if (ec && st.type() != std::filesystem::file_type::not_found)
+    return fail(error::from_errno(p.string(), "cannot look at", ec.value()));
+  return st;
+}
+
+/// Where a commit goes: out_dir, or the donor's own directory (in place) with
+/// its originals kept in `kept`.
+struct target {
+  std::filesystem::path out_dir, donor_dir, kept;
+  bool in_place = false;
+};
+
+/// Resolves and checks the target: out_dir must be absent or an empty
+/// directory, unless it is the donor's directory and `kept` is free.
+inline result<target> resolve_target(const std::filesystem::path& out_dir, const std::filesystem::path& donor_dir) {
+  namespace fs = std::filesystem;
+  target t;
+  NECRO_TRY_ASSIGN(t.out_dir, absolute_dir(out_dir));
+  NECRO_TRY_ASSIGN(t.donor_dir, absolute_dir(donor_dir));
+  std::error_code ec;
+  t.in_place = fs::equivalent(t.out_dir, t.donor_dir, ec);
+  t.kept = fs::path(t.donor_dir.string() + ".donor");
+  NECRO_TRY_ASSIGN(const auto out_st, status_of(t.out_dir));
+  if (!t.in_place && fs::exists(out_st)) {
+    const bool empty_dir = fs::is_directory(out_st) && fs::is_empty(t.out_dir, ec);
+    if (ec) return fail(error::from_errno(t.out_dir.string(), "cannot read the output directory", ec.value()));
+    if (!empty_dir)
+      return fail(error(errc::bad_value, t.out_dir.string(), "exists and is not an empty directory: refusing to overwrite"));
+  }
+  if (t.in_place) {
+    NECRO_TRY_ASSIGN(const auto kept_st, status_of(t.kept));
+    if (fs::exists(kept_st))
+      return fail(error(errc::bad_value, t.kept.string(), "exists: move it away before patching in place again"));
+  }
+  return t;
+}
+
+/// Every message of `p` fits in one image entry; one that does not (a path of
+/// megabytes from a hostile NT_FILE) is an error naming the image, not an abort.
+inline result<void> check_entry_sizes(const plan::resurrection& p, const std::filesystem::path& out_dir) {
+  const auto fits = [&](const google::protobuf::Message& m, const std::string& image) -> result<void> {
+    const std::size_t len = m.ByteSizeLong();
+    if (len <= criu::max_entry_size) return {};
+    return fail(error(errc::limit, (out_dir / image).string(),
+                      fmt::format("cannot write a {} entry of {} bytes: over the cap of {}", m.GetDescriptor()->name(), len,
+                                  criu::max_entry_size)));
+  };
+  for (const auto& t : p.threads) NECRO_TRY(fits(t.core, criu::image_name("core-", static_cast<std::uint64_t>(t.tid))));
+  NECRO_TRY(fits(p.mm, criu::image_name("mm-", static_cast<std::uint64_t>(p.pid))));
+  NECRO_TRY(fits(p.pstree, "pstree.img"));
+  for (const auto& f : p.files) NECRO_TRY(fits(f, "files.img"));
+  return {};
+}
+
 }  // namespace detail
 
 /// Writes the image set of `p` into `out_dir`. `out_dir` must not exist (or be
@@ -120,17 +204,12 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!core.file()) return fail(error(errc::unsupported, std::string(core.path()), "the core is not backed by a file"));
-  out_dir = fs::absolute(out_dir).lexically_normal();
-  if (out_dir.filename().empty()) out_dir = out_dir.parent_path();
-  const fs::path donor_dir = fs::absolute(donor.dir()).lexically_normal();
-  const bool in_place = fs::equivalent(out_dir, donor_dir, ec);
-  if (!in_place && fs::exists(out_dir)) {
-    if (!fs::is_directory(out_dir) || !fs::is_empty(out_dir))
-      return fail(error(errc::bad_value, out_dir.string(), "exists and is not an empty directory: refusing to overwrite"));
-  }
-  const fs::path kept = fs::path(donor_dir.string() + ".donor");
-  if (in_place && fs::exists(kept))
-    return fail(error(errc::bad_value, kept.string(), "exists: move it away before patching in place again"));
+  NECRO_TRY_ASSIGN(const detail::target where, detail::resolve_target(out_dir, donor.dir()));
+  out_dir = where.out_dir;
+  const fs::path& donor_dir = where.donor_dir;
+  const fs::path& kept = where.kept;
+  const bool in_place = where.in_place;
+  NECRO_TRY(detail::check_entry_sizes(p, out_dir));
 
   const auto go_on = [&]() -> result<void> {
     if (opt.cancel && opt.cancel->load())
@@ -146,26 +225,28 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
   const fs::path& tmp = guard.dir;
 
   const bool durable = opt.durable;
+  // Each image is written without its own fsync: one syncfs below covers all.
+  constexpr bool each_synced = false;
   for (const auto& t : p.threads) {
     criu::image_builder b(criu::magic::core);
     b.add(t.core);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("core-", static_cast<std::uint64_t>(t.tid)), b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("core-", static_cast<std::uint64_t>(t.tid)), b.bytes(), each_synced));
     NECRO_TRY(go_on());
   }
   {
     criu::image_builder b(criu::magic::mm);
     b.add(p.mm);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("mm-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("mm-", static_cast<std::uint64_t>(p.pid)), b.bytes(), each_synced));
   }
   {
     criu::image_builder b(criu::magic::pstree);
     b.add(p.pstree);
-    NECRO_TRY(detail::write_file(tmp / "pstree.img", b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / "pstree.img", b.bytes(), each_synced));
   }
   {
     criu::image_builder b(criu::magic::files);
     for (const auto& f : p.files) b.add(f);
-    NECRO_TRY(detail::write_file(tmp / "files.img", b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / "files.img", b.bytes(), each_synced));
   }
   commit_report rep;
   {
@@ -188,7 +269,6 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     rep.pages = std::move(*written);
     rep.page_bytes = rep.pages.bytes_written;
     rep.copy_fell_back = rep.pages.fell_back;
-    if (durable && ::fsync(fd.get()) != 0) return fail(error::from_errno(pages.string(), "cannot sync", errno));
   }
   NECRO_TRY(go_on());
   {
@@ -197,10 +277,11 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     head.set_pages_id(p.pages_id);
     b.add(head);
     for (const auto& e : rep.pages.pagemap) b.add(e);
-    NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), durable));
+    NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), each_synced));
   }
-  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, durable));
-  if (durable) detail::sync_dir(tmp);
+  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, each_synced, opt.method));
+  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, each_synced));
+  if (durable) NECRO_TRY(detail::sync_filesystem(tmp));
   NECRO_TRY(go_on());  // the last chance: from here on the set moves into place
 
   if (in_place) {
@@ -213,7 +294,7 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     }
     rep.kept_donor = kept;
   } else {
-    if (fs::exists(out_dir)) fs::remove(out_dir, ec);  // the empty directory checked above
+    ::rmdir(out_dir.c_str());  // the empty directory checked above, if any (rmdir removes nothing else)
     if (::rename(tmp.c_str(), out_dir.c_str()) != 0)
       return fail(error::from_errno(out_dir.string(), "cannot move the new images into place", errno));
   }

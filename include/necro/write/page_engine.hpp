@@ -340,6 +340,9 @@ struct engine_options {
   /// Cancellation: when set and it turns true (a signal handler's flag), the
   /// write stops after the current window and fails with errc::io "interrupted".
   const std::atomic<bool>* cancel = nullptr;
+  /// Decide and count every page as the write would, but write nothing (the
+  /// output fd is not touched): what `--explain` reports (classify_pages).
+  bool dry_run = false;
 };
 
 /// What write_pages wrote.
@@ -572,14 +575,14 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
   std::uint64_t last_end = 0;  // vaddr just past the last pagemap entry
 
   auto copy_step = [&](std::uint64_t len) -> result<void> {
-    NECRO_TRY(copier.append(pend_off, len));
+    if (!opt.dry_run) NECRO_TRY(copier.append(pend_off, len));
     const std::uint64_t before = rep.bytes_written;
     rep.bytes_written += len;
     pend_off += len;
     pend_len -= len;
     // Durable commits fsync at the end: start writing back each step now so
     // the disk works while we copy and the final fsync has little left to do.
-    if (opt.writeback)
+    if (opt.writeback && !opt.dry_run)
       ::sync_file_range(out_fd, static_cast<off_t>(before), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
     return {};
   };
@@ -661,6 +664,18 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
   rep.fell_back = copier.fell_back();
   rep.bytes_cloned = copier.cloned_bytes();
   return rep;
+}
+
+/// What write_pages would write for `p`, without writing: the same rules,
+/// the same scan (window by window, dropping what it read, so memory does not
+/// grow with the core), the same pagemap and counts (bytes_written: what the
+/// write would write). Reads every candidate page an elision rule applies to.
+template <class Arch>
+result<pages_report> classify_pages(const io::mapped_file& core, const plan::resurrection& p,
+                                    const io::file_facts& files, engine_options opt = {}) {
+  opt.dry_run = true;
+  opt.parallel = false;  // nothing to copy alongside the scan
+  return write_pages<Arch>(core, p, files, -1, core.path(), opt);
 }
 
 /// Bytes copied and how (copy_runs).

@@ -5,10 +5,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
 #include <string>
 
 #include <catch2/catch.hpp>
 
+#include <necro/criu/image.hpp>
 #include <necro/criu/image_set.hpp>
 
 #include "support/fixtures.hpp"
@@ -48,7 +52,62 @@ std::uint32_t donor_pid(const fs::path& dir) {
   return d->pid();
 }
 
+/// Rewrites the single entry of image `p` through `edit`.
+template <class Msg>
+void edit_entry(const fs::path& p, std::uint32_t image_magic, const std::function<void(Msg&)>& edit) {
+  auto m = necro::criu::read_single<Msg>(p.parent_path(), p.filename().string(), image_magic);
+  REQUIRE(m);
+  edit(*m);
+  necro::criu::image_builder b(image_magic);
+  b.add(*m);
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << b.bytes();
+}
+
+void set_threads(const fs::path& dir, std::initializer_list<std::uint32_t> tids) {
+  edit_entry<necro::pb::pstree_entry>(dir / "pstree.img", necro::criu::magic::pstree, [&](auto& e) {
+    e.clear_threads();
+    for (const auto t : tids) e.add_threads(t);
+  });
+}
+
 }  // namespace
+
+TEST_CASE("image_set: images that contradict each other are refused, naming the image", "[criu]") {
+  const auto d = necro::test::x86_64_donor();
+  NECRO_REQUIRE_FIXTURE(d, "x86_64/counter.donor");
+  const std::uint32_t pid = donor_pid(*d), other = pid + 1;
+  donor_copy c(*d);
+  const fs::path core = c.dir() / image_name("core-", pid), other_core = c.dir() / image_name("core-", other);
+  const auto refused = [&](const fs::path& file, errc code, const std::string& phrase) {
+    necro::result<image_set> s = necro::fail(necro::error(errc::io, "", "not run"));
+    REQUIRE_NOTHROW(s = image_set::load(c.dir()));
+    REQUIRE_FALSE(s);
+    check_error(s.error(), file.string(), code, phrase);
+  };
+  SECTION("the leader is not among the threads, whose core images are there") {
+    set_threads(c.dir(), {other});
+    fs::rename(core, other_core);
+    refused(c.dir() / "pstree.img", errc::bad_value,
+            fmt::format("pid {} is not among the process's threads ({})", pid, other));
+  }
+  SECTION("a thread is listed twice") {
+    set_threads(c.dir(), {pid, pid});
+    refused(c.dir() / "pstree.img", errc::bad_value, fmt::format("thread {} is listed twice", pid));
+  }
+  SECTION("a thread's core image has no registers") {
+    set_threads(c.dir(), {pid, other});
+    fs::copy_file(core, other_core);
+    edit_entry<necro::pb::core_entry>(other_core, necro::criu::magic::core, [](auto& e) { e.clear_thread_info(); });
+    refused(other_core, errc::missing, fmt::format("core_entry of thread {} has no registers (thread_info)", other));
+  }
+  SECTION("a thread's core image is of another architecture") {
+    set_threads(c.dir(), {pid, other});
+    fs::copy_file(core, other_core);
+    edit_entry<necro::pb::core_entry>(other_core, necro::criu::magic::core,
+                                      [](auto& e) { e.set_mtype(necro::pb::core_entry::AARCH64); });
+    refused(other_core, errc::mismatch, fmt::format("core_entry of thread {} has mtype 3, the leader's has 1", other));
+  }
+}
 
 TEST_CASE("image_set: the fixture donor loads whole", "[criu]") {
   const auto d = necro::test::x86_64_donor();

@@ -235,6 +235,17 @@ TEST_CASE("image: framing defects", "[criu][image]") {
     REQUIRE_FALSE(r);
     check_error(r.error(), img_name, errc::bad_value, "does not parse (missing required fields", 0x1000 + 8);
   }
+  SECTION("one entry more than the cap of entries") {
+    const auto framed = u32(static_cast<std::uint32_t>(entry.size())) + entry;
+    std::string img = head;
+    img.reserve(head.size() + (necro::criu::max_entries + 1) * framed.size());
+    for (std::size_t i = 0; i < necro::criu::max_entries; ++i) img += framed;
+    CHECK(read(img));
+    auto r = read(img + framed);
+    REQUIRE_FALSE(r);
+    check_error(r.error(), img_name, errc::limit, "more than 1048576 pstree_entry entries",
+                0x1000 + 8 + necro::criu::max_entries * framed.size());
+  }
   SECTION("the second entry's error points at the second entry") {
     const auto framed = u32(static_cast<std::uint32_t>(entry.size())) + entry;
     auto r = read(head + framed + u32(0xffffffff));

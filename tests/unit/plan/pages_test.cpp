@@ -126,7 +126,7 @@ TEST_CASE("elide_range: maximal kept ranges, counts, and none keeps without read
   CHECK(st3.kept_pages == 1000);
 }
 
-TEST_CASE("plan_pages lists candidates from metadata; elide_pages leaves out zero pages and restores the core", "[plan]") {
+TEST_CASE("plan_pages lists candidates from metadata, elide_pages leaves out zero pages and restores the core", "[plan]") {
   auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& core = f->core;

@@ -54,6 +54,15 @@ inline std::optional<planned> plan_pool() {
   return plan_offline(*c, *d);
 }
 
+/// The shared-memory fixture (x86_64/shmem.core, unpacked from .zst by the
+/// build, + shmem.donor) planned offline; nullopt when absent.
+inline std::optional<planned> plan_shmem() {
+  const auto c = fixture("x86_64/shmem.core");
+  const auto d = fixture("x86_64/shmem.donor");
+  if (!c || !d) return std::nullopt;
+  return plan_offline(*c, *d);
+}
+
 }  // namespace necro::test
 
 #endif

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <utility>
 
 #include <catch2/catch.hpp>
 
@@ -128,6 +130,43 @@ TEST_CASE("commit refuses a non-empty output directory and leaves everything as 
   std::size_t entries = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.dir)) ++entries;
   CHECK(entries == 1);  // no staging directory left
+}
+
+TEST_CASE("commit: an output path the OS cannot look at is an error naming it, not an exception", "[write]") {
+  const auto f = necro::test::plan_counter();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
+  scratch s;
+  fs::create_directory_symlink("loop", s.dir / "loop");  // a symlink to itself: ELOOP
+  const std::string long_name(300, 'a');                  // longer than NAME_MAX: ENAMETOOLONG
+  for (const auto& [out, says] : {std::pair{s.dir / "loop", "Too many levels of symbolic links"},
+                                  std::pair{s.dir / "loop" / "out", "Too many levels of symbolic links"},
+                                  std::pair{s.dir / long_name, "File name too long"}}) {
+    CAPTURE(out);
+    std::optional<necro::result<necro::write::commit_report>> rep;
+    REQUIRE_NOTHROW(rep.emplace(necro::write::commit(f->plan, f->core, f->donor, out)));
+    REQUIRE_FALSE(*rep);
+    CHECK((*rep).error().code() == necro::errc::io);
+    CHECK((*rep).error().path() == out.string());
+    CHECK_THAT((*rep).error().message(), Catch::Matchers::EndsWith(says));
+  }
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.dir)) ++entries;
+  CHECK(entries == 1);  // the loop only: no staging directory left
+}
+
+TEST_CASE("commit: an entry over the image cap is an error naming the image, not an abort", "[write]") {
+  auto f = necro::test::plan_counter();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
+  // What the planner makes of a hostile NT_FILE name of 70 MB.
+  auto& fe = f->plan.files.emplace_back(f->plan.files.front());
+  fe.mutable_reg()->set_name(std::string(70u << 20, 'x'));
+  scratch s;
+  auto rep = necro::write::commit(f->plan, f->core, f->donor, s.dir / "out");
+  REQUIRE_FALSE(rep);
+  necro::test::check_error(rep.error(), (s.dir / "out" / "files.img").string(), necro::errc::limit,
+                           "cannot write a file_entry entry of 734003");
+  CHECK_THAT(rep.error().message(), Catch::Matchers::EndsWith("bytes: over the cap of 67108864"));
+  CHECK(fs::is_empty(s.dir));  // nothing written, no staging directory
 }
 
 TEST_CASE("patching in place keeps the donor's originals beside it", "[write]") {

@@ -103,7 +103,7 @@ TEST_CASE("range_copier falls back to the mapping when the kernel cannot copy", 
   CHECK(std::memcmp(got.data(), src.view().data(), 1000) == 0);
 }
 
-TEST_CASE("write_pages elides zero pages, holes and clean file pages; the restore gives the core back", "[write]") {
+TEST_CASE("write_pages elides zero pages, holes and clean file pages, and the restore gives the core back", "[write]") {
   necro::test::synthetic_memory m;
   using sm = necro::test::synthetic_memory;
   auto reference = m.plan;
@@ -205,6 +205,34 @@ TEST_CASE("write_pages on the real fixture matches plan::elide_pages", "[write]"
       at += r.pages * page;
     }
   }
+}
+
+TEST_CASE("classify_pages decides as write_pages does, and writes nothing", "[write]") {
+  necro::test::synthetic_memory m;
+  auto f = necro::test::plan_pool();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/pool.core + pool.donor");
+  const auto check = [](const necro::io::mapped_file& core, const necro::plan::resurrection& p,
+                        const necro::io::file_facts& files, const fs::path& dir) {
+    out_file out(dir, "necro-classify-test-" + std::to_string(::getpid()) + ".img");
+    auto wrote = necro::write::write_pages<necro::arch::x86_64>(core, p, files, out.fd, out.path.string());
+    REQUIRE(wrote);
+    for (std::uint64_t window : {std::uint64_t{page}, std::uint64_t{8} << 20}) {
+      auto decided = necro::write::classify_pages<necro::arch::x86_64>(core, p, files, {.window = window});
+      REQUIRE(decided);
+      CHECK(same_entries(decided->pagemap, wrote->pagemap));
+      CHECK(decided->pages.kept_pages == wrote->pages.kept_pages);
+      CHECK(decided->pages.zero_pages == wrote->pages.zero_pages);
+      CHECK(decided->pages.file_pages == wrote->pages.file_pages);
+      CHECK(decided->hole_pages == wrote->hole_pages);
+      CHECK(decided->bytes_written == wrote->bytes_written);
+      CHECK(decided->bytes_elided == wrote->bytes_elided);
+    }
+    CHECK(out.content().size() == wrote->bytes_written);  // classify appended nothing
+  };
+  SECTION("synthetic memory: zero pages, holes and clean file pages") {
+    check(*m.core->file(), m.plan, m.files, m.dir);
+  }
+  SECTION("the real pool fixture") { check(*f->core.file(), f->plan, {}, fs::temp_directory_path()); }
 }
 
 TEST_CASE("write_pages stops when cancelled", "[write]") {

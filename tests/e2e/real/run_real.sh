@@ -1,0 +1,743 @@
+#!/usr/bin/env bash
+# run_real.sh - necro on real programs nobody here wrote, installed from Debian.
+#
+#   run_real.sh MODE --necro PATH
+#
+# For each MODE (one ctest test each, e2e.real.MODE) the program is started
+# detached on 127.0.0.1 with a configuration this script writes into its work
+# directory (never the system's service), given state through its own client,
+# and killed for real with a complete core (coredump_filter 0xff). A second,
+# fresh run with the same configuration (the donor) is dumped by `criu dump`,
+# criu-necromancer turns core + donor into an image set, `criu restore -d`
+# brings the victim back running, and the program is checked through its own
+# client again: its state must be the victim's, not the donor's.
+#
+#   redis        redis-server: 50 000 string keys, a list, a hash, a marker
+#                set just before SIGQUIT; after: DBSIZE, sampled values, the
+#                marker, a write (SET then GET), INFO's run_id and process_id
+#                are the victim's (the donor's run_id differs). Redis rewrites
+#                its process title (argv/environ strings moved to the heap).
+#   nginx        nginx as one process (master_process off, daemon off) with
+#                stub_status; its connection/request counters live in
+#                MAP_SHARED|MAP_ANONYMOUS memory. Requests, then SIGABRT (nginx
+#                takes SIGQUIT as a graceful stop); after: the counters go on
+#                from the victim's values and it serves pages again.
+#                ngx_init_setproctitle also moved environ to the heap.
+#   python       CPython (kvserver.py): 20 000 keys in a dict behind a TCP
+#                socket; SIGQUIT; after: count, sampled values, marker, a
+#                write, the random run id chosen at start is the victim's.
+#   python-title the same, with the process title set by python3-setproctitle
+#                (PostgreSQL-style: argv and environ strings overwritten with
+#                the title, environ moved to the heap).
+#   python-shm   the same, with a request counter in mmap.mmap(-1, 4096)
+#                (MAP_SHARED|MAP_ANONYMOUS) that must go on from the victim's.
+#   memcached    memcached (several threads): 20 000 keys and a marker through
+#                its text protocol (nc); SIGQUIT; after: curr_items, stats pid,
+#                total_connections go on from the victim's, sampled values, the
+#                marker, a write.
+#
+# NECRO_REAL_CONTROL=1: a control run that checks the checks: the victim is
+# dumped by CRIU itself instead of killed, and restored from CRIU's images.
+#
+# Requirements: root and NECRO_CRIU naming a CRIU >= 4.1 whose `check` passes;
+# otherwise exit 77 (ctest SKIP) with the reason. Everything else missing (the
+# program, criu-necromancer not built) is a FAILURE: install the programs with
+# tests/run.sh (its package list has them).
+#
+# Side effects: /proc/sys/kernel/core_pattern is rewritten for the duration
+# (restored on exit); runs are serialised with flock on /tmp/necro-e2e.lock
+# (shared with run_e2e.sh). Only processes this script started (or restored)
+# are signalled, by PID, after checking /proc/PID/exe. The work directory is
+# removed on success and kept on failure (NECRO_E2E_KEEP=1 keeps it always).
+set -eEuo pipefail
+
+SKIP=77
+MODE=${1:-}
+[ -n "$MODE" ] && shift
+NECRO=''
+while [ $# -gt 0 ]; do
+    case $1 in
+        --necro) NECRO=$2; shift 2 ;;
+        *) echo "run_real.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[ -z "$NECRO" ] || NECRO=$(realpath -m -- "$NECRO")
+
+NAME="e2e.real.$MODE"
+PASSES=0
+FAILS=0
+WORK=
+OLD_CORE_PATTERN=
+declare -A TRACKED=() # pid -> binary it must be running for us to kill it
+TIMES=()
+
+ts() { date +%H:%M:%S.%3N; }
+log() { printf '[%s] %s\n' "$(ts)" "$*"; }
+skip() { printf 'SKIPPED: %s: %s\n' "$NAME" "$*"; exit "$SKIP"; }
+pass() { printf 'PASS: %s: %s\n' "$NAME" "$*"; PASSES=$((PASSES + 1)); }
+fail() { printf 'FAIL: %s: %s\n' "$NAME" "$*"; FAILS=$((FAILS + 1)); }
+fatal() { fail "$*"; exit 1; }
+show_log() {
+    [ -f "$1" ] || return 0
+    printf -- '----- %s: errors -----\n' "$1"
+    grep -E 'Error|error|Warn' "$1" | grep -v 'RLIMIT_NOFILE' | tail -n 15 || true
+    printf -- '----- %s: last 30 lines -----\n' "$1"
+    tail -n 30 "$1"
+    printf -- '-----\n'
+}
+now_ms() { date +%s%3N; }
+# timed LABEL CMD...: run CMD, record how long it took.
+timed() {
+    local label=$1 t0 rc=0
+    shift
+    t0=$(now_ms)
+    "$@" || rc=$?
+    TIMES+=("$label $(( $(now_ms) - t0 )) ms")
+    return "$rc"
+}
+
+case $MODE in
+    redis | nginx | python | python-title | python-shm | memcached) ;;
+    *) echo "run_real.sh: unknown mode '$MODE'" >&2; exit 2 ;;
+esac
+
+# ---------------------------------------------------------------- prerequisites
+[ "$(id -u)" -eq 0 ] || skip "needs root (core_pattern, CRIU)"
+[ -n "${NECRO_CRIU:-}" ] ||
+    skip "NECRO_CRIU is not set; set it to a CRIU >= 4.1 binary, e.g. NECRO_CRIU=/path/to/criu ctest -L e2e"
+[ -x "$NECRO_CRIU" ] || skip "NECRO_CRIU=$NECRO_CRIU is not an executable file"
+CRIU_VERSION=$("$NECRO_CRIU" --version 2>/dev/null | sed -n 's/^Version: *//p' | head -n1)
+IFS=. read -r cmaj cmin _ <<<"${CRIU_VERSION:-0.0}"
+if ! [[ "$cmaj" =~ ^[0-9]+$ && "${cmin:-0}" =~ ^[0-9]+$ ]] || [ "$cmaj" -lt 4 ] ||
+    { [ "$cmaj" -eq 4 ] && [ "${cmin:-0}" -lt 1 ]; }; then
+    skip "NECRO_CRIU=$NECRO_CRIU is CRIU '${CRIU_VERSION:-unknown}', need >= 4.1"
+fi
+if ! CHECK_OUT=$(timeout 120 "$NECRO_CRIU" check 2>&1); then
+    printf '%s\n' "$CHECK_OUT" | tail -n 10
+    skip "'$NECRO_CRIU check' fails on this machine (output above)"
+fi
+[ -n "$NECRO" ] || fatal "this build has no criu-necromancer target (examples not built?)"
+[ -x "$NECRO" ] || fatal "criu-necromancer '$NECRO' is part of the build but not built"
+# need CMD PACKAGE: a program the test needs, installed by tests/run.sh.
+need() { command -v "$1" >/dev/null || fatal "$1 not found: install the Debian package $2 (tests/run.sh installs it)"; }
+# Debian's own python3 (a python3 earlier on PATH, e.g. pyenv's, is not the
+# packaged program and has no python3-setproctitle).
+PY=/usr/bin/python3
+[ -x "$PY" ] || fatal "$PY not found: install the Debian package python3"
+need ss iproute2
+
+# ---------------------------------------------------------------- state, cleanup
+exec {LOCKFD}>/tmp/necro-e2e.lock
+flock -w 900 "$LOCKFD" || fatal "another e2e run holds /tmp/necro-e2e.lock"
+WORK=$(mktemp -d "/tmp/necro-e2e.real-$MODE.XXXXXX")
+START_MS=$(now_ms)
+log "$NAME: work directory $WORK"
+
+wait_gone() {
+    local pid=$1 limit=$(( ${2:-30} * 20 )) i=0
+    { wait "$pid"; } 2>/dev/null || true
+    while [ -e "/proc/$pid" ]; do
+        i=$((i + 1))
+        [ "$i" -le "$limit" ] || return 1
+        sleep 0.05
+    done
+}
+state_of() { sed -n 's/^State:\s*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
+is_running() { [ -e "/proc/$1" ] && case $(state_of "$1") in T | t | Z | X | '') return 1 ;; esac; }
+
+# kill_tracked PID: SIGKILL it if it still runs the binary we started, then
+# wait until it is gone. A pid that now belongs to another program is left alone.
+kill_tracked() {
+    local pid=$1 ours=0
+    if [ -e "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "${TRACKED[$pid]}" ]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        ours=1
+    fi
+    if [ "$ours" = 1 ] || [ "$(state_of "$pid")" = Z ]; then
+        wait_gone "$pid" 30 || printf 'WARNING: pid %s did not go away\n' "$pid"
+    fi
+    unset "TRACKED[$pid]"
+}
+
+cleanup() {
+    local rc=$? pid
+    set +e
+    for pid in "${!TRACKED[@]}"; do kill_tracked "$pid"; done
+    if [ -n "$OLD_CORE_PATTERN" ]; then
+        printf '%s\n' "$OLD_CORE_PATTERN" >/proc/sys/kernel/core_pattern
+    fi
+    if [ "$rc" -eq 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
+    if [ "$rc" -ne "$SKIP" ] && [ -n "$WORK" ]; then
+        TIMES+=("total $(( $(now_ms) - START_MS )) ms")
+        printf 'TIMES: %s: %s\n' "$NAME" "$(IFS=,; echo "${TIMES[*]}" | sed 's/,/, /g')"
+    fi
+    if [ "$rc" -eq "$SKIP" ]; then
+        :
+    elif [ "$rc" -eq 0 ]; then
+        printf 'RESULT: %s: PASS (%d checks)\n' "$NAME" "$PASSES"
+    else
+        printf 'RESULT: %s: FAIL (%d failed, %d passed)\n' "$NAME" "$FAILS" "$PASSES"
+    fi
+    if [ -n "$WORK" ]; then
+        if [ "$rc" -eq 0 ] && [ "${NECRO_E2E_KEEP:-0}" != 1 ]; then
+            rm -rf "$WORK"
+        else
+            printf 'work directory kept: %s\n' "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# shellcheck disable=SC2154 # rc_ is assigned inside the trap string
+trap 'rc_=$?; [ "$BASHPID" != "$$" ] || fail "unexpected failure (status $rc_) at line $LINENO: $BASH_COMMAND"' ERR
+
+OLD_CORE_PATTERN=$(cat /proc/sys/kernel/core_pattern)
+printf '%s\n' "$WORK/core.%p" >/proc/sys/kernel/core_pattern
+log "core_pattern was '$OLD_CORE_PATTERN'; now $WORK/core.%p (restored on exit)"
+
+# Every external step that could hang is bounded, so ctest's TIMEOUT (which
+# kills without cleanup) is never what stops a run.
+criu() { timeout 90 "$NECRO_CRIU" "$@" {LOCKFD}>&-; }
+
+close_stray_fds() {
+    local p fd
+    for p in /proc/$BASHPID/fd/*; do
+        fd=${p##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null || continue
+        eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
+
+# launch CMD...: start CMD detached (own session, fds 0-2 on /dev/null, nothing
+# else open, cwd $WORK, SIGINT/SIGQUIT at their defaults: a script's background
+# jobs start with them ignored), cores enabled and complete. $EXE is the binary
+# it must end up running. Sets LAUNCHED; $! is the program's own pid (setsid
+# and env exec in place).
+launch() {
+    (
+        cd "$WORK"
+        ulimit -c unlimited
+        echo 0xff >/proc/self/coredump_filter
+        close_stray_fds
+        exec env --default-signal=INT,QUIT setsid "$@" </dev/null >/dev/null 2>&1
+    ) &
+    LAUNCHED=$!
+    TRACKED[$LAUNCHED]=$EXE
+    local i
+    for i in $(seq 200); do
+        [ "$(readlink "/proc/$LAUNCHED/exe" 2>/dev/null)" = "$EXE" ] && return 0
+        sleep 0.02
+    done
+    # Still our unreaped child, so the pid cannot have been reused.
+    kill -KILL "$LAUNCHED" 2>/dev/null || true
+    wait_gone "$LAUNCHED" 10 || true
+    unset "TRACKED[$LAUNCHED]"
+    fatal "launched pid $LAUNCHED is not running $EXE"
+}
+
+wait_for() {
+    local limit=$(( $1 * 20 )) i=0
+    shift
+    until "$@"; do
+        i=$((i + 1))
+        [ "$i" -le "$limit" ] || return 1
+        sleep 0.05
+    done
+}
+
+# no_connections PID: PID holds no TCP socket but its listener on $PORT
+# (clients' connections closed on its side too: CRIU would need
+# --tcp-established for a live one, and a dead victim's client would still be
+# in the program's memory after the resurrection).
+no_connections() {
+    ! ss -Htanp 2>/dev/null | grep -v '^LISTEN' | grep -q "pid=$1,"
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on now.
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# other_instances: processes running $EXE that this script did not start
+# (e.g. the package's own service): reported, never touched. Ours use their
+# own port and files.
+other_instances() {
+    local p pids=''
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$EXE" ] || continue
+        [ -n "${TRACKED[${p#/proc/}]:-}" ] || pids="$pids ${p#/proc/}"
+    done
+    if [ -n "$pids" ]; then
+        log "note: pid(s)$pids run $EXE too (not started here, e.g. the package's service): left alone"
+    else
+        log "no other process runs $EXE (the package's own service is not running)"
+    fi
+}
+
+# ================================================================ programs
+# Each program defines:
+#   EXE, CMD (argv), KILLSIG, and the functions
+#   prog_ready PID         the program answers its client
+#   prog_load              give the victim its state (may record facts)
+#   prog_before_kill       the last write (marker) just before the kill
+#   prog_donor             record what identifies the donor
+#   prog_check             the resurrected program, through its client
+PORT=$(free_port)
+
+# ---------------------------------------------------------------- redis
+REDIS_KEYS=50000
+redis_val() { printf 'val:%d:%d' "$1" $(( ($1 * 7919) % 100003 )); }
+rcli() { timeout 30 redis-cli -h 127.0.0.1 -p "$PORT" "$@" {LOCKFD}>&-; }
+redis_info() { rcli INFO server | tr -d '\r' | sed -n "s/^$1://p"; }
+setup_redis() {
+    need redis-server redis-server
+    need redis-cli redis-tools
+    EXE=$(readlink -f "$(command -v redis-server)")
+    mkdir -p "$WORK/redis"
+    cat >"$WORK/redis.conf" <<EOF
+port $PORT
+bind 127.0.0.1
+protected-mode yes
+daemonize no
+supervised no
+save ""
+appendonly no
+dir $WORK/redis
+logfile $WORK/redis.log
+loglevel notice
+databases 4
+EOF
+    CMD=("$(command -v redis-server)" "$WORK/redis.conf")
+    KILLSIG=QUIT
+}
+prog_ready_redis() { [ "$(rcli PING 2>/dev/null)" = PONG ]; }
+prog_load_redis() {
+    local out
+    awk -v n="$REDIS_KEYS" 'BEGIN {
+        for (i = 1; i <= n; i++) {
+            k = "key:" i; v = "val:" i ":" (i * 7919) % 100003
+            printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v
+        }
+        for (i = 1; i <= 1000; i++) { v = "item" i; printf "*3\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$%d\r\n%s\r\n", length(v), v }
+        for (i = 1; i <= 100; i++) { f = "f" i; v = "h" i * i
+            printf "*4\r\n$4\r\nHSET\r\n$4\r\nhash\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(f), f, length(v), v }
+    }' >"$WORK/load.resp"
+    out=$(timeout 60 redis-cli -h 127.0.0.1 -p "$PORT" --pipe <"$WORK/load.resp" {LOCKFD}>&- 2>&1) ||
+        fatal "redis-cli --pipe failed: $out"
+    log "redis-cli --pipe: $(tail -n 1 <<<"$out")"
+    grep -q 'errors: 0, replies: 51100' <<<"$out" || fatal "redis-cli --pipe: $out"
+    VICTIM_DBSIZE=$(rcli DBSIZE)
+    [ "$VICTIM_DBSIZE" = $((REDIS_KEYS + 2)) ] && pass "victim holds $VICTIM_DBSIZE keys" ||
+        fatal "victim DBSIZE is $VICTIM_DBSIZE, expected $((REDIS_KEYS + 2))"
+    VICTIM_RUNID=$(redis_info run_id)
+    log "victim run_id $VICTIM_RUNID; $(rcli INFO memory | tr -d '\r' | grep -E '^used_memory_human:' || true)"
+}
+prog_before_kill_redis() {
+    MARKER="marker-$RANDOM-$RANDOM-$(date +%s%N)"
+    [ "$(rcli SET necro:marker "$MARKER")" = OK ] || fatal "could not set the marker"
+    log "marker necro:marker = $MARKER"
+}
+prog_donor_redis() {
+    DONOR_RUNID=$(redis_info run_id)
+    log "donor run_id $DONOR_RUNID"
+    [ -n "$DONOR_RUNID" ] && [ "$DONOR_RUNID" != "$VICTIM_RUNID" ] ||
+        fatal "the donor's run_id '$DONOR_RUNID' does not differ from the victim's"
+}
+prog_check_redis() {
+    local n i bad=0 got want
+    n=$(rcli DBSIZE)
+    [ "$n" = $((REDIS_KEYS + 3)) ] && pass "DBSIZE is $n: the victim's keys and the marker" ||
+        fail "DBSIZE is '$n', expected $((REDIS_KEYS + 3))"
+    for i in 1 2 3 17 99 1000 4242 12345 25000 33333 49999 "$REDIS_KEYS" $((RANDOM % REDIS_KEYS + 1)); do
+        got=$(rcli GET "key:$i")
+        want=$(redis_val "$i")
+        [ "$got" = "$want" ] || { fail "GET key:$i is '$got', expected '$want'"; bad=1; }
+    done
+    [ "$bad" = 0 ] && pass "13 sampled keys have the victim's values"
+    got=$(rcli LLEN list)/$(rcli LINDEX list 499)/$(rcli HGET hash f77)/$(rcli HLEN hash)
+    [ "$got" = "1000/item500/h5929/100" ] && pass "list and hash intact (LLEN/LINDEX/HGET/HLEN: $got)" ||
+        fail "list/hash: '$got', expected '1000/item500/h5929/100'"
+    got=$(rcli GET necro:marker)
+    [ "$got" = "$MARKER" ] && pass "the marker set just before the kill is there: $got" ||
+        fail "the marker is '$got', expected '$MARKER'"
+    got=$(redis_info run_id)
+    [ "$got" = "$VICTIM_RUNID" ] && pass "INFO run_id is the victim's ($got; the donor's was $DONOR_RUNID)" ||
+        fail "INFO run_id is '$got'; the victim's was $VICTIM_RUNID, the donor's $DONOR_RUNID"
+    got=$(redis_info process_id)
+    [ "$got" = "$VPID" ] && pass "INFO process_id is the victim's pid $got" ||
+        fail "INFO process_id is '$got', expected $VPID"
+    want="after-$RANDOM"
+    got=$(rcli SET necro:after "$want")/$(rcli GET necro:after)/$(rcli DBSIZE)
+    [ "$got" = "OK/$want/$((REDIS_KEYS + 4))" ] && pass "a write works: SET, GET, DBSIZE -> $got" ||
+        fail "write after resurrection: '$got', expected 'OK/$want/$((REDIS_KEYS + 4))'"
+}
+
+# ---------------------------------------------------------------- nginx
+NGINX_REQUESTS=50
+http() { timeout 20 curl -sS --max-time 10 "$@" {LOCKFD}>&-; }
+# nginx_status: "accepts handled requests" from stub_status.
+nginx_status() { http "http://127.0.0.1:$PORT/status" | sed -n '3p' | awk '{print $1, $2, $3}'; }
+setup_nginx() {
+    need nginx nginx
+    need curl curl
+    EXE=$(readlink -f "$(command -v nginx)")
+    mkdir -p "$WORK/nginx/tmp" "$WORK/nginx/logs"
+    cat >"$WORK/nginx/nginx.conf" <<EOF
+master_process off;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log $WORK/nginx/logs/access.log;
+    client_body_temp_path $WORK/nginx/tmp/body;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$PORT;
+        location = /status { stub_status; }
+        location / { default_type text/plain; return 200 "necro-nginx-ok \$request_uri\n"; }
+    }
+}
+EOF
+    CMD=("$(command -v nginx)" -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log")
+    KILLSIG=ABRT
+}
+prog_ready_nginx() { [ "$(http "http://127.0.0.1:$PORT/ready" 2>/dev/null)" = "necro-nginx-ok /ready" ]; }
+prog_load_nginx() {
+    local i urls=()
+    for i in $(seq 10); do urls+=("http://127.0.0.1:$PORT/page$i"); done
+    # 5 connections with 10 keep-alive requests each.
+    for i in $(seq 5); do http "${urls[@]}" >/dev/null || fatal "curl failed"; done
+}
+prog_before_kill_nginx() {
+    VICTIM_STATUS=$(nginx_status)
+    log "victim stub_status (accepts handled requests): $VICTIM_STATUS"
+    read -r VA VH VR <<<"$VICTIM_STATUS"
+    [ "${VR:-0}" -ge "$NGINX_REQUESTS" ] || fatal "victim served only '$VR' requests"
+}
+prog_donor_nginx() {
+    DONOR_STATUS=$(nginx_status)
+    log "donor stub_status (accepts handled requests): $DONOR_STATUS"
+}
+prog_check_nginx() {
+    local got want
+    # +2: the readiness probe after the restore, then this status request.
+    got=$(nginx_status)
+    want="$((VA + 2)) $((VH + 2)) $((VR + 2))"
+    [ "$got" = "$want" ] &&
+        pass "stub_status counters go on from the victim's: $VICTIM_STATUS -> $got (the donor's were $DONOR_STATUS)" ||
+        fail "stub_status counters are '$got', expected '$want' (victim: $VICTIM_STATUS; donor: $DONOR_STATUS)"
+    got=$(http "http://127.0.0.1:$PORT/after" 2>&1)
+    [ "$got" = "necro-nginx-ok /after" ] && pass "it serves again: GET /after -> '$got'" ||
+        fail "GET /after -> '$got'"
+}
+
+# ---------------------------------------------------------------- python
+PY_KEYS=20000
+kv() { timeout 30 "$PY" "$HERE/kvserver.py" client "$PORT" {LOCKFD}>&-; }
+py_val() { printf 'v%d-%d' "$1" $(( ($1 * 7919) % 100003 )); }
+setup_python() {
+    EXE=$(readlink -f "$PY")
+    CMD=("$PY" "$HERE/kvserver.py" serve "$PORT")
+    case $MODE in
+        python-title)
+            "$PY" -c 'import setproctitle' 2>/dev/null ||
+                fatal "python3's setproctitle module not found: install the Debian package python3-setproctitle"
+            PY_TITLE="necro-kv: serving on 127.0.0.1:$PORT"
+            CMD+=(--title "$PY_TITLE") ;;
+        python-shm) CMD+=(--shm) ;;
+    esac
+    KILLSIG=QUIT
+}
+prog_ready_python() { [ "$(echo COUNT | kv 2>/dev/null)" != "" ]; }
+prog_load_python() {
+    local out
+    out=$(awk -v n="$PY_KEYS" 'BEGIN { for (i = 1; i <= n; i++) printf "SET k%d v%d-%d\n", i, i, (i * 7919) % 100003 }' |
+        kv | sort | uniq -c | awk '{print $2 " x" $1}' | paste -sd' ')
+    [ "$out" = "OK x$PY_KEYS" ] || fatal "loading $PY_KEYS keys: '$out'"
+    VICTIM_RUNID=$(echo RUNID | kv)
+    VICTIM_COUNT=$(echo COUNT | kv)
+    [ "$VICTIM_COUNT" = "$PY_KEYS" ] && pass "victim holds $VICTIM_COUNT keys (run id $VICTIM_RUNID)" ||
+        fatal "victim COUNT is '$VICTIM_COUNT'"
+}
+prog_before_kill_python() {
+    MARKER="marker-$RANDOM-$(date +%s%N)"
+    local out
+    out=$(printf 'SET marker %s\nSHM\n' "$MARKER" | kv | paste -sd' ')
+    VICTIM_SHM=${out#OK }
+    [ "${out%% *}" = OK ] || fatal "setting the marker: '$out'"
+    log "marker = $MARKER; shared-memory request counter: $VICTIM_SHM"
+    [ "$MODE" != python-shm ] || [ "$VICTIM_SHM" -gt "$PY_KEYS" ] ||
+        fatal "the shared-memory counter is '$VICTIM_SHM', expected more than $PY_KEYS"
+}
+prog_donor_python() {
+    DONOR_RUNID=$(echo RUNID | kv)
+    DONOR_SHM=$(echo SHM | kv)
+    log "donor run id $DONOR_RUNID, shared-memory counter $DONOR_SHM"
+    [ -n "$DONOR_RUNID" ] && [ "$DONOR_RUNID" != "$VICTIM_RUNID" ] ||
+        fatal "the donor's run id '$DONOR_RUNID' does not differ from the victim's"
+}
+prog_check_python() {
+    local got want i bad=0
+    if [ "$MODE" = python-shm ]; then
+        # +2: the readiness probe after the restore, then this request.
+        got=$(echo SHM | kv)
+        [ "$got" = $((VICTIM_SHM + 2)) ] &&
+            pass "the MAP_SHARED|MAP_ANONYMOUS counter goes on from the victim's: $VICTIM_SHM -> $got (the donor's was $DONOR_SHM)" ||
+            fail "the shared-memory counter is '$got', expected $((VICTIM_SHM + 2)) (victim $VICTIM_SHM, donor $DONOR_SHM)"
+    fi
+    got=$(echo COUNT | kv)
+    [ "$got" = $((PY_KEYS + 1)) ] && pass "COUNT is $got: the victim's keys and the marker" ||
+        fail "COUNT is '$got', expected $((PY_KEYS + 1))"
+    for i in 1 2 3 17 99 1000 4242 12345 19999 "$PY_KEYS" $((RANDOM % PY_KEYS + 1)); do
+        got=$(echo "GET k$i" | kv)
+        want=$(py_val "$i")
+        [ "$got" = "$want" ] || { fail "GET k$i is '$got', expected '$want'"; bad=1; }
+    done
+    [ "$bad" = 0 ] && pass "11 sampled keys have the victim's values"
+    got=$(echo "GET marker" | kv)
+    [ "$got" = "$MARKER" ] && pass "the marker set just before the kill is there: $got" ||
+        fail "the marker is '$got', expected '$MARKER'"
+    got=$(echo RUNID | kv)
+    [ "$got" = "$VICTIM_RUNID" ] && pass "the run id is the victim's ($got; the donor's was $DONOR_RUNID)" ||
+        fail "the run id is '$got'; the victim's was $VICTIM_RUNID, the donor's $DONOR_RUNID"
+    if [ "$MODE" = python-title ]; then
+        got=$(echo TITLE | kv)
+        [ "$got" = "$PY_TITLE" ] && pass "the title the program set is in its memory: '$got'" ||
+            fail "TITLE is '$got', expected '$PY_TITLE'"
+    fi
+    want="after-$RANDOM"
+    got=$(printf 'SET after %s\nGET after\nCOUNT\n' "$want" | kv | paste -sd/)
+    [ "$got" = "OK/$want/$((PY_KEYS + 2))" ] && pass "a write works: SET, GET, COUNT -> $got" ||
+        fail "write after resurrection: '$got', expected 'OK/$want/$((PY_KEYS + 2))'"
+}
+
+# ---------------------------------------------------------------- memcached
+MC_KEYS=20000
+# mc: memcached's text protocol over nc; the server closes on "quit".
+mc() { { cat; printf 'quit\r\n'; } | timeout 30 nc -N 127.0.0.1 "$PORT" {LOCKFD}>&- | tr -d '\r'; }
+mc_val() { printf 'mv%d-%d' "$1" $(( ($1 * 7919) % 100003 )); }
+mc_get() { printf 'get %s\r\n' "$1" | mc | sed -n '2{/^END$/d;p}'; }
+mc_stat() { printf 'stats\r\n' | mc | awk -v k="$1" '$1 == "STAT" && $2 == k { print $3 }'; }
+setup_memcached() {
+    need memcached memcached
+    need nc netcat-openbsd
+    EXE=$(readlink -f "$(command -v memcached)")
+    # -u root: memcached refuses to run as root without it; -U 0: no UDP.
+    CMD=("$(command -v memcached)" -l 127.0.0.1 -p "$PORT" -U 0 -m 64 -c 64 -t 2 -u root)
+    KILLSIG=QUIT
+}
+prog_ready_memcached() { [ "$(printf 'version\r\n' | mc 2>/dev/null | cut -c1-7)" = VERSION ]; }
+prog_load_memcached() {
+    local out
+    out=$(awk -v n="$MC_KEYS" 'BEGIN { for (i = 1; i <= n; i++) { v = "mv" i "-" (i * 7919) % 100003
+        printf "set k%d 0 0 %d\r\n%s\r\n", i, length(v), v } }' | mc | sort | uniq -c | awk '{print $2 " x" $1}' | paste -sd' ')
+    [ "$out" = "STORED x$MC_KEYS" ] || fatal "loading $MC_KEYS keys: '$out'"
+    VICTIM_ITEMS=$(mc_stat curr_items)
+    [ "$VICTIM_ITEMS" = "$MC_KEYS" ] && pass "victim holds $VICTIM_ITEMS items" ||
+        fatal "victim curr_items is '$VICTIM_ITEMS'"
+    # Many connections, so that the victim's total_connections stands out.
+    local i
+    for i in $(seq 100); do printf 'version\r\n' | mc >/dev/null; done
+}
+prog_before_kill_memcached() {
+    MARKER="marker-$RANDOM-$(date +%s%N)"
+    local out
+    out=$(printf 'set marker 0 0 %d\r\n%s\r\n' "${#MARKER}" "$MARKER" | mc)
+    [ "$out" = STORED ] || fatal "setting the marker: '$out'"
+    VICTIM_CONNS=$(mc_stat total_connections)
+    log "marker = $MARKER; victim threads $(mc_stat threads), total_connections $VICTIM_CONNS"
+}
+prog_donor_memcached() {
+    DONOR_ITEMS=$(mc_stat curr_items)
+    DONOR_CONNS=$(mc_stat total_connections)
+    log "donor: curr_items $DONOR_ITEMS, total_connections $DONOR_CONNS"
+}
+prog_check_memcached() {
+    local got want i bad=0
+    got=$(mc_stat curr_items)
+    [ "$got" = $((MC_KEYS + 1)) ] && pass "curr_items is $got: the victim's keys and the marker (the donor had $DONOR_ITEMS)" ||
+        fail "curr_items is '$got', expected $((MC_KEYS + 1))"
+    got=$(mc_stat pid)
+    [ "$got" = "$VPID" ] && pass "stats pid is the victim's pid $got" || fail "stats pid is '$got', expected $VPID"
+    got=$(mc_stat total_connections)
+    [ "${got:-0}" -gt "$VICTIM_CONNS" ] && [ "$got" -lt $((VICTIM_CONNS + 20)) ] && pass "total_connections goes on from the victim's: $VICTIM_CONNS -> $got (the donor's was $DONOR_CONNS)" ||
+        fail "total_connections is '$got', the victim's was $VICTIM_CONNS"
+    for i in 1 2 3 17 99 1000 4242 12345 19999 "$MC_KEYS" $((RANDOM % MC_KEYS + 1)); do
+        got=$(mc_get "k$i")
+        want=$(mc_val "$i")
+        [ "$got" = "$want" ] || { fail "get k$i is '$got', expected '$want'"; bad=1; }
+    done
+    [ "$bad" = 0 ] && pass "11 sampled keys have the victim's values"
+    got=$(mc_get marker)
+    [ "$got" = "$MARKER" ] && pass "the marker set just before the kill is there: $got" ||
+        fail "the marker is '$got', expected '$MARKER'"
+    want="after-$RANDOM"
+    got=$(printf 'set after 0 0 %d\r\n%s\r\nget after\r\n' "${#want}" "$want" | mc | paste -sd/)
+    [ "$got" = "STORED/VALUE after 0 ${#want}/$want/END" ] && pass "a write works: set, get -> $got" ||
+        fail "write after resurrection: '$got'"
+}
+
+case $MODE in
+    redis) P=redis ;;
+    memcached) P=memcached ;;
+    nginx) P=nginx ;;
+    python*) P=python ;;
+esac
+"setup_$P"
+prog_ready() { "prog_ready_$P" "$@"; }
+log "program: ${CMD[*]} (binary $EXE), port $PORT, killed with SIG$KILLSIG"
+other_instances
+
+# ================================================================ the story
+cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'; }
+# environ_sum PID: size and digest of /proc/PID/environ (the bytes between the
+# kernel's env_start and env_end, whatever the program wrote there since).
+environ_sum() { local f="/proc/$1/environ"; printf '%s bytes, sha256 %.16s' "$(wc -c <"$f")" "$(sha256sum <"$f")"; }
+
+# start_victim: run, load, mark, kill for real; check the core. Sets VPID, CORE.
+start_victim() {
+    launch "${CMD[@]}"
+    VPID=$LAUNCHED
+    log "victim pid $VPID"
+    timed victim-start wait_for 30 prog_ready || fatal "the victim does not answer on port $PORT"
+    timed load "prog_load_$P"
+    "prog_before_kill_$P"
+    wait_for 10 no_connections "$VPID" || fatal "the victim still has client connections: $(ss -Htanp | grep "pid=$VPID,")"
+    VICTIM_CMDLINE=$(cmdline_of "$VPID")
+    VICTIM_ENVIRON=$(environ_sum "$VPID")
+    cp "/proc/$VPID/smaps" "$WORK/victim.smaps"
+    local filter threads
+    filter=$(cat "/proc/$VPID/coredump_filter")
+    threads=$(ls "/proc/$VPID/task" | wc -l)
+    log "victim: cmdline '$VICTIM_CMDLINE', $threads thread(s), coredump_filter $filter, $(wc -l <"/proc/$VPID/maps") mappings, VmRSS $(sed -n 's/^VmRSS:\s*//p' "/proc/$VPID/status")"
+    [ "$filter" = 000000ff ] || fatal "victim's coredump_filter is $filter, not 000000ff"
+    if [ "${NECRO_REAL_CONTROL:-0}" = 1 ]; then
+        dump_victim_control
+        return 0
+    fi
+    local t0 st=0 want
+    t0=$(now_ms)
+    kill "-$KILLSIG" "$VPID"
+    { wait "$VPID"; } 2>/dev/null || st=$?
+    want=$((128 + $(kill -l "$KILLSIG")))
+    unset "TRACKED[$VPID]"
+    [ "$st" -eq "$want" ] && pass "victim pid $VPID died of SIG$KILLSIG (status $st)" ||
+        fatal "victim pid $VPID exit status $st, expected $want (SIG$KILLSIG)"
+    wait_for 30 test -s "$WORK/core.$VPID" || fatal "no core file $WORK/core.$VPID"
+    wait_gone "$VPID" 30 || fatal "victim pid $VPID did not vanish"
+    TIMES+=("kill+core $(( $(now_ms) - t0 )) ms")
+    CORE="$WORK/victim.core"
+    mv "$WORK/core.$VPID" "$CORE"
+    local verdict rc=0
+    verdict=$("$PY" "$HERE/corecheck.py" "$CORE" "$WORK/victim.smaps") || rc=$?
+    [ "$rc" -eq 0 ] && pass "core is complete: $verdict" || fatal "core: $verdict"
+    # The check can fail: the same core one page short is refused.
+    cp --sparse=always "$CORE" "$WORK/short.core"
+    truncate -s -4096 "$WORK/short.core"
+    rc=0
+    verdict=$("$PY" "$HERE/corecheck.py" "$WORK/short.core" "$WORK/victim.smaps") || rc=$?
+    rm -f "$WORK/short.core"
+    [ "$rc" -eq 1 ] && pass "the core cut one page short is found incomplete" ||
+        fail "corecheck accepted a truncated core (exit $rc): $verdict"
+}
+
+# dump_donor: a fresh run with the same configuration, dumped by CRIU.
+dump_donor() {
+    launch "${CMD[@]}"
+    DPID=$LAUNCHED
+    disown "$DPID"
+    log "donor pid $DPID"
+    wait_for 30 prog_ready || fatal "the donor does not answer on port $PORT"
+    "prog_donor_$P"
+    wait_for 10 no_connections "$DPID" || fatal "the donor still has client connections"
+    mkdir -p "$WORK/donor"
+    if ! timed donor-dump criu dump -t "$DPID" -D "$WORK/donor" -v4 -o dump.log; then
+        show_log "$WORK/donor/dump.log"
+        if grep -q "Can't get 1:16 opt: Operation not supported" "$WORK/donor/dump.log"; then
+            fail "this CRIU cannot dump a TCP socket on Linux >= 6.16 (getsockopt SO_PASSCRED on an inet socket is EOPNOTSUPP since 6.16; CRIU issue #2705, fixed in CRIU 4.2): use a CRIU with that fix as NECRO_CRIU"
+        fi
+        fatal "criu dump of donor pid $DPID failed"
+    fi
+    unset "TRACKED[$DPID]"
+    wait_gone "$DPID" 30 || fatal "donor pid $DPID did not vanish after dump"
+    pass "donor pid $DPID dumped by CRIU ($(ls "$WORK/donor" | wc -l) files, $(du -sh "$WORK/donor" | cut -f1))"
+}
+
+necromance() {
+    local donor_sum
+    donor_sum=$(cd "$WORK/donor" && sha256sum -- * | sha256sum)
+    IMG="$WORK/out"
+    log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG"
+    if ! timed necro timeout 90 "$NECRO" -c "$CORE" -i "$WORK/donor" -o "$IMG" >"$WORK/necro.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/necro.log"
+        fatal "criu-necromancer failed: $(grep -m1 '^criu-necromancer:' "$WORK/necro.log" || tail -n 1 "$WORK/necro.log")"
+    fi
+    [ -f "$IMG/inventory.img" ] || fatal "criu-necromancer exited 0 but wrote no $IMG/inventory.img"
+    pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files ($(du -sh "$IMG" | cut -f1))"
+    [ "$(cd "$WORK/donor" && sha256sum -- * | sha256sum)" = "$donor_sum" ] &&
+        pass "donor images untouched" || fail "criu-necromancer modified the donor images"
+}
+
+restore_live() {
+    local rpid exe cmd
+    rm -f "$WORK/restored.pid"
+    log "criu restore -D $IMG -d"
+    if ! timed restore criu restore -D "$IMG" -d -v4 -o restore.log --pidfile "$WORK/restored.pid"; then
+        show_log "$IMG/restore.log"
+        wait_gone "$VPID" 30 || true
+        fatal "criu restore -D $IMG -d failed: $(grep -m1 'Error' "$IMG/restore.log" || true)"
+    fi
+    rpid=$(cat "$WORK/restored.pid" 2>/dev/null || true)
+    [ -z "$rpid" ] || TRACKED[$rpid]=$EXE
+    [ "$rpid" = "$VPID" ] && pass "restored as the victim's pid $VPID" ||
+        fatal "criu restore restored pid '$rpid', not the victim's $VPID"
+    exe=$(readlink "/proc/$VPID/exe" || true)
+    [ "$exe" = "$EXE" ] && pass "restored exe is $EXE" || fail "restored exe is '$exe', expected $EXE"
+    cmd=$(cmdline_of "$VPID")
+    [ "$cmd" = "$VICTIM_CMDLINE" ] && pass "restored /proc/$VPID/cmdline is the victim's: '$cmd'" ||
+        fail "restored /proc/$VPID/cmdline is '$cmd', expected '$VICTIM_CMDLINE'"
+    cmd=$(environ_sum "$VPID")
+    [ "$cmd" = "$VICTIM_ENVIRON" ] && pass "restored /proc/$VPID/environ is the victim's ($cmd)" ||
+        fail "restored /proc/$VPID/environ is $cmd, the victim's was $VICTIM_ENVIRON"
+    if timed answers wait_for 20 prog_ready; then
+        pass "the resurrected program answers its client on port $PORT"
+    else
+        show_log "$IMG/restore.log"
+        fatal "the resurrected pid $VPID does not answer on port $PORT (state '$(state_of "$VPID")')"
+    fi
+}
+
+# NECRO_REAL_CONTROL=1: a control run without necro, to check the checks. The
+# victim is not killed but dumped by CRIU itself and restored from CRIU's own
+# images: every check after the restore must pass (a failure there is the
+# test's, or CRIU's, never necro's).
+dump_victim_control() {
+    mkdir -p "$WORK/img"
+    if ! timed victim-dump criu dump -t "$VPID" -D "$WORK/img" -v4 -o dump.log; then
+        show_log "$WORK/img/dump.log"
+        fatal "control: criu dump of the victim pid $VPID failed"
+    fi
+    unset "TRACKED[$VPID]"
+    wait_gone "$VPID" 30 || fatal "victim pid $VPID did not vanish after dump"
+    pass "control: the victim pid $VPID dumped by CRIU itself (no core, no donor, no necro)"
+    IMG="$WORK/img"
+    DONOR_RUNID='(no donor)' DONOR_STATUS='(no donor)' DONOR_SHM='(no donor)' DONOR_ITEMS='(no donor)' DONOR_CONNS='(no donor)'
+}
+
+start_victim
+if [ "${NECRO_REAL_CONTROL:-0}" != 1 ]; then
+    dump_donor
+    necromance
+fi
+restore_live
+timed checks "prog_check_$P"
+is_running "$VPID" && pass "pid $VPID still alive and running" ||
+    fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
+kill_tracked "$VPID"
+exit 0
