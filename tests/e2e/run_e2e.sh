@@ -51,6 +51,10 @@
 #                run with coredump_filter 0x31 (no bit 1) must be refused naming
 #                the bit; then oracle; restored running, every region holds the
 #                dead run's bytes and counters and goes on counting.
+#   shmem-new    the same victim with its memfd and deleted file mapped shared
+#                only, and a donor that has neither (only shared anonymous
+#                memory): necro creates the memfd inode, the file entries, the
+#                remap and the ghost file; restored running, the same checks.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -117,7 +121,7 @@ show_log() {
 }
 
 case $MODE in
-    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem | shmem-new) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -330,6 +334,9 @@ case $MODE in
         # The victim and the donor each create, map and unlink DIR/ghost-data.
         mkdir -p "$WORK/dir"
         BIN="$VICTIMS/shmem"; VICTIM_ARGS=("$OUT" "$WORK/dir"); DONOR_ARGS=("$OUT" "$WORK/dir"); KIND=killed ;;
+    shmem-new)
+        mkdir -p "$WORK/dir"
+        BIN="$VICTIMS/shmem"; VICTIM_ARGS=("$OUT" "$WORK/dir" shared); DONOR_ARGS=("$OUT" "$WORK/dir" bare); KIND=killed ;;
     heapsig | oracle-criu | reflink | lazy)
         BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
@@ -552,13 +559,23 @@ check_shmem_run_on() {
     local from=$1 seeds maps
     since "$OUT" "$from" | grep -qE '^(CORRUPT|start) ' &&
         fail "the resurrected shmem found a region changed: $(since "$OUT" "$from" | grep -m3 -vE '^tick ' | paste -sd,)" ||
-        pass "every region (shared anonymous, memfd shared + private, deleted file shared + private) holds the dead run's counters and bytes"
+        pass "every region ($([ "$MODE" = shmem ] && echo 'shared anonymous, memfd shared + private, deleted file shared + private' || echo 'shared anonymous, memfd, deleted file')) holds the dead run's counters and bytes"
     seeds=$(since "$OUT" "$from" | awk '$1 == "tick" { print $4 }' | sort -u | paste -sd,)
     [ "$seeds" = "$VPID" ] && pass "it runs on with the dead run's seed $VPID" ||
         fail "seeds after resurrection: '$seeds', expected the dead run's $VPID"
     maps=$(grep -cE 'rw-s .*(/memfd:/dev/zero|/memfd:necro-shm|/dir/ghost-data) \(deleted\)$' "/proc/$VPID/maps" || true)
     [ "$maps" = 3 ] && pass "/proc/$VPID/maps has the 3 shared mappings (memfd /dev/zero, memfd necro-shm, deleted file)" ||
         fail "/proc/$VPID/maps has $maps of the 3 shared mappings: $(grep -E 'memfd|deleted' "/proc/$VPID/maps" | paste -sd';')"
+}
+
+# check_new_objects_planned: --explain says the memfd and the deleted file are
+# new (the donor has neither) and the shared anonymous memory too.
+check_new_objects_planned() {
+    local out n
+    out=$(timeout 90 "$NECRO" -c "$CORE" -i "$WORK/donor" --explain 2>&1 {LOCKFD}>&-) || true
+    n=$(grep -cE '^  (memfd necro-shm|deleted file .*/dir/ghost-data|shared anonymous memory /dev/zero): .*candidate pages.*new: the donor has none' <<<"$out" || true)
+    [ "$n" = 3 ] && pass "--explain: memfd, deleted file and shared anonymous memory are new objects (the donor has none)" ||
+        fail "--explain does not list the 3 new objects: $(grep -A4 '^shared memory' <<<"$out" | paste -sd';')"
 }
 
 # check_filter_refused: a victim dumped with coredump_filter 0x31 (without
@@ -857,11 +874,12 @@ check_lazy() {
 
 # ---------------------------------------------------------------- modes
 case $MODE in
-counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem)
+counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem | shmem-new)
     start_victim
     dump_donor
     if [ "$MODE" = counter ]; then check_rebuilt_refused; fi
     if [ "$MODE" = shmem ]; then check_filter_refused; fi
+    if [ "$MODE" = shmem-new ]; then check_new_objects_planned; fi
     DONOR_SUM=$(cd "$WORK/donor" && sha256sum -- * | sha256sum)
     IMG="$WORK/resurrected"
     log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG"

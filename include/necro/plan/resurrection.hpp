@@ -210,7 +210,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
 
   // Files changed on disk since the donor was dumped make CRIU refuse (bad size).
   for (const auto& f : out.files) {
-    if (!f.has_reg() || !f.reg().has_size()) continue;
+    if (!f.has_reg() || !f.reg().has_size() || is_ghost(out.shared, f.id())) continue;  // a ghost is not on disk
     const auto it = disk.find(f.reg().name());
     if (it != disk.end() && it->second && it->second->size != f.reg().size())
       return fail(error(errc::mismatch, f.reg().name(),

@@ -44,7 +44,7 @@ constexpr vma_kind kind_of_path(std::string_view p) noexcept {
 inline std::string object_name(vma_kind k, std::string_view p) {
   const auto bare = p.substr(0, p.size() - std::min(p.size(), deleted_suffix.size()));
   if (k == vma_kind::shared_anon) return std::string(shared_anon_name);
-  if (k == vma_kind::memfd) return std::string(bare.substr(7));
+  if (k == vma_kind::memfd) return std::string(bare.substr(std::min<std::size_t>(bare.size(), 7)));  // "/memfd:"
   return std::string(bare);
 }
 
@@ -126,7 +126,10 @@ inline std::vector<victim_object> group_objects(const std::vector<vma>& vmas) {
 
 /// Share mode and open flags of victim VMA `v` of object `o`: shared
 /// anonymous memory is shared; otherwise the donor's VMA of the same object
-/// and offset (the n-th such VMA for the n-th), else a guess with a warning.
+/// and offset (the n-th such VMA for the n-th), else MAP_SHARED with a
+/// warning: the core does not say, and the same bytes come back either way
+/// (a shared VMA's through the object, a private one's through the process's
+/// pagemap); only two VMAs of the same offset would then alias.
 inline void choose_share_mode(const victim_object& o, vma& v, std::size_t nth,
                               const std::vector<donor_shared_vma>& donor, std::vector<std::string>& warnings) {
   using namespace criu;
@@ -134,7 +137,7 @@ inline void choose_share_mode(const victim_object& o, vma& v, std::size_t nth,
   for (const auto& d : donor)
     if (d.kind == o.kind && d.name == o.name && d.entry->pgoff() == v.entry.pgoff()) same.push_back(d.entry);
   const pb::vma_entry* match = same.empty() ? nullptr : same[std::min(nth, same.size() - 1)];
-  bool shared = o.kind != vma_kind::deleted_file;  // a deleted library is the common private case
+  bool shared = true;
   std::uint32_t fdflags = o.kind == vma_kind::deleted_file && !(v.entry.prot() & mmap_bits::prot_write) ? 0 : o_rdwr;
   if (o.kind == vma_kind::shared_anon) {
     shared = true;
@@ -142,9 +145,9 @@ inline void choose_share_mode(const victim_object& o, vma& v, std::size_t nth,
     shared = (match->flags() & mmap_bits::map_shared) != 0;
     if (match->has_fdflags()) fdflags = match->fdflags();
   } else {
-    warnings.push_back(fmt::format("{} {} at {:#x}: the donor has no mapping of it at offset {:#x}; taken as {}",
-                                   describe(o.kind), o.name, v.entry.start(), v.entry.pgoff(),
-                                   shared ? "MAP_SHARED" : "MAP_PRIVATE"));
+    warnings.push_back(fmt::format("{} {} at {:#x}: the donor has no mapping of it at offset {:#x} and the core "
+                                   "does not say whether it was shared; taken as MAP_SHARED",
+                                   describe(o.kind), o.name, v.entry.start(), v.entry.pgoff()));
   }
   auto& e = v.entry;
   e.set_flags(shared ? mmap_bits::map_shared : mmap_bits::map_private);
@@ -398,6 +401,13 @@ result<shared_memory_plan> plan_shared_memory(const elf::core_view<Arch>& core, 
     sp.objects.push_back(std::move(obj));
   }
   return sp;
+}
+
+/// Whether files.img entry `file_id` is a deleted file restored from a ghost.
+inline bool is_ghost(const shared_memory_plan& sp, std::uint32_t file_id) noexcept {
+  for (const auto& r : sp.remaps)
+    if (r.orig_id() == file_id && r.remap_type() == pb::GHOST) return true;
+  return false;
 }
 
 /// Gives each memfd object a pages id no donor image uses.

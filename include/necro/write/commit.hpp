@@ -279,7 +279,7 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     for (const auto& e : rep.pages.pagemap) b.add(e);
     NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), each_synced));
   }
-  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, each_synced, opt.method));
+  NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, each_synced, opt.method, opt.cancel));
   for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, each_synced));
   if (durable) NECRO_TRY(detail::sync_filesystem(tmp));
   NECRO_TRY(go_on());  // the last chance: from here on the set moves into place

@@ -628,10 +628,12 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
     return {};
   };
 
-  detail::scanner scan(core, p.runs, rules, page, opt.window, /*read_pages=*/!clone);
+  // Cloning reads nothing: one window per run (a SEEK_DATA/SEEK_HOLE pair per
+  // extent, not per 8 MiB) and no scanner thread to hand windows over.
+  detail::scanner scan(core, p.runs, rules, page, clone ? UINT64_MAX : opt.window, /*read_pages=*/!clone);
   detail::batch_queue q(16);
   detail::thread_guard guard{q, {}};
-  if (opt.parallel && std::thread::hardware_concurrency() > 1) {
+  if (opt.parallel && !clone && std::thread::hardware_concurrency() > 1) {
     try {
       guard.t = std::thread([&] {
         try {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <filesystem>
@@ -71,12 +72,14 @@ inline result<void> write_image(const std::filesystem::path& path, std::string_v
 /// pages-<id>.img and pagemap-shmem-<shmid>.img of one memfd object.
 template <class Arch>
 result<void> write_memfd_content(const plan::shmem_object& obj, const io::mapped_file& core,
-                                 const std::filesystem::path& dir, bool durable, copy_method method) {
+                                 const std::filesystem::path& dir, bool durable, copy_method method,
+                                 const std::atomic<bool>* cancel) {
   const auto sub = plan::shmem_page_plan(obj, Arch::page_size);
   NECRO_TRY_ASSIGN(auto pages, image_out::create(dir / criu::image_name("pages-", obj.pages_id)));
   engine_options eo;
   eo.method = method;
   eo.writeback = durable;
+  eo.cancel = cancel;
   const io::file_facts no_files;
   NECRO_TRY_ASSIGN(auto rep, write_pages<Arch>(core, sub, no_files, pages.fd(), pages.path(), eo));
   NECRO_TRY(pages.finish(durable));
@@ -92,7 +95,8 @@ result<void> write_memfd_content(const plan::shmem_object& obj, const io::mapped
 /// (a ghost_chunk_entry, then its bytes), the last one cut at the file's size.
 template <class Arch>
 result<void> write_ghost_content(const plan::shmem_object& obj, const io::mapped_file& core,
-                                 const std::filesystem::path& dir, bool durable, copy_method method) {
+                                 const std::filesystem::path& dir, bool durable, copy_method method,
+                                 const std::atomic<bool>* cancel) {
   NECRO_TRY_ASSIGN(auto out, image_out::create(dir / criu::image_name("ghost-file-", obj.content_id)));
   criu::image_builder head(criu::magic::ghost_file);
   head.add(obj.ghost);
@@ -100,6 +104,7 @@ result<void> write_ghost_content(const plan::shmem_object& obj, const io::mapped
   range_copier copier(core, out.fd(), out.path(), method);
   for (const auto& r : obj.runs) {
     if (r.vaddr >= obj.size) break;
+    if (cancel && cancel->load()) return fail(error(errc::io, out.path(), "interrupted while writing a ghost file"));
     const std::uint64_t len = std::min(r.pages * Arch::page_size, obj.size - r.vaddr);
     pb::ghost_chunk_entry c;
     c.set_len(len);
@@ -116,9 +121,11 @@ result<void> write_ghost_content(const plan::shmem_object& obj, const io::mapped
 }  // namespace detail
 
 /// Writes the shared-memory images of `p` into `dir` (the staging directory).
+/// `cancel` as in commit_options: checked between copy steps.
 template <class Arch>
 result<void> write_shared_memory(const plan::resurrection& p, const elf::core_view<Arch>& core,
-                                 const std::filesystem::path& dir, bool durable, copy_method method) {
+                                 const std::filesystem::path& dir, bool durable, copy_method method,
+                                 const std::atomic<bool>* cancel = nullptr) {
   const auto& sp = p.shared;
   if (!sp.memfd_inodes.empty()) {
     criu::image_builder b(criu::magic::memfd_inode);
@@ -132,9 +139,9 @@ result<void> write_shared_memory(const plan::resurrection& p, const elf::core_vi
   }
   for (const auto& obj : sp.objects) {
     if (obj.kind == plan::vma_kind::deleted_file)
-      NECRO_TRY(detail::write_ghost_content<Arch>(obj, *core.file(), dir, durable, method));
+      NECRO_TRY(detail::write_ghost_content<Arch>(obj, *core.file(), dir, durable, method, cancel));
     else
-      NECRO_TRY(detail::write_memfd_content<Arch>(obj, *core.file(), dir, durable, method));
+      NECRO_TRY(detail::write_memfd_content<Arch>(obj, *core.file(), dir, durable, method, cancel));
   }
   return {};
 }

@@ -1,7 +1,7 @@
 /*
  * shmem.c - e2e victim: memory that lives only in the process.
  *
- *   shmem OUTFILE DIR
+ *   shmem OUTFILE DIR [all|shared|bare]
  *
  * Sets up five regions, each holding a pattern seeded by this run's pid (a
  * donor run, with another pid, holds other bytes) and a counter:
@@ -12,6 +12,8 @@
  * - "ghost": DIR/ghost-data (2.5 pages) mapped MAP_SHARED, then unlinked;
  * - "ghostp": the same deleted file mapped MAP_PRIVATE.
  * Every fd is closed once mapped: only the mappings keep the objects alive.
+ * "shared" leaves out the two MAP_PRIVATE mappings, "bare" everything but
+ * "anon" (a donor without memfd and ghost file).
  *
  * Every ~10 ms (tick t = 1, 2, ...): each region's counter must equal t - 1
  * and its pattern must hold, else "<region> <t> seed <seed>", "CORRUPT <t> seed <seed>" and exit 3;
@@ -48,6 +50,7 @@ struct region {
 static int out_fd;
 static unsigned long seed;
 static struct region regions[5];
+static int nregions;
 static volatile unsigned long tick;
 
 static unsigned char pattern(unsigned salt, size_t i)
@@ -88,16 +91,19 @@ static void *map_or_die(size_t len, int flags, int fd)
     return p;
 }
 
+/* Region number i (its salt is i + 1, whichever regions the mode keeps). */
 static void add(int i, const char *name, void *p, size_t len)
 {
-    regions[i] = (struct region){name, (volatile uint64_t *)p, p, len, (unsigned)i + 1};
-    fill(&regions[i]);
+    regions[nregions] = (struct region){name, (volatile uint64_t *)p, p, len, (unsigned)i + 1};
+    fill(&regions[nregions++]);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s OUTFILE DIR\n", argv[0]);
+    const char *mode = argc == 4 ? argv[3] : "all";
+    const int shared_only = !strcmp(mode, "shared"), bare = !strcmp(mode, "bare");
+    if ((argc != 3 && argc != 4) || (!shared_only && !bare && strcmp(mode, "all"))) {
+        fprintf(stderr, "usage: %s OUTFILE DIR [all|shared|bare]\n", argv[0]);
         return 2;
     }
     signal(SIGQUIT, SIG_DFL);
@@ -108,11 +114,14 @@ int main(int argc, char **argv)
 
     add(0, "anon", map_or_die(ANON_LEN, MAP_SHARED | MAP_ANONYMOUS, -1), ANON_LEN);
 
+    if (bare)
+        goto run;
     int mfd = memfd_create("necro-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (mfd < 0 || ftruncate(mfd, MFD_LEN) != 0 || fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
         return 4;
     add(1, "mfd", map_or_die(MFD_LEN, MAP_SHARED, mfd), MFD_LEN);
-    add(2, "mfdp", map_or_die(MFD_LEN, MAP_PRIVATE, mfd), MFD_LEN);
+    if (!shared_only)
+        add(2, "mfdp", map_or_die(MFD_LEN, MAP_PRIVATE, mfd), MFD_LEN);
     close(mfd);
 
     char path[4096];
@@ -122,21 +131,23 @@ int main(int argc, char **argv)
         return 4;
     /* Both mappings cover the whole last page; bytes past EOF are not file. */
     add(3, "ghost", map_or_die(GHOST_LEN, MAP_SHARED, gfd), GHOST_LEN);
-    add(4, "ghostp", map_or_die(GHOST_LEN, MAP_PRIVATE, gfd), GHOST_LEN);
+    if (!shared_only)
+        add(4, "ghostp", map_or_die(GHOST_LEN, MAP_PRIVATE, gfd), GHOST_LEN);
     close(gfd);
     unlink(path);
 
+run:
     say("start", 0);
     const struct timespec step = {0, 10 * 1000 * 1000};
     for (;;) {
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < nregions; i++)
             if (!holds(&regions[i])) {
                 say(regions[i].name, tick + 1); /* "<region> <tick> seed <seed>" */
                 say("CORRUPT", tick + 1);
                 _exit(3);
             }
         tick++;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < nregions; i++)
             *regions[i].counter = tick;
         say("tick", tick);
         nanosleep(&step, NULL);

@@ -118,8 +118,40 @@ TEST_CASE("shared memory: NT_FILE paths name the kind", "[plan][shmem]") {
   CHECK(kind_of_path("/dev/zero") == vma_kind::plain);
   CHECK(object_name(vma_kind::memfd, "/memfd:necro-shm (deleted)") == "necro-shm");
   CHECK(object_name(vma_kind::memfd, "/memfd: (deleted)") == "");
+  CHECK(object_name(vma_kind::memfd, "/mem") == "");  // never past the end
   CHECK(object_name(vma_kind::deleted_file, "/var/tmp/x (deleted)") == "/var/tmp/x");
   CHECK(object_name(vma_kind::shared_anon, "/dev/zero (deleted)") == "/dev/zero");
+}
+
+TEST_CASE("shared memory: VMAs group into objects", "[plan][shmem]") {
+  auto make = [](vma_kind k, const char* path, std::uint64_t start, std::uint64_t end, std::uint64_t pgoff) {
+    necro::plan::vma v;
+    v.kind = k;
+    v.label = path;
+    v.entry.set_start(start);
+    v.entry.set_end(end);
+    v.entry.set_pgoff(pgoff);
+    return v;
+  };
+  const std::vector<necro::plan::vma> vmas{
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x10000, 0x12000, 0),      // one mmap ...
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x12000, 0x13000, 0x2000), // ... split by mprotect
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x13000, 0x14000, 0),      // another mmap, adjacent
+      make(vma_kind::plain, "[anon]", 0x14000, 0x15000, 0),
+      make(vma_kind::memfd, "/memfd:q (deleted)", 0x20000, 0x21000, 0x3000),
+      make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x21000, 0x22000, 0x1000), // not a continuation
+      make(vma_kind::memfd, "/memfd:q (deleted)", 0x30000, 0x32000, 0),             // same name: same object
+  };
+  const auto objs = necro::plan::detail::group_objects(vmas);
+  REQUIRE(objs.size() == 4);
+  CHECK(objs[0].vmas == std::vector<std::size_t>{0, 1});
+  CHECK(objs[0].extent == 0x3000);
+  CHECK(objs[1].vmas == std::vector<std::size_t>{2});
+  CHECK(objs[2].name == "q");
+  CHECK(objs[2].vmas == std::vector<std::size_t>{4, 6});
+  CHECK(objs[2].extent == 0x4000);
+  CHECK(objs[3].vmas == std::vector<std::size_t>{5});
+  CHECK(objs[3].extent == 0x2000);
 }
 
 TEST_CASE("shared memory: System V shm is refused, saying why", "[plan][shmem]") {
@@ -372,5 +404,24 @@ TEST_CASE("shared memory: a core without the shared pages names the coredump_fil
     REQUIRE(p);
     CHECK(p->stats.not_dumped_pages == 5);
     CHECK(object(*p, vma_kind::memfd).runs.size() == 1);
+  }
+}
+
+TEST_CASE("shared memory: a broken memfd.img or ghost file of the donor is one error naming it", "[criu][shmem]") {
+  const auto d = necro::test::fixture("x86_64/shmem.donor");
+  NECRO_REQUIRE_FIXTURE(d, "x86_64/shmem.donor");
+  for (const char* name : {"memfd.img", "remap-fpath.img", "ghost-file-1.img", "pagemap-shmem-"}) {
+    INFO(name);
+    scratch s;
+    const auto copy = s.dir / "donor";
+    fs::copy(*d, copy);
+    fs::path victim;
+    for (const auto& e : fs::directory_iterator(copy))
+      if (e.path().filename().string().starts_with(name)) victim = e.path();
+    REQUIRE(!victim.empty());
+    fs::resize_file(victim, 10);  // the magic words and half an entry's length
+    const auto set = necro::criu::image_set::load(copy);
+    REQUIRE(!set);
+    CHECK(set.error().path() == victim.string());
   }
 }
