@@ -127,7 +127,11 @@ for ((r = 1; r <= runs; r++)); do
     daemon=$(sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
     kill -USR1 "$restored"
     until [ -s "$answer" ]; do
-        [ -e "/proc/$restored" ] || die "the restored pid $restored died before answering"
+        if [ ! -e "/proc/$restored" ]; then
+            tail -n 5 "$mnt/out/restore.log" >&2
+            grep -E 'Error|error' "$mnt/out/lazy-pages.log" | head -n 5 >&2
+            die "the restored pid $restored died before answering"
+        fi
         (( $(now) - t0 < 60000000000 )) || die "the restored pid $restored did not answer in 60 s"
         sleep 0.001
     done
