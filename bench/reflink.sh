@@ -19,11 +19,10 @@
 #   necro   criu-necromancer -c CORE -i DONOR -o OUT -q     (fsyncs the set)
 #   cp      cp --reflink=always CORE COPY && sync COPY
 #   necro-read criu-necromancer ... --no-reflink            (reads and elides every page, once per run)
-# Then, with NECRO_CRIU, the time to a running process: criu-necromancer
-# --restore --lazy (patch, lazy-pages daemon, restore through the RPC) until it
-# returns, and until the restored process's first data page reads back
-# through /proc/PID/mem (served by the daemon); the process is then killed and
-# the daemon waited for.
+# Then the time to a running process: criu-necromancer --restore --lazy
+# (patch, lazy-pages daemon, restore through the RPC) until it returns; until
+# the process answers (SIGUSR1: it sums a page of its data, which the daemon
+# serves on that touch); until the daemon has pushed all memory and exited.
 # Times are taken with nanosecond clocks around each command; the space is
 # the file system's used blocks before and after (df, after sync).
 set -euo pipefail
@@ -51,25 +50,31 @@ case $fs_type in
     *) die "--fs takes xfs or ext4" ;;
 esac
 necro=$(realpath "$necro")
+filler=$(realpath "$(dirname "$necro")/../../bench/filler")
 
 bench_dir=${NECRO_BENCH_DIR:-/tmp/necro-bench}
 mkdir -p "$bench_dir"
 img=$(mktemp "$bench_dir/xfs.XXXXXX.img")
 mnt=$(mktemp -d "$bench_dir/xfs.XXXXXX")
-mounted=0
+mounted=0 restored='' daemon=''
 cleanup() {
+    # A lazily restored filler and its daemon hold files on the mount.
+    [ -z "$restored" ] || [ "$(readlink "/proc/$restored/exe" 2>/dev/null)" != "$filler" ] || kill -KILL "$restored"
+    [ -z "$daemon" ] || ! grep -q lazy-pages "/proc/$daemon/cmdline" 2>/dev/null || kill -KILL "$daemon"
+    sleep 0.2
     [ "$mounted" = 0 ] || umount "$mnt" || umount -l "$mnt"
-    rm -rf "$mnt" "$img"
+    [ "$mounted" = 0 ] || mountpoint -q "$mnt" || rm -rf "$mnt" "$img"
 }
 trap cleanup EXIT
 
-# Room for the core (size + 512 MiB of zero and file pages), its donor, and copies that share it.
-truncate -s "$((size + 4))G" "$img"
+# Room for the core (size + 512 MiB of zero and file pages), its donor, and a
+# copy of it where extents are not shared (ext4). The loop file is sparse.
+truncate -s "$((2 * size + 4))G" "$img"
 "${mkfs[@]}" "$img"
 mount -o loop "$img" "$mnt"
 mounted=1
 echo "== $fs_type on a loop file (${mkfs[*]}), mounted at $mnt"
-bash "$here/make-large-core.sh" --filler "$(dirname "$necro")/../../bench/filler" -o "$mnt/core" "$size" >/dev/null
+bash "$here/make-large-core.sh" --filler "$filler" -o "$mnt/core" "$size" >/dev/null
 core=$mnt/core/core donor=$mnt/core/donor
 human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
 used_kib() { sync; df -k --output=used "$mnt" | tail -n 1; }
@@ -99,50 +104,57 @@ for ((r = 1; r <= runs; r++)); do
     necro_s=$(secs "$t0" "$t1") cp_s=$(secs "$t2" "$t3") read_s=$(secs "$t4" "$t5")
     echo "$necro_s $cp_s $((u1 - u0)) $((u3 - u2)) $read_s" >>"$mnt/times"
     printf '  run %d: necro %.3f s (%d KiB used)  %s %.3f s (%d KiB used)  necro --no-reflink %.3f s\n' \
-        "$r" "${cp_cmd[*]}" "$necro_s" "$((u1 - u0))" "$cp_s" "$((u3 - u2))" "$read_s"
+        "$r" "$necro_s" "$((u1 - u0))" "${cp_cmd[*]}" "$cp_s" "$((u3 - u2))" "$read_s"
 done
 col() { awk -v c="$1" '{ print $c }' "$mnt/times" | median; }
 ratio=$(awk '{ print $1 / $2 }' "$mnt/times" | median)
 printf '  median: necro %.3f s, %s %.3f s, ratio %.2f; space used: necro %d KiB, cp %d KiB; necro --no-reflink %.3f s\n' \
     "$(col 1)" "${cp_cmd[*]}" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)"
 
-# Time to a running process: the patch plus a lazy restore, in one command.
+# Time to a running process: the patch plus a lazy restore, in one command;
+# then to its first answer: SIGUSR1 makes the filler sum its data's last page
+# (served on that touch by the lazy-pages daemon) into ready.victim.answer.
 : >"$mnt/lazy-times"
-data_page() {
-    local best=0 start=0 range perms rest s e
-    while read -r range perms _ _ _ rest; do
-        [[ $perms == rw* && -z $rest ]] || continue
-        s=$((16#${range%-*})) e=$((16#${range#*-}))
-        if ((e - s > best)); then best=$((e - s)) start=$((e - 4096)); fi
-    done <"/proc/$1/maps"
-    echo "$start"
-}
+answer=$mnt/core/ready.victim.answer
 for ((r = 1; r <= runs; r++)); do
-    rm -rf "$mnt/out"
+    rm -rf "$mnt/out" "$answer"
     sync
     t0=$(now)
     "$necro" -c "$core" -i "$donor" -o "$mnt/out" --restore --lazy --criu "$NECRO_CRIU" >"$mnt/lazy.log" 2>&1 ||
         { cat "$mnt/lazy.log" >&2; die "criu-necromancer --restore --lazy failed"; }
     t1=$(now)
-    pid=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    restored=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
     daemon=$(sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
-    # The largest anonymous rw mapping is the filler's zero pages and, above
-    # them (mmap grows down), its data: the last page's words are all non-zero.
-    addr=$(data_page "$pid")
-    word=$(dd if="/proc/$pid/mem" bs=4096 skip=$((addr / 4096)) count=1 status=none | od -An -tx8 -N8 | tr -d ' ')
+    kill -USR1 "$restored"
+    until [ -s "$answer" ]; do
+        if [ ! -e "/proc/$restored" ]; then
+            tail -n 5 "$mnt/out/restore.log" >&2
+            grep -E 'Error|error' "$mnt/out/lazy-pages.log" | head -n 5 >&2
+            die "the restored pid $restored died before answering"
+        fi
+        (( $(now) - t0 < 60000000000 )) || die "the restored pid $restored did not answer in 60 s"
+        sleep 0.001
+    done
     t2=$(now)
-    [ "$(readlink "/proc/$pid/exe")" = "$(sed -n 's/^filler=//p' "$mnt/core/info.txt")" ] && kill -KILL "$pid"
-    [ -n "$word" ] && [ "$word" != 0000000000000000 ] || die "the restored pid $pid's data page reads back as '$word'"
-    while [ -e "/proc/$pid" ] || { [ -n "$daemon" ] && [ -e "/proc/$daemon" ]; }; do sleep 0.05; done
-    echo "$(secs "$t0" "$t1") $(secs "$t0" "$t2")" >>"$mnt/lazy-times"
-    printf '  lazy run %d: running after %.3f s, its first data page read back after %.3f s\n' "$r" "$(secs "$t0" "$t1")" "$(secs "$t0" "$t2")"
+    got=$(cat "$answer")
+    [ "$got" != "answer 0000000000000000" ] || die "the restored process answered from zeros: its data did not come back"
+    if [ -n "${first_answer:-}" ] && [ "$got" != "$first_answer" ]; then die "answers differ: '$got', then '$first_answer'"; fi
+    first_answer=$got
+    # The daemon pushes the rest in the background: its time to finish.
+    while [ -e "/proc/$daemon" ] && (( $(now) - t0 < 120000000000 )); do sleep 0.01; done
+    t3=$(now)
+    kill -KILL "$restored"
+    while [ -e "/proc/$restored" ]; do sleep 0.01; done
+    echo "$(secs "$t0" "$t1") $(secs "$t0" "$t2") $(secs "$t0" "$t3")" >>"$mnt/lazy-times"
+    printf '  lazy run %d: running after %.3f s, answered (%s) after %.3f s, all memory in after %.3f s\n' "$r" \
+        "$(secs "$t0" "$t1")" "$got" "$(secs "$t0" "$t2")" "$(secs "$t0" "$t3")"
 done
 lazy_col() { awk -v c="$1" '{ print $c }' "$mnt/lazy-times" | median; }
-printf '  median: criu-necromancer --restore --lazy returns after %.3f s; data page read back after %.3f s\n' \
-    "$(lazy_col 1)" "$(lazy_col 2)"
+printf '  median: criu-necromancer --restore --lazy returns after %.3f s; the process answers after %.3f s; all its memory is in after %.3f s\n' \
+    "$(lazy_col 1)" "$(lazy_col 2)" "$(lazy_col 3)"
 
 echo
-echo "| core | fs | necro (fsync) | ${cp_cmd[*]} + sync | ratio | space used by necro | by cp | necro --no-reflink | --restore --lazy: running | first page read |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-printf '| %s | %s | %.3f s | %.3f s | %.2f | %d KiB | %d KiB | %.3f s | %.3f s | %.3f s |\n' "$(human "$(stat -c %s "$core")")" "$fs_type" \
-    "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)" "$(lazy_col 1)" "$(lazy_col 2)"
+echo "| core | fs | necro (fsync) | ${cp_cmd[*]} + sync | ratio | space used by necro | by cp | necro --no-reflink | --restore --lazy: running | answering | all memory in |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+printf '| %s | %s | %.3f s | %.3f s | %.2f | %d KiB | %d KiB | %.3f s | %.3f s | %.3f s | %.3f s |\n' "$(human "$(stat -c %s "$core")")" "$fs_type" \
+    "$(col 1)" "$(col 2)" "$ratio" "$(col 3)" "$(col 4)" "$(col 5)" "$(lazy_col 1)" "$(lazy_col 2)" "$(lazy_col 3)"

@@ -13,7 +13,9 @@
  *   16 changed (copy-on-write): the other pages still equal the file.
  * Then it creates the file READY and sleeps until a signal. SIGQUIT is reset to
  * its default (a shell may start background jobs with it ignored) so that
- * `kill -QUIT` leaves a core.
+ * `kill -QUIT` leaves a core. SIGUSR1 makes it answer: it sums its data's last
+ * page and writes "answer HEX" to READY.answer (after a lazy restore, that
+ * page comes through userfaultfd on this touch).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -25,6 +27,13 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t asked;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    asked = 1;
+}
 
 static void *map_anon(size_t len)
 {
@@ -43,12 +52,15 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGQUIT, SIG_DFL);
+    signal(SIGUSR1, on_usr1);
     const size_t mib = 1u << 20, page = (size_t)sysconf(_SC_PAGESIZE);
     const size_t data_len = (size_t)strtoull(argv[1], NULL, 10) * mib;
     const size_t zero_len = (size_t)strtoull(argv[2], NULL, 10) * mib;
 
+    uint64_t *data = NULL;
     if (data_len) {
-        uint64_t *data = map_anon(data_len), x = 0x9E3779B97F4A7C15ull;
+        uint64_t x = 0x9E3779B97F4A7C15ull;
+        data = map_anon(data_len);
         for (size_t i = 0; i < data_len / 8; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             data[i] = x | 1;
@@ -84,7 +96,25 @@ int main(int argc, char **argv)
     if (r < 0 || write(r, "ready\n", 6) != 6)
         return 6;
     close(r);
-    for (;;)
+    char answer_path[4096];
+    snprintf(answer_path, sizeof answer_path, "%s.answer", argv[4]);
+    for (;;) {
         pause();
+        if (!asked || !data)
+            continue;
+        asked = 0;
+        uint64_t h = 0;
+        const uint64_t *last = data + (data_len - page) / 8;
+        for (size_t i = 0; i < page / 8; i++)
+            h ^= last[i];
+        char line[64];
+        const int n = snprintf(line, sizeof line, "answer %016llx\n", (unsigned long long)h);
+        int a = open(answer_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (a >= 0) {
+            if (write(a, line, (size_t)n) != n)
+                sum++;
+            close(a);
+        }
+    }
     return (int)(sum & 1);
 }
