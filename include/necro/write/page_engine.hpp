@@ -336,6 +336,8 @@ struct engine_options {
   std::uint64_t window = 8u << 20;
   /// Adjacent ranges are coalesced into one copy call of at most this many bytes.
   std::uint64_t max_copy = 64u << 20;
+  /// A pagemap entry covers at most this many pages (64 MiB of 4 KiB pages).
+  std::uint64_t max_entry_pages = 16384;
   progress_fn progress{};
   /// Cancellation: when set and it turns true (a signal handler's flag), the
   /// write stops after the current window and fails with errc::io "interrupted".
@@ -564,6 +566,7 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
   pages_report rep;
   progress prog;
   for (const auto& r : p.runs) prog.total += r.pages * page;
+  const std::uint64_t max_entry_pages = std::max<std::uint64_t>(1, opt.max_entry_pages);
   // A clone costs per call, not per byte: each contiguous range is one call.
   const std::uint64_t max_copy = clone ? UINT64_MAX / page * page : std::max<std::uint64_t>(opt.max_copy, page) / page * page;
   ::posix_fadvise(core.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -599,17 +602,25 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
     for (const auto& k : b.kept) {
       const auto& r = p.runs[k.run];
       const std::uint64_t vaddr = r.vaddr + k.first * page;
-      if (last_run == k.run && last_end == vaddr) {
+      // Entries of at most max_entry_pages, as CRIU's own dumps have (its
+      // lazy-pages daemon crashes on one entry of a 4 GiB run).
+      for (std::uint64_t done = 0; done < k.pages;) {
+        const std::uint64_t at = vaddr + done * page;
+        const bool extend = last_run == k.run && last_end == at && rep.pagemap.back().nr_pages() < max_entry_pages;
+        if (!extend) {
+          pb::pagemap_entry e;
+          e.set_vaddr(at);
+          e.set_nr_pages(0);
+          e.set_flags(p.pagemap[k.run].flags());
+          rep.pagemap.push_back(std::move(e));
+        }
         auto& e = rep.pagemap.back();
-        e.set_nr_pages(e.nr_pages() + k.pages);
+        const std::uint64_t n = std::min(k.pages - done, max_entry_pages - e.nr_pages());
+        e.set_nr_pages(e.nr_pages() + n);
         e.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(e.nr_pages(), UINT32_MAX)));
-      } else {
-        pb::pagemap_entry e;
-        e.set_vaddr(vaddr);
-        e.set_nr_pages(k.pages);
-        e.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(k.pages, UINT32_MAX)));
-        e.set_flags(p.pagemap[k.run].flags());
-        rep.pagemap.push_back(std::move(e));
+        done += n;
+        last_run = k.run;
+        last_end = at + n * page;
       }
       last_run = k.run;
       last_end = vaddr + k.pages * page;
