@@ -170,6 +170,32 @@ TEST_CASE("write_pages without elision, or without the file's content, writes th
   }
 }
 
+TEST_CASE("write_pages splits pagemap entries at max_entry_pages, and the restore gives the core back", "[write]") {
+  // CRIU's lazy-pages daemon crashed on one entry for a whole 4 GiB run.
+  necro::test::synthetic_memory m;
+  for (std::uint64_t cap : {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{3}}) {
+    for (bool elide : {true, false}) {
+      INFO("max_entry_pages " << cap << ", elide " << elide);
+      out_file out(m.dir, "pages-1.img");
+      necro::write::engine_options opt;
+      opt.max_entry_pages = cap;
+      opt.elide = elide;
+      auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), m.plan, m.files, out.fd,
+                                                                out.path.string(), opt);
+      REQUIRE(rep);
+      std::uint64_t pages = 0, longest = 0;
+      for (const auto& e : rep->pagemap) {
+        pages += e.nr_pages();
+        longest = std::max<std::uint64_t>(longest, e.nr_pages());
+        CHECK(e.compat_nr_pages() == e.nr_pages());
+      }
+      CHECK(longest <= cap);
+      CHECK(pages * page == rep->bytes_written);
+      CHECK(m.restore_mismatches(rep->pagemap, out.content(), elide) == 0);
+    }
+  }
+}
+
 TEST_CASE("write_pages refuses runs past the end of the core", "[write]") {
   necro::test::synthetic_memory m;
   auto p = m.plan;
