@@ -83,7 +83,7 @@ inline void relocate_eventpolls(std::vector<pb::file_entry>& files, const reloca
     if (f.type() != pb::EVENTPOLL || !f.has_epfd()) continue;
     for (auto& tfd : *f.mutable_epfd()->mutable_tfd()) {
       const auto m = move_epoll_data(tfd.data(), reloc, t);
-      const auto what = fmt::format("epoll {} fd {} data", f.id(), tfd.tfd());
+      const auto what = fmt::format("epoll (file id {}) fd {} data", f.id(), tfd.tfd());
       if (m.unpaired)
         out.warnings.push_back(fmt::format("{} {:#x} points into donor anonymous memory that cannot be paired with "
                                            "the victim's: left as it is (the program may misread it)",
