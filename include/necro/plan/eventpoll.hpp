@@ -26,11 +26,13 @@ namespace necro::plan {
 struct moved_range {
   std::uint64_t start = 0, end = 0;  ///< donor [start, end)
   std::uint64_t victim_start = 0;
+  std::string how;  ///< for the relocation list
 };
 
 /// What epoll data may point into, besides mapped files.
 struct epoll_targets {
   std::optional<moved_range> heap;  ///< the donor's brk heap and the victim's
+  std::vector<moved_range> anon;    ///< donor anonymous memory paired with the victim's
   std::vector<std::pair<std::uint64_t, std::uint64_t>> donor_anon;  ///< other donor anonymous memory: not paired
                                                                     ///< (the heap too, when it has no pair)
 };
@@ -41,17 +43,54 @@ struct epoll_targets {
 inline std::optional<moved_range> heap_move(const pb::mm_entry& donor_mm, const resurrection& out,
                                             std::optional<std::size_t> victim_heap) {
   if (!victim_heap || donor_mm.mm_brk() <= donor_mm.mm_start_brk()) return std::nullopt;
-  return moved_range{donor_mm.mm_start_brk(), donor_mm.mm_brk(), out.vmas[*victim_heap].entry.start()};
+  return moved_range{donor_mm.mm_start_brk(), donor_mm.mm_brk(), out.vmas[*victim_heap].entry.start(),
+                     "brk heap delta"};
 }
 
-/// The targets of `donor`, with the victim's heap.
+/// The donor file mapped nearest above `addr`: its path, nullptr if none.
+inline const std::string* file_above(std::uint64_t addr, const file_layout& donor) {
+  const std::string* ref = nullptr;
+  std::uint64_t lowest = UINT64_MAX;
+  for (const auto& [path, d] : donor)
+    for (const auto& r : d.ranges)
+      if (r.start >= addr && r.start < lowest) lowest = r.start, ref = &path;
+  return ref;
+}
+
+/// A donor anonymous VMA [s, e) paired with the victim's memory. mmap places
+/// memory top-down in call order, the same in every run of a deterministic
+/// startup: the VMA sits at the same distance below the file mapped nearest
+/// above it. Paired when the victim has plain anonymous memory covering that
+/// place whole; none otherwise.
+inline std::optional<moved_range> pair_anon(std::uint64_t s, std::uint64_t e, const relocator& reloc,
+                                            const std::vector<vma>& victim) {
+  const auto* ref = file_above(e, reloc.donor());
+  if (!ref) return std::nullopt;
+  const auto v = reloc.victim().find(*ref);
+  if (v == reloc.victim().end()) return std::nullopt;
+  const std::uint64_t vs = s - reloc.donor().at(*ref).base() + v->second.base();
+  for (const auto& x : victim)
+    if (x.anonymous && x.kind == vma_kind::plain && x.entry.start() <= vs && vs + (e - s) <= x.entry.end()) {
+      const auto slash = ref->rfind('/');
+      return moved_range{s, e, vs, fmt::format("anonymous memory at the same distance below {}",
+                                               slash == std::string::npos ? *ref : ref->substr(slash + 1))};
+    }
+  return std::nullopt;
+}
+
+/// The targets of `donor`, with the victim's heap and VMAs.
 inline epoll_targets epoll_targets_of(const criu::image_set& donor, const resurrection& out,
-                                      std::optional<std::size_t> victim_heap) {
-  epoll_targets t{heap_move(donor.mm(), out, victim_heap), {}};
-  for (const auto& v : donor.mm().vmas())
-    if ((v.status() & (criu::vma_status::anon_private | criu::vma_status::anon_shared)) &&
-        !(t.heap && (v.status() & criu::vma_status::heap)))  // an unpaired heap is anonymous memory like any
-      t.donor_anon.emplace_back(v.start(), v.end());
+                                      std::optional<std::size_t> victim_heap, const relocator& reloc) {
+  epoll_targets t{heap_move(donor.mm(), out, victim_heap), {}, {}};
+  for (const auto& v : donor.mm().vmas()) {
+    if (!(v.status() & (criu::vma_status::anon_private | criu::vma_status::anon_shared))) continue;
+    if (v.status() & criu::vma_status::heap) {
+      if (!t.heap) t.donor_anon.emplace_back(v.start(), v.end());  // an unpaired heap is memory like any
+      continue;
+    }
+    if (auto m = pair_anon(v.start(), v.end(), reloc, out.vmas)) t.anon.push_back(std::move(*m));
+    else t.donor_anon.emplace_back(v.start(), v.end());
+  }
   return t;
 }
 
@@ -64,12 +103,16 @@ struct epoll_move {
 
 /// One epoll data value moved: bit 0 is kept apart (a tag), the rest is
 /// relocated by the heap delta, else the load delta of the file that holds
-/// it; a value in no donor mapping (an fd, a small integer) stays.
+/// it (or its bss), else the paired anonymous memory's delta; a value in no
+/// donor mapping (an fd, a small integer) stays.
 inline epoll_move move_epoll_data(std::uint64_t data, const relocator& reloc, const epoll_targets& t) {
   const std::uint64_t ptr = data & ~std::uint64_t{1}, tag = data & 1;
-  if (t.heap && ptr >= t.heap->start && ptr < t.heap->end)
-    return {ptr - t.heap->start + t.heap->victim_start + tag, "brk heap delta"};
+  const auto in = [ptr](const moved_range& r) { return ptr >= r.start && ptr < r.end; };
+  const auto moved = [ptr, tag](const moved_range& r) { return epoll_move{ptr - r.start + r.victim_start + tag, r.how}; };
+  if (t.heap && in(*t.heap)) return moved(*t.heap);
   if (auto f = reloc.by_file(ptr)) return {f->first + tag, f->second};
+  for (const auto& r : t.anon)
+    if (in(r)) return moved(r);
   for (const auto& [s, e] : t.donor_anon)
     if (ptr >= s && ptr < e) return {data, "", true};
   return {data, ""};

@@ -266,7 +266,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   for (const auto& v : out.vmas) *mm.add_vmas() = v.entry;
   plan_code_data(as, reloc, out);
   plan_brk<Arch>(as, out);
-  relocate_eventpolls(out.files, reloc, epoll_targets_of(donor, out, as.heap), out);
+  relocate_eventpolls(out.files, reloc, epoll_targets_of(donor, out, as.heap, reloc), out);
   plan_initial_stack(core, as, out);
   plan_saved_auxv(core, out);
 

@@ -3,7 +3,8 @@
 // decodes, re-encodes byte for byte, and the planned `data` of each target is
 // the value the victim itself registered (its own report in epoll.facts.txt):
 // a heap pointer moved by the brk heap delta, a tagged .data pointer by the
-// executable's load delta with its tag bit kept, an fd number left alone.
+// executable's load delta with its tag bit kept, a tagged pointer into memory
+// malloc got from mmap by its distance below libc, an fd number left alone.
 #include <map>
 #include <string>
 
@@ -54,8 +55,8 @@ TEST_CASE("eventpoll: the donor's files.img decodes and re-encodes byte for byte
   auto donor = necro::criu::image_set::load(*d);
   if (!donor) FAIL(donor.error().message());
   const auto data = epoll_data(donor->files());
-  CHECK(data.size() == 3);
-  for (const char* k : {"heap", "data", "number"})
+  CHECK(data.size() == 4);
+  for (const char* k : {"heap", "data", "number", "anon"})
     CHECK(data.at(static_cast<std::uint32_t>(*facts->number(fmt::format("donor_{}_fd", k)))) ==
           *facts->number(fmt::format("donor_{}_data", k)));
   necro::criu::image_builder b(necro::criu::magic::files);
@@ -74,11 +75,13 @@ TEST_CASE("eventpoll: each target's data is the victim's own", "[plan][eventpoll
   // The donor's values differ (other load addresses): the test cannot pass by leaving them.
   REQUIRE(*facts->number("donor_heap_data") != want("heap"));
   REQUIRE(*facts->number("donor_data_data") != want("data"));
+  REQUIRE(*facts->number("donor_anon_data") != want("anon"));
 
   CHECK(data.at(fd("heap")) == want("heap"));
   CHECK(data.at(fd("data")) == want("data"));
   CHECK((data.at(fd("data")) & 1) == 1);  // nginx's instance bit survives
   CHECK(data.at(fd("number")) == want("number"));
+  CHECK(data.at(fd("anon")) == want("anon"));
 
   const auto* heap = relocation_of(f->plan, fd("heap"));
   REQUIRE(heap);
@@ -87,7 +90,11 @@ TEST_CASE("eventpoll: each target's data is the victim's own", "[plan][eventpoll
   const auto* dat = relocation_of(f->plan, fd("data"));
   REQUIRE(dat);
   CHECK(dat->how == "epoll load delta");
+  const auto* anon = relocation_of(f->plan, fd("anon"));
+  REQUIRE(anon);
+  CHECK(anon->how == "anonymous memory at the same distance below libc.so.6");
   CHECK(relocation_of(f->plan, fd("number")) == nullptr);  // an fd is not an address
+  for (const auto& w : f->plan.warnings) CHECK_THAT(w, !Catch::Contains("epoll"));
 }
 
 TEST_CASE("eventpoll: an address in donor anonymous memory is left, with a warning", "[plan][eventpoll]") {
@@ -95,8 +102,11 @@ TEST_CASE("eventpoll: an address in donor anonymous memory is left, with a warni
   NECRO_REQUIRE_FIXTURE(f, "x86_64/epoll.core + epoll.donor");
   const auto& donor = f->donor;
   const necro::plan::relocator reloc(necro::plan::donor_files(donor), necro::plan::victim_files(f->core.process()), {});
-  const auto t = necro::plan::epoll_targets_of(donor, f->plan, std::nullopt);
-  REQUIRE(!t.heap);  // without a victim heap there is nothing to move heap pointers to
+  // No victim VMAs: nothing pairs; no victim heap: the donor's heap is unpaired memory.
+  necro::plan::resurrection bare;
+  const auto t = necro::plan::epoll_targets_of(donor, bare, std::nullopt, reloc);
+  REQUIRE(!t.heap);
+  REQUIRE(t.anon.empty());
   REQUIRE(!t.donor_anon.empty());
   const std::uint64_t anon = t.donor_anon.front().first + 0x10;
   const auto m = necro::plan::move_epoll_data(anon, reloc, t);
@@ -107,7 +117,8 @@ TEST_CASE("eventpoll: an address in donor anonymous memory is left, with a warni
   CHECK(!small.unpaired);
   CHECK(small.to == 42);
 
-  // Without a victim heap, the donor's heap pointer is unpaired too: two warnings.
+  // Without a victim heap, the donor's heap pointer is unpaired too, and with
+  // no victim VMAs the mmap'd one: three warnings.
   const auto facts = necro::test::facts::load("x86_64/epoll.facts.txt");
   REQUIRE(facts);
   auto files = donor.files();
@@ -117,8 +128,8 @@ TEST_CASE("eventpoll: an address in donor anonymous memory is left, with a warni
         if (tfd.tfd() == *facts->number("donor_number_fd")) tfd.set_data(anon);
   necro::plan::resurrection out;
   necro::plan::relocate_eventpolls(files, reloc, t, out);
-  REQUIRE(out.warnings.size() == 2);
-  CHECK_THAT(out.warnings[0] + out.warnings[1],
+  REQUIRE(out.warnings.size() == 3);
+  CHECK_THAT(out.warnings[0] + out.warnings[1] + out.warnings[2],
              Catch::Contains("donor anonymous memory") && Catch::Contains(fmt::format("{:#x}", anon)) &&
                  Catch::Contains(fmt::format("{:#x}", *facts->number("donor_heap_data"))));
   REQUIRE(out.relocations.size() == 1);  // the .data pointer still moves
