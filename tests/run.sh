@@ -11,8 +11,8 @@
 #                            view, image entries, planner) for NECRO_FUZZ_SECONDS
 #                            (default 45) from the fixtures
 #   tests/run.sh bench       install packages, build Release, run the benchmarks
-#   tests/run.sh criu        build CRIU 4.1.1 from Debian's source package into the
-#                            build tree (once; cached) and print its path as the last
+#   tests/run.sh criu        build CRIU (>= 4.2, Debian testing's source package) into
+#                            the build tree (once; cached) and print its path as the last
 #                            line. `test` runs it first when NECRO_CRIU is not given
 #                            and we are root, so the end-to-end tests restore for real
 #
@@ -58,10 +58,14 @@ install_packages() {
 }
 
 # CRIU >= 4.1 restores on this kernel; Debian 12's 3.17 does not (its vDSO check
-# fails). Debian 13's source package of 4.1.1 builds against Debian 12's
-# libraries: a deb-src line for trixie (never a deb line: that would move the
-# whole system to another release) on the mirror this machine already uses.
-criu_version=4.1.1   # what trixie has; the build tree's copy is kept while it runs
+# fails). CRIU 4.1.1 (trixie) cannot dump a TCP socket on kernels >= 6.16
+# (`Can't get 1:16 opt: Operation not supported`: SO_PASSCRED on an inet
+# socket, CRIU issue 2705, fixed in 4.2), so every server donor fails to dump.
+# Debian testing's source package of CRIU 4.2.x builds against Debian 12's
+# libraries: a deb-src line (never a deb line: that would move the whole system
+# to another release) on the mirror this machine already uses.
+criu_suite=forky
+criu_min=4.2
 criu_build_deps=(
   libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-protobuf
   libnl-3-dev libnet1-dev libcap-dev pkg-config libbsd-dev libaio-dev libgnutls28-dev
@@ -76,20 +80,27 @@ debian_mirror() {
   echo "$uri"
 }
 
+# criu_ok BIN: it runs and is at least $criu_min.
+criu_ok() {
+  local v
+  v=$("$1" --version 2>/dev/null | sed -n 's/^Version: *//p' | head -n1)
+  [[ -n $v ]] && [[ $(printf '%s\n%s\n' "$criu_min" "$v" | sort -V | head -n1) == "$criu_min" ]]
+}
+
 build_criu() {
-  local dir=$build/criu-$criu_version
+  local dir=$build/criu-$criu_suite
   local bin=$dir/criu/criu
-  if [[ -x $bin ]] && "$bin" --version >/dev/null 2>&1; then
+  if [[ -x $bin ]] && criu_ok "$bin"; then
     echo "$bin"
     return 0
   fi
   [[ $(id -u) -eq 0 ]] || { echo "tests/run.sh criu: needs root (apt-get, and CRIU itself runs as root)" >&2; return 1; }
-  local list=/etc/apt/sources.list.d/necro-trixie-src.sources
+  local list=/etc/apt/sources.list.d/necro-$criu_suite-src.sources
   if [[ ! -f $list ]]; then
     local mirror
     mirror=$(debian_mirror) || return 1
-    printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-      "$mirror" >"$list"
+    printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" "$criu_suite" >"$list"
     echo "== added $list (deb-src only)" >&2
     apt-get update -qq >&2
   fi
@@ -103,8 +114,8 @@ build_criu() {
   fi
   local src
   src=$(mktemp -d "$build/criu-src.XXXXXX")
-  echo "== fetching criu/trixie's source tarball" >&2
-  (cd "$src" && apt-get source -qq --tar-only "criu/trixie" >&2)
+  echo "== fetching criu/$criu_suite's source tarball" >&2
+  (cd "$src" && apt-get source -qq --tar-only "criu/$criu_suite" >&2)
   local tarball
   tarball=$(compgen -G "$src/criu_*.orig.tar.*" | head -n1) ||
     { echo "tests/run.sh criu: apt-get source gave no criu_*.orig.tar.* in $src" >&2; return 1; }
@@ -112,23 +123,28 @@ build_criu() {
   mkdir -p "$dir"
   tar -xf "$tarball" -C "$dir" --strip-components=1
   rm -rf "$src"
-  echo "== building CRIU $criu_version in $dir (make criu, a few minutes)" >&2
+  echo "== building CRIU (${tarball##*/}) in $dir (make criu, a few minutes)" >&2
   make -C "$dir" -j"$(nproc)" criu >"$dir/necro-build.log" 2>&1 ||
     { tail -n 40 "$dir/necro-build.log" >&2; echo "tests/run.sh criu: the build failed; log: $dir/necro-build.log" >&2; return 1; }
+  criu_ok "$bin" || { echo "tests/run.sh criu: $bin is not CRIU >= $criu_min" >&2; return 1; }
   "$bin" --version >&2
   echo "$bin"
 }
+
+# Targets to build (all when empty): `sample` needs only the CLI.
+build_targets=()
 
 configure_build() {
   local type=$1
   shift
   cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE="$type" -DNECRO_WERROR=ON "$@" >/dev/null
-  cmake --build "$build" -j"$(nproc)"
+  cmake --build "$build" -j"$(nproc)" ${build_targets[@]+--target "${build_targets[@]}"}
 }
 
 case $cmd in
   sample)
     install_packages
+    build_targets=(criu-necromancer)  # not the test suite: a fresh clone builds in a fraction of the time
     configure_build RelWithDebInfo
     out=$(mktemp -d "${TMPDIR:-/tmp}/necro-sample.XXXXXX")
     rmdir "$out"
@@ -144,7 +160,7 @@ case $cmd in
     install_packages
     configure_build RelWithDebInfo
     # The end-to-end tests restore real processes: with no NECRO_CRIU given,
-    # use (and build once) CRIU 4.1.1 when we are root; otherwise they skip.
+    # use (and build once) CRIU 4.2 when we are root; otherwise they skip.
     if [[ -z ${NECRO_CRIU:-} && $(id -u) -eq 0 && ${NECRO_NO_CRIU:-0} != 1 ]]; then
       NECRO_CRIU=$(build_criu | tail -n 1)
       export NECRO_CRIU

@@ -65,16 +65,20 @@ class entry_reader {
     return std::optional<io::byte_view>(body);
   }
 
-  /// Parses the next entry into `msg`; false at end of file.
+  /// Parses the next entry into `msg`; false at end of file. Parsed without
+  /// protobuf's own check of required fields, which logs to stderr: they are
+  /// checked here, and named in the error.
   template <class Msg>
   result<bool> next(Msg& msg) {
     const std::uint64_t at = pos_;
     NECRO_TRY_ASSIGN(const auto raw, next_raw(Msg::descriptor()->name()));
     if (!raw) return false;
-    if (!msg.ParseFromArray(raw->data(), static_cast<int>(raw->size())))
+    if (!msg.ParsePartialFromArray(raw->data(), static_cast<int>(raw->size())))
       return fail(whole_.error_at(at, errc::bad_value,
-                                  fmt::format("{} entry does not parse (missing required fields or bad wire data)",
-                                              Msg::descriptor()->name())));
+                                  fmt::format("{} entry does not parse (bad wire data)", Msg::descriptor()->name())));
+    if (!msg.IsInitialized())
+      return fail(whole_.error_at(at, errc::bad_value, fmt::format("{} entry lacks required fields: {}",
+                                                                   Msg::descriptor()->name(), missing_fields(msg))));
     return true;
   }
 
@@ -95,6 +99,15 @@ class entry_reader {
   }
 
  private:
+  /// The required fields `msg` lacks ("pid", "vmas[3].start"), the first few.
+  template <class Msg>
+  static std::string missing_fields(const Msg& msg) {
+    std::string s = msg.InitializationErrorString();  // field names from the schema, not from the input
+    constexpr std::size_t max_len = 200;
+    if (s.size() > max_len) s = s.substr(0, s.rfind(',', max_len)) + ", ...";
+    return s;
+  }
+
   io::byte_view whole_;
   std::uint64_t pos_ = 0;
 };

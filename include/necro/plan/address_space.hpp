@@ -85,6 +85,23 @@ bool vvar_fits(const elf::core_view<Arch>& core, const pb::vma_entry& v, std::ui
   return true;
 }
 
+/// The end of the donor executable's file mappings.
+inline std::uint64_t donor_exe_end(const criu::image_set& d) {
+  const auto* exe = d.reg_file(d.mm().exe_file_id());
+  std::uint64_t end = 0;
+  for (const auto& v : d.mm().vmas())
+    if (v.status() & (criu::vma_status::file_private | criu::vma_status::file_shared))
+      if (const auto* r = d.reg_file(v.shmid()); exe && r && r->name() == exe->name()) end = std::max(end, v.end());
+  return end;
+}
+
+/// Whether the donor's brk heap starts right at its executable's end (brk not
+/// randomised): the victim's, from the same setting, is glued the same way.
+inline bool donor_heap_glued(const criu::image_set& d) {
+  const auto* heap = donor_vma_with(d, criu::vma_status::heap);
+  return heap && heap->start() == donor_exe_end(d);
+}
+
 /// An address in the main thread's initial stack: AT_EXECFN's string or
 /// AT_RANDOM's bytes (the kernel writes both there), else the main thread's
 /// sp (which may be on a signal stack or a coroutine's stack instead).
@@ -189,8 +206,13 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
   }
 
   // The stack: the VMA holding AT_EXECFN's string (the initial stack), else the main thread's sp.
-  const std::uint64_t sp = detail::initial_stack_anchor(core);
+  const std::uint64_t stack_at = detail::initial_stack_anchor(core);
+  // The donor's stack lends its flags: the VMA of its sp, unless that is not a
+  // MAP_GROWSDOWN one (a signal stack); then the donor's MAP_GROWSDOWN VMA.
   const auto* donor_stack = detail::donor_vma_at(donor, map::criu_thread<Arch>::sp(donor.leader_core()));
+  if (!donor_stack || !(donor_stack->flags() & mmap_bits::map_growsdown))
+    for (const auto& v : donor.mm().vmas())
+      if (v.flags() & mmap_bits::map_growsdown) donor_stack = &v;
 
   std::vector<const elf::segment*> segs;
   for (const auto& s : core.segments()) segs.push_back(&s);
@@ -275,7 +297,7 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
     v.label = "[anon]";
     v.carries_pages = true;
     v.anonymous = true;
-    if (sp >= s->vaddr && sp < s->end()) {
+    if (stack_at >= s->vaddr && stack_at < s->end()) {
       if (donor_stack) {
         e.set_flags(donor_stack->flags());
         e.set_status(donor_stack->status());
@@ -342,12 +364,15 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
 
   // The brk heap: the first anonymous rw VMA above the executable that is not
   // glued to it (that one is bss), within the brk randomisation range (pitfall 19).
+  // Without brk randomisation (randomize_va_space < 2, setarch -R, gdb) the
+  // heap is glued to the executable: then the donor's is too.
+  const bool glued_heap = detail::donor_heap_glued(donor);
   for (std::size_t i = 0; i < as.vmas.size(); ++i) {
     auto& v = as.vmas[i];
     if (v.entry.start() < as.exe_end) continue;
     if (v.entry.start() - as.exe_end > max_brk_gap) break;
     if (!v.anonymous || v.label != "[anon]") continue;
-    if (v.entry.start() == as.exe_end) continue;
+    if (v.entry.start() == as.exe_end && !glued_heap) continue;
     if ((v.entry.prot() & (mmap_bits::prot_read | mmap_bits::prot_write)) !=
         (mmap_bits::prot_read | mmap_bits::prot_write))
       continue;

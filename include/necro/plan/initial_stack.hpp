@@ -92,6 +92,32 @@ struct stack_memory {
     if (!s) return std::nullopt;
     return a + s->size() + 1;
   }
+  /// The stack's dumped bytes in [from, to), clipped to the stack.
+  std::span<const std::byte> stack_bytes(std::uint64_t from, std::uint64_t to) const {
+    if (!stack) return {};
+    const std::uint64_t lo = std::max(from, stack->vaddr);
+    const std::uint64_t hi = std::min({to, stack->end(), stack->vaddr + stack->bytes.size()});
+    if (lo >= hi) return {};
+    return stack->bytes.bytes().subspan(static_cast<std::size_t>(lo - stack->vaddr), static_cast<std::size_t>(hi - lo));
+  }
+  /// The first address in [from, to) whose byte is not zero, else `to`
+  /// (bytes the core lacks read as zero).
+  std::uint64_t first_nonzero(std::uint64_t from, std::uint64_t to) const {
+    const auto b = stack_bytes(from, to);
+    const auto it = std::find_if(b.begin(), b.end(), [](std::byte x) { return x != std::byte{0}; });
+    if (it == b.end()) return to;
+    return std::max(from, stack->vaddr) + static_cast<std::uint64_t>(it - b.begin());
+  }
+  /// The highest address at or below `at` in the stack (at most a string's
+  /// length away) whose byte is zero, else the lowest one looked at, less one.
+  std::uint64_t last_nul_below(std::uint64_t at) const {
+    const std::uint64_t from = at - std::min<std::uint64_t>(at, max_arg_strlen);
+    const auto b = stack_bytes(from, at + 1);
+    const auto base = std::max(from, stack ? stack->vaddr : from);
+    for (std::size_t i = b.size(); i > 0; --i)
+      if (b[i - 1] == std::byte{0}) return base + (i - 1);
+    return base - 1;
+  }
   std::uint64_t auxv_words() const {
     const auto& b = core.process().auxv_bytes;
     return b ? b->size() / 8 : 0;
@@ -172,8 +198,7 @@ void find_env_end(const stack_memory<Arch>& m, initial_stack& s) {
   }
   if (!m.stack || m.stack->end() - m.stack->vaddr < 16) return;
   // The top string ends with its NUL 9 bytes below the stack's end.
-  std::uint64_t a = m.stack->end() - 10;
-  while (a > m.stack->vaddr && m.core.template read_memory<char>(a - 1).value_or('\0') != '\0') --a;
+  const std::uint64_t a = m.last_nul_below(m.stack->end() - 10) + 1;
   s.env_end = a;
   s.env_end_from = "the executable's name at the top of the stack";
   s.estimates.push_back(fmt::format("env_end {:#x}: NT_AUXV has no AT_EXECFN in the stack; taken from the last "
@@ -191,8 +216,7 @@ void find_arg_start(const stack_memory<Arch>& m, const argc_slot& slot, std::uin
     s.arg_start_from = "argv[0]";
     return;
   }
-  std::uint64_t a = floor;
-  while (a < s.env_end && m.core.template read_memory<char>(a).value_or('\0') == '\0') ++a;
+  const std::uint64_t a = m.first_nonzero(floor, s.env_end);
   s.arg_start = a;
   s.arg_start_from = a < s.env_end ? "the first string above the auxv" : "env_end (no argv string left)";
   s.estimates.push_back(fmt::format("arg_start {:#x}: argv[0] no longer points at the argument strings; "

@@ -106,10 +106,16 @@ void warn_not_dumped(const elf::core_view<Arch>& core, resurrection& out) {
 
 /// mm's brk range: the heap VMA, else an empty heap right after the executable.
 template <class Arch>
-void plan_brk(const address_space& as, resurrection& out) {
+void plan_brk(const address_space& as, const criu::image_set& donor, resurrection& out) {
   if (as.heap) {
-    out.mm.set_mm_start_brk(out.vmas[*as.heap].entry.start());
-    out.mm.set_mm_brk(out.vmas[*as.heap].entry.end());
+    const auto& heap = out.vmas[*as.heap].entry;
+    out.mm.set_mm_start_brk(heap.start());
+    out.mm.set_mm_brk(heap.end());
+    // A heap glued to the executable may hold bss below start_brk (one VMA):
+    // start_brk sits where it sits in the donor, after the same executable.
+    const auto dexe = detail::donor_exe_end(donor);
+    if (heap.start() == as.exe_end && dexe != 0 && donor.mm().mm_start_brk() >= dexe)
+      out.mm.set_mm_start_brk(std::min(heap.end(), as.exe_end + (donor.mm().mm_start_brk() - dexe)));
     return;
   }
   const auto brk = detail::page_align_up(as.exe_end, Arch::page_size);
@@ -265,7 +271,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   mm.clear_vmas();
   for (const auto& v : out.vmas) *mm.add_vmas() = v.entry;
   plan_code_data(as, reloc, out);
-  plan_brk<Arch>(as, out);
+  plan_brk<Arch>(as, donor, out);
   relocate_eventpolls(out.files, reloc, epoll_targets_of(donor, out, as.heap, reloc), out);
   plan_initial_stack(core, as, out);
   plan_saved_auxv(core, out);

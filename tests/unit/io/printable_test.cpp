@@ -35,7 +35,7 @@ TEST_CASE("printable: text is kept", "[io]") {
   CHECK(printable("\xf4\x8f\xbf\xbf\xed\x9f\xbf") == "\xf4\x8f\xbf\xbf\xed\x9f\xbf");
 }
 
-TEST_CASE("printable: control bytes and DEL become \\xNN", "[io]") {
+TEST_CASE("printable: control bytes and DEL become hex escapes", "[io]") {
   CHECK(printable("/tmp/\x1b[2Jx") == "/tmp/\\x1b[2Jx");
   CHECK(printable("a\nb\rc\td") == "a\\x0ab\\x0dc\\x09d");
   CHECK(printable("\x7f") == "\\x7f");
@@ -52,7 +52,7 @@ TEST_CASE("printable: a backslash is doubled, so escapes read back unambiguously
   CHECK(printable("\x1b") == "\\x1b");
 }
 
-TEST_CASE("printable: bytes that are not UTF-8 become \\xNN", "[io]") {
+TEST_CASE("printable: bytes that are not UTF-8 become hex escapes", "[io]") {
   // A stray continuation byte, a lead byte never used (0xc0, 0xf5, 0xff).
   CHECK(printable("a\x80z") == "a\\x80z");
   CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");  // overlong '/'

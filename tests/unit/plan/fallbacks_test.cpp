@@ -270,3 +270,53 @@ TEST_CASE("donor pointers in no file and no TLS are cleared or reset, warned", "
   CHECK(warned(out, "signal 10 handler 0x10000"));
   CHECK_FALSE(warned(out, "signal 12"));
 }
+
+TEST_CASE("without ASLR the brk heap is glued to the executable, like the donor's", "[plan][fallback]") {
+  // bin/counter run under setarch -R, victim and donor (tests/data/make-fixtures.sh norandom).
+  const auto core_path = necro::test::fixture("x86_64/norandom.core");
+  const auto donor = necro::test::fixture("x86_64/norandom.donor");
+  const auto facts = necro::test::facts::load("x86_64/norandom.facts.txt");
+  NECRO_REQUIRE_FIXTURE(core_path && donor && facts, "x86_64/norandom.core + norandom.donor");
+  auto core = core_t::open(core_path->string());
+  REQUIRE(core);
+  const auto heap = facts->list("victim_heap", '-');
+  REQUIRE(heap.size() == 2);
+  const auto heap_start = std::stoull(heap[0], nullptr, 16), heap_end = std::stoull(heap[1], nullptr, 16);
+
+  const auto p = plan_of(*core, *donor);
+  CHECK_FALSE(warned(p, "no brk heap"));
+  const auto it = std::find_if(p.vmas.begin(), p.vmas.end(), [](const auto& v) { return v.label == "[heap]"; });
+  REQUIRE(it != p.vmas.end());
+  CHECK(it->entry.start() == heap_start);
+  CHECK(it->entry.end() == heap_end);
+  CHECK(p.mm.mm_start_brk() == facts->number("victim_start_brk"));
+  CHECK(p.mm.mm_brk() == heap_end);
+
+  // A donor run with ASLR (heap not glued) does not vouch for it: no heap, warned.
+  const auto q = plan_of(*core, *necro::test::x86_64_donor());
+  CHECK(warned(q, "no brk heap found"));
+  check_prctl_order(q.mm);
+}
+
+TEST_CASE("without AT_EXECFN, env_end is the start of the last string below the stack's top", "[plan][fallback]") {
+  auto c = core_copy::load();
+  NECRO_REQUIRE_FIXTURE(c, "x86_64/counter.core");
+  const auto normal = necro::test::plan_counter()->plan;
+  const auto& auxv = *c->original.process().auxv_bytes;
+  bool renamed = false;
+  for (std::uint64_t o = 0; o + 16 <= auxv.size(); o += 16)
+    if (necro::test::peek<std::uint64_t>(c->image, auxv.file_offset() + o) == necro::arch::at::execfn) {
+      necro::test::poke(c->image, auxv.file_offset() + o, std::uint64_t{0x7f});  // no longer AT_EXECFN
+      renamed = true;
+    }
+  REQUIRE(renamed);
+  const auto core = c->parse();
+  REQUIRE_FALSE(core.auxv(necro::arch::at::execfn));
+  const auto p = plan_of(core, *necro::test::x86_64_donor());
+  CHECK(warned(p, "NT_AUXV has no AT_EXECFN in the stack"));
+  // The kernel's layout makes the estimate exact: the name ends 8 bytes below the top.
+  CHECK(p.mm.mm_env_end() == normal.mm.mm_env_end());
+  CHECK(p.mm.mm_env_start() == normal.mm.mm_env_start());
+  CHECK(p.mm.mm_arg_start() == normal.mm.mm_arg_start());
+  CHECK(p.mm.mm_start_stack() == normal.mm.mm_start_stack());
+}
