@@ -57,25 +57,56 @@ inline const std::string* file_above(std::uint64_t addr, const file_layout& dono
   return ref;
 }
 
-/// A donor anonymous VMA [s, e) paired with the victim's memory. mmap places
-/// memory top-down in call order, the same in every run of a deterministic
-/// startup: the VMA sits at the same distance below the file mapped nearest
-/// above it. Paired when the victim has plain anonymous memory covering that
-/// place whole; none otherwise.
-inline std::optional<moved_range> pair_anon(std::uint64_t s, std::uint64_t e, const relocator& reloc,
-                                            const std::vector<vma>& victim) {
-  const auto* ref = file_above(e, reloc.donor());
+/// The basename of a path, for --explain.
+inline std::string file_label(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+/// Pairing by place: mmap places memory top-down in call order, so after a
+/// deterministic startup an anonymous VMA often sits at the same distance below
+/// the file mapped nearest above it. Paired when the victim has a plain
+/// anonymous VMA of the same size exactly there.
+inline std::optional<moved_range> pair_anon_by_place(const pb::vma_entry& d, const relocator& reloc,
+                                                     const std::vector<vma>& victim) {
+  const auto* ref = file_above(d.end(), reloc.donor());
   if (!ref) return std::nullopt;
   const auto v = reloc.victim().find(*ref);
   if (v == reloc.victim().end()) return std::nullopt;
-  const std::uint64_t vs = s - reloc.donor().at(*ref).base() + v->second.base();
+  const std::uint64_t vs = d.start() - reloc.donor().at(*ref).base() + v->second.base();
   for (const auto& x : victim)
-    if (x.anonymous && x.kind == vma_kind::plain && x.entry.start() <= vs && vs + (e - s) <= x.entry.end()) {
-      const auto slash = ref->rfind('/');
-      return moved_range{s, e, vs, fmt::format("anonymous memory at the same distance below {}",
-                                               slash == std::string::npos ? *ref : ref->substr(slash + 1))};
-    }
+    if (x.label == "[anon]" && x.entry.start() == vs && x.entry.end() - vs == d.end() - d.start())
+      return moved_range{d.start(), d.end(), vs,
+                         fmt::format("anonymous memory at the same distance below {}", file_label(*ref))};
   return std::nullopt;
+}
+
+/// Pairing by size: alignment gaps of the libraries differ between runs and
+/// mmap may fill another gap; a size and protection that only one anonymous
+/// VMA has, in donor and in victim alike, still names the same memory.
+inline std::optional<moved_range> pair_anon_by_size(const pb::vma_entry& d, const pb::mm_entry& donor_mm,
+                                                    const std::vector<vma>& victim) {
+  const auto same = [&d](std::uint64_t s, std::uint64_t e, std::uint32_t prot) {
+    return e - s == d.end() - d.start() && prot == d.prot();
+  };
+  int donor_count = 0;
+  for (const auto& o : donor_mm.vmas())
+    if ((o.status() & criu::vma_status::anon_private) && same(o.start(), o.end(), o.prot())) ++donor_count;
+  const vma* match = nullptr;
+  int victim_count = 0;
+  for (const auto& x : victim)
+    if (x.label == "[anon]" && same(x.entry.start(), x.entry.end(), x.entry.prot())) ++victim_count, match = &x;
+  if (donor_count != 1 || victim_count != 1) return std::nullopt;
+  return moved_range{d.start(), d.end(), match->entry.start(),
+                     fmt::format("the only anonymous {:#x}-byte VMA in both", d.end() - d.start())};
+}
+
+/// A donor anonymous VMA paired with the victim's memory, by place, else by
+/// size; none when neither is certain.
+inline std::optional<moved_range> pair_anon(const pb::vma_entry& d, const pb::mm_entry& donor_mm,
+                                            const relocator& reloc, const std::vector<vma>& victim) {
+  if (auto m = pair_anon_by_place(d, reloc, victim)) return m;
+  return pair_anon_by_size(d, donor_mm, victim);
 }
 
 /// The targets of `donor`, with the victim's heap and VMAs.
@@ -88,7 +119,7 @@ inline epoll_targets epoll_targets_of(const criu::image_set& donor, const resurr
       if (!t.heap) t.donor_anon.emplace_back(v.start(), v.end());  // an unpaired heap is memory like any
       continue;
     }
-    if (auto m = pair_anon(v.start(), v.end(), reloc, out.vmas)) t.anon.push_back(std::move(*m));
+    if (auto m = pair_anon(v, donor.mm(), reloc, out.vmas)) t.anon.push_back(std::move(*m));
     else t.donor_anon.emplace_back(v.start(), v.end());
   }
   return t;

@@ -30,6 +30,8 @@
 #   nginx-many   the same with worker_connections 1024: malloc takes the
 #                connection array from its own mmap (not the brk heap), and the
 #                epoll registration of the listening socket points into it.
+#                Not in ctest: passes only when necro can pair that mmap with
+#                the victim's (docs/limits.md: epoll data); run it by hand.
 #   python       CPython (kvserver.py): 20 000 keys in a dict behind a TCP
 #                socket; SIGQUIT; after: count, sampled values, marker, a
 #                write, the random run id chosen at start is the victim's.
