@@ -30,6 +30,7 @@
 #include <necro/plan/initial_stack.hpp>
 #include <necro/plan/pages.hpp>
 #include <necro/plan/shared_memory.hpp>
+#include <necro/plan/eventpoll.hpp>
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>

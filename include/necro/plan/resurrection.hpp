@@ -18,6 +18,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/build_ids.hpp>
+#include <necro/plan/eventpoll.hpp>
 #include <necro/plan/initial_stack.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/pages.hpp>
@@ -271,6 +272,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   for (const auto& v : out.vmas) *mm.add_vmas() = v.entry;
   plan_code_data(as, reloc, out);
   plan_brk<Arch>(as, donor, out);
+  relocate_eventpolls(out.files, reloc, epoll_targets_of(donor, out, as.heap, reloc), out);
   plan_initial_stack(core, as, out);
   plan_saved_auxv(core, out);
 
