@@ -33,6 +33,7 @@
 #include <fmt/format.h>
 
 #include <necro/io/error.hpp>
+#include <necro/io/unique_fd.hpp>
 #include <necro/pb/rpc.pb.h>
 
 extern char** environ;  // posix_spawn passes our environment on
@@ -86,45 +87,26 @@ inline constexpr std::size_t max_response_size = 1u << 20;
 
 namespace detail {
 
-/// A descriptor closed on every path out.
-class unique_fd {
- public:
-  explicit unique_fd(int fd = -1) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-  int get() const noexcept { return fd_; }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
+using io::unique_fd;
 
- private:
-  int fd_;
-};
-
-/// `criu swrk FD` with our end of the pair at FD (its close-on-exec cleared in
-/// the child only) and stdin on /dev/null.
-inline result<pid_t> spawn_swrk(const std::filesystem::path& criu, int child_fd) {
+/// Starts CRIU with `args` (after the binary), stdin on /dev/null and
+/// `child_fd` inherited at the same number (dup2 to itself clears its
+/// FD_CLOEXEC in the child only).
+inline result<pid_t> spawn_criu(const std::filesystem::path& criu, std::vector<std::string> args, int child_fd,
+                                std::string_view what) {
+  const std::string bin = criu.string();
+  args.insert(args.begin(), bin);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
-  if (const int e = ::posix_spawn_file_actions_init(&fa)) return fail(error::from_errno(criu.string(), "posix_spawn", e));
-  ::posix_spawn_file_actions_adddup2(&fa, child_fd, child_fd);  // dup2 to itself clears FD_CLOEXEC
+  if (const int e = ::posix_spawn_file_actions_init(&fa)) return fail(error::from_errno(bin, "posix_spawn", e));
+  ::posix_spawn_file_actions_adddup2(&fa, child_fd, child_fd);
   ::posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  const std::string bin = criu.string(), fd = std::to_string(child_fd);
-  std::vector<char*> argv{const_cast<char*>(bin.c_str()), const_cast<char*>("swrk"), const_cast<char*>(fd.c_str()),
-                          nullptr};
   pid_t pid = -1;
   const int e = ::posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
   ::posix_spawn_file_actions_destroy(&fa);
-  if (e) return fail(error::from_errno(bin, "cannot start `criu swrk`", e));
+  if (e) return fail(error::from_errno(bin, fmt::format("cannot start `criu {}`", what), e));
   return pid;
 }
 
@@ -178,6 +160,14 @@ inline std::vector<std::string> first_errors(const std::filesystem::path& log, s
   return out;
 }
 
+/// A failure on `dir` explained by CRIU's log: `why`, CRIU's first error
+/// lines, then the path of the whole log, one per line.
+inline error failure_with_log(const std::string& dir, std::string why, const std::filesystem::path& log) {
+  for (const auto& line : first_errors(log)) why += "\n" + line;
+  why += fmt::format("\nthe whole log: {}", log.string());
+  return error(errc::io, dir, std::move(why));
+}
+
 }  // namespace detail
 
 /// Sends `req` to a new `criu swrk` and returns its answer. The criu process
@@ -188,7 +178,7 @@ inline result<pb::criu_resp> call(const std::filesystem::path& criu, const pb::c
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return fail(error::from_errno(who, "socketpair", errno));
   detail::unique_fd ours(sv[0]), theirs(sv[1]);
-  NECRO_TRY_ASSIGN(const pid_t pid, detail::spawn_swrk(criu, theirs.get()));
+  NECRO_TRY_ASSIGN(const pid_t pid, detail::spawn_criu(criu, {"swrk", std::to_string(theirs.get())}, theirs.get(), "swrk"));
   theirs.reset();  // criu holds its end: our recv sees EOF when it exits
   auto sent = detail::send_request(ours.get(), req, who);
   auto answer = sent ? detail::read_response(ours.get(), who) : result<std::optional<pb::criu_resp>>(sent.error());
@@ -246,9 +236,7 @@ inline result<restored> restore(const std::filesystem::path& criu, const restore
   std::string why = "criu restore failed";
   if (resp.has_cr_errno() && resp.cr_errno())
     why += fmt::format(" (errno {}: {})", resp.cr_errno(), std::error_code(resp.cr_errno(), std::generic_category()).message());
-  for (const auto& line : detail::first_errors(log)) why += "\n" + line;
-  why += fmt::format("\nthe whole log: {}", log.string());
-  return fail(error(errc::io, dir, why));
+  return fail(detail::failure_with_log(dir, std::move(why), log));
 }
 
 namespace detail {
@@ -295,20 +283,13 @@ inline result<lazy_pages_daemon> start_lazy_pages(const std::filesystem::path& c
   const auto pidfile = images_dir / "lazy-pages.pid";
   std::error_code ignored;  // a stale pid file from an earlier run goes
   std::filesystem::remove(pidfile, ignored);
-  posix_spawn_file_actions_t fa;
-  if (const int e = ::posix_spawn_file_actions_init(&fa)) return fail(error::from_errno(who, "posix_spawn", e));
-  ::posix_spawn_file_actions_adddup2(&fa, theirs.get(), theirs.get());
-  ::posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  const std::string dir = images_dir.string(), fd = std::to_string(theirs.get()), pf = pidfile.string();
-  std::vector<std::string> args{who, "lazy-pages", "--daemon", "-D", dir, "-W", dir, "--status-fd", fd,
-                                "--pidfile", pf, "-o", "lazy-pages.log", "-v4"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t launcher = -1;
-  const int e = ::posix_spawn(&launcher, who.c_str(), &fa, nullptr, argv.data(), environ);
-  ::posix_spawn_file_actions_destroy(&fa);
-  if (e) return fail(error::from_errno(who, "cannot start `criu lazy-pages`", e));
+  const std::string dir = images_dir.string();
+  NECRO_TRY_ASSIGN(const pid_t launcher,
+                   detail::spawn_criu(criu,
+                                      {"lazy-pages", "--daemon", "-D", dir, "-W", dir, "--status-fd",
+                                       std::to_string(theirs.get()), "--pidfile", pidfile.string(), "-o",
+                                       "lazy-pages.log", "-v4"},
+                                      theirs.get(), "lazy-pages"));
   theirs.reset();
   // The launcher forks the daemon, writes the pid file and exits.
   const std::string launched = detail::reap(launcher);
@@ -318,9 +299,7 @@ inline result<lazy_pages_daemon> start_lazy_pages(const std::filesystem::path& c
   if (!is_ready || pid <= 0) {
     if (pid > 0) ::kill(pid, SIGKILL);
     std::string why = fmt::format("criu lazy-pages did not get ready (its launcher {})", launched);
-    for (const auto& line : detail::first_errors(log)) why += "\n" + line;
-    why += fmt::format("\nthe whole log: {}", log.string());
-    return fail(error(errc::io, dir, why));
+    return fail(detail::failure_with_log(dir, std::move(why), log));
   }
   return lazy_pages_daemon{pid, log};
 }

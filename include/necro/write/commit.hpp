@@ -26,6 +26,7 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
+#include <necro/io/unique_fd.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
@@ -66,21 +67,7 @@ struct commit_report {
 
 namespace detail {
 
-/// An fd that closes itself.
-class unique_fd {
- public:
-  explicit unique_fd(int fd = -1) : fd_(fd) {}
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
+using io::unique_fd;
 
 inline result<void> write_file(const std::filesystem::path& path, std::string_view bytes, bool durable = true) {
   unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));

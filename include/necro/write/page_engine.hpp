@@ -622,8 +622,6 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
         last_run = k.run;
         last_end = at + n * page;
       }
-      last_run = k.run;
-      last_end = vaddr + k.pages * page;
 
       const std::uint64_t off = r.core_offset + k.first * page;
       if (pend_len > 0 && pend_off + pend_len != off) NECRO_TRY(copy_step(pend_len));
