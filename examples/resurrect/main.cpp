@@ -110,8 +110,10 @@ class progress_line {
  public:
   enum class mode { automatic, always, never };
 
-  progress_line(mode m, bool terminal)
-      : on_(m == mode::always || (m == mode::automatic && terminal)),
+  /// `what` heads the line: "pages" for the page copy, else a decompression.
+  progress_line(mode m, bool terminal, std::string what = "pages")
+      : what_(std::move(what)),
+        on_(m == mode::always || (m == mode::automatic && terminal)),
         always_(m == mode::always),
         terminal_(terminal),
         start_(clock::now()),
@@ -154,19 +156,54 @@ class progress_line {
     // GiB for large patches, MiB below.
     const bool gib = p.total >= (1ull << 30);
     const double unit = gib ? double(1ull << 30) : double(1ull << 20);
-    fmt::print(stderr, "{}pages: {:.2f} / {:.2f} {}  {:.2f} GB/s  ETA {}  ({} MiB elided){}",
-               terminal_ ? "\r\033[K" : "", static_cast<double>(p.done) / unit, static_cast<double>(p.total) / unit,
-               gib ? "GiB" : "MiB", rate / 1e9, eta, p.elided >> 20, terminal_ ? "" : "\n");
+    // A decompression counts compressed bytes read; `elided` carries the plain bytes written.
+    const bool pages = what_ == "pages";
+    fmt::print(stderr, "{}{}: {:.2f} / {:.2f} {}  {:.2f} GB/s  ETA {}  ({} MiB {}){}", terminal_ ? "\r\033[K" : "",
+               printable(what_), static_cast<double>(p.done) / unit, static_cast<double>(p.total) / unit,
+               gib ? "GiB" : "MiB", rate / 1e9, eta, p.elided >> 20, pages ? "elided" : "out",
+               terminal_ ? "" : "\n");
     std::fflush(stderr);
     drawn_ = true;
     shown_ = p.done;
   }
 
+  std::string what_;
   bool on_, always_, terminal_, drawn_ = false, seen_ = false;
   std::uint64_t shown_ = 0;
   necro::write::progress latest_{};
   clock::time_point start_, last_;
 };
+
+/// Where a compressed core is decompressed: on the output's file system (the
+/// new set's parent, or the donor directory patched in place), so page runs
+/// can still be cloned from it; the temporary directory when nothing is written.
+std::filesystem::path scratch_dir_for(const std::string& out_dir, const std::string& images_dir) {
+  std::error_code ec;
+  if (!out_dir.empty()) {
+    const auto parent = std::filesystem::absolute(out_dir, ec).parent_path();
+    if (!ec && !parent.empty()) return parent;
+  }
+  if (!images_dir.empty()) return images_dir;
+  auto tmp = std::filesystem::temp_directory_path(ec);
+  return ec ? std::filesystem::path("/tmp") : tmp;
+}
+
+/// The core; a zstd one (systemd-coredump's core.*.zst) is decompressed once
+/// into an unnamed sparse file in `scratch`, with a progress line.
+necro::result<core_t> open_core(const std::string& path, const std::filesystem::path& scratch,
+                                progress_line::mode m) {
+  progress_line bar(m, ::isatty(STDERR_FILENO) == 1, fmt::format("decompressing {}", path));
+  auto step = bar.callback();
+  necro::io::decompress_options opt{.scratch_dir = scratch};
+  if (step)
+    opt.progress = [&step](const necro::io::decompress_progress& d) {
+      step({.done = d.in_done, .total = d.in_total, .written = d.out_done, .elided = d.out_done});
+    };
+  auto file = necro::io::open_decompressed(path, opt);
+  bar.finish();
+  if (!file) return necro::fail(file.error());
+  return core_t::open(std::move(*file));
+}
 
 /// SIGINT, SIGTERM and SIGHUP while the image set is written: the handler only
 /// raises a flag; commit stops at its next step and removes what it wrote,
@@ -294,7 +331,7 @@ int main(int argc, char** argv) {
                "(a live run of the same program, dumped with `criu dump`)."};
   std::string core_path, images_dir, out_dir, method = "copy_file_range";
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false;
-  app.add_option("-c,--core", core_path, "ELF core of the dead process")->required()->check(CLI::ExistingFile);
+  app.add_option("-c,--core", core_path, "ELF core of the dead process (zstd-compressed is fine: core.*.zst)")->required()->check(CLI::ExistingFile);
   app.add_option("-i,--images", images_dir, "CRIU images of the donor (criu dump -D)")->check(CLI::ExistingDirectory);
   app.add_option("-o,--out", out_dir,
                  "write the patched image set here (must not exist); without it the donor directory is patched "
@@ -332,7 +369,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", NECRO_VERSION_STRING);
   CLI11_PARSE(app, argc, argv);
 
-  auto core = core_t::open(core_path);
+  const auto progress_mode = quiet || progress == "never" ? progress_line::mode::never
+                            : progress == "always"         ? progress_line::mode::always
+                                                           : progress_line::mode::automatic;
+  auto core = open_core(core_path, scratch_dir_for(out_dir, images_dir), progress_mode);
   if (!core) die(core.error());
   if (inspect) {
     inspect_core(*core);
@@ -381,9 +421,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::filesystem::path target = out_dir.empty() ? std::filesystem::path(images_dir) : std::filesystem::path(out_dir);
-  const auto progress_mode = quiet || progress == "never" ? progress_line::mode::never
-                            : progress == "always"         ? progress_line::mode::always
-                                                           : progress_line::mode::automatic;
   progress_line bar(progress_mode, ::isatty(STDERR_FILENO) == 1);
   stop_signals signals;  // from here on a signal must not leave half a set behind
   auto rep = necro::write::commit(*plan, *core, *donor, target,

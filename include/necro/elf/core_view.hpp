@@ -92,6 +92,11 @@ class core_view {
   /// Maps and parses the core at `path`.
   static result<core_view> open(std::string path) {
     NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open(std::move(path)));
+    return open(std::move(f));
+  }
+
+  /// Parses the core in `f` (io::open_decompressed gives one for a .zst core).
+  static result<core_view> open(io::mapped_file f) {
     auto file = std::make_unique<io::mapped_file>(std::move(f));
     const io::byte_view whole = file->view();
     NECRO_TRY_ASSIGN(core_view v, parse(whole));
