@@ -177,13 +177,13 @@ class progress_line {
 /// Where a compressed core is decompressed: on the output's file system (the
 /// new set's parent, or the donor directory patched in place), so page runs
 /// can still be cloned from it; the temporary directory when nothing is written.
-std::filesystem::path scratch_dir_for(const std::string& out_dir, const std::string& images_dir) {
+std::filesystem::path scratch_dir_for(bool writes, const std::string& out_dir, const std::string& images_dir) {
   std::error_code ec;
-  if (!out_dir.empty()) {
+  if (writes && !out_dir.empty()) {
     const auto parent = std::filesystem::absolute(out_dir, ec).parent_path();
     if (!ec && !parent.empty()) return parent;
   }
-  if (!images_dir.empty()) return images_dir;
+  if (writes && !images_dir.empty()) return images_dir;
   auto tmp = std::filesystem::temp_directory_path(ec);
   return ec ? std::filesystem::path("/tmp") : tmp;
 }
@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
   const auto progress_mode = quiet || progress == "never" ? progress_line::mode::never
                             : progress == "always"         ? progress_line::mode::always
                                                            : progress_line::mode::automatic;
-  auto core = open_core(core_path, scratch_dir_for(out_dir, images_dir), progress_mode);
+  auto core = open_core(core_path, scratch_dir_for(!explain && !inspect, out_dir, images_dir), progress_mode);
   if (!core) die(core.error());
   if (inspect) {
     inspect_core(*core);
