@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -287,6 +288,40 @@ void print_explanation(const core_t& core, const necro::plan::resurrection& plan
   fmt::print("{}", necro::plan::explain(plan, verbose, &d));
 }
 
+/// A core without NT_FILE (the kernel leaves it out past
+/// kernel.core_file_note_size_limit): its file mappings are rebuilt from the
+/// executable and the dynamic linker's link_map, with the objects' program
+/// headers read from disk. Returns the report for --explain ("" when the core
+/// has NT_FILE); the warnings go to `warnings`.
+std::string rebuild_file_mappings(core_t& core, const necro::criu::image_set* donor, bool offline,
+                                  std::vector<std::string>& warnings) {
+  if (core.process().nt_file) return {};
+  if (offline)
+    die(necro::error(necro::errc::missing, std::string(core.path()),
+                     "the core has no NT_FILE note: its file mappings can only be rebuilt from the files on disk, "
+                     "which --offline does not read"));
+  auto loaded = necro::elf::read_loaded_objects(core);
+  if (!loaded) {
+    auto e = loaded.error();
+    die(e.prefix("no NT_FILE, and the dynamic linker's list cannot be read: "));
+  }
+  std::vector<std::string> exe_names, names;
+  if (auto fn = core.auxv(necro::arch::at::execfn))
+    if (auto s = core.read_string(*fn)) exe_names.emplace_back(*s);
+  if (donor)
+    if (const auto* exe = donor->reg_file(donor->mm().exe_file_id())) exe_names.push_back(exe->name());
+  names = exe_names;
+  for (const auto& o : loaded->objects)
+    if (!o.name.empty() && o.name.front() == '/') names.emplace_back(o.name);
+  const auto disk = necro::io::read_object_files(names);
+  auto rebuilt = necro::plan::rebuild_file_mappings(core, *loaded, exe_names, disk);
+  if (!rebuilt) die(rebuilt.error());
+  for (auto& w : rebuilt->warnings) warnings.push_back(std::move(w));
+  std::string report = necro::plan::explain_rebuilt(*rebuilt);
+  core.adopt_file_mappings(std::move(rebuilt->entries));
+  return report;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -335,12 +370,18 @@ int main(int argc, char** argv) {
   auto core = core_t::open(core_path);
   if (!core) die(core.error());
   if (inspect) {
-    inspect_core(*core);
+    std::optional<necro::criu::image_set> donor;
     if (!images_dir.empty()) {
-      auto donor = necro::criu::image_set::load(images_dir);
-      if (!donor) die(donor.error());
-      inspect_donor(*donor);
+      auto d = necro::criu::image_set::load(images_dir);
+      if (!d) die(d.error());
+      donor = std::move(*d);
     }
+    std::vector<std::string> rebuild_warnings;
+    const std::string rebuilt = rebuild_file_mappings(*core, donor ? &*donor : nullptr, offline, rebuild_warnings);
+    inspect_core(*core);
+    if (!rebuilt.empty()) fmt::print("{}", rebuilt);
+    for (const auto& w : rebuild_warnings) fmt::print("  warning: {}\n", printable(w));
+    if (donor) inspect_donor(*donor);
     return 0;
   }
   if (images_dir.empty()) {
@@ -366,6 +407,8 @@ int main(int argc, char** argv) {
   }
   auto donor = necro::criu::image_set::load(images_dir);
   if (!donor) die(donor.error());
+  std::vector<std::string> rebuild_warnings;
+  const std::string rebuilt = rebuild_file_mappings(*core, &*donor, offline, rebuild_warnings);
 
   std::set<std::string> paths;
   for (const auto& f : core->process().files) paths.emplace(f.path);
@@ -376,7 +419,9 @@ int main(int argc, char** argv) {
                             : necro::io::stat_files(paths, {.map_content = true, .build_ids = true});
   auto plan = necro::plan::plan_resurrection(*core, *donor, disk, {.offline = offline});
   if (!plan) die(plan.error());
+  plan->warnings.insert(plan->warnings.begin(), rebuild_warnings.begin(), rebuild_warnings.end());
   if (explain) {
+    if (!rebuilt.empty()) fmt::print("{}\n", rebuilt);
     print_explanation(*core, *plan, disk, verbose);
     return 0;
   }

@@ -9,6 +9,7 @@
 #include <necro/io/byte_view.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/io/file_facts.hpp>
+#include <necro/io/object_files.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/io/unique_fd.hpp>
 #include <necro/arch/common.hpp>
@@ -17,6 +18,9 @@
 #include <necro/elf/types.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/build_id.hpp>
+#include <necro/elf/file_layout.hpp>
+#include <necro/elf/link_map.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/shared_memory.hpp>
@@ -36,6 +40,7 @@
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>
 #include <necro/plan/explain.hpp>
+#include <necro/plan/file_mappings.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>
