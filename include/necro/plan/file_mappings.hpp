@@ -166,18 +166,34 @@ result<void> rebuild_object(const elf::core_view<Arch>& core, const std::vector<
   return {};
 }
 
-/// The executable's name on disk: the first candidate (AT_EXECFN, the
-/// donor's executable, ...) that was found and is ELF.
-inline const io::object_file* pick_executable(const std::vector<std::string>& candidates,
-                                              const io::object_files& disk) {
-  for (const auto& c : candidates)
-    if (const auto it = disk.find(c); it != disk.end() && it->second.layout) return &it->second;
+/// The executable on disk: the first candidate (AT_EXECFN, the donor's
+/// executable, ...) that was found, is ELF and, where the core holds the
+/// build-id at the executable's load address, has that build-id (a relative
+/// AT_EXECFN may name another program from necro's working directory).
+/// nullptr when none fits; `tried` then says why.
+template <class Arch>
+const io::object_file* pick_executable(const elf::core_view<Arch>& core, std::uint64_t bias,
+                                       const std::vector<std::string>& candidates, const io::object_files& disk,
+                                       std::vector<std::string>& tried) {
+  for (const auto& c : candidates) {
+    const auto it = disk.find(c);
+    if (it == disk.end() || !it->second.layout) {
+      tried.push_back(fmt::format("{}: {}", c, it == disk.end() ? "not looked up" : it->second.problem));
+      continue;
+    }
+    const std::uint64_t start = page_down(bias + it->second.layout->loads.front().vaddr, Arch::page_size);
+    auto id = elf::build_id_at(core, start);
+    if (!id || !*id || !it->second.layout->build_id || elf::to_hex((**id).bytes()) == *it->second.layout->build_id)
+      return &it->second;
+    tried.push_back(fmt::format("{}: build-id {} is not the one the core holds at {:#x}", c,
+                                *it->second.layout->build_id, start));
+  }
   return nullptr;
 }
 
-/// Warns about the segments left out that look like file mappings: not
-/// dumped in full and readable but not writable (private anonymous memory
-/// that was never written is rare), or starting with an ELF header.
+/// Warns about the segments left out that look like file mappings: readable
+/// but not writable (read-only private anonymous memory is rare), or starting
+/// with an ELF header.
 template <class Arch>
 void warn_unmatched(const elf::core_view<Arch>& core, const std::vector<const elf::segment*>& sorted,
                     const std::vector<bool>& used, rebuilt_mappings& out) {
@@ -189,7 +205,7 @@ void warn_unmatched(const elf::core_view<Arch>& core, const std::vector<const el
     if (used[i] || (vdso && s->vaddr == *vdso) || s->vaddr == Arch::vsyscall_start) continue;
     const bool elf_head = s->bytes.size() >= 4 && std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(),
                                                              reinterpret_cast<const unsigned char*>(s->bytes.data()));
-    if (!elf_head && !(s->readable() && !s->writable() && !s->complete())) continue;
+    if (!elf_head && !(s->readable() && !s->writable())) continue;
     if (++count <= max_listed_segments)
       listed.push_back(fmt::format("{:#x}-{:#x}{}", s->vaddr, s->end(), elf_head ? " (an ELF file)" : ""));
   }
@@ -216,11 +232,12 @@ result<rebuilt_mappings> rebuild_file_mappings(const elf::core_view<Arch>& core,
   const auto sorted = detail::sorted_segments(core);
   out.vma_count = sorted.size();
   std::vector<bool> used(sorted.size(), false);
-  const auto* exe = detail::pick_executable(exe_names, disk);
+  std::vector<std::string> tried;
+  const auto* exe = detail::pick_executable(core, loaded.exe.bias, exe_names, disk, tried);
   if (!exe)
     return fail(error(errc::missing, std::string(core.path()),
                       fmt::format("the core has no NT_FILE and the executable was not found on disk (tried: {})",
-                                  io::printable(fmt::format("{}", fmt::join(exe_names, ", "))))));
+                                  io::printable(fmt::format("{}", fmt::join(tried, "; "))))));
   NECRO_TRY(detail::rebuild_object(core, sorted, loaded.exe.bias, *exe, false, used, out));
   const auto interp = core.auxv(arch::at::base);
   for (const auto& o : loaded.objects) {
