@@ -296,15 +296,15 @@ void print_explanation(const core_t& core, const necro::plan::resurrection& plan
 std::string rebuild_file_mappings(core_t& core, const necro::criu::image_set* donor, bool offline,
                                   std::vector<std::string>& warnings) {
   if (core.process().nt_file) return {};
-  if (offline)
-    die(necro::error(necro::errc::missing, std::string(core.path()),
-                     "the core has no NT_FILE note: its file mappings can only be rebuilt from the files on disk, "
-                     "which --offline does not read"));
   auto loaded = necro::elf::read_loaded_objects(core);
   if (!loaded) {
     auto e = loaded.error();
     die(e.prefix("no NT_FILE, and the dynamic linker's list cannot be read: "));
   }
+  if (offline)
+    die(necro::error(necro::errc::missing, std::string(core.path()),
+                     "the core has no NT_FILE note: its file mappings can only be rebuilt from the files on disk, "
+                     "which --offline does not read"));
   std::vector<std::string> exe_names, names;
   if (auto fn = core.auxv(necro::arch::at::execfn))
     if (auto s = core.read_string(*fn)) exe_names.emplace_back(*s);

@@ -194,15 +194,32 @@ const io::object_file* pick_executable(const elf::core_view<Arch>& core, std::ui
 /// Warns about the segments left out that look like file mappings: readable
 /// but not writable (read-only private anonymous memory is rare), or starting
 /// with an ELF header.
+/// Marks the vDSO and the kernel's vvar pages glued below it as accounted
+/// for: they are no file's.
+template <class Arch>
+void mark_vdso(const elf::core_view<Arch>& core, const std::vector<const elf::segment*>& sorted,
+               std::vector<bool>& used) {
+  const auto vdso = core.auxv(arch::at::sysinfo_ehdr);
+  if (!vdso) return;
+  auto [b, e] = segments_within(sorted, *vdso, *vdso + 1);
+  if (b == e) return;
+  used[b] = true;
+  // [vvar] and [vvar_vclock]: read-only, right below; at most a few of them.
+  for (std::size_t i = b, n = 0; i > 0 && n < 4 && sorted[i - 1]->end() == sorted[i]->vaddr &&
+                                 !sorted[i - 1]->writable() && !sorted[i - 1]->executable();
+       --i, ++n)
+    used[i - 1] = true;
+}
+
 template <class Arch>
 void warn_unmatched(const elf::core_view<Arch>& core, const std::vector<const elf::segment*>& sorted,
-                    const std::vector<bool>& used, rebuilt_mappings& out) {
-  const auto vdso = core.auxv(arch::at::sysinfo_ehdr);
+                    std::vector<bool>& used, rebuilt_mappings& out) {
+  mark_vdso(core, sorted, used);
   std::vector<std::string> listed;
   std::size_t count = 0;
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     const auto* s = sorted[i];
-    if (used[i] || (vdso && s->vaddr == *vdso) || s->vaddr == Arch::vsyscall_start) continue;
+    if (used[i] || s->vaddr == Arch::vsyscall_start) continue;
     const bool elf_head = s->bytes.size() >= 4 && std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(),
                                                              reinterpret_cast<const unsigned char*>(s->bytes.data()));
     if (!elf_head && !(s->readable() && !s->writable())) continue;
