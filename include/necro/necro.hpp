@@ -21,6 +21,7 @@
 #include <necro/elf/build_id.hpp>
 #include <necro/elf/file_layout.hpp>
 #include <necro/elf/link_map.hpp>
+#include <necro/elf/dynamic_symbols.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/shared_memory.hpp>
@@ -39,6 +40,8 @@
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>
+#include <necro/plan/donorless_options.hpp>
+#include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/plan/file_mappings.hpp>
 #include <necro/write/page_engine.hpp>

@@ -2,6 +2,8 @@
  * manymaps.c - e2e victim: a process with more mappings than NT_FILE can list.
  *
  *   manymaps OUTFILE REGIONS [DATAFILE]
+ *   manymaps - REGIONS [DATAFILE]   (the lines go to stdout: for donor-less
+ *                                    resurrection with --stdio)
  *
  * - resets SIGQUIT to SIG_DFL (a script's background jobs start with it
  *   ignored), so `kill -QUIT` kills it with a core dump;
@@ -93,7 +95,8 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGQUIT, SIG_DFL);
-    int fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = strcmp(argv[1], "-") == 0 ? STDOUT_FILENO
+                                       : open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return 3;
     libs[0] = dlopen("libm.so.6", RTLD_NOW);
