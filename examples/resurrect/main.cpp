@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -329,13 +330,11 @@ struct donorless_choice {
   std::string stdio, cwd;
 };
 
-donor_source load_donor(const core_t& core, const std::string& images_dir, const necro::io::file_facts& disk,
-                        const donorless_choice& choice) {
+donor_source load_donor(const core_t& core, std::optional<necro::criu::image_set> images,
+                        const necro::io::file_facts& disk, const donorless_choice& choice) {
   donor_source d;
-  if (!images_dir.empty()) {
-    auto loaded = necro::criu::image_set::load(images_dir);
-    if (!loaded) die(loaded.error());
-    d.loaded = std::move(*loaded);
+  if (images) {
+    d.loaded = std::move(images);
     return d;
   }
   auto opt = donorless::gather(core.pid(), disk, choice.stdio, choice.cwd);
@@ -360,6 +359,40 @@ void print_explanation(const core_t& core, const necro::plan::resurrection& plan
   if (!decided) die(decided.error());
   const necro::plan::page_decision d{decided->pages, decided->hole_pages, decided->pagemap.size()};
   fmt::print("{}", necro::plan::explain(plan, verbose, &d));
+}
+
+/// A core without NT_FILE (the kernel leaves it out past
+/// kernel.core_file_note_size_limit): its file mappings are rebuilt from the
+/// executable and the dynamic linker's link_map, with the objects' program
+/// headers read from disk. Returns the report for --explain ("" when the core
+/// has NT_FILE); the warnings go to `warnings`.
+std::string rebuild_file_mappings(core_t& core, const necro::criu::image_set* donor, bool offline,
+                                  std::vector<std::string>& warnings) {
+  if (core.process().nt_file) return {};
+  auto loaded = necro::elf::read_loaded_objects(core);
+  if (!loaded) {
+    auto e = loaded.error();
+    die(e.prefix("no NT_FILE, and the dynamic linker's list cannot be read: "));
+  }
+  if (offline)
+    die(necro::error(necro::errc::missing, std::string(core.path()),
+                     "the core has no NT_FILE note: its file mappings can only be rebuilt from the files on disk, "
+                     "which --offline does not read"));
+  std::vector<std::string> exe_names, names;
+  if (auto fn = core.auxv(necro::arch::at::execfn))
+    if (auto s = core.read_string(*fn)) exe_names.emplace_back(*s);
+  if (donor)
+    if (const auto* exe = donor->reg_file(donor->mm().exe_file_id())) exe_names.push_back(exe->name());
+  names = exe_names;
+  for (const auto& o : loaded->objects)
+    if (!o.name.empty() && o.name.front() == '/') names.emplace_back(o.name);
+  const auto disk = necro::io::read_object_files(names);
+  auto rebuilt = necro::plan::rebuild_file_mappings(core, *loaded, exe_names, disk);
+  if (!rebuilt) die(rebuilt.error());
+  for (auto& w : rebuilt->warnings) warnings.push_back(std::move(w));
+  std::string report = necro::plan::explain_rebuilt(*rebuilt);
+  core.adopt_file_mappings(std::move(rebuilt->entries));
+  return report;
 }
 
 }  // namespace
@@ -440,12 +473,18 @@ int main(int argc, char** argv) {
   auto core = open_core(core_path, scratch_dir_for(!explain && !inspect, out_dir, images_dir), progress_mode);
   if (!core) die(core.error());
   if (inspect) {
-    inspect_core(*core);
+    std::optional<necro::criu::image_set> donor;
     if (!images_dir.empty()) {
-      auto donor = necro::criu::image_set::load(images_dir);
-      if (!donor) die(donor.error());
-      inspect_donor(*donor);
+      auto d = necro::criu::image_set::load(images_dir);
+      if (!d) die(d.error());
+      donor = std::move(*d);
     }
+    std::vector<std::string> rebuild_warnings;
+    const std::string rebuilt = rebuild_file_mappings(*core, donor ? &*donor : nullptr, offline, rebuild_warnings);
+    inspect_core(*core);
+    if (!rebuilt.empty()) fmt::print("{}", rebuilt);
+    for (const auto& w : rebuild_warnings) fmt::print("  warning: {}\n", printable(w));
+    if (donor) inspect_donor(*donor);
     return 0;
   }
   // The CRIU is checked before anything is written: a too old one fails now.
@@ -457,6 +496,18 @@ int main(int argc, char** argv) {
     if (auto v = necro::criu::rpc::require_version(*found); !v) die(v.error());
     criu = *found;
   }
+  // A donor's images are read first: its executable names the victim's when
+  // the core has no NT_FILE and its mappings are rebuilt.
+  std::optional<necro::criu::image_set> donor_images;
+  if (!images_dir.empty()) {
+    auto d = necro::criu::image_set::load(images_dir);
+    if (!d) die(d.error());
+    donor_images = std::move(*d);
+  }
+  std::vector<std::string> rebuild_warnings;
+  const std::string rebuilt =
+      rebuild_file_mappings(*core, donor_images ? &*donor_images : nullptr, offline, rebuild_warnings);
+
   std::set<std::string> paths;
   for (const auto& f : core->process().files) paths.emplace(f.path);
   // Mapped, not read: pages of private file mappings are compared with the file while writing
@@ -464,10 +515,12 @@ int main(int argc, char** argv) {
   // file's headers and compared with the ones the victim ran.
   const auto disk = offline ? necro::io::file_facts{}
                             : necro::io::stat_files(paths, {.map_content = true, .build_ids = true});
-  const donor_source donor = load_donor(*core, images_dir, disk, choice);
+  const donor_source donor = load_donor(*core, std::move(donor_images), disk, choice);
   auto plan = plan_with(*core, donor, disk, offline);
   if (!plan) die(plan.error());
+  plan->warnings.insert(plan->warnings.begin(), rebuild_warnings.begin(), rebuild_warnings.end());
   if (explain) {
+    if (!rebuilt.empty()) fmt::print("{}\n", rebuilt);
     print_explanation(*core, *plan, disk, verbose);
     return 0;
   }
