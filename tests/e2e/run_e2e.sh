@@ -64,7 +64,8 @@
 #                synthesizes the whole image set from the core (--explain must
 #                list what was "not in the core"); crit decodes every image;
 #                restored stopped, the oracle compares it with the core. Crashed
-#                ones: gdb sees the core's threads and frames, and continued they
+#                ones: gdb -p sees the core's threads and full backtraces, and
+#                `call necro_probe(14)` returns 43 (gdbcheck.sh); continued, they
 #                die again at the same ip. nodonor-counter writes to stdout (the
 #                victim's only external state) and is resurrected with
 #                --stdio OUTFILE: restored running, it goes on from the dead
@@ -967,7 +968,7 @@ nodonor-*)
     resurrect_without_donor
     check_stopped_restore "$IMG"
     if [ "$KIND" = crashed ]; then
-        check_gdb_same
+        check_gdb_live "$BIN" "$CORE" "$VPID"
         check_recrash
     elif [ "$MODE" = nodonor-counter ]; then
         check_runs_on "$IMG"
