@@ -66,12 +66,14 @@
 #                restored stopped, the oracle compares it with the core. Crashed
 #                ones: gdb -p sees the core's threads and full backtraces, and
 #                `call necro_probe(14)` returns 43 (gdbcheck.sh); continued, they
-#                die again at the same ip. nodonor-counter writes to stdout (the
-#                victim's only external state) and is resurrected with
-#                --stdio OUTFILE: restored running, it goes on from the dead
-#                value + 1 into that file. The other killed victims write
-#                through a file they opened themselves, which a donor-less set
-#                does not reopen: they are only compared stopped.
+#                die again at the same ip. nodonor-counter and nodonor-pool
+#                write to stdout (their only external state) and are
+#                resurrected with --stdio OUTFILE: restored running, they go
+#                on from the dead value + 1 into that file (pool: every
+#                thread). heapsig and handshake write through a file they
+#                opened themselves, which a donor-less set does not reopen, and
+#                need their SIGUSR1 handler, which a core does not hold: they
+#                are only compared stopped.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -361,8 +363,12 @@ case ${MODE#nodonor-} in
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
 esac
 BIN_BASE=${BIN##*/}
-# The donor-less counter writes to stdout, appending to $OUT (its only external state).
-if [ "$MODE" = nodonor-counter ]; then VICTIM_ARGS=(-); LAUNCH_STDOUT=$OUT; fi
+# The donor-less counter and pool write to stdout, appending to $OUT (their
+# only external state): resurrected with --stdio $OUT, they run on.
+case $MODE in
+    nodonor-counter) VICTIM_ARGS=(-); LAUNCH_STDOUT=$OUT ;;
+    nodonor-pool) VICTIM_ARGS=(- "${VICTIM_ARGS[@]:1}"); LAUNCH_STDOUT=$OUT ;;
+esac
 
 # progress_ok: the victim has been running a while (and is observable).
 progress_ok() {
@@ -886,7 +892,7 @@ crit_decodes() {
 # rlimits (criu-necromancer's own) allow cores. Sets IMG.
 resurrect_without_donor() {
     local stdio=()
-    [ "$MODE" != nodonor-counter ] || stdio=(--stdio "$OUT")
+    [ -z "${LAUNCH_STDOUT:-}" ] || stdio=(--stdio "$OUT")
     IMG="$WORK/resurrected"
     if ! timeout 90 "$NECRO" -c "$CORE" --explain "${stdio[@]}" --cwd "$WORK" >"$WORK/explain.log" 2>&1 {LOCKFD}>&-; then
         show_log "$WORK/explain.log"
@@ -970,11 +976,11 @@ nodonor-*)
     if [ "$KIND" = crashed ]; then
         check_gdb_live "$BIN" "$CORE" "$VPID"
         check_recrash
-    elif [ "$MODE" = nodonor-counter ]; then
+    elif [ -n "${LAUNCH_STDOUT:-}" ]; then
         check_runs_on "$IMG"
     else
         kill_tracked "$VPID"
-        log "not run on: $BIN_BASE writes through a file it opened, which a donor-less set does not reopen"
+        log "not run on: $BIN_BASE writes through a file it opened and needs its SIGUSR1 handler, neither in a core"
     fi
     ;;
 
