@@ -11,8 +11,10 @@
 #                then restored again running: the counter must continue from the
 #                dead value + 1.
 #   segv         the segv victim dereferences NULL in its main thread; restored
-#                stopped, oracle; then SIGCONT: it must die of SIGSEGV again, at
-#                the same ip, in the same thread.
+#                stopped, oracle; gdb -p shows the core's threads and full
+#                backtraces, and `call necro_probe(14)` returns 43 in it (the
+#                core refuses the call; gdbcheck.sh); then SIGCONT: it must die
+#                of SIGSEGV again, at the same ip, in the same thread.
 #   segv-thread  the same, the NULL store in a worker thread while the main
 #                thread waits in pthread_join (2 threads; the core's first thread
 #                is not the leader; the leader sleeps in a futex: -ERESTARTSYS).
@@ -62,7 +64,8 @@
 #                synthesizes the whole image set from the core (--explain must
 #                list what was "not in the core"); crit decodes every image;
 #                restored stopped, the oracle compares it with the core. Crashed
-#                ones: gdb sees the core's threads and frames, and continued they
+#                ones: gdb -p sees the core's threads and full backtraces, and
+#                `call necro_probe(14)` returns 43 (gdbcheck.sh); continued, they
 #                die again at the same ip. nodonor-counter and nodonor-pool
 #                write to stdout (their only external state) and are
 #                resurrected with --stdio OUTFILE: restored running, they go
@@ -685,33 +688,10 @@ check_threads_run_on() {
         fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
 }
 
-# check_gdb_same: gdb attached to the stopped resurrected process sees the same
-# threads at the same pcs and top frames as gdb on the core.
-check_gdb_same() {
-    command -v gdb >/dev/null || { log "gdb not found: thread list not compared"; return 0; }
-    local q="thread apply all bt 1"
-    timeout 60 gdb -nx -batch -ex "set print address on" -ex "$q" "$BIN" "$CORE" {LOCKFD}>&- 2>/dev/null |
-        gdb_frames >"$WORK/gdb-core.txt" || true
-    timeout 60 gdb -nx -batch -p "$VPID" -ex "$q" "$BIN" {LOCKFD}>&- 2>/dev/null |
-        gdb_frames >"$WORK/gdb-live.txt" || true
-    wait_for 5 is_stopped "$VPID" || fail "pid $VPID is no longer stopped after gdb"
-    if [ -s "$WORK/gdb-core.txt" ] && diff -u "$WORK/gdb-core.txt" "$WORK/gdb-live.txt" >"$WORK/gdb.diff"; then
-        pass "gdb -p shows the core's threads and top frames: $(paste -sd';' "$WORK/gdb-live.txt")"
-    else
-        fail "gdb -p and gdb on the core differ: $(cat "$WORK/gdb.diff")"
-    fi
-}
-# gdb_frames: "LWP function" per thread, sorted, from `thread apply all bt 1`.
-# The pc itself is the oracle's to compare: a thread rewound out of an
-# interrupted system call (ip -= 2) sits mid-line, so gdb prints its address
-# on one side only.
-gdb_frames() {
-    awk '/\(LWP [0-9]+\)/ { match($0, /LWP [0-9]+/); lwp = substr($0, RSTART + 4, RLENGTH - 4) }
-         /^#0 / { fn = ""
-                  for (i = 2; i <= NF; i++) if ($i == "in") { fn = $(i + 1); break }
-                  if (fn == "") fn = $2
-                  if (lwp != "") print lwp, fn; lwp = "" }' | sort
-}
+# check_gdb_live PROG CORE PID: full backtraces of every thread, gdb -p vs
+# gdb on the core; `call necro_probe(14)` in the live process (gdbcheck.sh).
+# shellcheck source=gdbcheck.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/gdbcheck.sh"
 
 # check_recrash: the stopped resurrected crasher, continued, dies of SIGSEGV
 # again at the same instruction in the same thread.
@@ -1043,7 +1023,7 @@ counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem |
     fi
     check_stopped_restore "$IMG"
     if [ "$KIND" = crashed ]; then
-        check_gdb_same
+        check_gdb_live "$BIN" "$CORE" "$VPID"
         check_recrash
     else
         check_runs_on "$IMG"
@@ -1063,7 +1043,7 @@ nodonor-*)
     if [ "$MODE" = nodonor-manymaps ]; then check_rebuilt_without_donor; fi
     check_stopped_restore "$IMG"
     if [ "$KIND" = crashed ]; then
-        check_gdb_same
+        check_gdb_live "$BIN" "$CORE" "$VPID"
         check_recrash
     elif [ -n "${LAUNCH_STDOUT:-}" ]; then
         check_runs_on "$IMG"
