@@ -107,6 +107,7 @@ void write_core(catcher::outputs& out, const options& o, catcher::logger& log) {
   log.line(fmt::format("core: {} bytes read in {:.3f} s, {} bytes of zero blocks left as holes{}", s->bytes(), secs,
                        s->holes(), o.zstd ? " (zstd: no holes)" : ""));
   std::string why = s->error();
+  if (why.empty() && s->bytes() == 0) why = "no core bytes on stdin";
   if (!read_ok) why = fmt::format("reading the core from stdin: {}", std::strerror(read_errno));
   catcher::commit_core(out, why, log);
 }

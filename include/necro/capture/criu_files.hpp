@@ -20,6 +20,7 @@
 #include <necro/capture/model.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/magic.hpp>
+#include <necro/io/printable.hpp>
 #include <necro/pb/creds.pb.h>
 #include <necro/pb/eventfd.pb.h>
 #include <necro/pb/fdinfo.pb.h>
@@ -46,6 +47,9 @@ namespace detail {
 
 inline constexpr std::uint32_t o_cloexec = 02000000;  // x86-64 and aarch64
 inline constexpr std::uint32_t o_directory_x86 = 0200000;
+/// The listen backlog given to a listening socket: /proc does not show the
+/// victim's, and the kernel caps this at net.core.somaxconn.
+inline constexpr std::uint32_t listen_backlog = 4096;
 
 inline void zero_fown(pb::fown_entry* f) {
   f->set_uid(0), f->set_euid(0), f->set_signum(0), f->set_pid_type(0), f->set_pid(0);
@@ -76,7 +80,7 @@ inline void inet_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
   const auto& k = *f.sock;
   s.set_id(id), s.set_ino(static_cast<std::uint32_t>(f.ino)), s.set_family(k.family), s.set_type(k.type);
   s.set_proto(k.proto), s.set_state(k.state), s.set_src_port(k.local_port), s.set_dst_port(k.remote_port);
-  s.set_flags(f.flags & ~o_cloexec), s.set_backlog(k.backlog);
+  s.set_flags(f.flags & ~o_cloexec), s.set_backlog(k.state == 10 ? listen_backlog : 0);
   for (std::size_t w = 0; w < (k.family == 10 ? 4u : 1u); ++w) {
     std::uint32_t a = 0, b = 0;
     std::memcpy(&a, k.local_addr.data() + 4 * w, 4), std::memcpy(&b, k.remote_addr.data() + 4 * w, 4);
@@ -91,7 +95,7 @@ inline void unix_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
   pb::unix_sk_entry s;
   const auto& k = *f.sock;
   s.set_id(id), s.set_ino(static_cast<std::uint32_t>(f.ino)), s.set_type(k.type), s.set_state(k.state);
-  s.set_flags(f.flags & ~o_cloexec), s.set_uflags(0), s.set_backlog(k.backlog), s.set_peer(0);
+  s.set_flags(f.flags & ~o_cloexec), s.set_uflags(0), s.set_backlog(k.backlog ? listen_backlog : 0), s.set_peer(0);
   std::string name = k.unix_name;
   if (!name.empty() && name[0] == '@') name[0] = '\0';  // abstract: a leading NUL
   s.set_name(name);

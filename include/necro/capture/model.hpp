@@ -67,7 +67,7 @@ struct socket_info {
   std::uint32_t local_port = 0;
   std::array<std::uint8_t, 16> remote_addr{};
   std::uint32_t remote_port = 0;
-  std::uint32_t backlog = 0;   ///< unix: the /proc/net/unix flags' listen bit only
+  std::uint32_t backlog = 0;   ///< /proc shows no backlog: 0 for inet (state says LISTEN); unix: 1 if listening
   std::string unix_name;       ///< unix: bound path, or "@name" for an abstract one; may be empty
 };
 

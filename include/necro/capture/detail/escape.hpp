@@ -1,5 +1,6 @@
 /// Escaping of values in capture.txt: every byte <= 0x20, 0x7f and '%' is
-/// written %XX, so a value never holds a space or a control byte.
+/// written %XX, so a value never holds a space or a control byte. The empty
+/// value is written `-` (and a value that is just `-` as `%2D`).
 #ifndef NECRO_CAPTURE_DETAIL_ESCAPE_HPP
 #define NECRO_CAPTURE_DETAIL_ESCAPE_HPP
 #pragma once
@@ -14,6 +15,8 @@ inline bool needs_escape(unsigned char c) noexcept { return c <= 0x20 || c == 0x
 
 inline std::string escape(std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";
+  if (s.empty()) return "-";
+  if (s == "-") return "%2D";
   std::string out;
   out.reserve(s.size());
   for (const char ch : s) {
@@ -39,6 +42,7 @@ inline int hex_digit(char c) noexcept {
 /// The bytes of an escaped value; nullopt when a '%' is not followed by two hex digits.
 inline std::optional<std::string> unescape(std::string_view s) {
   std::string out;
+  if (s == "-") return out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '%') {
