@@ -21,6 +21,7 @@
 
 #include "core_sink.hpp"
 #include "capture_dir.hpp"
+#include "show.hpp"
 
 namespace {
 
@@ -32,6 +33,7 @@ struct options {
   std::string timeout = "30s";
   bool no_capture = false;
   std::string signal, time, comm;
+  std::string show;
 };
 
 /// "30s", "500ms", "2m" or plain seconds.
@@ -52,8 +54,9 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
 
 int parse_args(int argc, char** argv, options& o) {
   CLI::App app{"necro-catch: a core_pattern helper that writes the core and what it lacks (docs/capture.md)"};
-  app.add_option("--dir", o.dir, "directory for core.PID and core.PID.necro/ (must exist)")->required();
-  app.add_option("pid", o.pid, "the dead process's pid in the initial pid namespace (%P)")->required();
+  app.add_option("--dir", o.dir, "directory for core.PID and core.PID.necro/ (must exist)");
+  app.add_option("pid", o.pid, "the dead process's pid in the initial pid namespace (%P); with --show, the pid the capture must be of");
+  app.add_option("--show", o.show, "print what the capture directory CAPTURE (core.PID.necro) holds, and exit");
   app.add_flag("--zstd", o.zstd, "write core.PID.zst (zstd) instead of a sparse core.PID");
   app.add_option("--zstd-level", o.zstd_level, "zstd level (default 3)");
   app.add_option("--timeout", o.timeout, "time limit of the /proc capture (default 30s; also 500ms, 2m)");
@@ -117,9 +120,10 @@ void write_core(catcher::outputs& out, const options& o, catcher::logger& log) {
 int main(int argc, char** argv) {
   options o;
   if (const int rc = parse_args(argc, argv, o); rc >= 0) return rc;
+  if (!o.show.empty()) return catcher::show(o.show, o.pid > 0 ? std::optional<std::int32_t>(o.pid) : std::nullopt);
   const auto limit = parse_duration(o.timeout);
-  if (!limit || o.pid <= 0) {
-    std::fprintf(stderr, "necro-catch: bad --timeout or pid\n");
+  if (!limit || o.pid <= 0 || o.dir.empty()) {
+    std::fprintf(stderr, "necro-catch: needs --dir DIR and a pid, and a --timeout like 30s, 500ms or 2m\n");
     return 2;
   }
   const auto deadline = std::chrono::steady_clock::now() + *limit;
