@@ -1,8 +1,11 @@
 // necro-catch: the files in DIR. Every entry is created relative to DIR's
 // descriptor (opened O_DIRECTORY|O_NOFOLLOW) with O_CREAT|O_EXCL|O_NOFOLLOW,
 // mode 0600 (directories mkdirat 0700): nothing is followed, nothing replaced.
-// The core is written as NAME.partial and renamed to NAME (RENAME_NOREPLACE)
-// only when complete; if not, NAME.incomplete says why and .partial stays.
+// Before the first byte, NAME.incomplete is created (while there is still
+// room for it); the core is written as NAME.partial and renamed to NAME
+// (RENAME_NOREPLACE) only when complete, and only then is the marker removed.
+// A failure (ENOSPC, a read error, the helper killed) leaves .partial and the
+// marker, with the reason appended when it still fits.
 #pragma once
 
 #include <fcntl.h>
@@ -63,18 +66,26 @@ inline bool exists(int dirfd, const std::string& name) {
   return ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/// NAME.incomplete, made before the core is written and removed once it is complete.
+inline void put_marker(int dirfd, const std::string& core, std::int32_t pid) {
+  necro::io::unique_fd m(create_file(dirfd, core + ".incomplete"));
+  const std::string text = fmt::format("necro-catch is writing {} (pid {}) into {}.partial; while this file exists, it is not complete\n", core, pid, core);
+  if (m.get() >= 0) pwrite_all(m.get(), text.data(), text.size(), 0);
+}
+
 /// Claims core.PID (or core.PID.1, .2 ... when a pid was reused): its .partial
 /// file and its .necro directory, both new.
 inline necro::result<std::string> claim_names(outputs& o, std::int32_t pid, bool zstd) {
   for (int n = 0; n < 100; ++n) {
     const std::string base = n == 0 ? fmt::format("core.{}", pid) : fmt::format("core.{}.{}", pid, n);
     const std::string core = zstd ? base + ".zst" : base;
-    if (exists(o.dir.get(), core) || exists(o.dir.get(), base + ".necro")) continue;
+    if (exists(o.dir.get(), core) || exists(o.dir.get(), base + ".necro") || exists(o.dir.get(), core + ".incomplete")) continue;
     necro::io::unique_fd fd(create_file(o.dir.get(), core + ".partial"));
     if (fd.get() < 0 && errno == EEXIST) continue;
     if (fd.get() < 0) return necro::error::from_errno(core + ".partial", "cannot create", errno);
     o.core_fd = std::move(fd);
     o.core_name = core;
+    put_marker(o.dir.get(), core, pid);
     return base;
   }
   return necro::error(necro::errc::limit, fmt::format("core.{}", pid), "100 names taken already");
@@ -125,11 +136,16 @@ inline void commit_core(outputs& o, std::string why, const logger& log) {
   if (why.empty() && ::fsync(o.core_fd.get()) != 0) why = fmt::format("fsync: {}", std::strerror(errno));
   if (why.empty() && ::renameat2(o.dir.get(), partial.c_str(), o.dir.get(), o.core_name.c_str(), RENAME_NOREPLACE) != 0)
     why = fmt::format("rename to {}: {}", o.core_name, std::strerror(errno));
-  if (why.empty()) return log.line(fmt::format("core complete: {}", o.core_name));
-  log.line(fmt::format("core INCOMPLETE ({}): {} stays, marked by {}.incomplete", why, partial, o.core_name));
-  necro::io::unique_fd m(create_file(o.dir.get(), o.core_name + ".incomplete"));
-  const std::string text = why + "\n";
-  if (m.get() >= 0) pwrite_all(m.get(), text.data(), text.size(), 0);  // an empty marker still marks
+  const std::string marker = o.core_name + ".incomplete";
+  if (why.empty()) {
+    ::unlinkat(o.dir.get(), marker.c_str(), 0);
+    return log.line(fmt::format("core complete: {}", o.core_name));
+  }
+  log.line(fmt::format("core INCOMPLETE ({}): {} stays, marked by {}", why, partial, marker));
+  necro::io::unique_fd m(::openat(o.dir.get(), marker.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+  if (m.get() < 0) m = necro::io::unique_fd(create_file(o.dir.get(), marker));  // removed meanwhile: the name still marks
+  const std::string text = "incomplete: " + why + "\n";
+  if (m.get() >= 0) [[maybe_unused]] const auto n = ::write(m.get(), text.data(), text.size());  // may not fit: the file itself marks
 }
 
 /// /proc/sys/kernel/core_pipe_limit >= 1: the kernel keeps /proc/PID until we exit.
