@@ -118,6 +118,7 @@ inline bool write_whole(int dirfd, const std::string& name, const std::string& b
 
 /// The capture child's work: /proc/PID into capture.txt and the CRIU images.
 inline int write_capture(const outputs& out, std::int32_t pid, std::chrono::steady_clock::time_point deadline) {
+  const auto t0 = std::chrono::steady_clock::now();
   necro::capture::collect_options opt;
   opt.deadline = deadline;
   opt.log = [&](const std::string& s) { out.log.line("skipped: " + s); };
@@ -126,7 +127,9 @@ inline int write_capture(const outputs& out, std::int32_t pid, std::chrono::stea
   const int dirfd = out.capture_dir.get();
   bool ok = write_whole(dirfd, "capture.txt", necro::capture::to_text(*c), out.log);
   for (const auto& [name, bytes] : necro::capture::criu_images(*c)) ok &= write_whole(dirfd, name, bytes, out.log);
-  out.log.line(fmt::format("capture: {} fds, {} mapped files, {} skipped", c->fds.size(), c->mapped_files.size(), c->skipped.size()));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  out.log.line(fmt::format("capture: {} fds, {} mapped files, {} skipped, in {} ms", c->fds.size(), c->mapped_files.size(),
+                           c->skipped.size(), ms));
   return ok ? 0 : 1;
 }
 

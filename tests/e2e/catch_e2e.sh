@@ -83,13 +83,15 @@ REF=$WORK/direct/core.$VPID
 pass "reference core: $(stat -c %s "$REF") bytes"
 
 echo 1 >/proc/sys/kernel/core_pipe_limit
-printf '|%s --dir %s --timeout 10s %%P\n' "$catch" "$WORK/caught" >/proc/sys/kernel/core_pattern
+printf '|%s --dir %s --timeout 10s %%P --signal %%s --time %%t --comm %%e\n' "$catch" "$WORK/caught" >/proc/sys/kernel/core_pattern
 run_victim caught
 CORE=$WORK/caught/core.$VPID CAP=$WORK/caught/core.$VPID.necro
 [ -f "$CORE" ] || die "no $CORE: $(ls "$WORK/caught")"
 [ ! -e "$CORE.partial" ] && [ ! -e "$CORE.incomplete" ] || die "core marked incomplete: $(cat "$CORE.incomplete" 2>/dev/null)"
 grep -q "core complete: core.$VPID" "$CAP/capture.log" || die "capture.log does not say the core is complete: $(cat "$CAP/capture.log")"
 pass "core.$VPID complete ($(stat -c %s "$CORE") bytes), capture.log: $(grep -c . "$CAP/capture.log") lines"
+grep -q "necro-catch pid $VPID signal 3 time [0-9]* comm catchme core core.$VPID" "$CAP/capture.log" || die "%s %t %e not passed: $(head -1 "$CAP/capture.log")"
+pass "%P %s %t %e arguments: $(head -1 "$CAP/capture.log" | cut -d' ' -f2-)"
 [ "$(headers "$CORE")" = "$(headers "$REF")" ] || die "ELF/program headers differ from the directly written core: $(diff <(headers "$REF") <(headers "$CORE") | head -20)"
 pass "readelf -h and -lW equal the directly written core's ($(readelf -lW "$CORE" | grep -c ' LOAD ') PT_LOAD)"
 [ "$(note_types "$CORE")" = "$(note_types "$REF")" ] || die "note types differ"
