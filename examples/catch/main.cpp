@@ -54,16 +54,16 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
 
 int parse_args(int argc, char** argv, options& o) {
   CLI::App app{"necro-catch: a core_pattern helper that writes the core and what it lacks (docs/capture.md)"};
-  app.add_option("--dir", o.dir, "directory for core.PID and core.PID.necro/ (must exist)");
+  app.add_option("-d,--dir", o.dir, "directory for core.PID and core.PID.necro/ (must exist)");
   app.add_option("pid", o.pid, "the dead process's pid in the initial pid namespace (%P); with --show, the pid the capture must be of");
   app.add_option("--show", o.show, "print what the capture directory CAPTURE (core.PID.necro) holds, and exit");
   app.add_flag("--zstd", o.zstd, "write core.PID.zst (zstd) instead of a sparse core.PID");
   app.add_option("--zstd-level", o.zstd_level, "zstd level (default 3)");
   app.add_option("--timeout", o.timeout, "time limit of the /proc capture (default 30s; also 500ms, 2m)");
   app.add_flag("--no-capture", o.no_capture, "write the core only");
-  app.add_option("--signal", o.signal, "the signal number (%s), logged");
-  app.add_option("--time", o.time, "the dump time (%t), logged");
-  app.add_option("--comm", o.comm, "the executable name (%e), logged");
+  app.add_option("-s,--signal", o.signal, "the signal number (%s), logged");
+  app.add_option("-t,--time", o.time, "the dump time (%t), logged");
+  app.add_option("-e,--comm", o.comm, "the executable name (%e), logged");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -76,6 +76,7 @@ int parse_args(int argc, char** argv, options& o) {
 pid_t start_capture(const catcher::outputs& out, std::int32_t pid, std::chrono::steady_clock::time_point deadline) {
   const pid_t child = ::fork();
   if (child != 0) return child;
+  ::close(STDIN_FILENO);  // the core pipe is the parent's alone
   ::signal(SIGPIPE, SIG_IGN);
   const int rc = catcher::write_capture(out, pid, deadline);
   ::_exit(rc);

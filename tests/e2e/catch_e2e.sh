@@ -83,7 +83,10 @@ REF=$WORK/direct/core.$VPID
 pass "reference core: $(stat -c %s "$REF") bytes"
 
 echo 1 >/proc/sys/kernel/core_pipe_limit
-printf '|%s --dir %s --timeout 10s %%P --signal %%s --time %%t --comm %%e\n' "$catch" "$WORK/caught" >/proc/sys/kernel/core_pattern
+# core_pattern holds at most 127 bytes (longer is cut): short options.
+printf '|%s -d %s %%P -s %%s -t %%t -e %%e\n' "$catch" "$WORK/caught" >/proc/sys/kernel/core_pattern
+[ "$(cat /proc/sys/kernel/core_pattern)" = "$(printf '|%s -d %s %%P -s %%s -t %%t -e %%e' "$catch" "$WORK/caught")" ] ||
+  skip "the helper's path is too long for core_pattern (127 bytes): $(cat /proc/sys/kernel/core_pattern)"
 run_victim caught
 CORE=$WORK/caught/core.$VPID CAP=$WORK/caught/core.$VPID.necro
 [ -f "$CORE" ] || die "no $CORE: $(ls "$WORK/caught")"

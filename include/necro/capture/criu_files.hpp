@@ -46,7 +46,6 @@ struct criu_files {
 namespace detail {
 
 inline constexpr std::uint32_t o_cloexec = 02000000;  // x86-64 and aarch64
-inline constexpr std::uint32_t o_directory_x86 = 0200000;
 /// The listen backlog given to a listening socket: /proc does not show the
 /// victim's, and the kernel caps this at net.core.somaxconn.
 inline constexpr std::uint32_t listen_backlog = 4096;
@@ -186,7 +185,7 @@ inline criu_files to_criu(const process_capture& c) {
   for (const auto* dir : {&c.cwd, &c.root}) {
     pb::file_entry e;
     e.set_id(id), e.set_type(pb::REG);
-    *e.mutable_reg() = detail::reg_entry(id, *dir, detail::o_directory_x86, nullptr);
+    *e.mutable_reg() = detail::reg_entry(id, *dir, 0, nullptr);  // O_RDONLY: a directory opens so on every architecture
     out.files.push_back(std::move(e));
     (dir == &c.cwd ? out.fs.set_cwd_id(id) : out.fs.set_root_id(id)), ++id;
   }
