@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -34,6 +35,7 @@ struct options {
   bool no_capture = false;
   std::string signal, time, comm;
   std::string show;
+  std::vector<std::string> extras;  ///< unknown arguments: logged, never fatal (a core is not lost to a typo)
 };
 
 /// "30s", "500ms", "2m" or plain seconds.
@@ -64,8 +66,10 @@ int parse_args(int argc, char** argv, options& o) {
   app.add_option("-s,--signal", o.signal, "the signal number (%s), logged");
   app.add_option("-t,--time", o.time, "the dump time (%t), logged");
   app.add_option("-e,--comm", o.comm, "the executable name (%e), logged");
+  app.allow_extras();
   try {
     app.parse(argc, argv);
+    o.extras = app.remaining();
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
@@ -122,12 +126,12 @@ int main(int argc, char** argv) {
   options o;
   if (const int rc = parse_args(argc, argv, o); rc >= 0) return rc;
   if (!o.show.empty()) return catcher::show(o.show, o.pid > 0 ? std::optional<std::int32_t>(o.pid) : std::nullopt);
-  const auto limit = parse_duration(o.timeout);
-  if (!limit || o.pid <= 0 || o.dir.empty()) {
-    std::fprintf(stderr, "necro-catch: needs --dir DIR and a pid, and a --timeout like 30s, 500ms or 2m\n");
+  if (o.pid <= 0 || o.dir.empty()) {
+    std::fprintf(stderr, "necro-catch: needs --dir DIR and a pid (%%P)\n");
     return 2;
   }
-  const auto deadline = std::chrono::steady_clock::now() + *limit;
+  const auto limit = parse_duration(o.timeout);
+  const auto deadline = std::chrono::steady_clock::now() + limit.value_or(std::chrono::seconds(30));
   ::umask(077);
   auto out = catcher::open_outputs(o.dir, o.pid, o.zstd);
   if (!out) {
@@ -137,6 +141,8 @@ int main(int argc, char** argv) {
   catcher::logger& log = out->log;
   log.line(fmt::format("necro-catch pid {} signal {} time {} comm {} core {}", o.pid, o.signal, o.time,
                        necro::io::printable(o.comm), out->core_name));
+  if (!limit) log.line(fmt::format("--timeout {} is not like 30s, 500ms or 2m: using 30s", necro::io::printable(o.timeout)));
+  for (const auto& e : o.extras) log.line(fmt::format("ignored argument {}", necro::io::printable(e)));
   const bool waits = catcher::kernel_waits_for_helper();
   if (!waits) log.line("kernel.core_pipe_limit is 0: the kernel does not wait for us; capturing before the core");
   const pid_t child = o.no_capture || out->capture_dir.get() < 0 ? -1 : start_capture(*out, o.pid, deadline);

@@ -52,7 +52,9 @@ symlink)
   [ -z "$(ls -A "$out")" ] || fail "wrote through the symlink: $(ls "$out")"
   ;;
 timeout)
-  "$catch" --dir "$out" --timeout 0ms "$victim" <"$core" || fail "exit $?"
+  # An unknown argument (a mistyped pattern) is logged, never a lost core.
+  "$catch" --dir "$out" --timeout 0ms "$victim" --bogus x <"$core" || fail "exit $?"
+  grep -q "ignored argument --bogus" "$out/core.$victim.necro/capture.log" || fail "unknown argument not logged"
   cmp "$out/core.$victim" "$core" || fail "core differs from its input"
   grep -q "time limit" "$out/core.$victim.necro/capture.log" || fail "log: $(cat "$out/core.$victim.necro/capture.log")"
   ;;

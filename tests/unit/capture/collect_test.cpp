@@ -6,15 +6,18 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
 #include <catch2/catch.hpp>
 
 #include <necro/capture/collect.hpp>
+#include <necro/capture/criu_files.hpp>
 #include <necro/capture/text.hpp>
 
 namespace {
@@ -45,6 +48,8 @@ TEST_CASE("collect on this process finds the fds it opened", "[capture][collect]
   epoll_event ev{};
   ev.events = EPOLLIN, ev.data.u64 = 0xabc;
   REQUIRE(::epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0);
+  const int ino = ::inotify_init1(0);
+  REQUIRE(ino >= 0);
 
   const auto c = necro::capture::collect(::getpid());
   REQUIRE(c);
@@ -59,10 +64,20 @@ TEST_CASE("collect on this process finds the fds it opened", "[capture][collect]
   CHECK(find_fd(*c, tcp)->sock->state == 10);
   REQUIRE(find_fd(*c, ep)->targets.size() == 1);
   CHECK(find_fd(*c, ep)->targets[0].data == 0xabc);
+  const auto* other = find_fd(*c, ino);  // inotify: no description, recorded by kind
+  REQUIRE(other);
+  CHECK((other->kind == necro::capture::fd_kind::other && other->link == "anon_inode:inotify"));
+  bool said = false;
+  for (const auto& s : c->skipped) said |= s.find(fmt::format("fd {}: kind anon_inode:inotify recorded", ino)) != std::string::npos;
+  CHECK(said);
+  const auto criu = necro::capture::to_criu(*c);
+  CHECK(criu.fdinfo.size() + criu.not_converted.size() == c->fds.size());
+  const auto mine = fmt::format("fd {}: other anon_inode:inotify", ino);
+  CHECK(std::count(criu.not_converted.begin(), criu.not_converted.end(), mine) == 1);
   const auto back = necro::capture::parse_text(necro::capture::to_text(*c), "self", ::getpid());
   REQUIRE(back);
   CHECK(back->fds.size() == c->fds.size());
-  for (const int fd : {app, p[0], p[1], efd, tcp, ep}) ::close(fd);
+  for (const int fd : {app, p[0], p[1], efd, tcp, ep, ino}) ::close(fd);
   ::unlink(tmpl);
 }
 
