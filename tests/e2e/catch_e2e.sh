@@ -10,7 +10,9 @@
 #      (readelf -h, -lW), its notes the same types, its zero blocks holes
 #      (allocated < apparent size), and the capture must list exactly the fds
 #      the victim listed itself (fds.txt) with the same links;
-#   3. a third run under `necro-catch --zstd`: core.PID.zst decompresses (zstd
+#   3. with core_pipe_limit 0 (the kernel does not wait), the capture (taken
+#      before the core is drained) still lists every fd;
+#   4. a run under `necro-catch --zstd`: core.PID.zst decompresses (zstd
 #      -t), its headers equal the reference's, and `criu-necromancer -c
 #      core.PID.zst --inspect` reads it (when the CLI is given).
 #
@@ -68,7 +70,7 @@ run_victim() {
   [ -e "$cwd/ready" ] || die "$1: catchme did not get ready"
   kill -QUIT "$VPID"
   local st=0
-  wait "$VPID" || st=$?
+  wait "$VPID" 2>/dev/null || st=$?
   [ "$st" -eq 131 ] || die "$1: victim exit status $st, expected 131 (SIGQUIT)"
 }
 
@@ -108,6 +110,19 @@ got=$("$catch" --show "$CAP" "$VPID" | sed -n 's/^fd \([0-9]*\) [a-z]* flags [0-
 pass "capture lists the victim's $(wc -l <<<"$want") fds exactly: $(cut -d' ' -f1 <<<"$want" | paste -sd,)"
 grep -q "^fd [0-9]* inet .* proto 6 state 10 port $(sed -n 's/^tcp //p' "$WORK/caught.run/ports.txt")" <("$catch" --show "$CAP") || die "listening TCP port not captured"
 pass "listening TCP socket on port $(sed -n 's/^tcp //p' "$WORK/caught.run/ports.txt") captured"
+
+# core_pipe_limit 0: the kernel does not wait for the helper; necro-catch
+# captures before it drains the core, and must still see every fd.
+echo 0 >/proc/sys/kernel/core_pipe_limit
+printf '|%s -d %s %%P\n' "$catch" "$WORK/caught" >/proc/sys/kernel/core_pattern
+run_victim nowait
+for _ in $(seq 100); do [ -f "$WORK/caught/core.$VPID" ] && grep -q "capture finished" "$WORK/caught/core.$VPID.necro/capture.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "core_pipe_limit is 0" "$WORK/caught/core.$VPID.necro/capture.log" || die "core_pipe_limit 0 not noticed"
+want=$(sort -n "$WORK/nowait.run/fds.txt")
+got=$("$catch" --show "$WORK/caught/core.$VPID.necro" "$VPID" | sed -n 's/^fd \([0-9]*\) [a-z]* flags [0-7o]* pos [0-9]* \([^ ]*\).*/\1 \2/p' | sort -n)
+[ "$want" = "$got" ] || die "core_pipe_limit 0: capture fds differ: $(diff <(echo "$want") <(echo "$got"))"
+pass "core_pipe_limit 0: captured before the core, all $(wc -l <<<"$want") fds; core.$VPID complete: $(test -f "$WORK/caught/core.$VPID" && echo yes)"
+echo 1 >/proc/sys/kernel/core_pipe_limit
 
 printf '|%s --dir %s --zstd --timeout 10s %%P\n' "$catch" "$WORK/caught" >/proc/sys/kernel/core_pattern
 run_victim zstd
