@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # necro-catch's safety rules, run by hand (stdin from a real core, the pid of
 # a live process of ours) — no core_pattern needed:
-#   plain      core.PID complete and equal to the input, holes, capture.txt of PID
+#   plain      core.PID complete and equal to the input, holes, capture.txt of PID,
+#              the CRIU images decode with crit (when installed)
 #   zstd       core.PID.zst decompresses to the input
 #   reused     core.PID and core.PID.necro taken: core.PID.1 and core.PID.1.necro, nothing replaced
 #   symlink    DIR a symlink: refused (exit 1), nothing written through it
@@ -30,6 +31,9 @@ plain)
   [ $(($(stat -c %b "$out/core.$victim") * 512)) -lt "$(stat -c %s "$core")" ] || fail "no holes"
   [ "$(stat -c %a "$out/core.$victim")" = 600 ] && [ "$(stat -c %a "$out/core.$victim.necro")" = 700 ] || fail "modes"
   "$catch" --show "$out/core.$victim.necro" "$victim" | grep -q "^pid $victim " || fail "capture does not read back"
+  if command -v crit >/dev/null; then # CRIU's own schema decodes the images
+    for img in "$out/core.$victim.necro"/*.img; do crit decode -i "$img" >/dev/null || fail "crit cannot decode $img"; done
+  fi
   ;;
 zstd)
   "$catch" --dir "$out" --zstd "$victim" <"$core" || fail "exit $?"
