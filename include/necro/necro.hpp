@@ -48,5 +48,11 @@
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>
+#include <necro/capture/model.hpp>
+#include <necro/capture/proc.hpp>
+#include <necro/capture/text.hpp>
+#include <necro/capture/reader.hpp>
+#include <necro/capture/collect.hpp>
+#include <necro/capture/criu_files.hpp>
 
 #endif
