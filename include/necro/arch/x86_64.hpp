@@ -105,6 +105,9 @@ struct x86_64 {
   static constexpr std::endian endian = std::endian::little;
   static constexpr std::uint64_t page_size = 4096;
   static constexpr std::uint64_t vsyscall_start = 0xffffffffff600000ULL;
+  /// Where the kernel loads a PIE executable without ASLR (ELF_ET_DYN_BASE):
+  /// an executable there ran unrandomized, its brk heap glued to it.
+  static constexpr std::uint64_t et_dyn_base = 0x555555554000ULL;
   /// CRIU's core_entry.mtype for this architecture.
   static constexpr int criu_march = 1;
 

@@ -324,3 +324,23 @@ TEST_CASE("a donor-less set is written whole and reads back as a CRIU image set"
   CHECK(back->mm().vmas_size() == static_cast<int>(p->vmas.size()));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("donor-less brk heap: glued to an executable that ran without ASLR", "[plan][donorless]") {
+  const auto core = open_core("x86_64/norandom.core");
+  NECRO_REQUIRE_FIXTURE(core, "x86_64/norandom.core");
+  const auto facts = necro::test::facts::load("x86_64/norandom.facts.txt");
+  REQUIRE(facts);
+  const auto s = synthesize(*core);
+  auto p = necro::plan::plan_donorless(*core, s, {}, {.offline = true});
+  REQUIRE(p);
+  const auto heap = facts->list("victim_heap", '-');
+  REQUIRE(heap.size() == 2);
+  CHECK(fmt::format("{:x}", p->mm.mm_start_brk()) == heap[0]);
+  CHECK(fmt::format("{:x}", p->mm.mm_brk()) == heap[1]);
+  CHECK(p->mm.mm_start_brk() == *facts->number("victim_start_brk"));
+  // With ASLR the counter's heap is not glued: no HEAP VMA is invented there.
+  const auto aslr = open_core("x86_64/counter.core");
+  REQUIRE(aslr);
+  const auto randomized = synthesize(*aslr);
+  for (const auto& v : randomized.images.mm().vmas()) CHECK(!(v.status() & necro::criu::vma_status::heap));
+}

@@ -144,6 +144,25 @@ bool code_data_from_phdrs(const elf::core_view<Arch>& core, const std::string& e
   return true;
 }
 
+/// Without ASLR (the executable at the architecture's ELF_ET_DYN_BASE) the
+/// brk heap starts right at the executable's end: the synthetic donor says so
+/// with a HEAP VMA there, as CRIU's dump of such a process does (pitfall 19).
+template <class Arch>
+void mark_glued_heap(const elf::core_view<Arch>& core, const std::string& exe, pb::mm_entry& mm) {
+  if constexpr (requires { Arch::et_dyn_base; }) {
+    std::uint64_t base = UINT64_MAX, end = 0;
+    for (const auto& f : core.process().files)
+      if (f.path == exe) base = std::min(base, f.start - f.offset), end = std::max(end, f.end);
+    if (base != Arch::et_dyn_base) return;
+    const auto* s = core.segment_at(end);
+    if (!s || s->vaddr != end || !s->readable() || !s->writable()) return;
+    for (const auto& f : core.process().files)
+      if (f.start < s->end() && f.end > s->vaddr) return;
+    *mm.add_vmas() = anon_vma(*s, criu::vma_status::regular | criu::vma_status::anon_private | criu::vma_status::heap,
+                              criu::mmap_bits::map_private | criu::mmap_bits::map_anonymous);
+  }
+}
+
 /// mm of the synthetic donor. brk and the initial stack's ranges are left to
 /// plan_resurrection, which finds them in the core (start_brk 0 says the
 /// donor's heap tells nothing).
@@ -156,12 +175,13 @@ pb::mm_entry synthesize_mm(const elf::core_view<Arch>& core, const synthetic_fil
     if (auto v = synthetic_vma(core, s, ids, stack_at)) *mm.add_vmas() = std::move(*v);
   if (const auto vdso = core.auxv(arch::at::sysinfo_ehdr))
     if (auto vvar = synthetic_vvar(core, *vdso); vvar && vvar->end() > vvar->start()) *mm.add_vmas() = std::move(*vvar);
-  std::sort(mm.mutable_vmas()->begin(), mm.mutable_vmas()->end(),
-            [](const auto& a, const auto& b) { return a.start() < b.start(); });
-  mm.set_exe_file_id(exe_id);
   std::string exe;
   for (const auto& [path, id] : ids.mapped)
     if (id == exe_id) exe = path;
+  mark_glued_heap(core, exe, mm);
+  std::sort(mm.mutable_vmas()->begin(), mm.mutable_vmas()->end(),
+            [](const auto& a, const auto& b) { return a.start() < b.start(); });
+  mm.set_exe_file_id(exe_id);
   if (!code_data_from_phdrs(core, exe, mm)) {
     // Without the executable's VMAs plan_code_data estimates the range from
     // the victim's mappings (and says so).
