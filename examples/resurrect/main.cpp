@@ -1,5 +1,7 @@
 // criu-necromancer: bring a dead process back from its core with CRIU.
 //
+//   criu-necromancer -c CORE -o OUT_DIR [--stdio PATH] [--cwd DIR]
+//                                                            no donor: images synthesized from the core
 //   criu-necromancer -c CORE -i DONOR_IMAGES [-o OUT_DIR]   patch
 //   criu-necromancer -c CORE -i DONOR_IMAGES --explain       show the plan only
 //   criu-necromancer -c CORE [-i DONOR_IMAGES] --inspect     summarise the inputs
@@ -30,6 +32,8 @@
 #include <fmt/format.h>
 
 #include <necro/necro.hpp>
+
+#include "donorless_facts.hpp"
 
 namespace {
 
@@ -294,6 +298,42 @@ int restore_and_report(const std::filesystem::path& criu, const necro::plan::res
   return 1;
 }
 
+/// The donor: a `criu dump` directory, or (no -i) one synthesized from the core.
+struct donor_source {
+  std::optional<necro::criu::image_set> loaded;
+  std::optional<necro::plan::synthetic_donor> synthetic;
+  const necro::criu::image_set& images() const { return synthetic ? synthetic->images : *loaded; }
+};
+
+struct donorless_choice {
+  std::string stdio, cwd;
+};
+
+template <class Arch>
+donor_source load_donor(const necro::elf::core_view<Arch>& core, const std::string& images_dir,
+                        const necro::io::file_facts& disk, const donorless_choice& choice) {
+  donor_source d;
+  if (!images_dir.empty()) {
+    auto loaded = necro::criu::image_set::load(images_dir);
+    if (!loaded) die(loaded.error());
+    d.loaded = std::move(*loaded);
+    return d;
+  }
+  auto opt = donorless::gather(core.pid(), disk, choice.stdio, choice.cwd);
+  if (!opt) die(opt.error());
+  auto synthetic = necro::plan::synthesize_donor(core, disk, *opt);
+  if (!synthetic) die(synthetic.error());
+  d.synthetic = std::move(*synthetic);
+  return d;
+}
+
+template <class Arch>
+necro::result<necro::plan::resurrection> plan_with(const necro::elf::core_view<Arch>& core, const donor_source& donor,
+                                                   const necro::io::file_facts& disk, bool offline) {
+  if (donor.synthetic) return necro::plan::plan_donorless(core, *donor.synthetic, disk, {.offline = offline});
+  return necro::plan::plan_resurrection(core, *donor.loaded, disk, {.offline = offline});
+}
+
 /// --explain: the plan, with the pages the write will write and elide (the
 /// page engine's own decision, made by reading the candidate pages).
 template <class Arch>
@@ -309,6 +349,7 @@ void print_explanation(const necro::elf::core_view<Arch>& core, const necro::pla
 /// Everything the command line says.
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin;
+  donorless_choice choice;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false;
 };
@@ -317,10 +358,15 @@ void add_input_options(CLI::App& app, cli_options& o) {
   app.add_option("-c,--core", o.core_path, "ELF core of the dead process (x86_64 or aarch64)")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("-i,--images", o.images_dir, "CRIU images of the donor (criu dump -D)")->check(CLI::ExistingDirectory);
+  app.add_option("-i,--images", o.images_dir,
+                 "CRIU images of the donor (criu dump -D); without it the images are synthesized from the core")
+      ->check(CLI::ExistingDirectory);
   app.add_option("-o,--out", o.out_dir,
                  "write the patched image set here (must not exist); without it the donor directory is patched "
                  "in place and its originals are kept in DIR.donor");
+  app.add_option("--stdio", o.choice.stdio,
+                 "without -i: fds 0, 1 and 2 of the resurrected process on this file or tty (default /dev/null)");
+  app.add_option("--cwd", o.choice.cwd, "without -i: the resurrected process's working directory (default /)");
   app.add_flag("--explain", o.explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
   app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
   app.add_flag("--offline", o.offline,
@@ -356,8 +402,13 @@ void add_restore_options(CLI::App& app, cli_options& o) {
 
 /// Options that do not go together: a message and exit code 2, else 0.
 int check_usage(const cli_options& o) {
-  if (o.images_dir.empty()) {
-    fmt::print(stderr, "criu-necromancer: --images is required (or use --inspect)\n");
+  if (o.images_dir.empty() && o.out_dir.empty() && !o.explain) {
+    fmt::print(stderr, "criu-necromancer: without a donor (-i), -o OUT_DIR says where the synthesized set goes\n");
+    return 2;
+  }
+  if (!o.images_dir.empty() && (!o.choice.stdio.empty() || !o.choice.cwd.empty())) {
+    fmt::print(stderr, "criu-necromancer: --stdio and --cwd choose what a donor-less set lacks; with -i the donor's "
+                       "files serve\n");
     return 2;
   }
   if ((o.stopped || o.gdb || o.lazy || !o.criu_bin.empty()) && !o.restore) {
@@ -468,16 +519,15 @@ int run(const cli_options& o, necro::io::mapped_file file) {
   if (o.inspect) return inspect(o, *core);
   if (const int usage = check_usage(o)) return usage;
   const std::filesystem::path criu = o.restore ? locate_criu(o) : std::filesystem::path{};
-  auto donor = necro::criu::image_set::load(o.images_dir);
-  if (!donor) die(donor.error());
   const auto disk = disk_facts(*core, o.offline);
-  auto plan = necro::plan::plan_resurrection(*core, *donor, disk, {.offline = o.offline});
+  const donor_source donor = load_donor(*core, o.images_dir, disk, o.choice);
+  auto plan = plan_with(*core, donor, disk, o.offline);
   if (!plan) die(plan.error());
   if (o.explain) {
     print_explanation(*core, *plan, disk, o.verbose);
     return 0;
   }
-  return write_and_restore(o, *core, *donor, *plan, disk, criu);
+  return write_and_restore(o, *core, donor.images(), *plan, disk, criu);
 }
 
 /// Maps the core, reads its ELF identity and runs the flow of its architecture.
@@ -499,8 +549,9 @@ int dispatch(const cli_options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"criu-necromancer: resurrect a dead process from its core dump and the CRIU images of a donor "
-               "(a live run of the same program, dumped with `criu dump`)."};
+  CLI::App app{"criu-necromancer: resurrect a dead process from its core dump, with the CRIU images of a donor "
+               "(a live run of the same program, dumped with `criu dump`) or, without -i, with images synthesized "
+               "from the core alone."};
   cli_options o;
   add_input_options(app, o);
   add_write_options(app, o);

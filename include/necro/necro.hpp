@@ -18,6 +18,7 @@
 #include <necro/elf/identity.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/dynamic_symbols.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/shared_memory.hpp>
@@ -37,6 +38,8 @@
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>
+#include <necro/plan/donorless_options.hpp>
+#include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>

@@ -60,6 +60,22 @@ struct criu_thread<arch::aarch64> {
   static void set_clear_tid(pb::core_entry& c, std::uint64_t v) { c.mutable_ti_aarch64()->set_clear_tid_addr(v); }
   static bool has_thread_info(const pb::core_entry& c) { return c.has_ti_aarch64(); }
 
+  /// rseq's signature on little-endian aarch64 (glibc's RSEQ_SIG: BRK #0x45E0).
+  static constexpr std::uint32_t rseq_signature = 0xd428bc00;
+
+  /// A thread_info for a donor made from the core (plan/donorless.hpp):
+  /// general registers, zero FP/SIMD and tls (set_registers fills them from
+  /// the notes), clear_tid 0, and no pointer-authentication keys (the core
+  /// has none; CRIU leaves them as the kernel sets them).
+  static void synthetic_thread_info(pb::core_entry& c, const elf::thread_notes<arch::aarch64>& t) {
+    c.set_mtype(pb::core_entry::AARCH64);
+    auto* ti = c.mutable_ti_aarch64();
+    ti->set_clear_tid_addr(0);
+    apply(aarch64::gpregs, t.regs(), *ti->mutable_gpregs());
+    apply(aarch64::fpsimd, arch::aarch64_abi::fpregs{}, *ti->mutable_fpsimd());
+    apply(aarch64::tls, arch::aarch64_abi::arm_tls{}, *ti);
+  }
+
   /// Fills ti_aarch64 from a thread's notes (`regs`: its general registers
   /// after the restart rule). A core without NT_PRFPREG or NT_ARM_TLS (qemu-user
   /// writes neither) gets zeros there, with a warning each.
