@@ -6,10 +6,11 @@
 #       patch's, on the counter and the pool fixtures), bad-core, wrong-program,
 #       keeps-donor, nodonor (no -i: a synthesized set, every image decoded by
 #       crit), progress (--progress into a file), progress-tty (on a
-#       pseudo-terminal), aarch64-inspect (--inspect of an aarch64 core),
-#       aarch64-nodonor (a donor-less set of an aarch64 core, crit-decoded),
-#       unknown-machine (a core of a machine necro does not read).
-#       BUILD_DATA_DIR holds the fixtures unpacked from .zst.
+#       pseudo-terminal), zstd (a zstd-compressed core patches to the same
+#       image set as the plain one), aarch64-inspect (--inspect of an aarch64
+#       core), aarch64-nodonor (a donor-less set of an aarch64 core,
+#       crit-decoded), unknown-machine (a core of a machine necro does not
+#       read). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
 tool=$1 data=$2 case=$3 build_data=${4:-$2}
 core=$data/x86_64/counter.core
@@ -21,6 +22,28 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 checksum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
 case $case in
+  zstd)
+    # systemd-coredump keeps cores as core.*.zst: -c takes them as they are.
+    command -v zstd >/dev/null || fail "zstd is not installed"
+    zstd -q -3 "$core" -o "$work/counter.core.zst"
+    "$tool" -c "$core" -i "$donor" -o "$work/plain" --offline -q
+    "$tool" -c "$work/counter.core.zst" -i "$donor" -o "$work/packed" --offline --progress always \
+      >"$work/std" 2>"$work/err" || fail "the .zst core was refused: $(cat "$work/err")"
+    diff <(checksum "$work/plain") <(checksum "$work/packed") || fail "counter: the .zst core gives another image set"
+    grep -q '^decompressing .*counter.core.zst: ' "$work/err" || fail "no decompression progress: $(cat "$work/err")"
+    ls -A "$work" | grep -qv -e '^counter.core.zst$' -e '^plain$' -e '^packed$' -e '^std$' -e '^err$' &&
+      fail "the decompressed core was left behind: $(ls -A "$work")"
+    # The committed pool fixture is stored compressed: patch it as it is.
+    "$tool" -c "$data/x86_64/pool.core.zst" -i "$data/x86_64/pool.donor" -o "$work/pool-packed" --offline -q
+    "$tool" -c "$build_data/x86_64/pool.core" -i "$data/x86_64/pool.donor" -o "$work/pool-plain" --offline -q
+    diff <(checksum "$work/pool-plain") <(checksum "$work/pool-packed") || fail "pool: the .zst core gives another image set"
+    # A cut stream: one error naming the file, nothing written.
+    head -c 20000 "$work/counter.core.zst" >"$work/cut.zst"
+    if "$tool" -c "$work/cut.zst" -i "$donor" -o "$work/cut-out" --offline 2>"$work/err"; then fail "a cut .zst was accepted"; fi
+    grep -q "cut.zst.*cut short" "$work/err" || fail "unexpected error for a cut .zst: $(cat "$work/err")"
+    [[ ! -e $work/cut-out ]] || fail "a cut .zst left an output directory"
+    echo "zstd: counter and pool image sets equal to the plain cores'; a cut stream refused"
+    ;;
   patch)
     command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
     "$tool" -c "$core" -i "$donor" -o "$work/out" --offline
