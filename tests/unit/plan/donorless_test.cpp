@@ -141,7 +141,7 @@ TEST_CASE("donor-less glibc pointers: clear_child_tid and the robust list where 
   }
 }
 
-TEST_CASE("donor-less creds come from NT_PRPSINFO; capabilities only for uid 0", "[plan][donorless]") {
+TEST_CASE("donor-less creds come from NT_PRPSINFO, capabilities only for uid 0", "[plan][donorless]") {
   const auto core = open_core("x86_64/counter.core");
   NECRO_REQUIRE_FIXTURE(core, "x86_64/counter.core");
   necro::plan::donorless_options opt;
