@@ -346,13 +346,11 @@ struct donorless_choice {
 };
 
 template <class Arch>
-donor_source load_donor(const necro::elf::core_view<Arch>& core, const std::string& images_dir,
+donor_source load_donor(const necro::elf::core_view<Arch>& core, std::optional<necro::criu::image_set> images,
                         const necro::io::file_facts& disk, const donorless_choice& choice) {
   donor_source d;
-  if (!images_dir.empty()) {
-    auto loaded = necro::criu::image_set::load(images_dir);
-    if (!loaded) die(loaded.error());
-    d.loaded = std::move(*loaded);
+  if (images) {
+    d.loaded = std::move(images);
     return d;
   }
   auto opt = donorless::gather(core.pid(), disk, choice.stdio, choice.cwd);
@@ -368,6 +366,69 @@ necro::result<necro::plan::resurrection> plan_with(const necro::elf::core_view<A
                                                    const necro::io::file_facts& disk, bool offline) {
   if (donor.synthetic) return necro::plan::plan_donorless(core, *donor.synthetic, disk, {.offline = offline});
   return necro::plan::plan_resurrection(core, *donor.loaded, disk, {.offline = offline});
+}
+
+/// A core without NT_FILE (the kernel leaves it out past
+/// kernel.core_file_note_size_limit): its file mappings are rebuilt from the
+/// executable and the dynamic linker's link_map, with the objects' program
+/// headers read from disk. Returns the report for --explain ("" when the core
+/// has NT_FILE); the warnings go to `warnings`.
+template <class Arch>
+necro::result<std::string> rebuild_file_mappings(necro::elf::core_view<Arch>& core, const necro::criu::image_set* donor,
+                                                 bool offline, std::vector<std::string>& warnings) {
+  if (core.process().nt_file) return std::string{};
+  auto loaded = necro::elf::read_loaded_objects(core);
+  if (!loaded) {
+    auto e = loaded.error();
+    return necro::fail(e.prefix("no NT_FILE, and the dynamic linker's list cannot be read: "));
+  }
+  if (offline)
+    return necro::fail(necro::error(necro::errc::missing, std::string(core.path()),
+                                    "the core has no NT_FILE note: its file mappings can only be rebuilt from the "
+                                    "files on disk, which --offline does not read"));
+  std::vector<std::string> exe_names, names;
+  if (auto fn = core.auxv(necro::arch::at::execfn))
+    if (auto s = core.read_string(*fn)) exe_names.emplace_back(*s);
+  if (donor)
+    if (const auto* exe = donor->reg_file(donor->mm().exe_file_id())) exe_names.push_back(exe->name());
+  names = exe_names;
+  for (const auto& o : loaded->objects)
+    if (!o.name.empty() && o.name.front() == '/') names.emplace_back(o.name);
+  const auto disk = necro::io::read_object_files(names);
+  auto rebuilt = necro::plan::rebuild_file_mappings(core, *loaded, exe_names, disk);
+  if (!rebuilt) return necro::fail(rebuilt.error());
+  for (auto& w : rebuilt->warnings) warnings.push_back(std::move(w));
+  std::string report = necro::plan::explain_rebuilt(*rebuilt);
+  core.adopt_file_mappings(std::move(rebuilt->entries));
+  return report;
+}
+
+/// The donor's images (with -i), read first: its executable names the
+/// victim's when the core has no NT_FILE and its mappings are rebuilt.
+struct donor_and_mappings {
+  std::optional<necro::criu::image_set> donor;
+  std::string rebuilt;  ///< the rebuild's report ("" with NT_FILE)
+  std::vector<std::string> warnings;
+};
+
+/// With `tolerant` (--inspect) mappings that cannot be rebuilt are a warning, else the end.
+template <class Arch>
+donor_and_mappings read_donor_and_mappings(const std::string& images_dir, necro::elf::core_view<Arch>& core,
+                                           bool offline, bool tolerant = false) {
+  donor_and_mappings out;
+  if (!images_dir.empty()) {
+    auto d = necro::criu::image_set::load(images_dir);
+    if (!d) die(d.error());
+    out.donor = std::move(*d);
+  }
+  auto rebuilt = rebuild_file_mappings(core, out.donor ? &*out.donor : nullptr, offline, out.warnings);
+  if (rebuilt) {
+    out.rebuilt = std::move(*rebuilt);
+  } else {
+    if (!tolerant) die(rebuilt.error());
+    out.warnings.push_back("file mappings not rebuilt: " + rebuilt.error().message());
+  }
+  return out;
 }
 
 /// --explain: the plan, with the pages the write will write and elide (the
@@ -542,12 +603,12 @@ int write_and_restore(const cli_options& o, const necro::elf::core_view<Arch>& c
 
 /// --inspect: the core, and the donor when one is given.
 template <class Arch>
-int inspect(const cli_options& o, const necro::elf::core_view<Arch>& core) {
+int inspect(const cli_options& o, necro::elf::core_view<Arch>& core) {
+  const auto dm = read_donor_and_mappings(o.images_dir, core, o.offline, /*tolerant=*/true);
   inspect_core(core);
-  if (o.images_dir.empty()) return 0;
-  auto donor = necro::criu::image_set::load(o.images_dir);
-  if (!donor) die(donor.error());
-  inspect_donor<Arch>(*donor);
+  if (!dm.rebuilt.empty()) fmt::print("{}", dm.rebuilt);
+  for (const auto& w : dm.warnings) fmt::print("  warning: {}\n", printable(w));
+  if (dm.donor) inspect_donor<Arch>(*dm.donor);
   return 0;
 }
 
@@ -558,11 +619,14 @@ int run(const cli_options& o, necro::io::mapped_file file) {
   if (!core) die(core.error());
   if (o.inspect) return inspect(o, *core);
   const std::filesystem::path criu = o.restore ? locate_criu(o) : std::filesystem::path{};
+  auto dm = read_donor_and_mappings(o.images_dir, *core, o.offline);
   const auto disk = disk_facts(*core, o.offline);
-  const donor_source donor = load_donor(*core, o.images_dir, disk, o.choice);
+  const donor_source donor = load_donor(*core, std::move(dm.donor), disk, o.choice);
   auto plan = plan_with(*core, donor, disk, o.offline);
   if (!plan) die(plan.error());
+  plan->warnings.insert(plan->warnings.begin(), dm.warnings.begin(), dm.warnings.end());
   if (o.explain) {
+    if (!dm.rebuilt.empty()) fmt::print("{}\n", dm.rebuilt);
     print_explanation(*core, *plan, disk, o.verbose);
     return 0;
   }

@@ -9,6 +9,7 @@
 #include <necro/io/byte_view.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/io/file_facts.hpp>
+#include <necro/io/object_files.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/io/unique_fd.hpp>
 #include <necro/io/zstd_file.hpp>
@@ -19,6 +20,9 @@
 #include <necro/elf/identity.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/build_id.hpp>
+#include <necro/elf/file_layout.hpp>
+#include <necro/elf/link_map.hpp>
 #include <necro/elf/dynamic_symbols.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
@@ -42,8 +46,15 @@
 #include <necro/plan/donorless_options.hpp>
 #include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
+#include <necro/plan/file_mappings.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>
+#include <necro/capture/model.hpp>
+#include <necro/capture/proc.hpp>
+#include <necro/capture/text.hpp>
+#include <necro/capture/reader.hpp>
+#include <necro/capture/collect.hpp>
+#include <necro/capture/criu_files.hpp>
 
 #endif

@@ -48,6 +48,7 @@
 #include <necro/criu/image.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/link_map.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/pb/core.pb.h>
 #include <necro/pb/mm.pb.h>
@@ -679,6 +680,62 @@ std::uint32_t pid_of(const fs::path& donor) {
   return e.pid();
 }
 
+/// Cores without NT_FILE (its note type changed, so it is skipped as
+/// unknown) whose dynamic linker's list is broken: the file mappings cannot
+/// be rebuilt, and the error names the address (and the core offset) that
+/// could not be read. Intact, such a core is refused with --offline.
+void no_nt_file_cores(corpus& c, const core_map& m, const bytes& pristine) {
+  const std::string_view g = "no-nt-file";
+  const auto view = necro::test::view_of(pristine, "fixture");
+  auto core = x86_core::parse(view);
+  if (!core) die("the fixture core does not parse: " + core.error().message());
+  auto loaded = necro::elf::read_loaded_objects(*core);
+  if (!loaded || loaded->objects.size() < 3 || !loaded->exe.dynamic || !loaded->r_debug)
+    die("the fixture core's link_map is not as expected");
+  const auto& objs = loaded->objects;
+  const auto file_at = [&](std::uint64_t vaddr) {
+    const auto& l = m.load_at_vaddr(vaddr);
+    if (vaddr - l.vaddr >= l.filesz) die(fmt::format("{:#x} is not dumped", vaddr));
+    return l.offset + (vaddr - l.vaddr);
+  };
+  // DT_DEBUG's value slot in the executable's dynamic section.
+  std::uint64_t dt_debug = 0;
+  for (std::uint64_t a = *loaded->exe.dynamic; dt_debug == 0; a += 16)
+    if (peek<std::uint64_t>(pristine, file_at(a)) == necro::elf::dyn::dt_debug) dt_debug = file_at(a + 8);
+  const auto& fl = m.note(nt::file);
+  const auto hide = [&](bytes& b) { poke(b, fl.header + off::n_type, std::uint32_t{nt::file + 1}); };
+  const std::string why = "no NT_FILE, and the dynamic linker's list cannot be read: ";
+  const auto cycle = [&](std::uint64_t from, std::uint64_t to) {
+    return [&, from, to](bytes& b) {
+      hide(b);
+      poke(b, file_at(from + 24), to);
+    };
+  };
+  c.edit_core(g, "no-nt-file-offline", hide, "the core has no NT_FILE note: its file mappings can only be rebuilt");
+  c.edit_core(g, "link-map-cycle", cycle(objs[2].at, objs[1].at),
+              fmt::format("offset *: {}address {}: link_map chain loops back to this entry", why, hex(objs[1].at)));
+  c.edit_core(g, "link-map-self", cycle(objs[0].at, objs[0].at),
+              fmt::format("offset *: {}address {}: link_map chain loops back to this entry", why, hex(objs[0].at)));
+  c.edit_core(g, "l-name-outside-core", [&](bytes& b) {
+                hide(b);
+                poke(b, file_at(objs[1].at + 8), std::uint64_t{0x10});
+              },
+              fmt::format("{}address 0x10: link_map at {}: l_name is not a NUL-terminated string", why,
+                          hex(objs[1].at)));
+  c.edit_core(g, "l-next-outside-core", cycle(objs[1].at, max64 - 7),
+              fmt::format("{}address {}: link_map l_addr is not in the core's memory", why, hex(max64 - 7)));
+  c.edit_core(g, "r-debug-missing", [&](bytes& b) {
+                hide(b);
+                poke(b, dt_debug, std::uint64_t{0x1000});
+              },
+              fmt::format("{}address 0x1000: r_debug r_version is not in the core's memory", why));
+  c.edit_core(g, "r-debug-bad-version", [&](bytes& b) {
+                hide(b);
+                poke(b, file_at(*loaded->r_debug), std::int32_t{77});
+              },
+              fmt::format("offset *: {}address {}: r_debug r_version 77 is not 1 or 2", why, hex(*loaded->r_debug)));
+}
+
 void edit_file(const fs::path& p, const std::function<void(bytes&)>& edit) {
   bytes b = slurp(p);
   edit(b);
@@ -1002,12 +1059,14 @@ int main(int argc, char** argv) {
   }
   bytes core = slurp(argv[2]);
   const core_map m = map_core(core);
+  const bytes pristine = core;
   corpus c(std::move(core), argv[4], mode == "make" ? argv[5] : "", mode == "make" ? argv[6] : "");
   truncated_cores(c, m);
   lying_cores(c, m);
   lying_notes(c, m);
   other_cores(c, m, argv[3]);
   tolerated_cores(c, m);
+  no_nt_file_cores(c, m, pristine);
   bad_images(c);
   inconsistent_images(c);
   tolerated_images(c);

@@ -33,8 +33,24 @@
 #   x86_64/norandom.core.zst     counter run without ASLR (setarch -R): its brk
 #   x86_64/norandom.donor/*.img  heap is glued to the executable; and a donor
 #   x86_64/norandom.facts.txt    run the same way; the kernel's start_brk
+#   bin/manymaps                 x86-64 dynamic build of ../e2e/victims/manymaps.c
+#   x86_64/manymaps.core.zst     ELF core of a VICTIM run with 65 600 one-page
+#                                regions (65 635 VMAs): no NT_FILE note (the
+#                                kernel leaves it out at 64 bytes a VMA past
+#                                core_file_note_size_limit, whose minimum is
+#                                its 4 MiB default) and PN_XNUM (filter 0x33)
+#   x86_64/manymaps.donor/*.img  CRIU 4.x images of a DONOR run with 64 regions
+#   x86_64/manymaps.facts.txt    the victim's /proc/PID/maps file mappings and
+#                                each mapped object's PT_LOADs and build-id
+#   bin/catchme                  x86-64 dynamic build of src/catchme.c
+#   x86_64/catch.capture/        what necro-catch (the core_pattern helper; path
+#                                in NECRO_CATCH) wrote beside the core of a
+#                                catchme VICTIM killed by SIGQUIT: capture.txt,
+#                                files.img, fdinfo-, fs-, creds-PID.img, capture.log
+#   x86_64/catch.core.zst        that core (zstd)
+#   x86_64/catch.facts.txt       the victim's own fd listing, ports, pid
 #
-# Usage: make-fixtures.sh [counter] [pool] [shmem] [epoll] [aarch64] [titles] [norandom]
+# Usage: make-fixtures.sh [counter] [pool] [shmem] [epoll] [aarch64] [titles] [norandom] [manymaps] [capture]
 # With no argument every fixture set is regenerated; otherwise only the named
 # ones (the others are left untouched), e.g. `make-fixtures.sh pool`.
 #
@@ -68,14 +84,14 @@ die() { printf 'make-fixtures.sh: error: %s\n' "$*" >&2; exit 1; }
 DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # ---------------------------------------------------------------- selection
-ALL_SETS=(counter pool shmem epoll aarch64 titles norandom)
+ALL_SETS=(counter pool shmem epoll aarch64 titles norandom manymaps capture)
 SETS=()
 if [ "$#" -eq 0 ]; then
     SETS=("${ALL_SETS[@]}")
 else
     for arg in "$@"; do
         case $arg in
-        counter | pool | shmem | epoll | aarch64 | titles | norandom) SETS+=("$arg") ;;
+        counter | pool | shmem | epoll | aarch64 | titles | norandom | manymaps | capture) SETS+=("$arg") ;;
         all) SETS=("${ALL_SETS[@]}") ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
         *) die "unknown fixture set '$arg' (expected: ${ALL_SETS[*]} or all)" ;;
@@ -94,11 +110,13 @@ want titles && TOOLS+=(zstd)
 want shmem && TOOLS+=(zstd)
 want epoll && TOOLS+=(zstd)
 want norandom && TOOLS+=(zstd setarch)
+want manymaps && TOOLS+=(zstd)
+want capture && TOOLS+=(zstd)
 for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null || die "required tool '$tool' not found in PATH"
 done
 CRIU_VERSION=
-if want counter || want pool || want shmem || want epoll || want norandom; then
+if want counter || want pool || want shmem || want epoll || want norandom || want manymaps; then
     [ -n "${NECRO_CRIU:-}" ] ||
         die "NECRO_CRIU is not set; point it at a CRIU 4.x binary, e.g. NECRO_CRIU=/path/to/criu $0"
     [ -x "$NECRO_CRIU" ] || die "NECRO_CRIU=$NECRO_CRIU is not an executable file"
@@ -110,6 +128,7 @@ fi
 SCRATCH=$(mktemp -d /tmp/necro-fixtures.XXXXXX)
 OLD_CORE_PATTERN=       # read once the lock is held (an e2e run may have changed it)
 CORE_PATTERN_SET=0
+OLD_MAX_MAP_COUNT=      # set while the manymaps set has vm.max_map_count raised
 STARTED_PIDS=()
 declare -A STARTED_EXE=()  # pid -> the program launch() started there
 BIN="$DATA/bin/counter"
@@ -138,6 +157,12 @@ cleanup() {
     done
     if [ "$CORE_PATTERN_SET" = 1 ]; then
         printf '%s\n' "$OLD_CORE_PATTERN" > /proc/sys/kernel/core_pattern
+    fi
+    if [ -n "$OLD_MAX_MAP_COUNT" ]; then
+        printf '%s\n' "$OLD_MAX_MAP_COUNT" > /proc/sys/vm/max_map_count
+    fi
+    if [ -n "${OLD_PIPE_LIMIT:-}" ]; then
+        printf '%s\n' "$OLD_PIPE_LIMIT" > /proc/sys/kernel/core_pipe_limit
     fi
     rm -rf "$SCRATCH"
     exit "$rc"
@@ -824,6 +849,127 @@ if want norandom; then
         printf 'victim_end_data=%#x\nvictim_start_brk=%#x\n' "${NR_F[43]}" "${NR_F[44]}"
         donor_facts "$DATA/x86_64/norandom.donor" "$DONOR_PID"
     } > "$DATA/x86_64/norandom.facts.txt"
+fi
+
+# ================================================================ x86_64 manymaps
+# A core without NT_FILE: more VMAs than the kernel's NT_FILE note may
+# describe (64 bytes each must stay below kernel.core_file_note_size_limit,
+# whose smallest allowed value is its 4 MiB default: 65 536 VMAs). The one-page
+# regions are untouched (not dumped) but every 32nd: the core stays small.
+if want manymaps; then
+    MBIN="$DATA/bin/manymaps"
+    XMBIN="$FIX/manymaps"
+    log "building x86-64 manymaps (dynamic, -O1 -g)"
+    run mkdir -p "$DATA/bin" "$DATA/x86_64"
+    run cp "$DATA/../e2e/victims/manymaps.c" "$FIX/src/manymaps.c"
+    (cd "$FIX" && run gcc -O1 -g -Wall -Wextra -o manymaps src/manymaps.c)
+    run cp "$XMBIN" "$MBIN"
+    rm -f "$DATA/x86_64/manymaps.core.zst" "$DATA/x86_64/manymaps.facts.txt" "$FIX/manymaps.out"
+    rm -rf "$DATA/x86_64/manymaps.donor"
+    seq 1 1000 > "$FIX/manymaps.data"
+    OLD_MAX_MAP_COUNT=$(cat /proc/sys/vm/max_map_count)
+    log "vm.max_map_count was $OLD_MAX_MAP_COUNT; raising it to 200000 (restored on exit)"
+    printf '%s\n' 200000 > /proc/sys/vm/max_map_count
+
+    log "MANYMAPS VICTIM: 65600 regions, coredump_filter=0x33"
+    LAUNCH_FILTER=0x33 launch "$FIX" "$XMBIN" "$FIX/manymaps.out" 65600 "$FIX/manymaps.data"
+    MM_PID=$LAUNCHED_PID
+    for _ in $(seq 100); do grep -q '^ready ' "$FIX/manymaps.out" 2>/dev/null && break; sleep 0.05; done
+    grep -q '^ready ' "$FIX/manymaps.out" || die "the manymaps victim did not get ready"
+    MM_MAPS=$(cat "/proc/$MM_PID/maps")
+    run kill -QUIT "$MM_PID"
+    reap "$MM_PID"
+    [ "$WAIT_STATUS" -eq $((128 + 3)) ] || die "manymaps victim exit status $WAIT_STATUS, expected 131 (SIGQUIT)"
+    MM_CORE="$SCRATCH/core.$MM_PID"
+    [ -s "$MM_CORE" ] || die "no core at $MM_CORE"
+    readelf -nW "$MM_CORE" | grep -q NT_FILE && die "the manymaps core has an NT_FILE note: too few VMAs?"
+    run zstd -q -19 "$MM_CORE" -o "$DATA/x86_64/manymaps.core.zst"
+    chmod 0644 "$DATA/x86_64/manymaps.core.zst"
+    # A small donor: the plan takes the VMAs from the core, the donor lends flags.
+    dump_donor "MANYMAPS DONOR" "$DATA/x86_64/manymaps.donor" "$XMBIN" "$FIX/manymaps.out" 64 "$FIX/manymaps.data"
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# x86_64/manymaps.core.zst (victim, no NT_FILE) and manymaps.donor/ (64-region donor)."
+        echo "# victim_map_<k>: the victim's /proc/PID/maps lines that name a file;"
+        echo "# object_<k>_*: each such file but the data file: build-id and PT_LOADs"
+        echo "# (readelf -lW: offset vaddr filesz memsz flags, hex)."
+        echo "binary=$XMBIN"
+        echo "binary_copy=bin/manymaps"
+        echo "data_file=$FIX/manymaps.data"
+        echo "victim_pid=$MM_PID"
+        echo "victim_maps_lines=$(wc -l <<<"$MM_MAPS")"
+        echo "donor_pid=$DONOR_PID"
+        k=0
+        while read -r line; do
+            echo "victim_map_$k=$line"
+            k=$((k + 1))
+        done < <(awk '$6 ~ /^\// { print $1, $2, $3, $6 }' <<<"$MM_MAPS")
+        echo "victim_map_count=$k"
+        k=0
+        for obj in $(awk '$6 ~ /^\// { print $6 }' <<<"$MM_MAPS" | awk '!seen[$0]++'); do
+            [ "$obj" = "$FIX/manymaps.data" ] && continue
+            echo "object_${k}_path=$obj"
+            echo "object_${k}_build_id=$(readelf -nW "$obj" | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p' | head -n1)"
+            j=0
+            while read -r off vaddr filesz memsz flags; do
+                echo "object_${k}_load_${j}=$off $vaddr $filesz $memsz $flags"
+                j=$((j + 1))
+            done < <(readelf -lW "$obj" | awk '$1 == "LOAD" { f = $7; if ($8 != "" && $8 !~ /^0x/) f = f $8; print $2, $3, $5, $6, f }')
+            echo "object_${k}_load_count=$j"
+            k=$((k + 1))
+        done
+        echo "object_count=$k"
+        core_counts "$MM_CORE" | sed 's/^/core_/'
+        donor_facts "$DATA/x86_64/manymaps.donor" "$DONOR_PID"
+    } > "$DATA/x86_64/manymaps.facts.txt"
+    printf '%s\n' "$OLD_MAX_MAP_COUNT" > /proc/sys/vm/max_map_count
+    OLD_MAX_MAP_COUNT=
+fi
+
+# ================================================================ x86_64 capture
+# catchme killed under necro-catch (core_pattern = |NECRO_CATCH ... %P, with
+# core_pipe_limit 1 so the kernel keeps /proc/PID until the helper exits).
+if want capture; then
+    [ -n "${NECRO_CATCH:-}" ] && [ -x "$NECRO_CATCH" ] ||
+        die "NECRO_CATCH must name the built necro-catch (build/examples/catch/necro-catch)"
+    log "building x86-64 catchme (dynamic, -O1 -g)"
+    run mkdir -p "$DATA/bin" "$DATA/x86_64" "$FIX/catch"
+    run cp "$DATA/src/catchme.c" "$FIX/src/catchme.c"
+    (cd "$FIX" && run gcc -O1 -g -Wall -Wextra -o catchme src/catchme.c)
+    run cp "$FIX/catchme" "$DATA/bin/catchme"
+    CATCH_OUT="$SCRATCH/catch"
+    run mkdir -m 0700 "$CATCH_OUT"
+    OLD_PIPE_LIMIT=$(cat /proc/sys/kernel/core_pipe_limit)
+    echo 1 > /proc/sys/kernel/core_pipe_limit
+    printf '|%s --dir %s --timeout 10s %%P\n' "$NECRO_CATCH" "$CATCH_OUT" > /proc/sys/kernel/core_pattern
+    rm -f "$FIX/catch/ready"
+    launch "$FIX/catch" "$FIX/catchme"
+    VICTIM_PID=$LAUNCHED_PID
+    for _ in $(seq 100); do [ -e "$FIX/catch/ready" ] && break; sleep 0.05; done
+    [ -e "$FIX/catch/ready" ] || die "catchme did not get ready"
+    run kill -QUIT "$VICTIM_PID"
+    reap "$VICTIM_PID"
+    printf '%s\n' "$SCRATCH/core.%p" > /proc/sys/kernel/core_pattern
+    [ -s "$CATCH_OUT/core.$VICTIM_PID" ] || die "necro-catch wrote no complete core.$VICTIM_PID: $(ls "$CATCH_OUT")"
+    rm -rf "$DATA/x86_64/catch.capture"
+    run cp -r "$CATCH_OUT/core.$VICTIM_PID.necro" "$DATA/x86_64/catch.capture"
+    chmod 0755 "$DATA/x86_64/catch.capture"; chmod 0644 "$DATA/x86_64/catch.capture"/*
+    run zstd -q -19 -f "$CATCH_OUT/core.$VICTIM_PID" -o "$DATA/x86_64/catch.core.zst"
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# Facts about x86_64/catch.capture/ and catch.core.zst (catchme killed under necro-catch)."
+        echo "kernel=$(uname -r)"
+        echo "victim_pid=$VICTIM_PID"
+        echo "cwd=$FIX/catch"
+        echo "binary=$FIX/catchme"
+        sed 's/^/port_/; s/ /=/' "$FIX/catch/ports.txt"
+        echo "victim_fd_count=$(wc -l < "$FIX/catch/fds.txt")"
+        echo "victim_fds=$(cut -d' ' -f1 "$FIX/catch/fds.txt" | sort -n | paste -sd,)"
+        while read -r fd link; do echo "victim_fd_$fd=$link"; done < "$FIX/catch/fds.txt"
+        echo "core_size_bytes=$(stat -c %s "$CATCH_OUT/core.$VICTIM_PID")"
+        echo "core_disk_bytes=$(( $(stat -c %b "$CATCH_OUT/core.$VICTIM_PID") * $(stat -c %B "$CATCH_OUT/core.$VICTIM_PID") ))"
+        echo "core_sha256=$(sha256sum "$CATCH_OUT/core.$VICTIM_PID" | cut -d' ' -f1)"
+    } > "$DATA/x86_64/catch.facts.txt"
 fi
 
 # ================================================================ summary

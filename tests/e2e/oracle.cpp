@@ -476,12 +476,22 @@ struct memory_checker {
     for (const auto& s : core.segments()) segs.push_back(&s);
     std::sort(segs.begin(), segs.end(), [](auto* a, auto* b) { return a->vaddr < b->vaddr; });
 
+    // /proc/PID/maps lists mappings sorted and disjoint: the ones overlapping
+    // [lo, hi) are a contiguous run, found by binary search (a process may have
+    // 70 000 of them; a scan per segment would be quadratic).
+    const auto overlapping = [this](u64 lo, u64 hi) {
+      auto b = std::lower_bound(maps.begin(), maps.end(), lo, [](const auto& m, u64 a) { return m.end <= a; });
+      auto e = b;
+      while (e != maps.end() && e->start < hi) ++e;
+      return std::pair{b, e};
+    };
     for (const auto* sp : segs) {
       const auto& s = *sp;
       // Layout: [vaddr, end) mapped, same protection.
       u64 at = s.vaddr;
-      for (const auto& m : maps) {
-        if (m.end <= s.vaddr || m.start >= s.end()) continue;
+      const auto [mb, me] = overlapping(s.vaddr, s.end());
+      for (auto mi = mb; mi != me; ++mi) {
+        const auto& m = *mi;
         if (m.start > at) layout_error("core PT_LOAD " + hex(s.vaddr) + ".." + hex(s.end()) + ": [" + hex(at) + ", " + hex(m.start) + ") is not mapped live");
         if (!m.kernel_data() && !o.gdb_core && m.perms.substr(0, 3) != perms_of(s))
           layout_error("core PT_LOAD " + hex(s.vaddr) + ".." + hex(s.end()) + " is " + perms_of(s) + ", live mapping " +
@@ -491,7 +501,8 @@ struct memory_checker {
       if (at < s.end()) layout_error("core PT_LOAD " + hex(s.vaddr) + ".." + hex(s.end()) + ": [" + hex(at) + ", " + hex(s.end()) + ") is not mapped live");
       // Bytes.
       const u64 dumped_end = s.vaddr + s.bytes.size();
-      for (const auto& m : maps) {
+      for (auto mi = mb; mi != me; ++mi) {
+        const auto& m = *mi;
         const u64 lo = std::max(m.start, s.vaddr), hi = std::min(m.end, dumped_end);
         if (lo >= hi) continue;
         if (m.kernel_data()) {
@@ -505,8 +516,10 @@ struct memory_checker {
     // Layout: nothing mapped that the core does not have.
     for (const auto& m : maps) {
       u64 at = m.start;
-      for (const auto* sp : segs) {
-        if (sp->end() <= at || sp->vaddr >= m.end) continue;
+      auto first = std::lower_bound(segs.begin(), segs.end(), at, [](const auto* sg, u64 a) { return sg->end() <= a; });
+      for (auto si = first; si != segs.end() && (*si)->vaddr < m.end; ++si) {
+        const auto* sp = *si;
+        if (sp->end() <= at) continue;
         if (sp->vaddr > at) break;
         at = std::max(at, sp->end());
       }

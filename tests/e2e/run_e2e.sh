@@ -11,8 +11,10 @@
 #                then restored again running: the counter must continue from the
 #                dead value + 1.
 #   segv         the segv victim dereferences NULL in its main thread; restored
-#                stopped, oracle; then SIGCONT: it must die of SIGSEGV again, at
-#                the same ip, in the same thread.
+#                stopped, oracle; gdb -p shows the core's threads and full
+#                backtraces, and `call necro_probe(14)` returns 43 in it (the
+#                core refuses the call; gdbcheck.sh); then SIGCONT: it must die
+#                of SIGSEGV again, at the same ip, in the same thread.
 #   segv-thread  the same, the NULL store in a worker thread while the main
 #                thread waits in pthread_join (2 threads; the core's first thread
 #                is not the leader; the leader sleeps in a futex: -ERESTARTSYS).
@@ -56,13 +58,14 @@
 #                memory): necro creates the memfd inode, the file entries, the
 #                remap and the ghost file; restored running, the same checks.
 #   nodonor-counter, nodonor-segv, nodonor-segv-thread, nodonor-heapsig,
-#   nodonor-pool, nodonor-handshake
+#   nodonor-pool, nodonor-handshake, nodonor-manymaps
 #                the victim of the mode without "nodonor-" dies the same way, but
 #                no donor is run or dumped: `criu-necromancer -c CORE -o OUT`
 #                synthesizes the whole image set from the core (--explain must
 #                list what was "not in the core"); crit decodes every image;
 #                restored stopped, the oracle compares it with the core. Crashed
-#                ones: gdb sees the core's threads and frames, and continued they
+#                ones: gdb -p sees the core's threads and full backtraces, and
+#                `call necro_probe(14)` returns 43 (gdbcheck.sh); continued, they
 #                die again at the same ip. nodonor-counter and nodonor-pool
 #                write to stdout (their only external state) and are
 #                resurrected with --stdio OUTFILE: restored running, they go
@@ -118,6 +121,7 @@ PASSES=0
 FAILS=0
 WORK=
 OLD_CORE_PATTERN=
+OLD_MAX_MAP_COUNT=
 declare -A TRACKED=() # pid -> binary it must be running for us to kill it
 
 ts() { date +%H:%M:%S.%3N; }
@@ -137,8 +141,8 @@ show_log() {
 }
 
 case $MODE in
-    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem | shmem-new) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
-    nodonor-counter | nodonor-segv | nodonor-segv-thread | nodonor-heapsig | nodonor-pool | nodonor-handshake) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem | shmem-new | manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    nodonor-counter | nodonor-segv | nodonor-segv-thread | nodonor-heapsig | nodonor-pool | nodonor-handshake | nodonor-manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -214,6 +218,9 @@ cleanup() {
     if [ -n "$OLD_CORE_PATTERN" ]; then
         printf '%s\n' "$OLD_CORE_PATTERN" >/proc/sys/kernel/core_pattern
     fi
+    if [ -n "$OLD_MAX_MAP_COUNT" ]; then
+        printf '%s\n' "$OLD_MAX_MAP_COUNT" >/proc/sys/vm/max_map_count
+    fi
     if [ "$rc" -eq 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
     if [ "$rc" -eq "$SKIP" ]; then
         :
@@ -246,7 +253,7 @@ log "ASLR: randomize_va_space=$(cat /proc/sys/kernel/randomize_va_space)"
 
 # Every external step that could hang is bounded, so ctest's TIMEOUT (which
 # kills without cleanup) is never what stops a run.
-criu() { timeout 90 "$NECRO_CRIU" "$@" {LOCKFD}>&-; }
+criu() { timeout "${CRIU_TIMEOUT:-90}" "$NECRO_CRIU" "$@" {LOCKFD}>&-; }
 
 # Close every fd above 2 in the current (sub)shell.
 close_stray_fds() {
@@ -355,6 +362,17 @@ case ${MODE#nodonor-} in
     shmem-new)
         mkdir -p "$WORK/dir"
         BIN="$VICTIMS/shmem"; VICTIM_ARGS=("$OUT" "$WORK/dir" shared); DONOR_ARGS=("$OUT" "$WORK/dir" bare); KIND=killed ;;
+    manymaps)
+        # 70 000 one-page regions: more VMAs than NT_FILE may describe
+        # (64 bytes each below kernel.core_file_note_size_limit, 4 MiB by
+        # default) and than e_phnum can count (PN_XNUM). vm.max_map_count is
+        # raised for the run and put back on exit.
+        BIN="$VICTIMS/manymaps"; VICTIM_ARGS=("$OUT" 70000 "$DATA"); DONOR_ARGS=("$OUT" 70000 "$DATA"); KIND=killed
+        seq 1 1000 >"$DATA"
+        OLD_MAX_MAP_COUNT=$(cat /proc/sys/vm/max_map_count)
+        printf '%s\n' 200000 >/proc/sys/vm/max_map_count
+        CRIU_TIMEOUT=300
+        log "vm.max_map_count was $OLD_MAX_MAP_COUNT; now 200000 (restored on exit)" ;;
     heapsig | oracle-criu | reflink | lazy)
         BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
@@ -364,13 +382,14 @@ BIN_BASE=${BIN##*/}
 # only external state): resurrected with --stdio $OUT, they run on.
 case $MODE in
     nodonor-counter) VICTIM_ARGS=(-); LAUNCH_STDOUT=$OUT ;;
-    nodonor-pool) VICTIM_ARGS=(- "${VICTIM_ARGS[@]:1}"); LAUNCH_STDOUT=$OUT ;;
+    nodonor-pool | nodonor-manymaps) VICTIM_ARGS=(- "${VICTIM_ARGS[@]:1}"); LAUNCH_STDOUT=$OUT ;;
 esac
 
 # progress_ok: the victim has been running a while (and is observable).
 progress_ok() {
     case $BIN_BASE in
         counter) has_lines_since "$OUT" "${1:-0}" 20 ;;
+        manymaps) has_lines_since "$OUT" "${1:-0}" 20 '^[0-9]*$' ;;
         heapsig | shmem) has_lines_since "$OUT" "${1:-0}" 20 '^tick ' ;;
         segv) has_lines_since "$OUT" "${1:-0}" 1 '^filled ' ;;
         pool) has_lines_since "$OUT" "${1:-0}" 40 '^w' ;;
@@ -385,6 +404,7 @@ first_per_key() { since "$1" "$2" | awk -v p="^$3" '$0 ~ p && NF == 2 && $2 ~ /^
 last_value() {
     case $BIN_BASE in
         counter) tail -n 1 "$OUT" ;;
+        manymaps) grep -E '^[0-9]+$' "$OUT" | tail -n 1 ;;
         heapsig | shmem) grep '^tick ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
         handshake) grep '^main ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
     esac
@@ -538,6 +558,11 @@ check_goes_on() {
     local new first expect bad
     if [ "$BIN_BASE" = counter ]; then
         new=$(since "$OUT" "$from")
+    elif [ "$BIN_BASE" = manymaps ]; then
+        new=$(since "$OUT" "$from" | grep -E '^[0-9]+$')
+        since "$OUT" "$from" | grep -q '^CORRUPT' &&
+            fail "manymaps found a patterned region corrupt: $(since "$OUT" "$from" | grep -m1 '^CORRUPT')" ||
+            pass "manymaps' pattern checks hold after the resurrection"
     else
         new=$(since "$OUT" "$from" | grep '^tick ' | awk '{print $2}')
     fi
@@ -663,33 +688,10 @@ check_threads_run_on() {
         fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
 }
 
-# check_gdb_same: gdb attached to the stopped resurrected process sees the same
-# threads at the same pcs and top frames as gdb on the core.
-check_gdb_same() {
-    command -v gdb >/dev/null || { log "gdb not found: thread list not compared"; return 0; }
-    local q="thread apply all bt 1"
-    timeout 60 gdb -nx -batch -ex "set print address on" -ex "$q" "$BIN" "$CORE" {LOCKFD}>&- 2>/dev/null |
-        gdb_frames >"$WORK/gdb-core.txt" || true
-    timeout 60 gdb -nx -batch -p "$VPID" -ex "$q" "$BIN" {LOCKFD}>&- 2>/dev/null |
-        gdb_frames >"$WORK/gdb-live.txt" || true
-    wait_for 5 is_stopped "$VPID" || fail "pid $VPID is no longer stopped after gdb"
-    if [ -s "$WORK/gdb-core.txt" ] && diff -u "$WORK/gdb-core.txt" "$WORK/gdb-live.txt" >"$WORK/gdb.diff"; then
-        pass "gdb -p shows the core's threads and top frames: $(paste -sd';' "$WORK/gdb-live.txt")"
-    else
-        fail "gdb -p and gdb on the core differ: $(cat "$WORK/gdb.diff")"
-    fi
-}
-# gdb_frames: "LWP function" per thread, sorted, from `thread apply all bt 1`.
-# The pc itself is the oracle's to compare: a thread rewound out of an
-# interrupted system call (ip -= 2) sits mid-line, so gdb prints its address
-# on one side only.
-gdb_frames() {
-    awk '/\(LWP [0-9]+\)/ { match($0, /LWP [0-9]+/); lwp = substr($0, RSTART + 4, RLENGTH - 4) }
-         /^#0 / { fn = ""
-                  for (i = 2; i <= NF; i++) if ($i == "in") { fn = $(i + 1); break }
-                  if (fn == "") fn = $2
-                  if (lwp != "") print lwp, fn; lwp = "" }' | sort
-}
+# check_gdb_live PROG CORE PID: full backtraces of every thread, gdb -p vs
+# gdb on the core; `call necro_probe(14)` in the live process (gdbcheck.sh).
+# shellcheck source=gdbcheck.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/gdbcheck.sh"
 
 # check_recrash: the stopped resurrected crasher, continued, dies of SIGSEGV
 # again at the same instruction in the same thread.
@@ -896,6 +898,41 @@ check_lazy() {
         fail "the lazy-pages daemon pid $daemon still runs after 60 s"
 }
 
+# check_no_nt_file: the manymaps core is the case at hand: more than 65 535
+# program headers (PN_XNUM) and no NT_FILE note (the kernel left it out).
+check_no_nt_file() {
+    local phnum vmas
+    phnum=$(readelf -hW "$CORE" | sed -n 's/^ *Number of program headers: *//p')
+    vmas=$(grep -c '^ *LOAD' <(readelf -lW "$CORE" 2>/dev/null) || true)
+    [[ "$phnum" == "65535 ("*")" ]] && pass "the core uses PN_XNUM: e_phnum $phnum, $vmas PT_LOADs" ||
+        fail "the core's e_phnum is '$phnum', expected 65535 (PN_XNUM) with the real count in section 0"
+    if readelf -nW "$CORE" | grep -q 'NT_FILE'; then
+        fail "the core has an NT_FILE note: core_file_note_size_limit is $(cat /proc/sys/kernel/core_file_note_size_limit)"
+    else
+        pass "the core has no NT_FILE note (readelf -n; core_file_note_size_limit $(cat /proc/sys/kernel/core_file_note_size_limit))"
+    fi
+}
+
+# check_rebuild_explained: --explain says the mappings were rebuilt and which
+# sysctl would have kept NT_FILE; the plan's time is logged.
+check_rebuild_explained() {
+    local t0 t1
+    t0=$(date +%s%N)
+    if ! timeout 120 "$NECRO" -c "$CORE" -i "$WORK/donor" --explain >"$WORK/explain.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/explain.log"
+        fatal "criu-necromancer --explain failed"
+    fi
+    t1=$(date +%s%N)
+    log "criu-necromancer --explain took $(( (t1 - t0) / 1000000 )) ms"
+    grep -q '^file mappings rebuilt: the core has no NT_FILE' "$WORK/explain.log" &&
+        grep -q 'sysctl kernel.core_file_note_size_limit=' "$WORK/explain.log" &&
+        pass "--explain: $(grep -c ' at bias ' "$WORK/explain.log") objects rebuilt; $(grep -o 'sysctl kernel.core_file_note_size_limit=[0-9]*' "$WORK/explain.log")" ||
+        fail "--explain does not say that the file mappings were rebuilt"
+    grep -q 'look like mappings of files not in' "$WORK/explain.log" &&
+        pass "--explain warns about the data file mapping it cannot name" ||
+        fail "--explain does not warn about the mapping of $DATA"
+}
+
 # crit_decodes DIR: the system crit decodes every image of DIR but pages-*.
 crit_decodes() {
     local img bad=
@@ -905,6 +942,14 @@ crit_decodes() {
         crit decode -i "$img" >/dev/null 2>&1 || bad="$bad ${img##*/}"
     done
     [ -z "$bad" ] && pass "crit decodes every image: $(cd "$1" && ls | paste -sd' ')" || fail "crit cannot decode:$bad"
+}
+
+# check_rebuilt_without_donor: the donor-less --explain (explain.log of
+# resurrect_without_donor) says the file mappings were rebuilt.
+check_rebuilt_without_donor() {
+    grep -q '^file mappings rebuilt: the core has no NT_FILE' "$WORK/explain.log" &&
+        pass "--explain without a donor: $(grep -c ' at bias ' "$WORK/explain.log") objects rebuilt; $(grep -o 'sysctl kernel.core_file_note_size_limit=[0-9]*' "$WORK/explain.log")" ||
+        fail "--explain without a donor does not say that the file mappings were rebuilt"
 }
 
 # resurrect_without_donor: criu-necromancer -c CORE -o $IMG, no donor; the
@@ -937,9 +982,11 @@ resurrect_without_donor() {
 
 # ---------------------------------------------------------------- modes
 case $MODE in
-counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem | shmem-new)
+counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem | shmem-new | manymaps)
     start_victim
+    if [ "$MODE" = manymaps ]; then check_no_nt_file; fi
     dump_donor
+    if [ "$MODE" = manymaps ]; then check_rebuild_explained; fi
     if [ "$MODE" = counter ]; then check_rebuilt_refused; fi
     if [ "$MODE" = shmem ]; then check_filter_refused; fi
     if [ "$MODE" = shmem-new ]; then check_new_objects_planned; fi
@@ -976,7 +1023,7 @@ counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem |
     fi
     check_stopped_restore "$IMG"
     if [ "$KIND" = crashed ]; then
-        check_gdb_same
+        check_gdb_live "$BIN" "$CORE" "$VPID"
         check_recrash
     else
         check_runs_on "$IMG"
@@ -991,10 +1038,12 @@ restore-rpc)
 
 nodonor-*)
     start_victim
+    if [ "$MODE" = nodonor-manymaps ]; then check_no_nt_file; fi
     resurrect_without_donor
+    if [ "$MODE" = nodonor-manymaps ]; then check_rebuilt_without_donor; fi
     check_stopped_restore "$IMG"
     if [ "$KIND" = crashed ]; then
-        check_gdb_same
+        check_gdb_live "$BIN" "$CORE" "$VPID"
         check_recrash
     elif [ -n "${LAUNCH_STDOUT:-}" ]; then
         check_runs_on "$IMG"

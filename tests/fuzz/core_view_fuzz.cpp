@@ -1,6 +1,7 @@
 // libFuzzer target: core_view<x86_64>::parse over arbitrary bytes, then every
-// accessor on whatever parsed, and the build-id readers (of the bytes as an
-// ELF file on disk, and of each mapped file's headers in the core's memory).
+// accessor on whatever parsed, the build-id readers (of the bytes as an ELF
+// file on disk, and of each mapped file's headers in the core's memory), the
+// ELF file layout reader, and the link_map walk a core without NT_FILE needs.
 // Any crash, sanitizer report or broken invariant (__builtin_trap) is a bug.
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,8 @@
 #include <necro/arch/x86_64.hpp>
 #include <necro/elf/build_id.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/file_layout.hpp>
+#include <necro/elf/link_map.hpp>
 #include <necro/map/x86_64.hpp>
 
 namespace {
@@ -27,6 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check((*id)->size() >= 1 && (*id)->size() <= necro::elf::max_build_id_bytes);
   } else if (!id) {
     check(id.error().path() == "fuzz.core");
+  }
+  // The same bytes as a program or library whose PT_LOADs are read.
+  if (auto l = necro::elf::read_file_layout(whole)) {
+    check(!l->loads.empty());
+  } else {
+    check(l.error().path() == "fuzz.core");
   }
   auto r = necro::elf::core_view<necro::arch::x86_64>::parse(whole);
   if (!r) {
@@ -66,6 +75,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& a : c.process().auxv) {
     (void)c.read_string(a.value);
     (void)c.read_memory<std::uint32_t>(a.value);
+  }
+  // The dynamic linker's list: capped, cycles refused, every name in the core.
+  if (auto lo = necro::elf::read_loaded_objects(c)) {
+    check(lo->objects.size() <= necro::elf::max_loaded_objects);
+    for (const auto& o : lo->objects) {
+      check(o.name.size() < necro::elf::max_object_name);
+      sink = sink + o.bias + o.name.size();
+    }
+  } else {
+    check(lo.error().path() == "fuzz.core");
   }
   for (const auto& f : c.process().files) {
     check(f.start <= f.end);

@@ -155,6 +155,19 @@ std::optional<io::byte_view> memory_view(const core_view<Arch>& core, std::uint6
   return *v;
 }
 
+/// The build-id of the ELF file the dead process had loaded at `load_start`
+/// (where its file offset 0 is mapped), read from the core's memory: nullopt
+/// when the ELF header, program headers or notes are not dumped there
+/// (coredump_filter bit 4 dumps the header page), or the file has none.
+template <class Arch>
+result<std::optional<io::byte_view>> build_id_at(const core_view<Arch>& core, std::uint64_t load_start) {
+  // The notes may lie in a later mapping of the file (its other PT_LOADs).
+  auto fetch = [&core](std::uint64_t pos, std::uint64_t len, std::string_view) -> result<std::optional<io::byte_view>> {
+    return memory_view(core, pos, len);
+  };
+  return detail::walk_build_id(fetch, load_start, Arch::page_size);
+}
+
 /// The build-id of `path` as the dead process had it loaded: read from the
 /// core's memory at each NT_FILE mapping of `path` at file offset 0 (the ELF
 /// header; coredump_filter bit 4 dumps it). nullopt when no such mapping is
@@ -165,12 +178,7 @@ template <class Arch>
 result<std::optional<io::byte_view>> victim_build_id(const core_view<Arch>& core, std::string_view path) {
   for (const auto& f : core.process().files) {
     if (f.path != path || f.offset != 0) continue;
-    // The notes may lie in a later mapping of the file (its other PT_LOADs).
-    auto fetch = [&core](std::uint64_t pos, std::uint64_t len,
-                         std::string_view) -> result<std::optional<io::byte_view>> {
-      return memory_view(core, pos, len);
-    };
-    NECRO_TRY_ASSIGN(auto id, detail::walk_build_id(fetch, f.start, Arch::page_size));
+    NECRO_TRY_ASSIGN(auto id, build_id_at(core, f.start));
     if (id) return id;
   }
   return std::optional<io::byte_view>{};

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,13 @@ struct file_mapping {
   std::string_view path;
 };
 
+/// A file mapping that owns its path: one rebuilt for a core without NT_FILE
+/// (plan::rebuild_file_mappings), to be adopted by core_view::adopt_file_mappings.
+struct owned_file_mapping {
+  std::uint64_t start = 0, end = 0, offset = 0;
+  std::string path;
+};
+
 /// One auxv pair.
 struct auxv_entry {
   std::uint64_t key = 0, value = 0;
@@ -85,6 +93,8 @@ struct process_notes : Arch::process_regsets {
   std::optional<io::byte_view> auxv_bytes;
   std::vector<file_mapping> files;
   std::uint64_t file_page_size = 0;
+  bool nt_file = false;       ///< the core has an NT_FILE note
+  bool files_rebuilt = false; ///< `files` came from adopt_file_mappings, not NT_FILE
   std::uint64_t unknown_notes = 0;            ///< skipped quietly, counted
 };
 
@@ -154,6 +164,18 @@ class core_view {
     for (const auto& t : threads_)
       if (t.tid() == p) return t;
     return threads_.front();
+  }
+
+  /// Takes file mappings rebuilt for a core without NT_FILE
+  /// (plan::rebuild_file_mappings) as if NT_FILE had listed them, so that the
+  /// planners read them as usual. Paths are owned here (moves keep them valid).
+  void adopt_file_mappings(std::vector<owned_file_mapping> entries) {
+    rebuilt_ = std::make_unique<std::vector<owned_file_mapping>>(std::move(entries));
+    process_.files.clear();
+    process_.files.reserve(rebuilt_->size());
+    for (const auto& e : *rebuilt_) process_.files.push_back({e.start, e.end, e.offset, e.path});
+    process_.file_page_size = Arch::page_size;
+    process_.files_rebuilt = true;
   }
 
   /// The value of an auxv key, if present.
@@ -364,6 +386,7 @@ class core_view {
     if (!d.covers(table, count * 24))
       return fail(d.short_read(table, count * 24, fmt::format("NT_FILE table of {} entries", count)));
     process_.file_page_size = page;
+    process_.nt_file = true;
     process_.files.clear();
     process_.files.reserve(static_cast<std::size_t>(count));
     std::uint64_t name_pos = table + count * 24;
@@ -391,6 +414,7 @@ class core_view {
 
   io::byte_view whole_;
   std::unique_ptr<io::mapped_file> file_;
+  std::unique_ptr<std::vector<owned_file_mapping>> rebuilt_;  ///< owns the paths of adopted mappings
   ehdr64 ehdr_{};
   std::vector<segment> segments_;
   std::vector<const segment*> sorted_;

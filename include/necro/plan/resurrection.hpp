@@ -308,6 +308,10 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   // What changed, in words.
   out.changes.push_back(fmt::format("pid {} -> {}", donor.pid(), out.pid));
   out.changes.push_back(fmt::format("{} VMAs from the core (donor had {})", out.vmas.size(), donor.mm().vmas_size()));
+  if (core.process().files_rebuilt)
+    out.changes.push_back(fmt::format("file mappings rebuilt ({} entries): the core has no NT_FILE note; they come "
+                                      "from the dynamic linker's link_map and the objects' program headers on disk",
+                                      core.process().files.size()));
   for (const auto& o : out.shared.objects)
     out.changes.push_back(fmt::format("{} {}: {} bytes from the core ({})", describe(o.kind), o.name, o.size,
                                       o.from_donor ? "the donor's object, refilled" : "new: the donor has none"));

@@ -1,0 +1,45 @@
+// necro-catch --show DIR: what a capture directory holds, one line per fd,
+// every string escaped (io::printable); or one error line naming the file.
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
+#include <necro/capture/criu_files.hpp>
+#include <necro/capture/reader.hpp>
+#include <necro/io/printable.hpp>
+
+namespace catcher {
+
+inline std::string describe(const necro::capture::fd_entry& f) {
+  using necro::io::printable;
+  std::string s = fmt::format("fd {} {} flags 0o{:o} pos {} {}", f.fd, necro::capture::kind_name(f.kind), f.flags, f.pos,
+                              printable(f.link));
+  if (f.eventfd_count) s += fmt::format(" count {}", *f.eventfd_count);
+  if (f.sigmask) s += fmt::format(" sigmask {:#x}", *f.sigmask);
+  if (f.timer) s += fmt::format(" clock {} next {}.{:09} every {}.{:09}", f.timer->clockid, f.timer->value_sec,
+                                f.timer->value_nsec, f.timer->interval_sec, f.timer->interval_nsec);
+  if (f.sock && f.sock->family != 1) s += fmt::format(" family {} proto {} state {} port {}", f.sock->family, f.sock->proto, f.sock->state, f.sock->local_port);
+  if (f.sock && f.sock->family == 1) s += fmt::format(" unix type {} name {}{}", f.sock->type, printable(f.sock->unix_name), f.sock->backlog ? " listening" : "");
+  for (const auto& t : f.targets) s += fmt::format("\n  watches fd {} events {:#x} data {:#x}", t.tfd, t.events, t.data);
+  return s;
+}
+
+/// Prints the capture in `dir`; 1 with one error line on stderr if it does not read.
+inline int show(const std::string& dir, std::optional<std::int32_t> pid) {
+  using necro::io::printable;
+  const auto c = necro::capture::read(dir, pid);
+  if (!c) return std::fprintf(stderr, "necro-catch: %s\n", printable(c.error().message()).c_str()), 1;
+  fmt::print("pid {} comm {} exe {}\ncwd {}\nroot {}\n", c->pid, printable(c->comm), printable(c->exe), printable(c->cwd),
+             printable(c->root));
+  for (const auto& f : c->fds) fmt::print("{}\n", describe(f));
+  for (const auto& m : c->mapped_files) fmt::print("map {} build-id {}\n", printable(m.path), m.build_id.empty() ? "-" : m.build_id);
+  for (const auto& s : c->skipped) fmt::print("skipped: {}\n", printable(s));
+  for (const auto& s : necro::capture::to_criu(*c).not_converted) fmt::print("no CRIU form: {}\n", s);
+  return 0;
+}
+
+}  // namespace catcher

@@ -1,0 +1,62 @@
+/// necro::elf::read_file_layout: what an ELF64 little-endian file (a program
+/// or shared object, given as its bytes) tells its loader: its type, entry
+/// point, PT_LOAD program headers and GNU build-id. Bounds-checked and capped;
+/// nothing is copied but the program headers.
+#ifndef NECRO_ELF_FILE_LAYOUT_HPP
+#define NECRO_ELF_FILE_LAYOUT_HPP
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <necro/arch/common.hpp>
+#include <necro/elf/build_id.hpp>
+#include <necro/elf/types.hpp>
+#include <necro/io/byte_view.hpp>
+#include <necro/io/error.hpp>
+
+namespace necro::elf {
+
+/// A loader-visible summary of an ELF file.
+struct file_layout {
+  std::uint16_t type = 0;             ///< ET_EXEC or ET_DYN
+  std::uint64_t entry = 0;            ///< e_entry
+  std::vector<phdr64> loads;          ///< PT_LOAD program headers, in file order
+  std::optional<std::string> build_id;  ///< lower-case hex
+};
+
+/// Reads the layout of the ELF file whose bytes are `file`. Errors name the
+/// file and the offset: not ELF64 little-endian, headers past its end, no
+/// PT_LOAD, or more program headers than an object has.
+inline result<file_layout> read_file_layout(const io::byte_view& file) {
+  NECRO_TRY_ASSIGN(const ehdr64 eh, file.load<ehdr64>(0, "ELF header"));
+  if (!std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(), eh.ident.begin()))
+    return fail(file.error_at(0, errc::bad_magic, "not an ELF file (bad magic)"));
+  if (eh.ident[4] != arch::elfc::class64 || eh.ident[5] != arch::elfc::data_lsb)
+    return fail(file.error_at(4, errc::unsupported, "not ELF64 little-endian"));
+  if (eh.type != arch::elfc::et_exec && eh.type != arch::elfc::et_dyn)
+    return fail(file.error_at(16, errc::bad_value, fmt::format("ELF type {} is neither ET_EXEC nor ET_DYN", eh.type)));
+  if (eh.phentsize != sizeof(phdr64))
+    return fail(file.error_at(54, errc::bad_value, fmt::format("e_phentsize {} is not {}", eh.phentsize, sizeof(phdr64))));
+  NECRO_TRY_ASSIGN(const io::byte_view table,
+                   file.sub(eh.phoff, std::uint64_t{eh.phnum} * sizeof(phdr64), "program header table"));
+  file_layout out;
+  out.type = eh.type;
+  out.entry = eh.entry;
+  for (std::uint64_t i = 0; i < eh.phnum; ++i) {
+    NECRO_TRY_ASSIGN(const phdr64 ph, table.load<phdr64>(i * sizeof(phdr64), "program header"));
+    if (ph.type == arch::elfc::pt_load) out.loads.push_back(ph);
+  }
+  if (out.loads.empty()) return fail(file.error_at(eh.phoff, errc::bad_value, "no PT_LOAD program header"));
+  if (auto id = read_build_id(file); id && *id) out.build_id = to_hex((*id)->bytes());
+  return out;
+}
+
+}  // namespace necro::elf
+
+#endif

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Hostile captures through `necro-catch --show`: each case is a copy of the
+# real fixture capture (tests/data/x86_64/catch.capture) broken one way. A bad
+# capture must give exit code 1, nothing on stdout and exactly one stderr line
+# `necro-catch: DIR/capture.txt: ...` with the expected message; never a
+# crash or a hang. A hostile but valid one (escaped terminal escapes in a
+# path) must print, exit 0, with no control byte in the output.
+#
+#   capture_corpus_test.sh NECRO_CATCH FIXTURE_CAPTURE_DIR
+set -euo pipefail
+tool=$1 fixture=$2
+limit=${NECRO_CORPUS_TIMEOUT:-30}
+work=$(mktemp -d "${TMPDIR:-/tmp}/necro-capture-corpus.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+pid=$(sed -n 's/^pid //p' "$fixture/capture.txt")
+failures=0 cases=0
+fail() { echo "FAIL $name: $*" >&2; failures=$((failures + 1)); }
+
+# new_case NAME: a fresh copy of the fixture in $dir.
+new_case() {
+  name=$1 dir=$work/$1
+  cases=$((cases + 1))
+  cp -r "$fixture" "$dir"
+  txt=$dir/capture.txt
+}
+
+# refused EXPECT [PID]: --show must refuse with one line ending in EXPECT (a glob).
+refused() {
+  local expect=$1 rc=0
+  timeout -k 5 "$limit" "$tool" --show "$dir" ${2:+"$2"} >"$work/out" 2>"$work/err" </dev/null || rc=$?
+  local err
+  err=$(cat "$work/err")
+  if ((rc == 124 || rc == 137)); then fail "hung"; return; fi
+  ((rc > 128)) && { fail "died of signal $((rc - 128))"; return; }
+  ((rc == 1)) || fail "exit code $rc, expected 1: $err"
+  [[ ! -s $work/out ]] || fail "wrote to stdout"
+  [[ $(wc -l <"$work/err") -eq 1 ]] || fail "stderr is not one line: $err"
+  # shellcheck disable=SC2053  # a glob on purpose
+  [[ $err == "necro-catch: $dir/capture.txt: "$expect ]] || fail "says \"$err\", expected \"necro-catch: $dir/capture.txt: $expect\""
+}
+
+new_case truncated-half
+head -c $(($(stat -c %s "$txt") / 2)) "$fixture/capture.txt" >"$txt"
+refused "offset 0x*: line *: no newline at its end: truncated"
+new_case truncated-no-end
+grep -v '^end ' "$fixture/capture.txt" >"$txt"
+refused "offset 0x*: no \`end\` line: the capture is truncated*"
+new_case empty
+: >"$txt"
+refused "offset 0x0: no \`end\` line: the capture is truncated*"
+new_case wrong-pid
+refused "offset 0x*: capture of pid $pid, expected pid $((pid + 1))" $((pid + 1))
+new_case control-byte-path
+sed -i '0,/link=\/dev\/null/s//link=\/dev\/\x01null/' "$txt"
+refused "offset 0x*: line *: control byte 0x01 at column * (values are %-escaped)"
+new_case newline-in-path
+sed -i '0,/link=\/dev\/null/s//link=\/dev\/\nnull/' "$txt"
+refused "offset 0x*: line *: unknown key null"
+new_case bad-escape
+sed -i '0,/link=\/dev\/null/s//link=\/dev\/%zznull/' "$txt"
+refused "offset 0x*: line *: fd: link= has a bad %-escape"
+new_case huge-groups
+awk '$1 == "creds" { g = "0"; for (i = 1; i <= 70000; i++) g = g "," i; sub(/groups=[^ ]*/, "groups=" g) } { print }' \
+  "$fixture/capture.txt" >"$txt"
+refused "offset 0x*: line *: * bytes, more than the cap of 65536"
+new_case lying-end
+sed -i 's/^end fds=[0-9]*/end fds=4294967295/' "$txt"
+refused "offset 0x*: line *: end: says 4294967295 fds and * maps, the file has * and *"
+new_case huge-number
+sed -i '0,/pos=7/s//pos=99999999999999999999999/' "$txt"
+refused "offset 0x*: line *: fd: pos=99999999999999999999999 is not a number that fits"
+new_case binary
+cp "$fixture/files.img" "$txt"
+refused "offset 0x0: line 1: control byte 0x* at column *"
+new_case version-2
+sed -i '1s/.*/necro-capture 2/' "$txt"
+refused "offset 0x0: line 1: capture format version 2; this reader knows 1"
+new_case missing
+rm "$txt"
+refused "cannot open: No such file or directory"
+
+# Hostile but valid: a path holding an escaped terminal escape and a newline.
+new_case escaped-escapes
+sed -i '0,/link=\/dev\/null/s//link=\/dev\/%1B[31mred%0Aline/' "$txt"
+rc=0
+timeout -k 5 "$limit" "$tool" --show "$dir" "$pid" >"$work/out" 2>"$work/err" </dev/null || rc=$?
+((rc == 0)) || fail "exit code $rc: $(cat "$work/err")"
+! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$work/out" || fail "control bytes in the output"
+grep -qF 'fd 0 reg flags 0o100000 pos 0 /dev/\x1b[31mred\x0aline' "$work/out" || fail "escaped path not shown: $(head -5 "$work/out")"
+
+echo "$cases cases, $failures failures"
+((failures == 0))

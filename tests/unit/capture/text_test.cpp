@@ -1,0 +1,200 @@
+// capture.txt on the real fixture (tests/data/src/catchme.c killed under
+// necro-catch; tests/data/x86_64/catch.capture/): the reader gives back every
+// fd the victim listed itself (catch.facts.txt), with its kind and details;
+// to_text writes the file back byte for byte; and broken captures (truncated,
+// wrong pid, control bytes, lying counts, huge lists) give one clear error.
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include <necro/capture/reader.hpp>
+#include <necro/capture/text.hpp>
+
+#include "support/fixtures.hpp"
+
+namespace {
+
+using necro::capture::fd_kind;
+
+struct fixture_capture {
+  std::string dir, text;
+  necro::test::facts facts;
+  std::int32_t pid = 0;
+};
+
+std::optional<fixture_capture> load() {
+  const auto d = necro::test::fixture("x86_64/catch.capture");
+  auto f = necro::test::facts::load("x86_64/catch.facts.txt");
+  if (!d || !f) return std::nullopt;
+  std::ifstream in(*d / "capture.txt", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return fixture_capture{d->string(), ss.str(), *f, static_cast<std::int32_t>(*f->number("victim_pid"))};
+}
+
+const necro::capture::fd_entry& fd_at(const necro::capture::process_capture& c, int fd) {
+  for (const auto& f : c.fds)
+    if (f.fd == fd) return f;
+  FAIL("no fd " << fd);
+  throw;
+}
+
+}  // namespace
+
+TEST_CASE("the fixture capture lists exactly the victim's own fds", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const auto c = necro::capture::read(fx->dir, fx->pid);
+  REQUIRE(c);
+  CHECK(c->complete);
+  CHECK(c->pid == fx->pid);
+  CHECK(c->cwd == fx->facts.get("cwd"));
+  CHECK(c->exe == fx->facts.get("binary"));
+  std::string fds;
+  for (const auto& f : c->fds) {
+    fds += (fds.empty() ? "" : ",") + std::to_string(f.fd);
+    CHECK(f.link == fx->facts.get("victim_fd_" + std::to_string(f.fd)));
+  }
+  CHECK(fds == fx->facts.get("victim_fds"));
+}
+
+TEST_CASE("the fixture capture describes each kind of fd", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const auto c = necro::capture::read(fx->dir, fx->pid);
+  REQUIRE(c);
+  const auto& app = fd_at(*c, 3);  // O_WRONLY|O_APPEND, 17 bytes, lseek 7
+  CHECK(app.kind == fd_kind::reg);
+  CHECK((app.flags & 03) == 01);
+  CHECK((app.flags & 02000) != 0);
+  CHECK(app.pos == 7);
+  CHECK(app.size == 17);
+  CHECK((fd_at(*c, 4).kind == fd_kind::pipe && fd_at(*c, 4).ino == fd_at(*c, 5).ino));
+  CHECK(fd_at(*c, 6).eventfd_count == 42u);
+  CHECK((fd_at(*c, 6).flags & 02000000) != 0);  // EFD_CLOEXEC
+  REQUIRE(fd_at(*c, 7).timer);
+  CHECK(fd_at(*c, 7).timer->clockid == 1);
+  CHECK(fd_at(*c, 7).timer->interval_sec == 2);
+  CHECK(fd_at(*c, 7).timer->interval_nsec == 500000000);
+  CHECK(fd_at(*c, 7).timer->value_sec > 900);
+  CHECK(fd_at(*c, 8).sigmask == ((1u << (10 - 1)) | (1u << (12 - 1))));  // SIGUSR1, SIGUSR2
+}
+
+TEST_CASE("the fixture capture has the listening sockets and the epoll registrations", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const auto c = necro::capture::read(fx->dir, fx->pid);
+  REQUIRE(c);
+  const auto& tcp = fd_at(*c, 9);
+  REQUIRE(tcp.sock);
+  CHECK((tcp.kind == fd_kind::inet && tcp.sock->family == 2 && tcp.sock->proto == 6 && tcp.sock->state == 10));
+  CHECK(tcp.sock->local_port == fx->facts.number("port_tcp"));
+  CHECK((tcp.sock->local_addr[0] == 127 && tcp.sock->local_addr[3] == 1));
+  const auto& udp = fd_at(*c, 10);
+  REQUIRE(udp.sock);
+  CHECK((udp.sock->proto == 17 && udp.sock->local_port == fx->facts.number("port_udp")));
+  const auto& usk = fd_at(*c, 11);
+  REQUIRE(usk.sock);
+  CHECK((usk.kind == fd_kind::unix_sk && usk.sock->unix_name == "sock" && usk.sock->backlog == 1));
+  const auto& ep = fd_at(*c, 12);
+  REQUIRE(ep.targets.size() == 3);
+  std::map<std::uint32_t, std::uint64_t> data;
+  for (const auto& t : ep.targets) data[t.tfd] = t.data;
+  CHECK(data == std::map<std::uint32_t, std::uint64_t>{{6, 0x1122334455667788ull}, {4, 7}, {9, 9}});
+  CHECK(c->signals->blocked == 0xa00);
+  CHECK(c->rlimits.size() == 16);
+  REQUIRE(c->mapped_files.size() >= 2);
+  CHECK(c->mapped_files[0].path == fx->facts.get("binary"));
+  CHECK(c->mapped_files[0].build_id.size() == 40);
+}
+
+TEST_CASE("to_text writes the fixture capture back byte for byte", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const auto c = necro::capture::parse_text(fx->text, "capture.txt");
+  REQUIRE(c);
+  CHECK(necro::capture::to_text(*c) == fx->text);
+}
+
+TEST_CASE("values with spaces, newlines, control bytes and % survive the text form", "[capture]") {
+  necro::capture::process_capture c;
+  c.pid = 77;
+  c.cwd = "/tmp/a dir/with\nnewline\x1b[31m%41";
+  necro::capture::fd_entry f;
+  f.fd = 3, f.kind = fd_kind::reg, f.link = std::string("/x\0y\x7f z", 7);
+  c.fds.push_back(f);
+  const auto text = necro::capture::to_text(c);
+  CHECK(text.find('\x1b') == std::string::npos);
+  const auto back = necro::capture::parse_text(text, "t");
+  REQUIRE(back);
+  CHECK(back->cwd == c.cwd);
+  CHECK(back->fds.at(0).link == f.link);
+}
+
+TEST_CASE("a capture of another pid is refused, naming both", "[capture][malformed]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const auto c = necro::capture::read(fx->dir, fx->pid + 1);
+  REQUIRE(!c);
+  CHECK(c.error().code() == necro::errc::mismatch);
+  CHECK_THAT(c.error().message(), Catch::Contains("capture.txt") &&
+                                      Catch::Contains(fmt::format("capture of pid {}, expected pid {}", fx->pid, fx->pid + 1)));
+}
+
+TEST_CASE("every truncation of the fixture capture is an error, never a crash", "[capture][malformed]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  for (std::size_t n = 0; n < fx->text.size(); ++n) {
+    const auto c = necro::capture::parse_text(std::string_view(fx->text).substr(0, n), "capture.txt");
+    REQUIRE(!c);
+    REQUIRE(c.error().code() == necro::errc::truncated);
+  }
+  const auto whole = fx->text.rfind("end ");
+  const auto c = necro::capture::parse_text(std::string_view(fx->text).substr(0, whole), "capture.txt");
+  REQUIRE(!c);
+  CHECK_THAT(c.error().message(), Catch::Contains("no `end` line: the capture is truncated"));
+}
+
+TEST_CASE("broken lines give one error naming file, line and offset", "[capture][malformed]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const auto bad = [&](const std::string& from, const std::string& to) {
+    std::string t = fx->text;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    t.replace(at, from.size(), to);
+    const auto c = necro::capture::parse_text(t, "capture.txt");
+    REQUIRE(!c);
+    return c.error().message();
+  };
+  CHECK_THAT(bad("link=/dev/null", std::string("link=/dev/\x01null")),
+             Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: control byte 0x01 at column \\d+.*"));
+  CHECK_THAT(bad("necro-capture 1", "necro-capture 2"), Catch::Contains("line 1: capture format version 2"));
+  CHECK_THAT(bad("kind=pipe", "kind=wormhole"), Catch::Contains("fd: unknown kind=wormhole"));
+  CHECK_THAT(bad("link=/dev/null", "link=/dev/%zz"), Catch::Contains("link= has a bad %-escape"));
+  CHECK_THAT(bad("end fds=", "end fds=9"), Catch::Contains("end: says"));
+  CHECK_THAT(bad("fd 4 ", "fd 3 "), Catch::Contains("fds must be listed once each, in ascending order"));
+  CHECK_THAT(bad("pos=7", "pos=99999999999999999999999"), Catch::Contains("pos=99999999999999999999999 is not a number that fits"));
+  CHECK_THAT(bad("tfd 12 ", "tfd 11 "), Catch::Contains("tfd: does not follow the line of its epoll fd"));
+  CHECK_THAT(bad("local=7f000001", "local=7f0000"), Catch::Contains("local= must be 8 hex digits"));
+}
+
+TEST_CASE("huge lists and lines hit the caps", "[capture][malformed]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  std::string groups;
+  for (int i = 0; i < 70000; ++i) groups += (i ? "," : "") + std::to_string(i);
+  std::string t = fx->text;
+  const auto at = t.find("groups=");
+  t.replace(at, t.find(' ', at) - at, "groups=" + groups);
+  auto c = necro::capture::parse_text(t, "capture.txt");
+  REQUIRE(!c);
+  CHECK_THAT(c.error().message(), Catch::Contains("more than the cap of 65536"));
+  t = fx->text;
+  t.insert(t.find("end "), std::string("skipped ") + std::string(100000, 'x') + "\n");
+  c = necro::capture::parse_text(t, "capture.txt");
+  REQUIRE(!c);
+  CHECK(c.error().code() == necro::errc::bad_value);
+}
