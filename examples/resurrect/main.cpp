@@ -419,6 +419,8 @@ donor_and_mappings read_donor_and_mappings(const std::string& images_dir, necro:
   if (!images_dir.empty()) {
     auto d = necro::criu::image_set::load(images_dir);
     if (!d) die(d.error());
+    if (auto same = necro::plan::check_donor_architecture<Arch>(std::string(core.path()), *d); !same && !tolerant)
+      die(same.error());
     out.donor = std::move(*d);
   }
   auto rebuilt = rebuild_file_mappings(core, out.donor ? &*out.donor : nullptr, offline, out.warnings);

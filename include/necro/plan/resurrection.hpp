@@ -192,6 +192,19 @@ void plan_saved_auxv(const elf::core_view<Arch>& core, resurrection& out) {
                                        fmt::join(dropped, ", ")));
 }
 
+/// The donor must be a dump of the core's architecture: an error naming the
+/// core and the donor's core image otherwise.
+template <class Arch>
+result<void> check_donor_architecture(const std::string& core_path, const criu::image_set& donor) {
+  const auto& dcore = donor.leader_core();
+  if (static_cast<int>(dcore.mtype()) == Arch::criu_march) return {};
+  return fail(error(errc::mismatch, core_path,
+                    fmt::format("an {} core, but the donor's {} is a dump of {}: the donor must run on the same "
+                                "architecture",
+                                Arch::name, (donor.dir() / criu::image_name("core-", donor.pid())).string(),
+                                pb::core_entry::march_Name(dcore.mtype()))));
+}
+
 /// Plans the resurrection of the process in `core` into the image set of `donor`.
 template <class Arch>
 result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const criu::image_set& donor,
@@ -202,13 +215,8 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   out.donor_pid = donor.pid();
   if (out.pid <= 0) return fail(error(errc::bad_value, core_path, fmt::format("process id {} is not valid", out.pid)));
 
+  NECRO_TRY(check_donor_architecture<Arch>(core_path, donor));
   const auto& dcore = donor.leader_core();
-  if (static_cast<int>(dcore.mtype()) != Arch::criu_march)
-    return fail(error(errc::mismatch, core_path,
-                      fmt::format("an {} core, but the donor's {} is a dump of {}: the donor must run on the same "
-                                  "architecture",
-                                  Arch::name, (donor.dir() / criu::image_name("core-", donor.pid())).string(),
-                                  pb::core_entry::march_Name(dcore.mtype()))));
 
   // Address space.
   NECRO_TRY_ASSIGN(auto as, plan_address_space(core, donor, disk, opt.offline, out.warnings));
