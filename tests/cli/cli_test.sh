@@ -7,8 +7,10 @@
 #       keeps-donor, nodonor (no -i: a synthesized set, every image decoded by
 #       crit), progress (--progress into a file), progress-tty (on a
 #       pseudo-terminal), zstd (a zstd-compressed core patches to the same
-#       image set as the plain one). BUILD_DATA_DIR holds the fixtures unpacked
-#       from .zst.
+#       image set as the plain one), aarch64-inspect (--inspect of an aarch64
+#       core), aarch64-nodonor (a donor-less set of an aarch64 core,
+#       crit-decoded), unknown-machine (a core of a machine necro does not
+#       read). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
 tool=$1 data=$2 case=$3 build_data=${4:-$2}
 core=$data/x86_64/counter.core
@@ -183,6 +185,63 @@ case $case in
     "$tool" -c "$core" -i "$work/donor" --offline -q
     [[ $(checksum "$work/donor.donor") == "$before" ]] || fail "the donor's originals changed"
     [[ -e $work/donor/pstree.img ]] || fail "no patched set in place"
+    ;;
+  aarch64-inspect)
+    # An aarch64 core: the ELF header's e_machine picks the architecture.
+    acore=$data/aarch64/crash.core
+    out=$("$tool" -c "$acore" --inspect)
+    qpid=$(grep '^qemu_pid=' "$data/aarch64/facts.txt" | cut -d= -f2)
+    grep -q "^core .*: aarch64, pid $qpid" <<<"$out" || fail "not read as aarch64: $out"
+    grep -q 'killed by SIGSEGV (11)' <<<"$out" || fail "no signal in: $out"
+    grep -Eq "tid $qpid +pc 0x[0-9a-f]+ sp 0x[0-9a-f]+ tpidr_el0 " <<<"$out" || fail "no aarch64 registers in: $out"
+    nload=$(grep '^core_pt_load_count=' "$data/aarch64/facts.txt" | cut -d= -f2)
+    grep -q "segments: $nload PT_LOADs" <<<"$out" || fail "not $nload segments in: $out"
+    grep -q 'AT_EXECFN /tmp/necro-fixture/crash_aarch64' <<<"$out" || fail "no AT_EXECFN in: $out"
+    ;;
+  aarch64-nodonor)
+    # An aarch64 core without a donor: a complete image set, every image
+    # decoded by crit, the registers those of the core. qemu-user writes no
+    # NT_FILE: the build adds the one the kernel would write
+    # (tests/data/add_nt_file.py -> BUILD_DATA_DIR/aarch64/crash.ntfile.core).
+    command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
+    acore=$build_data/aarch64/crash.ntfile.core
+    [[ -e $acore ]] || fail "$acore is missing (made by the build with python3)"
+    qpid=$(grep '^qemu_pid=' "$data/aarch64/facts.txt" | cut -d= -f2)
+    "$tool" -c "$acore" -o "$work/out" --offline >"$work/std"
+    grep -q "no NT_ARM_TLS in the core" "$work/std" || fail "no warning about the missing TLS: $(cat "$work/std")"
+    n=0
+    for img in "$work"/out/*.img; do
+      name=$(basename "$img")
+      [[ $name == pages-* ]] && continue
+      crit decode -i "$img" -o "$work/$name.json" || fail "crit cannot decode $name"
+      n=$((n + 1))
+    done
+    for want in inventory.img pstree.img files.img "core-$qpid.img" "fs-$qpid.img" "ids-$qpid.img" "mm-$qpid.img" \
+                "pagemap-$qpid.img" pages-1.img; do
+      [[ -e $work/out/$want ]] || fail "no $want in the donor-less set"
+    done
+    grep -q '"mtype": "AARCH64"' "$work/core-$qpid.img.json" || fail "core-$qpid.img is not an AARCH64 core_entry"
+    grep -q '"ti_aarch64"' "$work/core-$qpid.img.json" || fail "core-$qpid.img has no ti_aarch64"
+    ! grep -q '"thread_info"' "$work/core-$qpid.img.json" || fail "core-$qpid.img has an x86 thread_info"
+    # pc and sp as --inspect reads them from NT_PRSTATUS.
+    read -r pc sp < <("$tool" -c "$acore" --inspect | sed -nE "s/^ +tid $qpid +pc (0x[0-9a-f]+) sp (0x[0-9a-f]+) .*/\1 \2/p")
+    [[ -n $pc ]] || fail "--inspect shows no registers"
+    grep -q "\"pc\": $((pc))," "$work/core-$qpid.img.json" || fail "core image pc is not the core's $pc"
+    grep -q "\"sp\": $((sp))," "$work/core-$qpid.img.json" || fail "core image sp is not the core's $sp"
+    "$tool" -c "$acore" --explain --offline >"$work/explain.txt" || fail "--explain without a donor failed"
+    grep -q '^not in the core' "$work/explain.txt" || fail "--explain has no 'not in the core' section"
+    grep -q "thread $qpid" "$work/explain.txt" || fail "--explain does not list thread $qpid"
+    [[ ! -e $work/explain-out ]] || fail "--explain wrote something"
+    echo "crit decoded $n images of the aarch64 set; pc $pc sp $sp"
+    ;;
+  unknown-machine)
+    # Another machine (EM_ARM, 40): one line naming the value and what necro reads.
+    cp "$data/aarch64/crash.core" "$work/arm.core"
+    printf '\x28\x00' | dd of="$work/arm.core" bs=1 seek=18 conv=notrunc status=none
+    if "$tool" -c "$work/arm.core" --inspect 2>"$work/err"; then fail "an EM_ARM core was accepted"; fi
+    grep -q "arm.core: offset 0x12: ELF machine 40 (e_machine) is not an architecture necro reads; it reads x86_64 (62), aarch64 (183)" "$work/err" ||
+      fail "unexpected message: $(cat "$work/err")"
+    [[ $(wc -l <"$work/err") -eq 1 ]] || fail "the error is not one line"
     ;;
   *) fail "unknown case $case" ;;
 esac
