@@ -36,6 +36,7 @@
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>
 #include <necro/plan/explain.hpp>
+#include <necro/plan/field_sources.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>
