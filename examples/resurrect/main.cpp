@@ -1,5 +1,7 @@
 // criu-necromancer: bring a dead process back from its core with CRIU.
 //
+//   criu-necromancer -c CORE -o OUT_DIR [--stdio PATH] [--cwd DIR]
+//                                                            no donor: images synthesized from the core
 //   criu-necromancer -c CORE -i DONOR_IMAGES [-o OUT_DIR]   patch
 //   criu-necromancer -c CORE -i DONOR_IMAGES --explain       show the plan only
 //   criu-necromancer -c CORE [-i DONOR_IMAGES] --inspect     summarise the inputs
@@ -27,6 +29,8 @@
 #include <fmt/format.h>
 
 #include <necro/necro.hpp>
+
+#include "donorless_facts.hpp"
 
 namespace {
 
@@ -277,6 +281,40 @@ int restore_and_report(const std::filesystem::path& criu, const necro::plan::res
   return 1;
 }
 
+/// The donor: a `criu dump` directory, or (no -i) one synthesized from the core.
+struct donor_source {
+  std::optional<necro::criu::image_set> loaded;
+  std::optional<necro::plan::synthetic_donor> synthetic;
+  const necro::criu::image_set& images() const { return synthetic ? synthetic->images : *loaded; }
+};
+
+struct donorless_choice {
+  std::string stdio, cwd;
+};
+
+donor_source load_donor(const core_t& core, const std::string& images_dir, const necro::io::file_facts& disk,
+                        const donorless_choice& choice) {
+  donor_source d;
+  if (!images_dir.empty()) {
+    auto loaded = necro::criu::image_set::load(images_dir);
+    if (!loaded) die(loaded.error());
+    d.loaded = std::move(*loaded);
+    return d;
+  }
+  auto opt = donorless::gather(core.pid(), disk, choice.stdio, choice.cwd);
+  if (!opt) die(opt.error());
+  auto synthetic = necro::plan::synthesize_donor(core, disk, *opt);
+  if (!synthetic) die(synthetic.error());
+  d.synthetic = std::move(*synthetic);
+  return d;
+}
+
+necro::result<necro::plan::resurrection> plan_with(const core_t& core, const donor_source& donor,
+                                                   const necro::io::file_facts& disk, bool offline) {
+  if (donor.synthetic) return necro::plan::plan_donorless(core, *donor.synthetic, disk, {.offline = offline});
+  return necro::plan::plan_resurrection(core, *donor.loaded, disk, {.offline = offline});
+}
+
 /// --explain: the plan, with the pages the write will write and elide (the
 /// page engine's own decision, made by reading the candidate pages).
 void print_explanation(const core_t& core, const necro::plan::resurrection& plan, const necro::io::file_facts& disk,
@@ -290,15 +328,22 @@ void print_explanation(const core_t& core, const necro::plan::resurrection& plan
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"criu-necromancer: resurrect a dead process from its core dump and the CRIU images of a donor "
-               "(a live run of the same program, dumped with `criu dump`)."};
+  CLI::App app{"criu-necromancer: resurrect a dead process from its core dump, with the CRIU images of a donor "
+               "(a live run of the same program, dumped with `criu dump`) or, without -i, with images synthesized "
+               "from the core alone."};
   std::string core_path, images_dir, out_dir, method = "copy_file_range";
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false;
   app.add_option("-c,--core", core_path, "ELF core of the dead process")->required()->check(CLI::ExistingFile);
-  app.add_option("-i,--images", images_dir, "CRIU images of the donor (criu dump -D)")->check(CLI::ExistingDirectory);
+  app.add_option("-i,--images", images_dir,
+                 "CRIU images of the donor (criu dump -D); without it the images are synthesized from the core")
+      ->check(CLI::ExistingDirectory);
   app.add_option("-o,--out", out_dir,
                  "write the patched image set here (must not exist); without it the donor directory is patched "
                  "in place and its originals are kept in DIR.donor");
+  donorless_choice choice;
+  app.add_option("--stdio", choice.stdio,
+                 "without -i: fds 0, 1 and 2 of the resurrected process on this file or tty (default /dev/null)");
+  app.add_option("--cwd", choice.cwd, "without -i: the resurrected process's working directory (default /)");
   app.add_flag("--explain", explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
   app.add_flag("--inspect", inspect, "summarise the core (and the donor images) and write nothing");
   app.add_flag("--offline", offline,
@@ -343,8 +388,13 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (images_dir.empty()) {
-    fmt::print(stderr, "criu-necromancer: --images is required (or use --inspect)\n");
+  if (images_dir.empty() && out_dir.empty() && !explain) {
+    fmt::print(stderr, "criu-necromancer: without a donor (-i), -o OUT_DIR says where the synthesized set goes\n");
+    return 2;
+  }
+  if (!images_dir.empty() && (!choice.stdio.empty() || !choice.cwd.empty())) {
+    fmt::print(stderr, "criu-necromancer: --stdio and --cwd choose what a donor-less set lacks; with -i the donor's "
+                       "files serve\n");
     return 2;
   }
   if ((stopped || gdb || lazy || !criu_bin.empty()) && !restore) {
@@ -364,9 +414,6 @@ int main(int argc, char** argv) {
     if (auto v = necro::criu::rpc::require_version(*found); !v) die(v.error());
     criu = *found;
   }
-  auto donor = necro::criu::image_set::load(images_dir);
-  if (!donor) die(donor.error());
-
   std::set<std::string> paths;
   for (const auto& f : core->process().files) paths.emplace(f.path);
   // Mapped, not read: pages of private file mappings are compared with the file while writing
@@ -374,7 +421,8 @@ int main(int argc, char** argv) {
   // file's headers and compared with the ones the victim ran.
   const auto disk = offline ? necro::io::file_facts{}
                             : necro::io::stat_files(paths, {.map_content = true, .build_ids = true});
-  auto plan = necro::plan::plan_resurrection(*core, *donor, disk, {.offline = offline});
+  const donor_source donor = load_donor(*core, images_dir, disk, choice);
+  auto plan = plan_with(*core, donor, disk, offline);
   if (!plan) die(plan.error());
   if (explain) {
     print_explanation(*core, *plan, disk, verbose);
@@ -386,7 +434,7 @@ int main(int argc, char** argv) {
                                                            : progress_line::mode::automatic;
   progress_line bar(progress_mode, ::isatty(STDERR_FILENO) == 1);
   stop_signals signals;  // from here on a signal must not leave half a set behind
-  auto rep = necro::write::commit(*plan, *core, *donor, target,
+  auto rep = necro::write::commit(*plan, *core, donor.images(), target,
                                   {.method = *necro::write::parse_copy_method(method),
                                    .files = &disk,
                                    .progress = bar.callback(),

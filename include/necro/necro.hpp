@@ -17,6 +17,7 @@
 #include <necro/elf/types.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/dynamic_symbols.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/shared_memory.hpp>
@@ -35,6 +36,8 @@
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/threads.hpp>
 #include <necro/plan/resurrection.hpp>
+#include <necro/plan/donorless_options.hpp>
+#include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/plan/field_sources.hpp>
 #include <necro/write/page_engine.hpp>

@@ -2,7 +2,8 @@
 /// images necro reads (inventory, pstree, per-thread core, mm, files, pagemap
 /// head) — plus the list of every file in it. The other images `criu restore`
 /// needs (fs-<pid>, ids-<pid>) must be there and well framed; pages-*.img are
-/// never loaded.
+/// never loaded. A set can also be made in memory (image_set::from_parts): a
+/// synthetic donor, whose further images are held as bytes, not files.
 #ifndef NECRO_CRIU_IMAGE_SET_HPP
 #define NECRO_CRIU_IMAGE_SET_HPP
 #pragma once
@@ -60,9 +61,55 @@ result<Msg> read_single(const std::filesystem::path& dir, const std::string& nam
   return std::move(all.front());
 }
 
+/// The messages of a dump made in memory (plan/donorless.hpp builds them
+/// from a core): what image_set::load reads from a directory, plus the
+/// further images restore needs (inventory.img, fs-, ids-, fdinfo-...) as
+/// whole image files, by name.
+struct image_parts {
+  pb::inventory_entry inventory;
+  pb::pstree_entry process;
+  std::map<std::uint32_t, pb::core_entry> cores;  ///< per tid
+  pb::mm_entry mm;
+  std::vector<pb::file_entry> files;
+  std::uint32_t pages_id = 1;
+  std::map<std::string, std::string, std::less<>> images;  ///< name -> image bytes (magics and entries)
+};
+
 /// A donor's dump: one process (possibly many threads).
 class image_set {
  public:
+  /// A set held in memory, checked like a loaded one (threads, the leader's
+  /// tc, registers of every thread). It has no directory: dir() is empty and
+  /// file_names() lists the images of `parts.images`, whose bytes image_bytes() gives.
+  static result<image_set> from_parts(image_parts parts) {
+    image_set s;
+    s.inventory_ = std::move(parts.inventory);
+    s.pstree_.push_back(std::move(parts.process));
+    s.cores_ = std::move(parts.cores);
+    s.mm_ = std::move(parts.mm);
+    s.files_img_ = std::move(parts.files);
+    s.pages_id_ = parts.pages_id;
+    s.images_ = std::move(parts.images);
+    for (const auto& [name, bytes] : s.images_) s.files_.push_back(name);
+    NECRO_TRY(s.check_threads());
+    for (const auto tid : s.process().threads())
+      if (!s.cores_.contains(tid))
+        return fail(error(errc::missing, "", fmt::format("no core_entry for thread {}", tid)));
+    for (const auto& [tid, c] : s.cores_)
+      if (!has_registers(c))
+        return fail(error(errc::missing, "", fmt::format("core_entry of thread {} has no registers", tid)));
+    if (!s.leader_core().has_tc()) return fail(error(errc::missing, "", "the main thread's core_entry has no tc"));
+    return s;
+  }
+
+  /// Whether the set was made in memory (no directory behind it).
+  bool in_memory() const noexcept { return dir_.empty(); }
+  /// The bytes of image `name` of a set made in memory; null when it holds no such image.
+  const std::string* image_bytes(std::string_view name) const noexcept {
+    const auto it = images_.find(name);
+    return it == images_.end() ? nullptr : &it->second;
+  }
+
   /// Loads the images necro needs from `dir` and lists the rest.
   static result<image_set> load(const std::filesystem::path& dir) {
     image_set s;
@@ -238,6 +285,7 @@ class image_set {
   std::vector<pb::file_entry> files_img_;
   std::uint32_t pages_id_ = 0;
   shared_memory_images shared_;
+  std::map<std::string, std::string, std::less<>> images_;  ///< in memory only
 };
 
 }  // namespace necro::criu

@@ -90,6 +90,61 @@ struct criu_thread<arch::x86_64> {
     return std::nullopt;
   }
 
+  /// rseq's signature on x86-64 (glibc's RSEQ_SIG, what the kernel checks on abort).
+  static constexpr std::uint32_t rseq_signature = 0x53053053;
+
+  /// XSAVE components present in the dumping CPU's state: the xfeatures word
+  /// the kernel writes into NT_X86_XSTATE's software-reserved bytes (offset
+  /// 472, struct _fpx_sw_bytes); 0 when the core has no xstate.
+  static std::uint64_t xfeatures(const std::optional<io::byte_view>& xstate) {
+    if (!xstate) return 0;
+    const auto v = xstate->load<std::uint64_t>(472, "NT_X86_XSTATE xfeatures (sw_reserved)");
+    return v ? *v : 0;
+  }
+
+  /// A thread_info for a donor made from the core (plan/donorless.hpp): the
+  /// thread's registers, XSAVE fields sized as CRIU sizes them for the
+  /// components the dumping CPU had (set_registers keeps these sizes), and
+  /// the three empty GDT TLS slots (12-14) CRIU dumps for a 64-bit thread.
+  static void synthetic_thread_info(pb::core_entry& c, const user_regs& regs, const std::optional<io::byte_view>& xstate) {
+    c.set_mtype(pb::core_entry::X86_64);
+    auto* ti = c.mutable_thread_info();
+    ti->set_clear_tid_addr(0);
+    apply(x86_64::gpregs, regs, *ti->mutable_gpregs());
+    ti->mutable_gpregs()->set_mode(pb::NATIVE);
+    apply(x86_64::fpregs_table, fpregs{}, *ti->mutable_fpregs());
+    if (xstate) size_xsave(*ti->mutable_fpregs()->mutable_xsave(), xfeatures(xstate));
+    for (std::uint32_t slot : {12u, 13u, 14u}) {
+      auto* d = ti->add_tls();
+      d->set_entry_number(slot);
+      d->set_base_addr(0);
+      d->set_limit(0);
+      d->set_seg_32bit(false);
+      d->set_contents_h(false);
+      d->set_contents_l(false);
+      d->set_read_exec_only(true);
+      d->set_limit_in_pages(false);
+      d->set_seg_not_present(true);
+      d->set_usable(false);
+    }
+  }
+
+  /// CRIU's element counts of each XSAVE field (criu/arch/x86: the kernel's
+  /// component structs in 32- or 64-bit words) for the components in `mask`.
+  static void size_xsave(pb::user_x86_xsave_entry& xs, std::uint64_t mask) {
+    namespace xf = arch::x86_64_abi::xfeature;
+    xs.set_xstate_bv(0);
+    const auto has = [mask](unsigned f) { return (mask >> f) & 1; };
+    const auto zeros = [](auto* rep, int n) { for (int i = 0; i < n; ++i) rep->Add(0); };
+    if (has(xf::ymm)) zeros(xs.mutable_ymmh_space(), 64);
+    if (has(xf::bndregs)) zeros(xs.mutable_bndreg_state(), 8);
+    if (has(xf::bndcsr)) zeros(xs.mutable_bndcsr_state(), 2);
+    if (has(xf::opmask)) zeros(xs.mutable_opmask_reg(), 8);
+    if (has(xf::zmm_hi256)) zeros(xs.mutable_zmm_upper(), 64);
+    if (has(xf::hi16_zmm)) zeros(xs.mutable_hi16_zmm(), 128);
+    if (has(xf::pkru)) zeros(xs.mutable_pkru(), 2);
+  }
+
   /// Fills the registers of `c` from a thread's notes. xsave fields keep the
   /// element counts of the donor's image (CRIU sizes them per CPU).
   static result<void> set_registers(pb::core_entry& c, const user_regs& regs, const std::optional<fpregs>& fp,

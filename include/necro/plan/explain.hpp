@@ -81,13 +81,24 @@ inline void explain_pages(std::string& o, const resurrection& p, bool verbose, c
       fmt::format_to(it, "  candidate {:#014x} {:6} pages from core offset {:#x}\n", r.vaddr, r.pages, r.core_offset);
 }
 
+/// Donor-less only: each value taken because the core does not hold it.
+inline void explain_not_in_core(std::back_insert_iterator<std::string> it, const resurrection& p) {
+  if (p.not_in_core.empty()) return;
+  fmt::format_to(it, "\nnot in the core ({} defaults taken; no donor):\n", p.not_in_core.size());
+  for (const auto& d : p.not_in_core)
+    fmt::format_to(it, "  {}: {} ({})\n", io::printable(d.what), io::printable(d.value), io::printable(d.why));
+}
+
 /// A readable report of the plan. `verbose` adds every candidate page run;
 /// `decided` (write::classify_pages) says which pages will be written.
 inline std::string explain(const resurrection& p, bool verbose = false, const page_decision* decided = nullptr) {
   using io::printable;
   std::string o;
   auto it = std::back_inserter(o);
-  fmt::format_to(it, "resurrection of pid {} into donor images of pid {}\n", p.pid, p.donor_pid);
+  if (p.not_in_core.empty())
+    fmt::format_to(it, "resurrection of pid {} into donor images of pid {}\n", p.pid, p.donor_pid);
+  else
+    fmt::format_to(it, "resurrection of pid {} without a donor: images synthesized from the core\n", p.pid);
   fmt::format_to(it, "executable {} (build-id {})\n", printable(p.exe_path),
       p.exe_build_id.empty() ? "unknown" : p.exe_build_id);
   fmt::format_to(it, "\nthreads ({}; the donor has {}):\n", p.threads.size(), p.donor_tids.size());
@@ -122,6 +133,7 @@ inline std::string explain(const resurrection& p, bool verbose = false, const pa
       p.mm.mm_env_start(), p.mm.mm_env_end(), p.mm.mm_saved_auxv_size());
   for (const auto& c : p.carried)
     if (c.from != c.to) fmt::format_to(it, "  {} -> {}\n", printable(c.from), printable(c.to));
+  explain_not_in_core(it, p);
   if (!p.warnings.empty()) {
     fmt::format_to(it, "\nwarnings:\n");
     for (const auto& w : p.warnings) fmt::format_to(it, "  {}\n", printable(w));

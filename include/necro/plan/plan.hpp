@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -103,6 +104,17 @@ struct thread_plan {
 /// A donor file carried over: renamed (per-pid images) or copied as is.
 struct carried_file {
   std::string from, to;
+  /// The image's bytes when the donor was made in memory (a synthetic donor,
+  /// plan/donorless.hpp): written as they are instead of copied from `from`.
+  std::optional<std::string> bytes = std::nullopt;
+};
+
+/// A value a donor-less resurrection had to choose because the core does not
+/// hold it (--explain's "not in the core").
+struct default_taken {
+  std::string what;   ///< e.g. "signal handlers"
+  std::string value;  ///< e.g. "SIG_DFL for every signal"
+  std::string why;    ///< the consequence, e.g. "the process's handlers are lost"
 };
 
 /// Counts for the page engine and the report.
@@ -131,6 +143,7 @@ struct resurrection {
   shared_memory_plan shared;   ///< memfds, shared anonymous memory, deleted files
   page_stats stats;
   std::vector<carried_file> carried;
+  std::vector<default_taken> not_in_core;  ///< donor-less only: the defaults taken
   std::vector<relocation> relocations;
   std::vector<std::string> warnings;
   std::vector<std::string> changes;  ///< human-readable list of fields changed

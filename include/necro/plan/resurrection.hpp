@@ -33,6 +33,12 @@ struct options {
   bool offline = false;
 };
 
+/// The bytes of a donor image made in memory (nullopt: copy it from the donor's directory).
+inline std::optional<std::string> carried_bytes(const criu::image_set& donor, std::string_view name) {
+  if (const auto* b = donor.image_bytes(name)) return *b;
+  return std::nullopt;
+}
+
 /// CRIU keeps at most this many auxv words on x86-64 (pitfall 2).
 inline constexpr int max_saved_auxv_words = 44;
 
@@ -296,7 +302,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
     std::string to = name;
     for (const char* prefix : {"fs-", "ids-"})
       if (name == criu::image_name(prefix, donor.pid())) to = criu::image_name(prefix, static_cast<std::uint64_t>(out.pid));
-    out.carried.push_back({name, to});
+    out.carried.push_back({name, to, carried_bytes(donor, name)});
   }
 
   // What changed, in words.

@@ -138,14 +138,17 @@ struct target {
 };
 
 /// Resolves and checks the target: out_dir must be absent or an empty
-/// directory, unless it is the donor's directory and `kept` is free.
+/// directory, unless it is the donor's directory and `kept` is free. An empty
+/// `donor_dir` (a donor made in memory) is never patched in place.
 inline result<target> resolve_target(const std::filesystem::path& out_dir, const std::filesystem::path& donor_dir) {
   namespace fs = std::filesystem;
   target t;
   NECRO_TRY_ASSIGN(t.out_dir, absolute_dir(out_dir));
-  NECRO_TRY_ASSIGN(t.donor_dir, absolute_dir(donor_dir));
   std::error_code ec;
-  t.in_place = fs::equivalent(t.out_dir, t.donor_dir, ec);
+  if (!donor_dir.empty()) {  // a donor made in memory has no directory to patch in place
+    NECRO_TRY_ASSIGN(t.donor_dir, absolute_dir(donor_dir));
+    t.in_place = fs::equivalent(t.out_dir, t.donor_dir, ec);
+  }
   t.kept = fs::path(t.donor_dir.string() + ".donor");
   NECRO_TRY_ASSIGN(const auto out_st, status_of(t.out_dir));
   if (!t.in_place && fs::exists(out_st)) {
@@ -267,7 +270,10 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
     NECRO_TRY(detail::write_file(tmp / criu::image_name("pagemap-", static_cast<std::uint64_t>(p.pid)), b.bytes(), each_synced));
   }
   NECRO_TRY(write_shared_memory<Arch>(p, core, tmp, each_synced, opt.method, opt.cancel));
-  for (const auto& c : p.carried) NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, each_synced));
+  for (const auto& c : p.carried) {
+    if (c.bytes) NECRO_TRY(detail::write_file(tmp / c.to, *c.bytes, each_synced));
+    else NECRO_TRY(detail::copy_file(donor_dir / c.from, tmp / c.to, each_synced));
+  }
   if (durable) NECRO_TRY(detail::sync_filesystem(tmp));
   NECRO_TRY(go_on());  // the last chance: from here on the set moves into place
 
