@@ -58,10 +58,13 @@ constexpr std::string_view describe(origin o) noexcept {
   return "?";
 }
 
-/// One source: its kind and the table, function or default it names.
+/// One source: its kind, the table, function or default it names, and the
+/// value every instance must have on the fixtures when it is a fixed one
+/// (`expect`, as field_sources_test prints values; "<unset>": not written).
 struct field_source {
   origin kind = origin::pending;
   std::string by;
+  std::string expect;
 };
 
 /// A field, by its path from the message written into an image
@@ -70,7 +73,7 @@ struct field_source {
 struct field_entry {
   std::string path;
   field_source donor;      ///< `criu-necromancer -c CORE -i DONOR -o OUT`
-  field_source donorless;  ///< `criu-necromancer -c CORE -o OUT`
+  field_source donorless;  ///< `criu-necromancer -c CORE -o OUT`: plan_resurrection on synthesize_donor()'s images
 };
 
 /// A message necro writes, and the images it goes into.
@@ -100,13 +103,23 @@ inline std::vector<written_message> written_messages() {
   };
 }
 
+/// The helpers the list is written with.
 namespace sources {
 
-inline field_source table(std::string by) { return {origin::table, std::move(by)}; }
-inline field_source set_by(std::string by) { return {origin::function, std::move(by)}; }
-inline field_source kept(std::string note = {}) { return {origin::donor, std::move(note)}; }
-inline field_source defaulted(std::string what) { return {origin::defaulted, std::move(what)}; }
-inline field_source pending() { return {origin::pending, "donor-less mode not merged yet (branch donorless)"}; }
+inline field_source table(std::string by) { return {origin::table, std::move(by), {}}; }
+inline field_source set_by(std::string by) { return {origin::function, std::move(by), {}}; }
+inline field_source kept(std::string note = {}) { return {origin::donor, std::move(note), {}}; }
+/// A default: `what` says which and why; `expect` is its value as the test prints it.
+inline field_source defaulted(std::string what, std::string expect = {}) {
+  return {origin::defaulted, std::move(what), std::move(expect)};
+}
+/// Not written at all: CRIU's default applies.
+inline field_source unwritten(std::string_view why) {
+  return {origin::defaulted, fmt::format("not written ({})", why), "<unset>"};
+}
+inline field_source pending(std::string why = "donor-less mode not merged yet (branch donorless)") {
+  return {origin::pending, std::move(why), {}};
+}
 
 /// Builds the list: one row per field, helpers for fields that share a source.
 class field_list {
@@ -123,14 +136,15 @@ class field_list {
             const field_source& donorless) {
     each(prefix, std::span(names.begin(), names.size()), donor, donorless);
   }
-  /// Every mapped row of a map:: table, under `prefix`: "<table> (<src>.<member>)".
+  /// Every mapped row of a map:: table, under `prefix`, in both modes:
+  /// "<table> (<src>.<member>)".
   template <class Table>
-  void table(std::string_view prefix, const Table& t, std::string_view table_name, std::string_view src,
-             const field_source& donorless) {
+  void table(std::string_view prefix, const Table& t, std::string_view table_name, std::string_view src) {
     boost::hana::for_each(t, [&](const auto& row) {
-      if constexpr (!std::remove_cvref_t<decltype(row)>::is_ignored)
-        add(fmt::format("{}.{}", prefix, row.dst), sources::table(fmt::format("{} ({}.{})", table_name, src, row.name)),
-            donorless);
+      if constexpr (!std::remove_cvref_t<decltype(row)>::is_ignored) {
+        auto s = sources::table(fmt::format("{} ({}.{})", table_name, src, row.name));
+        add(fmt::format("{}.{}", prefix, row.dst), s, s);
+      }
     });
   }
   std::vector<field_entry> take() && { return std::move(rows_); }
@@ -140,220 +154,323 @@ class field_list {
 };
 
 inline constexpr std::array<std::string_view, 5> fown_fields = {"uid", "euid", "signum", "pid_type", "pid"};
-inline constexpr std::array<std::string_view, 12> kobj_ids_fields = {
-    "vm_id",     "files_id",  "fs_id",      "sighand_id",   "pid_ns_id", "net_ns_id",
-    "ipc_ns_id", "uts_ns_id", "mnt_ns_id",  "user_ns_id",   "cgroup_ns_id", "time_ns_id"};
+inline constexpr std::array<std::string_view, 4> kobj_task_fields = {"vm_id", "files_id", "fs_id", "sighand_id"};
+/// The namespace ids, with the value a synthetic dump gives each (synthetic_ids).
+inline constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kobj_ns_fields = {{
+    {"pid_ns_id", "1"}, {"net_ns_id", "2"}, {"ipc_ns_id", "3"}, {"uts_ns_id", "4"},
+    {"mnt_ns_id", "6"}, {"user_ns_id", "7"}, {"cgroup_ns_id", "8"}, {"time_ns_id", "5"}}};
+
+/// A task_kobj_ids_entry under `prefix`: kept in donor mode; in donor-less
+/// mode the synthetic ids (the task's objects `task`, the namespaces').
+inline void kobj_ids(field_list& l, std::string_view prefix, const field_source& donor, std::string_view made_by,
+                     std::string_view task) {
+  for (const auto f : kobj_task_fields)
+    l.add(fmt::format("{}.{}", prefix, f), donor,
+          defaulted(fmt::format("{}: {} (synthetic_ids: one dumped process)", made_by, task), std::string(task)));
+  for (const auto& [f, v] : kobj_ns_fields)
+    l.add(fmt::format("{}.{}", prefix, f), donor,
+          defaulted(fmt::format("{}: {} (synthetic_ids: those of a dump in the initial namespaces; restore "
+                                "without --namespaces needs task ids = inventory root ids)",
+                                made_by, v),
+                    std::string(v)));
+}
 
 /// core_entry.thread_info (x86-64) and ti_aarch64, and the other architectures' slots.
 inline void thread_info(field_list& l) {
   const std::string ti = "core_entry.thread_info";
   l.add(ti + ".clear_tid_addr",
         set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta (pitfall 8)"),
-        pending());
-  l.table(ti + ".gpregs", map::x86_64::gpregs, "map::x86_64::gpregs", "NT_PRSTATUS user_regs_struct, after "
-          "Arch::rewind_syscall", pending());
-  l.add(ti + ".gpregs.mode", set_by("criu_thread<x86_64>::set_registers: NATIVE"), pending());
+        set_by("synthesize_threads: &pd->tid of glibc's struct pthread found in the core (find_glibc_thread), "
+               "else 0"));
+  l.table(ti + ".gpregs", map::x86_64::gpregs, "map::x86_64::gpregs",
+          "NT_PRSTATUS user_regs_struct, after Arch::rewind_syscall");
+  const auto mode = set_by("criu_thread<x86_64>::set_registers: NATIVE");
+  l.add(ti + ".gpregs.mode", mode, mode);
   l.table(ti + ".fpregs", map::x86_64::fpregs_table, "map::x86_64::fpregs_table",
-          "NT_PRFPREG (else NT_X86_XSTATE's legacy area)", pending());
-  l.add(ti + ".fpregs.xsave.xstate_bv", set_by("criu_thread<x86_64>::set_registers: the XSAVE header of NT_X86_XSTATE"),
-        pending());
+          "NT_PRFPREG (else NT_X86_XSTATE's legacy area)");
+  const auto bv = set_by("criu_thread<x86_64>::set_registers: the XSAVE header of NT_X86_XSTATE");
+  l.add(ti + ".fpregs.xsave.xstate_bv", bv, bv);
+  const auto xs = "criu_thread<x86_64>::set_registers: the XSAVE component of NT_X86_XSTATE at the CPU's offset "
+                  "(NT_X86_XSAVE_LAYOUT, pitfall 14)";
   l.each(ti + ".fpregs.xsave",
          {"ymmh_space", "bndreg_state", "bndcsr_state", "opmask_reg", "zmm_upper", "hi16_zmm", "pkru"},
-         set_by("criu_thread<x86_64>::set_registers: the XSAVE component of NT_X86_XSTATE at the CPU's offset "
-                "(NT_X86_XSAVE_LAYOUT, pitfall 14), as many elements as the donor's image has; no xsave without "
-                "NT_X86_XSTATE"),
-         pending());
-  l.each(ti + ".fpregs.xsave.cet", {"cet", "ssp"}, kept("set_registers leaves it"), pending());
-  l.each(ti + ".tls",
-         {"entry_number", "base_addr", "limit", "seg_32bit", "contents_h", "contents_l", "read_exec_only",
-          "limit_in_pages", "seg_not_present", "usable"},
-         kept("GDT TLS entries: the core has none"), pending());
+         set_by(fmt::format("{}, as many elements as the donor's image has", xs)),
+         set_by(fmt::format("{}, as many elements as CRIU gives the components of the core's xfeatures "
+                            "(criu_thread<x86_64>::size_xsave)",
+                            xs)));
+  l.each(ti + ".fpregs.xsave.cet", {"cet", "ssp"}, kept("set_registers leaves it"),
+         unwritten("no CET state: the core has none"));
+  l.add(ti + ".tls.entry_number", kept("GDT TLS entries: the core has none"),
+        defaulted("synthetic_thread_info: GDT slots 12, 13, 14, empty, as CRIU dumps a 64-bit thread"));
+  for (const auto& [f, v] : {std::pair{"base_addr", "0"}, {"limit", "0"}, {"seg_32bit", "false"},
+                             {"contents_h", "false"}, {"contents_l", "false"}, {"read_exec_only", "true"},
+                             {"limit_in_pages", "false"}, {"seg_not_present", "true"}, {"usable", "false"}})
+    l.add(ti + ".tls." + f, kept("GDT TLS entries: the core has none"),
+          defaulted(fmt::format("synthetic_thread_info: {} (an empty GDT slot)", v), v));
 
-  // aarch64: planned from the tables of map/aarch64.hpp once an aarch64 donor
-  // or donor-less core is written; an x86-64 donor has no ti_aarch64.
+  // aarch64: planned from the tables of map/aarch64.hpp once criu_thread<aarch64> exists.
   const auto no_arm_donor = kept("an x86-64 donor has none (aarch64 donors are not planned)");
+  const auto arm = pending("aarch64 cores: criu_thread<aarch64> (branch arch); x86-64 cores: not written");
   const std::string ta = "core_entry.ti_aarch64";
-  l.each(ta, {"clear_tid_addr", "tls"}, no_arm_donor, pending());
-  l.each(ta + ".gpregs", {"regs", "sp", "pc", "pstate"}, no_arm_donor, pending());
-  l.each(ta + ".fpsimd", {"vregs", "fpsr", "fpcr"}, no_arm_donor, pending());
+  l.each(ta, {"clear_tid_addr", "tls"}, no_arm_donor, arm);
+  l.each(ta + ".gpregs", {"regs", "sp", "pc", "pstate"}, no_arm_donor, arm);
+  l.each(ta + ".fpsimd", {"vregs", "fpsr", "fpcr"}, no_arm_donor, arm);
   l.each(ta + ".pac_keys.pac_address_keys",
          {"apiakey_lo", "apiakey_hi", "apibkey_lo", "apibkey_hi", "apdakey_lo", "apdakey_hi", "apdbkey_lo",
           "apdbkey_hi", "pac_enabled_key"},
-         no_arm_donor, pending());
-  l.each(ta + ".pac_keys.pac_generic_keys", {"apgakey_lo", "apgakey_hi"}, no_arm_donor, pending());
+         no_arm_donor, arm);
+  l.each(ta + ".pac_keys.pac_generic_keys", {"apgakey_lo", "apgakey_hi"}, no_arm_donor, arm);
   l.each("core_entry", {"ti_arm", "ti_ppc64", "ti_s390", "ti_mips", "ti_loongarch64", "ti_riscv64"},
-         kept("not modelled (bytes); an x86-64 donor has none"), defaulted("not written"));
+         kept("not modelled (bytes); an x86-64 donor has none"), unwritten("architectures necro does not read"));
 }
 
 /// core_entry.tc: the process-wide part, in the leader's image only (pitfall 7).
 inline void task_core(field_list& l) {
   const std::string tc = "core_entry.tc";
-  l.add(tc + ".exit_code", set_by("plan_thread: 0"), pending());
-  l.add(tc + ".blk_sigset", set_by("plan_thread: the leader's NT_PRSTATUS pr_sighold (pitfall 15)"), pending());
-  l.add(tc + ".comm", set_by("plan_thread: NT_PRPSINFO pr_fname (the donor's when empty)"), pending());
-  l.add(tc + ".signals_s.signals.siginfo", set_by("plan_thread: cleared (the death is not re-queued, pitfall 16)"),
-        pending());
+  const auto both = [&](std::string_view f, const field_source& s) { l.add(tc + "." + std::string(f), s, s); };
+  const auto none = [](std::string_view why) { return unwritten(why); };
+  both("exit_code", set_by("plan_thread: 0"));
+  both("blk_sigset", set_by("plan_thread: the leader's NT_PRSTATUS pr_sighold (pitfall 15)"));
+  both("comm", set_by("plan_thread: NT_PRPSINFO pr_fname (the donor's when empty)"));
+  both("signals_s.signals.siginfo", set_by("plan_thread: cleared (the death is not re-queued, pitfall 16)"));
   l.each(tc + ".sigactions", {"sigaction", "restorer"},
          set_by("relocate_sigactions: the donor's, moved by the load delta of the file holding them (pitfall 9); "
                 "reset to SIG_DFL when in no file"),
-         pending());
-  l.each(tc + ".sigactions", {"flags", "mask", "compat_sigaction", "mask_extended"}, kept(), pending());
-  l.each(tc,
-         {"task_state", "personality", "flags", "cg_set", "old_seccomp_mode", "old_seccomp_filter", "loginuid",
-          "oom_score_adj", "child_subreaper", "blk_sigset_extended", "stop_signo", "membarrier_registration_mask"},
-         kept(), pending());
+         defaulted("synthetic_task_core: SIG_DFL for signals 1-64 but SIGKILL and SIGSTOP: the core holds no "
+                   "handlers, they are lost",
+                   "0"));
+  l.each(tc + ".sigactions", {"flags", "mask"}, kept(), defaulted("synthetic_task_core: 0", "0"));
+  l.add(tc + ".sigactions.compat_sigaction", kept(), defaulted("synthetic_task_core: false", "false"));
+  l.add(tc + ".sigactions.mask_extended", kept(), none("signals above 64 have no handlers"));
+  l.add(tc + ".task_state", kept(), defaulted("synthetic_task_core: TASK_ALIVE", "1"));
+  l.add(tc + ".personality", kept(), defaulted("synthetic_task_core: 0 (PER_LINUX): not in the core", "0"));
+  l.add(tc + ".flags", kept(), set_by("synthetic_task_core: NT_PRPSINFO pr_flag (PF_*)"));
+  l.add(tc + ".loginuid", kept(), defaulted("synthetic_task_core: unset (-1): not in the core", "4294967295"));
+  l.add(tc + ".oom_score_adj", kept(), defaulted("synthetic_task_core: 0: not in the core", "0"));
+  l.add(tc + ".child_subreaper", kept(), defaulted("synthetic_task_core: false", "false"));
+  l.each(tc, {"cg_set", "old_seccomp_mode", "old_seccomp_filter", "blk_sigset_extended", "stop_signo",
+              "membarrier_registration_mask"},
+         kept(), none("not in the core; CRIU's default"));
   for (const char* t : {"real", "virt", "prof"})
-    l.each(tc + ".timers." + t, {"isec", "iusec", "vsec", "vusec"}, kept(), pending());
+    l.each(tc + ".timers." + t, {"isec", "iusec", "vsec", "vusec"}, kept(),
+           defaulted("synthetic_task_core: 0, no interval timer: not in the core", "0"));
   l.each(tc + ".timers.posix",
          {"it_id", "clock_id", "si_signo", "it_sigev_notify", "sival_ptr", "overrun", "isec", "insec", "vsec", "vnsec",
           "notify_thread_id"},
-         kept(), pending());
-  l.each(tc + ".rlimits.rlimits", {"cur", "max"}, kept(), pending());
+         kept(), none("no POSIX timers: not in the core"));
+  l.each(tc + ".rlimits.rlimits", {"cur", "max"}, kept(),
+         defaulted("synthetic_task_core: the necro process's own (donorless_options::rlimits, getrlimit): not in "
+                   "the core"));
 }
 
 /// core_entry.thread_core: per thread, from the donor thread used as template.
 inline void thread_core(field_list& l) {
   const std::string th = "core_entry.thread_core";
+  const auto both = [&](std::string_view f, const field_source& s) { l.add(th + "." + std::string(f), s, s); };
   l.add(th + ".futex_rla",
         set_by("relocate_thread_pointers: the robust list, moved by the thread-pointer delta (pitfall 8)"),
-        pending());
-  l.add(th + ".blk_sigset", set_by("plan_thread: the thread's NT_PRSTATUS pr_sighold (pitfall 15)"), pending());
-  l.add(th + ".signals_p.signals.siginfo",
-        set_by("plan_thread: one SI_TKILL siginfo per signal of pr_sigpend but the fatal one and SIGKILL "
-               "(pending_signals, make_siginfo)"),
-        pending());
-  l.each(th + ".sas", {"ss_sp", "ss_size", "ss_flags"},
-         set_by("relocate_thread_pointers: the donor's sigaltstack moved by its file's load delta, else disabled"),
-         pending());
+        set_by("synthetic_thread_core: &pd->robust_head of glibc's struct pthread found in the core "
+               "(find_glibc_thread), else 0"));
+  l.add(th + ".futex_rla_len", kept(), set_by("synthetic_thread_core: 24 with a robust list, else 0"));
+  both("blk_sigset", set_by("plan_thread: the thread's NT_PRSTATUS pr_sighold (pitfall 15)"));
+  both("signals_p.signals.siginfo",
+       set_by("plan_thread: one SI_TKILL siginfo per signal of pr_sigpend but the fatal one and SIGKILL "
+              "(pending_signals, make_siginfo)"));
+  const auto sas = set_by("relocate_thread_pointers: the donor's sigaltstack moved by its file's load delta, else "
+                          "disabled");
+  l.add(th + ".sas.ss_sp", sas, defaulted("synthetic_thread_core: 0, disabled: not in the core", "0"));
+  l.add(th + ".sas.ss_size", sas, defaulted("synthetic_thread_core: 0, disabled: not in the core", "0"));
+  l.add(th + ".sas.ss_flags", sas, defaulted("synthetic_thread_core: SS_DISABLE: not in the core", "2"));
   l.add(th + ".rseq_entry.rseq_abi_pointer",
-        set_by("relocate_thread_pointers: moved by the thread-pointer delta (pitfall 4)"), pending());
-  l.add(th + ".rseq_entry.rseq_cs_pointer", set_by("relocate_thread_pointers: cleared"), pending());
-  l.each(th + ".rseq_entry", {"rseq_abi_size", "signature"}, kept(), pending());
-  l.each(th,
-         {"futex_rla_len", "sched_nice", "sched_policy", "sched_prio", "pdeath_sig", "seccomp_mode", "seccomp_filter",
-          "comm", "blk_sigset_extended", "cg_set"},
-         kept(), pending());
-  l.each(th + ".creds",
-         {"uid", "gid", "euid", "egid", "suid", "sgid", "fsuid", "fsgid", "cap_inh", "cap_prm", "cap_eff", "cap_bnd",
-          "secbits", "groups", "lsm_profile", "lsm_sockcreate", "apparmor_data", "no_new_privs", "cap_amb"},
-         kept(), pending());
+        set_by("relocate_thread_pointers: moved by the thread-pointer delta (pitfall 4)"),
+        set_by("thread_rseq: thread pointer + glibc's __rseq_offset, read from the core at the symbol's address "
+               "in libc on disk; not registered (no rseq_entry) when unknown"));
+  both("rseq_entry.rseq_cs_pointer", set_by("relocate_thread_pointers: cleared"));
+  l.add(th + ".rseq_entry.rseq_abi_size", kept(), defaulted("thread_rseq: 32 (glibc's struct rseq_area)", "32"));
+  l.add(th + ".rseq_entry.signature", kept(),
+        defaulted("thread_rseq: criu_thread<x86_64>::rseq_signature (glibc's RSEQ_SIG)", "1392848979"));
+  l.add(th + ".sched_nice", kept(), set_by("synthetic_thread_core: NT_PRPSINFO pr_nice"));
+  l.add(th + ".sched_policy", kept(), defaulted("synthetic_thread_core: SCHED_OTHER: not in the core", "0"));
+  l.add(th + ".comm", kept(),
+        set_by("synthetic_thread_core: NT_PRPSINFO pr_fname for every thread (per-thread names are not in the "
+               "core)"));
+  l.each(th, {"sched_prio", "pdeath_sig", "seccomp_mode", "seccomp_filter", "blk_sigset_extended", "cg_set"}, kept(),
+         unwritten("not in the core; CRIU's default"));
+  const std::string cr = th + ".creds";
+  l.each(cr, {"uid", "euid", "suid", "fsuid"}, kept(), set_by("synthetic_creds: NT_PRPSINFO pr_uid"));
+  l.each(cr, {"gid", "egid", "sgid", "fsgid"}, kept(), set_by("synthetic_creds: NT_PRPSINFO pr_gid"));
+  l.add(cr + ".cap_inh", kept(), defaulted("synthetic_creds: none", "0"));
+  l.each(cr, {"cap_prm", "cap_eff"}, kept(),
+         defaulted("synthetic_creds: the necro process's CapEff for uid 0, none otherwise"));
+  l.add(cr + ".cap_bnd", kept(), defaulted("synthetic_creds: the necro process's CapBnd"));
+  l.add(cr + ".secbits", kept(), defaulted("synthetic_creds: 0", "0"));
+  l.each(cr, {"groups", "lsm_profile", "lsm_sockcreate", "apparmor_data", "no_new_privs", "cap_amb"}, kept(),
+         unwritten("only uid and gid are in the core"));
 }
 
 inline void core(field_list& l) {
-  l.add("core_entry.mtype", kept("checked: must be the core's architecture (plan_resurrection)"), pending());
+  l.add("core_entry.mtype", kept("checked: must be the core's architecture (plan_resurrection)"),
+        set_by("criu_thread<x86_64>::synthetic_thread_info: X86_64"));
   thread_info(l);
   task_core(l);
-  l.each("core_entry.ids", kobj_ids_fields, kept("leader only (pitfall 7)"), pending());
+  for (const auto f : kobj_task_fields)
+    l.add(std::string("core_entry.ids.") + std::string(f), kept("CRIU 4 writes ids-<pid>.img instead"),
+          unwritten("ids-<pid>.img holds them"));
+  for (const auto& [f, v] : kobj_ns_fields)
+    l.add(std::string("core_entry.ids.") + std::string(f), kept("CRIU 4 writes ids-<pid>.img instead"),
+          unwritten("ids-<pid>.img holds them"));
   thread_core(l);
 }
 
 inline void mm(field_list& l) {
   const std::string mm = "mm_entry";
+  const auto both = [&](std::string_view f, const field_source& s) { l.add(mm + "." + std::string(f), s, s); };
   l.each(mm, {"mm_start_code", "mm_end_code", "mm_start_data", "mm_end_data"},
-         set_by("plan_code_data: the donor's, moved by the executable's load delta (pitfall 18)"), pending());
-  l.each(mm, {"mm_start_stack", "mm_arg_start", "mm_arg_end", "mm_env_start", "mm_env_end"},
-         set_by("plan_initial_stack: find_initial_stack on the victim's initial stack (pitfall 17)"), pending());
-  l.each(mm, {"mm_start_brk", "mm_brk"}, set_by("plan_brk: the victim's brk heap VMA (pitfall 19)"), pending());
-  l.add(mm + ".mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most 44 words (pitfall 2)"),
-        pending());
-  l.add(mm + ".exe_file_id", kept("checked: names the core's executable (plan_address_space)"), pending());
-  l.each(mm, {"dumpable", "thp_disabled"}, kept(), pending());
-  l.each(mm + ".aios", {"id", "nr_req", "ring_len"}, kept(), pending());
-  const std::string v = mm + ".vmas";
-  l.each(v, {"start", "end", "prot"}, set_by("plan_address_space: the core's PT_LOAD"), pending());
-  l.add(v + ".pgoff", set_by("plan_address_space: NT_FILE's page offset"), pending());
-  l.add(v + ".shmid",
-        set_by("plan_address_space: the files.img id of the mapped file; plan_shared_memory: the memfd or ghost "
-               "file's"),
-        pending());
-  l.each(v, {"flags", "status", "fdflags"},
+         set_by("plan_code_data: the donor's, moved by the executable's load delta (pitfall 18)"),
+         set_by("synthesize_mm: the executable's PT_LOADs (AT_PHDR, AT_PHNUM) in the core (code_data_from_phdrs); "
+                "else plan_code_data's estimate from its mappings"));
+  for (const auto f : {"mm_start_stack", "mm_arg_start", "mm_arg_end", "mm_env_start", "mm_env_end"})
+    both(f, set_by("plan_initial_stack: find_initial_stack on the victim's initial stack (pitfall 17)"));
+  for (const auto f : {"mm_start_brk", "mm_brk"}) both(f, set_by("plan_brk: the victim's brk heap VMA (pitfall 19)"));
+  both("mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most 44 words (pitfall 2)"));
+  l.add(mm + ".exe_file_id", kept("checked: names the core's executable (plan_address_space)"),
+        set_by("synthesize_files: the files.img id of the NT_FILE entry holding AT_PHDR"));
+  l.add(mm + ".dumpable", kept(), defaulted("synthesize_mm: 1 (it dumped core)", "1"));
+  l.add(mm + ".thp_disabled", kept(), defaulted("synthesize_mm: false: not in the core", "false"));
+  l.each(mm + ".aios", {"id", "nr_req", "ring_len"}, kept(), unwritten("AIO rings are not in the core"));
+  const std::string v = "vmas.";
+  for (const auto f : {"start", "end", "prot"}) both(v + f, set_by("plan_address_space: the core's PT_LOAD"));
+  both(v + "pgoff", set_by("plan_address_space: NT_FILE's page offset"));
+  both(v + "shmid", set_by("plan_address_space: the files.img id of the mapped file; plan_shared_memory: the memfd "
+                           "or ghost file's"));
+  l.each(mm + ".vmas", {"flags", "status", "fdflags"},
          set_by("plan_address_space: the donor's VMA of the same file and offset (pitfall 10), anonymous/stack/heap/"
                 "vdso/vvar bits from the core's layout; choose_share_mode for shared memory"),
-         pending());
-  l.add(v + ".fd", set_by("plan_address_space: -1"), pending());
-  l.add(v + ".madv", set_by("plan_address_space: the donor's stack or thread stack's; absent otherwise"), pending());
+         set_by("plan_address_space on synthesize_mm's VMAs: file mappings private and read-only (the share mode "
+                "is not in the core), anonymous/stack/heap/vdso/vvar bits from the core's layout; choose_share_mode "
+                "for shared memory"));
+  both(v + "fd", set_by("plan_address_space: -1"));
+  l.add(mm + ".vmas.madv", set_by("plan_address_space: the donor's stack or thread stack's; absent otherwise"),
+        set_by("plan_address_space: MADV_DONTDUMP on vvar (synthetic_vvar); absent otherwise"));
 }
 
 inline void pstree_and_pages(field_list& l) {
-  l.add("pstree_entry.pid", set_by("plan_resurrection: the core's pid"), pending());
-  l.add("pstree_entry.ppid", kept(), pending());
+  const auto both = [&](std::string path, const field_source& s) { l.add(std::move(path), s, s); };
+  both("pstree_entry.pid", set_by("plan_resurrection: the core's pid"));
+  l.add("pstree_entry.ppid", kept(), defaulted("synthesize_pstree: 0 (restore makes it CRIU's child)", "0"));
   l.each("pstree_entry", {"pgid", "sid"},
-         set_by("plan_resurrection: the donor's, the victim's pid where the donor's was its own"), pending());
-  l.add("pstree_entry.threads", set_by("plan_resurrection: the core's tids, leader first"), pending());
-  l.add("pagemap_head.pages_id",
-        set_by("plan_resurrection: the donor's pages id; assign_pages_ids for pagemap-shmem"), pending());
+         set_by("plan_resurrection: the donor's, the victim's pid where the donor's was its own"),
+         set_by("synthesize_pstree: NT_PRPSINFO pr_pgrp and pr_sid (the pid without them)"));
+  both("pstree_entry.threads", set_by("plan_resurrection: the core's tids, leader first"));
+  l.add("pagemap_head.pages_id", set_by("plan_resurrection: the donor's pages id; assign_pages_ids for pagemap-shmem"),
+        set_by("plan_resurrection: synthetic_ids::pages (1); assign_pages_ids for pagemap-shmem"));
   l.each("pagemap_entry", {"vaddr", "nr_pages", "compat_nr_pages", "flags"},
          set_by("write_pages: one entry per run of kept pages (zero and file-equal pages elided; both page counts, "
                 "pitfall 1)"),
-         pending());
-  l.add("pagemap_entry.in_parent", defaulted("not written (false: no parent images)"), pending());
+         set_by("write_pages: one entry per run of kept pages (zero and file-equal pages elided; both page counts, "
+                "pitfall 1)"));
+  both("pagemap_entry.in_parent", unwritten("false: no parent images"));
 }
 
 /// files.img: the donor's entries kept; entries for what only the victim has
 /// are made by the named functions.
 inline void files(field_list& l) {
   const std::string f = "file_entry";
+  const auto synth = "synthesize_files: the core's mapped files, then stdio (fds 0-2, --stdio), cwd (--cwd) and "
+                     "root";
+  const auto shm = "; shared memory: place_memfd, place_ghost";
   l.each(f, {"type", "id"},
-         kept("new entries: plan_address_space (files only the victim mapped), place_memfd, place_ghost"), pending());
+         kept("new entries: plan_address_space (files only the victim mapped), place_memfd, place_ghost"),
+         set_by(fmt::format("{}{}", synth, shm)));
   l.each(f, {"isk", "nsf", "psk", "nlsk", "efd", "sgfd", "tunf", "tfd", "ify", "ffy", "ext", "usk", "fifo", "pipe",
              "tty", "bpf", "pidfd"},
-         kept("not modelled (bytes)"), pending());
+         kept("not modelled (bytes)"), unwritten("the core holds no file descriptors"));
   const std::string r = f + ".reg";
   const auto new_reg = "new entries: plan_address_space (files only the victim mapped, pitfall 12), place_ghost";
-  l.each(r, {"id", "flags", "pos", "name"}, kept(new_reg), pending());
-  l.each(r + ".fown", fown_fields, kept(std::string(new_reg) + ": 0"), pending());
+  l.each(r, {"id", "name"}, kept(new_reg), set_by(fmt::format("{}{}", synth, shm)));
+  l.add(r + ".flags", kept(new_reg),
+        set_by("synthesize_files: O_RDONLY for mapped files, cwd and root; stdio O_RDONLY (fd 0) and "
+               "O_WRONLY|O_APPEND (fds 1, 2), O_LARGEFILE"));
+  l.add(r + ".pos", kept(new_reg), defaulted("synthesize_files, place_ghost: 0", "0"));
+  l.each(r + ".fown", fown_fields, kept(std::string(new_reg) + ": 0"),
+         defaulted("synthesize_files, place_ghost: 0 (no owner)", "0"));
   l.add(r + ".size",
         set_by("plan_address_space: stat() size for a new file; place_ghost: the deleted file's size from the core; "
                "the donor's otherwise"),
-        pending());
-  l.add(r + ".mode", kept("new entries: plan_address_space (stat() mode), place_ghost (0100600)"), pending());
+        set_by("synthesize_files: stat() size of each mapped file (CRIU checks it); none for stdio, cwd and root; "
+               "place_ghost: the deleted file's size from the core"));
+  l.add(r + ".mode", kept("new entries: plan_address_space (stat() mode), place_ghost (0100600)"),
+        set_by("synthesize_files: stat() mode (donorless_options::stdio/cwd/root for those); place_ghost: 0100600"));
   l.each(r, {"mnt_id", "ext", "build_id", "checksum", "checksum_config", "checksum_parameter"},
-         kept("new entries: not written"), pending());
+         kept("new entries: not written"), unwritten("CRIU's defaults: mnt_id -1, no build-id check"));
   const std::string e = f + ".epfd";
-  l.each(e, {"id", "flags"}, kept(), pending());
-  l.each(e + ".fown", fown_fields, kept(), pending());
+  const auto no_epoll = unwritten("the core holds no file descriptors: no epoll");
+  l.each(e, {"id", "flags"}, kept(), no_epoll);
+  l.each(e + ".fown", fown_fields, kept(), no_epoll);
   l.add(e + ".tfd.data",
         set_by("relocate_eventpolls: a pointer into donor memory moved into the victim's (move_epoll_data)"),
-        pending());
-  l.each(e + ".tfd", {"id", "tfd", "events", "dev", "inode", "pos"}, kept(), pending());
+        no_epoll);
+  l.each(e + ".tfd", {"id", "tfd", "events", "dev", "inode", "pos"}, kept(), no_epoll);
   const std::string m = f + ".memfd";
-  l.each(m, {"id", "flags", "pos", "inode_id"}, kept("new entries: place_memfd"), pending());
-  l.each(m + ".fown", fown_fields, kept("new entries: place_memfd: 0"), pending());
+  l.each(m, {"id", "flags", "pos", "inode_id"}, kept("new entries: place_memfd"),
+         set_by("place_memfd: a new entry per memfd or shared anonymous object of the core"));
+  l.each(m + ".fown", fown_fields, kept("new entries: place_memfd: 0"), defaulted("place_memfd: 0 (no owner)", "0"));
 }
 
 inline void shared_memory(field_list& l) {
+  const auto both = [&](std::string path, const field_source& s) { l.add(std::move(path), s, s); };
   const std::string m = "memfd_inode_entry";
-  l.add(m + ".size", set_by("place_memfd: the object's size (choose_size: the donor's when it fits, else mapped)"),
-        pending());
+  both(m + ".size", set_by("place_memfd: the object's size (choose_size: the donor's when it fits, else mapped)"));
   l.each(m, {"name", "uid", "gid", "shmid", "seals", "inode_id", "mode"},
-         kept("the donor's inode of the same name; new inodes: place_memfd (uid/gid the donor's creds)"), pending());
-  l.add(m + ".hugetlb_flag", kept("new inodes: not written"), pending());
+         kept("the donor's inode of the same name; new inodes: place_memfd (uid/gid the donor's creds)"),
+         set_by("place_memfd: name from NT_FILE, uid/gid the synthetic creds (NT_PRPSINFO), new ids, F_SEAL_SEAL for "
+                "shared anonymous memory, mode 0100777"));
+  l.add(m + ".hugetlb_flag", kept("new inodes: not written"), unwritten("hugetlb memfds are not recognised"));
   l.each("remap_file_path_entry", {"orig_id", "remap_id", "remap_type"}, kept("new ghosts: place_ghost (GHOST)"),
-         pending());
+         set_by("place_ghost: a new ghost per deleted file of the core (GHOST)"));
   const std::string g = "ghost_file_entry";
-  l.each(g, {"chunks", "size"}, set_by("place_ghost: chunked, the deleted file's size"), pending());
-  l.each(g, {"uid", "gid", "mode"}, kept("new ghosts: place_ghost (the donor's creds, 0100600)"), pending());
-  l.each(g, {"dev", "ino", "rdev", "symlnk_target"}, kept("new ghosts: not written"), pending());
+  l.each(g, {"chunks", "size"}, set_by("place_ghost: chunked, the deleted file's size"),
+         set_by("place_ghost: chunked, the deleted file's size"));
+  l.each(g, {"uid", "gid", "mode"}, kept("new ghosts: place_ghost (the donor's creds, 0100600)"),
+         set_by("place_ghost: the synthetic creds (NT_PRPSINFO), 0100600"));
+  l.each(g, {"dev", "ino", "rdev", "symlnk_target"}, kept("new ghosts: not written"),
+         unwritten("the deleted file's inode is gone"));
   for (const char* t : {"atim", "mtim"})
-    l.each(g + "." + t, {"tv_sec", "tv_usec"}, kept("new ghosts: not written"), pending());
+    l.each(g + "." + t, {"tv_sec", "tv_usec"}, kept("new ghosts: not written"),
+           unwritten("the deleted file's times are not in the core"));
   l.each("ghost_chunk_entry", {"len", "off"}, set_by("write_ghost_content: one chunk per run of the core"),
-         pending());
+         set_by("write_ghost_content: one chunk per run of the core"));
 }
 
-/// Images donor mode copies as they are (renamed per pid).
+/// Images donor mode copies as they are (renamed per pid); donor-less mode
+/// writes them from synthesize_images.
 inline void carried(field_list& l) {
   const auto copied = [](std::string_view img) { return kept(fmt::format("{} copied", img)); };
   const std::string inv = "inventory_entry";
-  l.each(inv,
-         {"img_version", "fdinfo_per_id", "ns_per_id", "root_cg_set", "lsmtype", "dump_uptime", "pre_dump_mode",
-          "tcp_close", "network_lock_method", "dump_criu_run_id", "allow_uprobes"},
-         copied("inventory.img"), pending());
-  l.each(inv + ".root_ids", kobj_ids_fields, copied("inventory.img"), pending());
-  l.add(inv + ".plugins_entry.plugins", copied("inventory.img"), pending());
-  l.each("fs_entry", {"cwd_id", "root_id", "umask"}, copied("fs-<pid>.img"), pending());
-  l.each("task_kobj_ids_entry", kobj_ids_fields, copied("ids-<pid>.img"), pending());
-  l.each("fdinfo_entry", {"id", "flags", "type", "fd", "xattr_security_selinux"}, copied("fdinfo-<id>.img"),
-         pending());
+  const auto made = [](std::string_view what, std::string_view v) {
+    return defaulted(fmt::format("synthesize_images: {}", what), std::string(v));
+  };
+  const auto img = copied("inventory.img");
+  l.add(inv + ".img_version", img, made("2 (CRIU's image format version)", "2"));
+  l.add(inv + ".fdinfo_per_id", img, made("true", "true"));
+  l.add(inv + ".ns_per_id", img, made("true", "true"));
+  l.add(inv + ".lsmtype", img, made("NO_LSM: no LSM profile is restored", "0"));
+  l.add(inv + ".network_lock_method", img, made("0 (iptables; nothing is locked: no sockets)", "0"));
+  l.each(inv, {"root_cg_set", "dump_uptime", "pre_dump_mode", "tcp_close", "dump_criu_run_id", "allow_uprobes"}, img,
+         unwritten("CRIU's defaults: no cgroups, no pre-dump"));
+  kobj_ids(l, inv + ".root_ids", img, "synthesize_images", "1");
+  l.add(inv + ".plugins_entry.plugins", img, unwritten("no plugins"));
+  const auto fs = copied("fs-<pid>.img");
+  l.add("fs_entry.cwd_id", fs, set_by("synthesize_images: the files.img entry of --cwd (default /)"));
+  l.add("fs_entry.root_id", fs, set_by("synthesize_images: the files.img entry of /"));
+  l.add("fs_entry.umask", fs, defaulted("synthesize_images: 022 (donorless_options::umask): not in the core", "18"));
+  kobj_ids(l, "task_kobj_ids_entry", copied("ids-<pid>.img"), "synthesize_images", "2");
+  const auto fd = copied("fdinfo-<id>.img");
+  l.add("fdinfo_entry.id", fd, set_by("synthesize_images: the stdio entries of files.img (fd 0 read, 1-2 write)"));
+  l.add("fdinfo_entry.flags", fd, defaulted("synthesize_images: 0 (no FD_CLOEXEC)", "0"));
+  l.add("fdinfo_entry.type", fd, defaulted("synthesize_images: REG", "1"));
+  l.add("fdinfo_entry.fd", fd, set_by("synthesize_images: 0, 1, 2"));
+  l.add("fdinfo_entry.xattr_security_selinux", fd, unwritten("no LSM"));
 }
 
 }  // namespace sources

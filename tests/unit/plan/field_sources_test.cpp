@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <span>
 #include <string>
@@ -159,6 +160,85 @@ struct donor_copy {
   }
 };
 
+/// The messages a plan writes, by root message name: every thread's core,
+/// mm, pstree, files.img's entries, and the carried images (inventory, fs-,
+/// ids-, fdinfo-) parsed from their bytes (a synthetic donor's) or the donor's files.
+struct written {
+  std::map<std::string, std::vector<const gp::Message*>> by_root;
+  std::vector<std::unique_ptr<gp::Message>> parsed;
+
+  template <class Msg>
+  void parse(const std::string& bytes, std::uint32_t magic) {
+    const necro::io::byte_view v(std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()), 0, "image");
+    auto r = necro::criu::entry_reader::open(v, magic);
+    REQUIRE(r);
+    auto all = r->template read_all<Msg>();
+    REQUIRE(all);
+    for (auto& m : *all) {
+      parsed.push_back(std::make_unique<Msg>(std::move(m)));
+      by_root[std::string(Msg::descriptor()->name())].push_back(parsed.back().get());
+    }
+  }
+
+  written(const necro::plan::resurrection& p, const fs::path& donor_dir) {
+    for (const auto& t : p.threads) by_root["core_entry"].push_back(&t.core);
+    by_root["mm_entry"].push_back(&p.mm);
+    by_root["pstree_entry"].push_back(&p.pstree);
+    for (const auto& f : p.files) by_root["file_entry"].push_back(&f);
+    for (const auto& c : p.carried) {
+      const std::string bytes = c.bytes ? *c.bytes : necro::test::slurp(donor_dir / c.from);
+      if (c.to == "inventory.img") parse<necro::pb::inventory_entry>(bytes, necro::criu::magic::inventory);
+      else if (c.to.starts_with("fs-")) parse<necro::pb::fs_entry>(bytes, necro::criu::magic::fs);
+      else if (c.to.starts_with("ids-")) parse<necro::pb::task_kobj_ids_entry>(bytes, necro::criu::magic::ids);
+      else if (c.to.starts_with("fdinfo-")) parse<necro::pb::fdinfo_entry>(bytes, necro::criu::magic::fdinfo);
+    }
+  }
+};
+
+/// Checks every field whose source in the mode states a fixed value
+/// (field_source::expect) against every instance the plan writes: absent
+/// parents and element counts aside, each value must be the stated one.
+/// Returns how many values were compared.
+std::size_t check_expectations(const written& w, bool donorless) {
+  std::size_t compared = 0;
+  for (const auto& e : field_sources()) {
+    const auto& src = donorless ? e.donorless : e.donor;
+    if (src.expect.empty()) continue;
+    const auto root = e.path.substr(0, e.path.find('.'));
+    const auto it = w.by_root.find(root);
+    if (it == w.by_root.end()) continue;  // not in the plan (pagemap: written by the page engine)
+    for (const auto* m : it->second) {
+      std::vector<std::string> values;
+      const auto parts = split(e.path);
+      values_at(*m, std::span(parts).subspan(1), values);
+      for (const auto& v : values) {
+        if (v.starts_with("[") || v.starts_with("<no ")) continue;
+        INFO(e.path << " is listed as " << describe(src.kind) << " '" << src.by << "' (" << src.expect << ")");
+        CHECK(v == src.expect);
+        ++compared;
+      }
+    }
+  }
+  return compared;
+}
+
+/// Table fields of the leader are the core's registers, rewound as plan_thread does.
+std::size_t check_tables(const necro::test::x86_64_core_view& core, const necro::pb::core_entry& leader, bool donorless) {
+  auto regs = core.leader().regs();
+  (void)necro::arch::x86_64::rewind_syscall(regs);
+  necro::pb::user_x86_regs_entry from_core;
+  necro::map::apply(necro::map::x86_64::gpregs, regs, from_core);
+  std::size_t n = 0;
+  for (const auto& e : field_sources()) {
+    if ((donorless ? e.donorless : e.donor).kind != origin::table) continue;
+    if (!e.path.starts_with("core_entry.thread_info.gpregs.")) continue;
+    INFO(e.path << " is listed as set from a table");
+    CHECK(values_at(leader, e.path) == values_at(from_core, "user_x86_regs_entry." + e.path.substr(e.path.rfind('.') + 1)));
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("field sources: every field of every message necro writes has one", "[plan][field_sources]") {
@@ -273,17 +353,10 @@ TEST_CASE("field sources: on the counter fixture, kept fields equal the donor's,
 
   // Table fields: the core's registers (rewound as plan_thread does), and
   // those the fixture makes differ do differ from the donor's.
-  auto regs = p->core.leader().regs();
-  (void)necro::arch::x86_64::rewind_syscall(regs);
-  necro::pb::user_x86_regs_entry from_core;
-  necro::map::apply(necro::map::x86_64::gpregs, regs, from_core);
+  CHECK(check_tables(p->core, leader, false) == 27);
   std::size_t differ = 0;
-  for (const auto& path : donor_mode_paths("core_entry.thread_info.gpregs", origin::table)) {
-    const auto field = path.substr(path.rfind('.') + 1);
-    INFO(path << " is listed as set from a table");
-    CHECK(values_at(leader, path) == values_at(from_core, "user_x86_regs_entry." + field));
+  for (const auto& path : donor_mode_paths("core_entry.thread_info.gpregs", origin::table))
     if (values_at(leader, path) != values_at(donor.leader_core(), path)) ++differ;
-  }
   for (const char* path : {"core_entry.thread_info.gpregs.ip", "core_entry.thread_info.gpregs.sp",
                            "core_entry.thread_info.gpregs.fs_base", "mm_entry.mm_start_brk", "mm_entry.mm_arg_start",
                            "pstree_entry.pid"}) {
@@ -375,4 +448,24 @@ TEST_CASE("field sources: on the counter fixture, kept fields follow a changed d
   CHECK(followed >= 30);
   CHECK(checked_refusals >= 1);  // mtype
   CHECK(stayed >= 30);
+}
+
+TEST_CASE("field sources: donor-less on the counter core, defaults are the stated ones, tables the core's",
+          "[plan][field_sources]") {
+  const auto c = necro::test::x86_64_core();
+  NECRO_REQUIRE_FIXTURE(c, "x86_64/counter.core");
+  auto core = necro::test::x86_64_core_view::open(c->string());
+  REQUIRE(core);
+  const auto donor = necro::plan::synthesize_donor(*core, {}, {});
+  if (!donor) FAIL(donor.error().message());
+  const auto plan = necro::plan::plan_donorless(*core, *donor, {}, {.offline = true});
+  if (!plan) FAIL(plan.error().message());
+  const written w(*plan, {});
+  for (const char* root : {"inventory_entry", "fs_entry", "task_kobj_ids_entry", "fdinfo_entry"})
+    CHECK(w.by_root.count(root) == 1);
+  CHECK(check_expectations(w, true) > 300);
+  CHECK(check_tables(*core, plan->threads.front().core, true) == 27);
+  // No field is left without a decided donor-less source but aarch64's (branch arch).
+  for (const auto& e : field_sources())
+    if (e.donorless.kind == origin::pending) CHECK_THAT(e.path, Catch::Matchers::StartsWith("core_entry.ti_aarch64."));
 }
