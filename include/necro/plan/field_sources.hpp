@@ -137,12 +137,12 @@ class field_list {
     each(prefix, std::span(names.begin(), names.size()), donor, donorless);
   }
   /// Every mapped row of a map:: table, under `prefix`, in both modes:
-  /// "<table> (<src>.<member>)".
+  /// "<table> row <member> (<src>)".
   template <class Table>
   void table(std::string_view prefix, const Table& t, std::string_view table_name, std::string_view src) {
     boost::hana::for_each(t, [&](const auto& row) {
       if constexpr (!std::remove_cvref_t<decltype(row)>::is_ignored) {
-        auto s = sources::table(fmt::format("{} ({}.{})", table_name, src, row.name));
+        auto s = sources::table(fmt::format("{} row {} ({})", table_name, row.name, src));
         add(fmt::format("{}.{}", prefix, row.dst), s, s);
       }
     });
@@ -634,9 +634,10 @@ inline std::string field_sources_markdown() {
       fmt::format_to(it, "| `{}` | {} | {} | | |\n", r.path, r.number, r.type);
       continue;
     }
+    const bool same = r.entry && r.entry->donor.kind == r.entry->donorless.kind && r.entry->donor.by == r.entry->donorless.by;
     fmt::format_to(it, "| `{}` | {} | {} | {} | {} |\n", r.path, r.number, r.type,
                    r.entry ? detail::cell(r.entry->donor) : "**missing**",
-                   r.entry ? detail::cell(r.entry->donorless) : "**missing**");
+                   !r.entry ? "**missing**" : same ? "same" : detail::cell(r.entry->donorless));
   }
   return md;
 }
