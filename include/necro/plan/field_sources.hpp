@@ -346,7 +346,7 @@ inline void mm(field_list& l) {
   l.each(mm + ".vmas", {"flags", "status", "fdflags"},
          set_by("plan_address_space: the donor's VMA of the same file and offset (pitfall 10), anonymous/stack/heap/"
                 "vdso/vvar bits from the core's layout; choose_share_mode for shared memory"),
-         set_by("plan_address_space on synthesize_mm's VMAs: file mappings private and read-only (the share mode "
+         set_by("plan_address_space, synthesize_mm: file mappings private and read-only (the share mode "
                 "is not in the core), anonymous/stack/heap/vdso/vvar bits from the core's layout; choose_share_mode "
                 "for shared memory"));
   both(v + "fd", set_by("plan_address_space: -1"));

@@ -5,6 +5,7 @@
 // donor's and follow a changed donor; fields from a table are the core's and
 // do not follow it.
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -278,6 +279,47 @@ TEST_CASE("field sources: a field the list lacks, or an entry naming no field, i
   std::size_t leaves = 0;
   for (const auto& r : necro::plan::field_rows()) leaves += r.is_message ? 0 : 1;
   CHECK(leaves == field_sources().size());
+}
+
+TEST_CASE("field sources: every table and function a source names is in the library", "[plan][field_sources]") {
+  // A renamed or removed function must not leave the list pointing at nothing:
+  // each name before a source's ": " (e.g. "plan_thread", "criu_thread<x86_64>::
+  // set_registers", "map::x86_64::gpregs row rax") must occur in include/necro.
+  std::string code;
+  const auto include = necro::test::data_dir().parent_path().parent_path() / "include" / "necro";
+  for (const auto& f : fs::recursive_directory_iterator(include))
+    if (f.is_regular_file() && f.path().filename() != "field_sources.hpp") code += necro::test::slurp(f.path());
+  const auto defined = [&](const std::string& name) {
+    for (std::size_t at = code.find(name); at != std::string::npos; at = code.find(name, at + 1)) {
+      const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+      if ((at == 0 || !word(code[at - 1])) && (at + name.size() >= code.size() || !word(code[at + name.size()])))
+        return true;
+    }
+    return false;
+  };
+  std::set<std::string> names;
+  for (const auto& e : field_sources())
+    for (const auto* s : {&e.donor, &e.donorless}) {
+      if (s->kind == origin::donor || s->kind == origin::pending || s->by.starts_with("not written")) continue;
+      auto head = s->by.substr(0, s->by.find(": "));
+      head = head.substr(0, head.find(" row "));
+      for (std::size_t at = 0; at <= head.size();) {
+        auto next = head.find(", ", at);
+        if (next == std::string::npos) next = head.size();
+        auto name = head.substr(at, next - at);
+        if (const auto colons = name.rfind("::"); colons != std::string::npos) name = name.substr(colons + 2);
+        INFO(e.path << ": source '" << s->by << "'");
+        CHECK(!name.empty());
+        CHECK(name.find(' ') == std::string::npos);
+        names.insert(name);
+        at = next + 2;
+      }
+    }
+  for (const auto& n : names) {
+    INFO(n << " is named as a source in include/necro/plan/field_sources.hpp but occurs nowhere else in include/necro");
+    CHECK(defined(n));
+  }
+  CHECK(names.size() > 25);
 }
 
 TEST_CASE("field sources: each table row writes the message field the list names", "[plan][field_sources]") {
