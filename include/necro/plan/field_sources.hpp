@@ -350,7 +350,7 @@ inline void mm(field_list& l) {
                 "is not in the core), anonymous/stack/heap/vdso/vvar bits from the core's layout; choose_share_mode "
                 "for shared memory"));
   both(v + "fd", set_by("plan_address_space: -1"));
-  l.add(mm + ".vmas.madv", set_by("plan_address_space: the donor's stack or thread stack's; absent otherwise"),
+  l.add(mm + ".vmas.madv", set_by("plan_address_space: the donor's for the stack, thread stacks, vvar and vsyscall; absent otherwise"),
         set_by("plan_address_space: MADV_DONTDUMP on vvar (synthetic_vvar); absent otherwise"));
 }
 

@@ -186,6 +186,10 @@ struct written {
     by_root["mm_entry"].push_back(&p.mm);
     by_root["pstree_entry"].push_back(&p.pstree);
     for (const auto& f : p.files) by_root["file_entry"].push_back(&f);
+    for (const auto& m : p.shared.memfd_inodes) by_root["memfd_inode_entry"].push_back(&m);
+    for (const auto& r : p.shared.remaps) by_root["remap_file_path_entry"].push_back(&r);
+    for (const auto& o : p.shared.objects)
+      if (o.kind == necro::plan::vma_kind::deleted_file) by_root["ghost_file_entry"].push_back(&o.ghost);
     for (const auto& c : p.carried) {
       const std::string bytes = c.bytes ? *c.bytes : necro::test::slurp(donor_dir / c.from);
       if (c.to == "inventory.img") parse<necro::pb::inventory_entry>(bytes, necro::criu::magic::inventory);
@@ -432,6 +436,31 @@ TEST_CASE("field sources: on the pool fixture, every thread's kept fields are it
   CHECK(threads == 5);
 }
 
+TEST_CASE("field sources: on the shmem fixture, the donor's files, memfd inodes and ghosts keep their kept fields",
+          "[plan][field_sources]") {
+  const auto p = necro::test::plan_shmem();
+  NECRO_REQUIRE_FIXTURE(p, "x86_64/shmem.core + shmem.donor");
+  const auto& sm = p->donor.shared_memory();
+  std::size_t compared = 0;
+  auto same = [&](const gp::Message& planned, const gp::Message& was) {
+    const std::string root(planned.GetDescriptor()->name());
+    for (const auto& path : donor_mode_paths(root, origin::donor)) {
+      INFO(path << " is listed as kept from the donor");
+      CHECK(values_at(planned, path) == values_at(was, path));
+      ++compared;
+    }
+  };
+  REQUIRE(p->plan.files.size() >= p->donor.files().size());
+  for (std::size_t i = 0; i < p->donor.files().size(); ++i) same(p->plan.files[i], p->donor.files()[i]);
+  REQUIRE(!sm.memfd_inodes.empty());
+  REQUIRE(p->plan.shared.memfd_inodes.size() >= sm.memfd_inodes.size());
+  for (std::size_t i = 0; i < sm.memfd_inodes.size(); ++i) same(p->plan.shared.memfd_inodes[i], sm.memfd_inodes[i]);
+  for (std::size_t i = 0; i < sm.remaps.size(); ++i) same(p->plan.shared.remaps[i], sm.remaps[i]);
+  for (const auto& o : p->plan.shared.objects)
+    if (o.from_donor && o.kind == necro::plan::vma_kind::deleted_file) same(o.ghost, sm.ghosts.at(o.content_id));
+  CHECK(compared > 50);
+}
+
 TEST_CASE("field sources: on the counter fixture, kept fields follow a changed donor, table fields do not",
           "[plan][field_sources]") {
   const auto p = necro::test::plan_counter();
@@ -513,21 +542,34 @@ TEST_CASE("field sources: on the counter fixture, kept fields follow a changed d
   CHECK(stayed >= 30);
 }
 
-TEST_CASE("field sources: donor-less on the counter core, defaults are the stated ones, tables the core's",
+TEST_CASE("field sources: donor-less on the fixture cores, defaults are the stated ones, tables the core's",
           "[plan][field_sources]") {
-  const auto c = necro::test::x86_64_core();
-  NECRO_REQUIRE_FIXTURE(c, "x86_64/counter.core");
-  auto core = necro::test::x86_64_core_view::open(c->string());
-  REQUIRE(core);
-  const auto donor = necro::plan::synthesize_donor(*core, {}, {});
-  if (!donor) FAIL(donor.error().message());
-  const auto plan = necro::plan::plan_donorless(*core, *donor, {}, {.offline = true});
-  if (!plan) FAIL(plan.error().message());
-  const written w(*plan, {});
-  for (const char* root : {"inventory_entry", "fs_entry", "task_kobj_ids_entry", "fdinfo_entry"})
-    CHECK(w.by_root.count(root) == 1);
-  CHECK(check_expectations(w, true) > 300);
-  CHECK(check_tables(*core, plan->threads.front().core, true) == 27);
+  std::size_t cores = 0;
+  for (const char* name : {"x86_64/counter.core", "x86_64/pool.core", "x86_64/shmem.core"}) {
+    const auto c = necro::test::fixture(name);
+    if (!c) {
+      WARN("fixture " << name << " is missing (tests/data/make-fixtures.sh)");
+      continue;
+    }
+    INFO(name);
+    auto core = necro::test::x86_64_core_view::open(c->string());
+    REQUIRE(core);
+    const auto donor = necro::plan::synthesize_donor(*core, {}, {});
+    if (!donor) FAIL(donor.error().message());
+    const auto plan = necro::plan::plan_donorless(*core, *donor, {}, {.offline = true});
+    if (!plan) FAIL(plan.error().message());
+    const written w(*plan, {});
+    for (const char* root : {"inventory_entry", "fs_entry", "task_kobj_ids_entry", "fdinfo_entry"})
+      CHECK(w.by_root.count(root) == 1);
+    CHECK(check_expectations(w, true) > 300);
+    CHECK(check_tables(*core, plan->threads.front().core, true) == 27);
+    if (std::string_view(name) == "x86_64/shmem.core") {
+      CHECK(w.by_root.count("memfd_inode_entry") == 1);
+      CHECK(w.by_root.count("ghost_file_entry") == 1);
+    }
+    ++cores;
+  }
+  CHECK(cores >= 1);
   // No field is left without a decided donor-less source but aarch64's (branch arch).
   for (const auto& e : field_sources())
     if (e.donorless.kind == origin::pending) CHECK_THAT(e.path, Catch::Matchers::StartsWith("core_entry.ti_aarch64."));
