@@ -4,7 +4,8 @@
 # CASE: patch (patch, then decode every written image with CRIU's own crit),
 #       inspect, explain, explain-counts (--explain's page counts are the
 #       patch's, on the counter and the pool fixtures), bad-core, wrong-program,
-#       keeps-donor, progress (--progress into a file), progress-tty (on a
+#       keeps-donor, nodonor (no -i: a synthesized set, every image decoded by
+#       crit), progress (--progress into a file), progress-tty (on a
 #       pseudo-terminal). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
 tool=$1 data=$2 case=$3 build_data=${4:-$2}
@@ -32,6 +33,41 @@ case $case in
     crit decode -i "$work/out/pstree.img" | grep -q "\"pid\": $pid" || fail "pstree does not name pid $pid"
     crit decode -i "$work/out/core-$pid.img" | grep -q '"ax": 18446744073709551612,' || fail "core-$pid.img lacks the -EINTR rewind"
     echo "crit decoded $n images"
+    ;;
+  nodonor)
+    # No -i: every image synthesized from the core (the pool fixture: 5
+    # threads), each one decoded by CRIU's own crit; --stdio/--cwd land in
+    # files.img; --inspect and --explain need no donor; no -o is refused.
+    command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
+    pcore=$build_data/x86_64/pool.core
+    [[ -e $pcore ]] || pcore=$data/x86_64/pool.core
+    pid=$(grep '^victim_pid=' "$data/x86_64/pool.facts.txt" | cut -d= -f2)
+    touch "$work/stdio.log"
+    "$tool" -c "$pcore" -o "$work/out" --offline --stdio "$work/stdio.log" --cwd "$work" -q
+    n=0
+    for img in "$work"/out/*.img; do
+      name=$(basename "$img")
+      [[ $name == pages-* ]] && continue
+      crit decode -i "$img" -o "$work/decoded.json" || fail "crit cannot decode $name"
+      n=$((n + 1))
+    done
+    for want in inventory.img pstree.img files.img fdinfo-2.img "fs-$pid.img" "ids-$pid.img" "mm-$pid.img" \
+                "pagemap-$pid.img" pages-1.img; do
+      [[ -e $work/out/$want ]] || fail "no $want in the donor-less set"
+    done
+    ((n == $(ls "$work"/out/core-*.img | wc -l) + 8)) || fail "$n images decoded"
+    threads=$(grep '^thread_count=' "$data/x86_64/pool.facts.txt" | cut -d= -f2)
+    [[ $(ls "$work"/out/core-*.img | wc -l) -eq $threads ]] || fail "not one core image per thread ($threads)"
+    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$work/stdio.log\"" || fail "files.img lacks --stdio"
+    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$work\"" || fail "files.img lacks --cwd"
+    "$tool" -c "$pcore" --inspect >"$work/inspect.txt" || fail "--inspect without a donor failed"
+    grep -q "pid $pid" "$work/inspect.txt" || fail "--inspect does not name pid $pid"
+    "$tool" -c "$pcore" --explain --offline >"$work/explain.txt" || fail "--explain without a donor failed"
+    grep -q '^not in the core' "$work/explain.txt" || fail "--explain has no 'not in the core' section"
+    grep -q 'signal handlers: SIG_DFL' "$work/explain.txt" || fail "--explain does not say the handlers are lost"
+    if "$tool" -c "$pcore" --offline 2>"$work/err"; then fail "no -i and no -o was accepted"; fi
+    grep -q -- '-o OUT_DIR' "$work/err" || fail "no -i and no -o: $(cat "$work/err")"
+    echo "crit decoded $n donor-less images"
     ;;
   progress)
     # Not a terminal: auto (the default) and never print no progress; always

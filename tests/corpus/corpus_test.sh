@@ -12,6 +12,9 @@
 # A core with hostile names (print-core) runs with --inspect and --explain
 # instead: exit code 0, stdout valid UTF-8, free of control bytes (but
 # newlines) and holding the escaped name, nothing written, the donor byte-identical.
+# Every case whose input is a core also runs without a donor (-o OUT, images
+# synthesized from the core): a clean one-line refusal with nothing written,
+# or a complete set; never a crash or a hang.
 # Every run is killed after NECRO_CORPUS_TIMEOUT seconds (default 30): a hang
 # fails (the slowest case takes about a second).
 #
@@ -79,6 +82,30 @@ check_nothing_written() {
 }
 
 # The baseline: the pristine inputs, patched.
+# check_donorless: the case's core without a donor (images synthesized from
+# the core): a clean refusal (exit 1, one line on stderr naming criu-necromancer,
+# nothing written) or a complete set; never a crash or a hang.
+check_donorless() {
+  rc=0
+  timeout -k 5 "$limit" "$tool" -c "$case_core" -o "$w/nodonor" --offline -q </dev/null >"$w/stdout" 2>"$w/stderr" || rc=$?
+  err=$(cat "$w/stderr")
+  if ((rc == 124 || rc == 137)); then
+    fail "no donor: hung (killed after ${limit}s)"
+  elif ((rc > 128)); then
+    fail "no donor: died of signal $((rc - 128)): $err"
+  elif ((rc == 1)); then
+    [[ $(wc -l <"$w/stderr") -eq 1 && $err == "criu-necromancer: "* ]] || fail "no donor: not one clear line: $err"
+    [[ ! -e $w/nodonor ]] || fail "no donor: refused but wrote $w/nodonor"
+  elif ((rc != 0)); then
+    fail "no donor: exit code $rc: $err"
+  else
+    [[ -s $w/nodonor/inventory.img && -s $w/nodonor/pstree.img ]] || fail "no donor: accepted but the set is incomplete"
+  fi
+  rm -rf "$w/nodonor"
+  nodonor_cases=$((nodonor_cases + 1))
+}
+nodonor_cases=0
+
 baseline=
 make_baseline() {
   local b=$work/baseline
@@ -106,6 +133,7 @@ while IFS=$'\t' read -r grp name kind file expect; do
     *) want_file=$w/donor/$file ;;
   esac
 
+  case $kind in core | ok-core | print-core) check_donorless ;; esac
   case $kind in
     core | donor)
       run -o "$w/out"
@@ -166,4 +194,4 @@ if ((failures > 0)); then
   echo "FAIL $group: $failures failure(s) in $ncases cases" >&2
   exit 1
 fi
-echo "PASS $group: $ncases cases"
+echo "PASS $group: $ncases cases ($nodonor_cases of them also without a donor)"

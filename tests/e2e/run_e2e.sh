@@ -55,6 +55,22 @@
 #                only, and a donor that has neither (only shared anonymous
 #                memory): necro creates the memfd inode, the file entries, the
 #                remap and the ghost file; restored running, the same checks.
+#   nodonor-counter, nodonor-segv, nodonor-segv-thread, nodonor-heapsig,
+#   nodonor-pool, nodonor-handshake
+#                the victim of the mode without "nodonor-" dies the same way, but
+#                no donor is run or dumped: `criu-necromancer -c CORE -o OUT`
+#                synthesizes the whole image set from the core (--explain must
+#                list what was "not in the core"); crit decodes every image;
+#                restored stopped, the oracle compares it with the core. Crashed
+#                ones: gdb sees the core's threads and frames, and continued they
+#                die again at the same ip. nodonor-counter and nodonor-pool
+#                write to stdout (their only external state) and are
+#                resurrected with --stdio OUTFILE: restored running, they go
+#                on from the dead value + 1 into that file (pool: every
+#                thread). heapsig and handshake write through a file they
+#                opened themselves, which a donor-less set does not reopen, and
+#                need their SIGUSR1 handler, which a core does not hold: they
+#                are only compared stopped.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -122,6 +138,7 @@ show_log() {
 
 case $MODE in
     counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem | shmem-new) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    nodonor-counter | nodonor-segv | nodonor-segv-thread | nodonor-heapsig | nodonor-pool | nodonor-handshake) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -242,7 +259,8 @@ close_stray_fds() {
 }
 
 # launch PROG ARGS...: start PROG detached (own session, fds 0-2 on /dev/null,
-# nothing else open, cwd $WORK), cores enabled and complete. Sets LAUNCHED.
+# or 1 and 2 appending to $LAUNCH_STDOUT when set, nothing else open, cwd
+# $WORK), cores enabled and complete. Sets LAUNCHED.
 # The subshell is not a process-group leader (no job control in scripts), so
 # setsid execs in place and $! is the program's own pid.
 launch() {
@@ -251,7 +269,7 @@ launch() {
         ulimit -c unlimited
         echo "${COREDUMP_FILTER:-0xff}" >/proc/self/coredump_filter
         close_stray_fds
-        exec setsid "$@" </dev/null >/dev/null 2>&1
+        exec setsid "$@" </dev/null >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
     ) &
     LAUNCHED=$!
     TRACKED[$LAUNCHED]=$1
@@ -310,7 +328,7 @@ stop_in_syscall() {
 # ---------------------------------------------------------------- victims
 OUT="$WORK/out"
 DATA="$WORK/data"
-case $MODE in
+case ${MODE#nodonor-} in
     counter)
         # A private copy: check_rebuilt_refused rewrites its build-id.
         mkdir -p "$WORK/bin"
@@ -342,6 +360,12 @@ case $MODE in
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
 esac
 BIN_BASE=${BIN##*/}
+# The donor-less counter and pool write to stdout, appending to $OUT (their
+# only external state): resurrected with --stdio $OUT, they run on.
+case $MODE in
+    nodonor-counter) VICTIM_ARGS=(-); LAUNCH_STDOUT=$OUT ;;
+    nodonor-pool) VICTIM_ARGS=(- "${VICTIM_ARGS[@]:1}"); LAUNCH_STDOUT=$OUT ;;
+esac
 
 # progress_ok: the victim has been running a while (and is observable).
 progress_ok() {
@@ -872,6 +896,45 @@ check_lazy() {
         fail "the lazy-pages daemon pid $daemon still runs after 60 s"
 }
 
+# crit_decodes DIR: the system crit decodes every image of DIR but pages-*.
+crit_decodes() {
+    local img bad=
+    command -v crit >/dev/null || { log "crit not found: images not decoded"; return 0; }
+    for img in "$1"/*.img; do
+        case ${img##*/} in pages-*) continue ;; esac
+        crit decode -i "$img" >/dev/null 2>&1 || bad="$bad ${img##*/}"
+    done
+    [ -z "$bad" ] && pass "crit decodes every image: $(cd "$1" && ls | paste -sd' ')" || fail "crit cannot decode:$bad"
+}
+
+# resurrect_without_donor: criu-necromancer -c CORE -o $IMG, no donor; the
+# counter's stdio goes to $OUT (--stdio), the cwd is $WORK (--cwd), the
+# rlimits (criu-necromancer's own) allow cores. Sets IMG.
+resurrect_without_donor() {
+    local stdio=()
+    [ -z "${LAUNCH_STDOUT:-}" ] || stdio=(--stdio "$OUT")
+    IMG="$WORK/resurrected"
+    if ! timeout 90 "$NECRO" -c "$CORE" --explain "${stdio[@]}" --cwd "$WORK" >"$WORK/explain.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/explain.log"
+        fatal "criu-necromancer --explain without a donor failed"
+    fi
+    grep -q '^not in the core' "$WORK/explain.log" &&
+        pass "--explain lists $(grep -c '^  [a-z].*: ' <(sed -n '/^not in the core/,/^$/p' "$WORK/explain.log")) defaults under 'not in the core'" ||
+        fail "--explain has no 'not in the core' section"
+    sed -n '/^not in the core/,/^$/p' "$WORK/explain.log" | sed 's/^/  /'
+    log "criu-necromancer -c $CORE -o $IMG ${stdio[*]} --cwd $WORK (no donor)"
+    # The rlimits are criu-necromancer's own: cores on, so a re-crash leaves one.
+    if ! (ulimit -c unlimited && exec timeout 90 "$NECRO" -c "$CORE" -o "$IMG" "${stdio[@]}" --cwd "$WORK") \
+        >"$WORK/necro.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/necro.log"
+        fatal "criu-necromancer without a donor failed"
+    fi
+    [ -f "$IMG/inventory.img" ] || fatal "criu-necromancer exited 0 but wrote no $IMG/inventory.img"
+    [ ! -e "$WORK/donor" ] || fatal "a donor directory exists: this mode must run without one"
+    pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files into $(basename "$IMG") without a donor"
+    crit_decodes "$IMG"
+}
+
 # ---------------------------------------------------------------- modes
 case $MODE in
 counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem | shmem-new)
@@ -924,6 +987,21 @@ restore-rpc)
     start_victim
     dump_donor
     check_restore_rpc
+    ;;
+
+nodonor-*)
+    start_victim
+    resurrect_without_donor
+    check_stopped_restore "$IMG"
+    if [ "$KIND" = crashed ]; then
+        check_gdb_same
+        check_recrash
+    elif [ -n "${LAUNCH_STDOUT:-}" ]; then
+        check_runs_on "$IMG"
+    else
+        kill_tracked "$VPID"
+        log "not run on: $BIN_BASE writes through a file it opened and needs its SIGUSR1 handler, neither in a core"
+    fi
     ;;
 
 reflink)

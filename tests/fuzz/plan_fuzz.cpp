@@ -1,6 +1,6 @@
 // libFuzzer target: plan::plan_resurrection on arbitrary cores against the
-// real fixture donor (tests/data/x86_64/counter.donor), then --explain's
-// report. This is what criu-necromancer runs on a hostile core once it
+// real fixture donor (tests/data/x86_64/counter.donor), and without a donor
+// (plan::synthesize_donor + plan_donorless), then --explain's report. This is what criu-necromancer runs on a hostile core once it
 // parses: the address space, the executable and stack walks, the relocations,
 // the thread and XSAVE mapping, the page runs. Any crash, sanitizer report or
 // broken invariant (__builtin_trap) is a bug. The seed that reaches deep is a
@@ -17,6 +17,7 @@
 #include <necro/criu/image_set.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/file_facts.hpp>
+#include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/plan/resurrection.hpp>
 
@@ -42,21 +43,12 @@ const necro::criu::image_set& donor() {
   return d;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const google::protobuf::LogSilencer quiet;
-  const necro::io::byte_view whole(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), 0,
-                                   "fuzz.core");
-  auto core = necro::elf::core_view<necro::arch::x86_64>::parse(whole);
-  if (!core) return 0;
-  const necro::io::file_facts offline;
-  auto p = necro::plan::plan_resurrection(*core, donor(), offline, {.offline = true});
+/// What write::commit relies on, for a plan made with or without a donor.
+void check_plan(const necro::result<necro::plan::resurrection>& p, std::size_t size) {
   if (!p) {
     check(!p.error().message().empty());
-    return 0;
+    return;
   }
-  // What write::commit relies on.
   check(!p->threads.empty() && p->threads.front().leader);
   check(p->runs.size() == p->pagemap.size());
   for (const auto& r : p->runs) {
@@ -71,5 +63,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::string report = necro::plan::explain(*p, true);
   check(!report.empty());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const google::protobuf::LogSilencer quiet;
+  const necro::io::byte_view whole(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), size), 0,
+                                   "fuzz.core");
+  auto core = necro::elf::core_view<necro::arch::x86_64>::parse(whole);
+  if (!core) return 0;
+  const necro::io::file_facts offline;
+  check_plan(necro::plan::plan_resurrection(*core, donor(), offline, {.offline = true}), size);
+  // Without a donor: the synthetic donor is built from the same hostile core.
+  auto synthetic = necro::plan::synthesize_donor(*core, offline);
+  if (!synthetic) {
+    check(!synthetic.error().message().empty());
+    return 0;
+  }
+  check(synthetic->images.in_memory() && !synthetic->defaults.empty());
+  check_plan(necro::plan::plan_donorless(*core, *synthetic, offline, {.offline = true}), size);
   return 0;
 }

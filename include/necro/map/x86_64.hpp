@@ -93,12 +93,12 @@ struct criu_thread<arch::x86_64> {
   /// rseq's signature on x86-64 (glibc's RSEQ_SIG, what the kernel checks on abort).
   static constexpr std::uint32_t rseq_signature = 0x53053053;
 
-  /// XSAVE components present in the dumping CPU's state: the xfeatures word
-  /// the kernel writes into NT_X86_XSTATE's software-reserved bytes (offset
-  /// 472, struct _fpx_sw_bytes); 0 when the core has no xstate.
+  /// XSAVE components enabled on the dumping CPU: XCR0, which the kernel
+  /// writes into the first word of NT_X86_XSTATE's software-reserved bytes
+  /// (offset 464; 0xe7 on an AVX-512 machine); 0 when the core has no xstate.
   static std::uint64_t xfeatures(const std::optional<io::byte_view>& xstate) {
     if (!xstate) return 0;
-    const auto v = xstate->load<std::uint64_t>(472, "NT_X86_XSTATE xfeatures (sw_reserved)");
+    const auto v = xstate->load<std::uint64_t>(464, "NT_X86_XSTATE XCR0 (sw_reserved)");
     return v ? *v : 0;
   }
 

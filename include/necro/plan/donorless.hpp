@@ -123,7 +123,8 @@ inline void list_defaults(const donorless_options& opt, std::uint32_t pid, std::
                opt.stdio.given ? "--stdio" : "the core holds no file descriptors; --stdio PATH chooses another file or tty"});
   d.push_back({"cwd and root", fmt::format("cwd {}, root {}, umask {:03o}", opt.cwd.path, opt.root.path, opt.umask),
                opt.cwd.given ? "--cwd" : "not in the core; --cwd DIR chooses the working directory"});
-  d.push_back({"rlimits", "those of the necro process", "not in the core"});
+  d.push_back({"rlimits", "those of the necro process (set them with ulimit before running it; RLIMIT_CORE too)",
+               "not in the core"});
   d.push_back({"itimers, POSIX timers, sigaltstack, personality, scheduling policy",
                "none, none, disabled, 0, SCHED_OTHER (nice from NT_PRPSINFO)", "not in the core"});
   d.push_back({"file mappings", "private (MAP_PRIVATE), opened read-only",

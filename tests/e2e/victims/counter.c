@@ -2,6 +2,8 @@
  * counter.c - e2e victim: a counter that must continue after resurrection.
  *
  *   counter OUTFILE
+ *   counter -          (the lines go to stdout: a victim whose only external
+ *                       state is stdio, for donor-less resurrection with --stdio)
  *
  * - resets SIGQUIT to SIG_DFL (a script's background jobs start with it
  *   ignored), so `kill -QUIT` kills it with a core dump;
@@ -35,7 +37,8 @@ int main(int argc, char **argv)
     }
     signal(SIGQUIT, SIG_DFL);
 
-    int fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = strcmp(argv[1], "-") == 0 ? STDOUT_FILENO
+                                       : open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return 3;
 

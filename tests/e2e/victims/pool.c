@@ -2,6 +2,7 @@
  * pool.c - e2e victim: a pool of threads, each counting on its own.
  *
  *   pool OUTFILE NTHREADS
+ *   pool - NTHREADS     (the lines go to stdout, for donor-less resurrection with --stdio)
  *
  * Resets SIGQUIT; starts NTHREADS workers (1..64). Worker i counts every
  * ~(5 + i) ms and appends "w<i> <count>\n" to OUTFILE (O_WRONLY|O_APPEND,
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,7 +50,8 @@ int main(int argc, char **argv)
     const long n = atol(argv[2]);
     if (n < 1 || n > 64)
         return 2;
-    out_fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    out_fd = strcmp(argv[1], "-") == 0 ? STDOUT_FILENO
+                                       : open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (out_fd < 0)
         return 3;
     pthread_t t[64];
