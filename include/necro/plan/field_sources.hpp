@@ -195,7 +195,7 @@ inline void thread_info(field_list& l) {
   l.each(ti + ".fpregs.xsave",
          {"ymmh_space", "bndreg_state", "bndcsr_state", "opmask_reg", "zmm_upper", "hi16_zmm", "pkru"},
          set_by(fmt::format("{}, as many elements as the donor's image has", xs)),
-         set_by(fmt::format("{}, as many elements as CRIU gives the components of the core's xfeatures "
+         set_by(fmt::format("{}, as many elements as CRIU gives the components enabled in the core's XCR0 "
                             "(criu_thread<x86_64>::size_xsave)",
                             xs)));
   l.each(ti + ".fpregs.xsave.cet", {"cet", "ssp"}, kept("set_registers leaves it"),
