@@ -309,6 +309,11 @@ inline void thread_core(field_list& l) {
 }
 
 inline void core(field_list& l) {
+  // Which images carry the optional parts (message fields: their presence).
+  const auto leader_only = set_by("plan_thread: the leader's image only, cleared in the others (pitfall 7)");
+  l.add("core_entry.tc", leader_only, leader_only);
+  l.add("core_entry.thread_core.rseq_entry", kept("the template thread's, its pointers moved"),
+        set_by("thread_rseq: present when glibc's __rseq_offset is known and the thread's area is registered"));
   l.add("core_entry.mtype", kept("checked: must be the core's architecture (plan_resurrection)"),
         set_by("criu_thread<x86_64>::synthetic_thread_info: X86_64"));
   thread_info(l);
@@ -332,7 +337,7 @@ inline void mm(field_list& l) {
   for (const auto f : {"mm_start_stack", "mm_arg_start", "mm_arg_end", "mm_env_start", "mm_env_end"})
     both(f, set_by("plan_initial_stack: find_initial_stack on the victim's initial stack (pitfall 17)"));
   for (const auto f : {"mm_start_brk", "mm_brk"}) both(f, set_by("plan_brk: the victim's brk heap VMA (pitfall 19)"));
-  both("mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most 44 words (pitfall 2)"));
+  both("mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most CRIU's limit (44 words on x86-64, pitfall 2)"));
   l.add(mm + ".exe_file_id", kept("checked: names the core's executable (plan_address_space)"),
         set_by("synthesize_files: the files.img id of the NT_FILE entry holding AT_PHDR"));
   l.add(mm + ".dumpable", kept(), defaulted("synthesize_mm: 1 (it dumped core)", "1"));
@@ -577,8 +582,9 @@ struct field_counts {
 
 inline field_counts count_fields(bool donorless) {
   field_counts c;
-  for (const auto& e : field_sources()) {
-    switch ((donorless ? e.donorless : e.donor).kind) {
+  for (const auto& r : field_rows()) {
+    if (r.is_message || !r.entry) continue;
+    switch ((donorless ? r.entry->donorless : r.entry->donor).kind) {
       case origin::table: ++c.table; break;
       case origin::function: ++c.function; break;
       case origin::donor: ++c.donor; break;
@@ -630,7 +636,7 @@ inline std::string field_sources_markdown() {
       fmt::format_to(it, "\n## {} ({})\n\n| field | # | type | donor mode | donor-less |\n|---|---:|---|---|---|\n",
                      r.path.substr(0, dot), image);
     }
-    if (r.is_message) {
+    if (r.is_message && !r.entry) {
       fmt::format_to(it, "| `{}` | {} | {} | | |\n", r.path, r.number, r.type);
       continue;
     }
