@@ -614,13 +614,19 @@ inline std::string field_sources_markdown() {
                  "<!-- Generated from include/necro/plan/field_sources.hpp; do not edit. Regenerate with\n"
                  "     cmake --build build --target update_fields_md -->\n\n"
                  "One row per field of every protobuf message necro writes: its source in donor mode\n"
-                 "(`criu-necromancer -c CORE -i DONOR -o OUT`) and in donor-less mode (`-c CORE -o OUT`).\n"
-                 "**table**: a compile-time mapping table (map/) and its row; **function**: the named function "
-                 "sets it;\n**donor**: kept from the donor's image; **default**: a stated default, or not written "
-                 "(CRIU's default);\n**pending**: not decided yet. Message fields are shown for their place; "
-                 "their fields carry the sources.\n"
-                 "tests/unit/plan/field_sources_test.cpp fails when a field has no row, and checks the donor-mode "
-                 "sources on the counter fixture.\n\n");
+                 "(`criu-necromancer -c CORE -i DONOR -o OUT`) and in donor-less mode (`-c CORE -o OUT`, which plans\n"
+                 "on the images `synthesize_donor` makes from the core).\n\n"
+                 "- **table**: a compile-time mapping table (map/) and its row;\n"
+                 "- **function**: the named function sets it;\n"
+                 "- **donor**: kept from the donor's image;\n"
+                 "- **default**: a stated default, or not written (CRIU's default applies);\n"
+                 "- **pending**: not decided yet; **same**: as in donor mode.\n\n"
+                 "A message field shows its place (and, where listed, what decides whether it is there); its\n"
+                 "fields carry the sources. `tests/unit/plan/field_sources_test.cpp` fails when a field has no row\n"
+                 "or a row names no field, and checks the rows on the fixtures: kept fields equal the donor's and\n"
+                 "follow a changed donor, table fields are the core's and do not, stated defaults are the values\n"
+                 "the donor-less plans of the counter, pool and shmem cores write, and every named function\n"
+                 "and table exists in include/necro.\n\n");
   fmt::format_to(it, "| mode | fields | set from a table | set by a function | kept from the donor | defaulted | "
                      "pending |\n|---|---:|---:|---:|---:|---:|---:|\n");
   for (const bool dl : {false, true}) {
