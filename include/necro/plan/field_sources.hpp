@@ -384,15 +384,18 @@ inline void files(field_list& l) {
   const auto synth = "synthesize_files: the core's mapped files, then stdio (fds 0-2, --stdio), cwd (--cwd) and "
                      "root";
   const auto shm = "; shared memory: place_memfd, place_ghost";
-  l.each(f, {"type", "id"},
-         kept("new entries: plan_address_space (files only the victim mapped), place_memfd, place_ghost"),
-         set_by(fmt::format("{}{}", synth, shm)));
+  const auto new_entries = "new entries: plan_address_space (files only the victim mapped), place_memfd, place_ghost";
+  l.add(f + ".type", kept(new_entries), set_by(fmt::format("{}{}", synth, shm)));
+  l.add(f + ".id", kept(fmt::format("{}; checked: mm's exe_file_id must name a regular file (plan_address_space)", new_entries)),
+        set_by(fmt::format("{}{}", synth, shm)));
   l.each(f, {"isk", "nsf", "psk", "nlsk", "efd", "sgfd", "tunf", "tfd", "ify", "ffy", "ext", "usk", "fifo", "pipe",
              "tty", "bpf", "pidfd"},
          kept("not modelled (bytes)"), unwritten("the core holds no file descriptors"));
   const std::string r = f + ".reg";
   const auto new_reg = "new entries: plan_address_space (files only the victim mapped, pitfall 12), place_ghost";
-  l.each(r, {"id", "name"}, kept(new_reg), set_by(fmt::format("{}{}", synth, shm)));
+  l.add(r + ".id", kept(new_reg), set_by(fmt::format("{}{}", synth, shm)));
+  l.add(r + ".name", kept(fmt::format("{}; checked: the executable's must be the core's (plan_address_space)", new_reg)),
+        set_by(fmt::format("{}{}", synth, shm)));
   l.add(r + ".flags", kept(new_reg),
         set_by("synthesize_files: O_RDONLY for mapped files, cwd and root; stdio O_RDONLY (fd 0) and "
                "O_WRONLY|O_APPEND (fds 1, 2), O_LARGEFILE"));

@@ -584,3 +584,40 @@ TEST_CASE("field sources: donor-less on the fixture cores, defaults are the stat
   for (const auto& e : field_sources())
     if (e.donorless.kind == origin::pending) CHECK_THAT(e.path, Catch::Matchers::StartsWith("core_entry.ti_aarch64."));
 }
+
+TEST_CASE("field sources: on the counter fixture, kept fields of files.img follow a changed donor",
+          "[plan][field_sources]") {
+  const auto p = necro::test::plan_counter();
+  NECRO_REQUIRE_FIXTURE(p, "x86_64/counter.core + counter.donor");
+  const donor_copy copy(*necro::test::x86_64_donor());
+  const auto& files = p->donor.files();
+  std::size_t followed = 0, refused = 0;
+  for (const auto& path : donor_mode_paths("file_entry", origin::donor)) {
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      auto changed = files;
+      if (!perturb(changed[i], path)) continue;  // absent in this entry
+      const auto want = values_at(changed[i], path);
+      copy.write("files.img", necro::criu::magic::files, changed);
+      std::string got;
+      {
+        auto d = necro::criu::image_set::load(copy.dir);
+        if (!d) got = "load failed: " + d.error().message();
+        else if (auto q = necro::plan::plan_resurrection(p->core, *d, {}, {.offline = true}); !q)
+          got = "plan failed: " + q.error().message();
+        else
+          got = values_at(q->files[i], path);
+      }
+      copy.write("files.img", necro::criu::magic::files, files);
+      INFO(path << " of files.img entry " << i << " (id " << files[i].id() << ") is listed as kept from the donor; "
+                << "the plan has " << got << ", the changed donor " << want);
+      if (got.find(" failed: ") != std::string::npos) {
+        CHECK_THAT(entry_of(path)->donor.by, Catch::Matchers::Contains("checked"));
+        ++refused;
+        continue;
+      }
+      CHECK(got == want);
+      ++followed;
+    }
+  }
+  CHECK(followed > 30);
+}
