@@ -7,6 +7,9 @@
 //   criu-necromancer -c CORE [-i DONOR_IMAGES] --inspect     summarise the inputs
 //   criu-necromancer -c CORE -i DONOR_IMAGES -o OUT --restore [--stopped|--gdb]
 //                                                            patch, then restore through CRIU's RPC
+//
+// CORE is an x86_64 or aarch64 core: the ELF header's e_machine picks the
+// architecture (map/architectures.hpp), and everything after runs as run<Arch>.
 
 #include <signal.h>
 #include <unistd.h>
@@ -34,8 +37,6 @@
 
 namespace {
 
-using core_t = necro::elf::core_view<necro::arch::x86_64>;
-
 const char* signal_name(int sig) {
   switch (sig) {
     case 3: return "SIGQUIT";
@@ -54,20 +55,29 @@ using necro::io::printable;
 // Every string taken from the core or the images (names, paths, image file
 // names) is printed through printable(): a hostile core can put newlines and
 // terminal escape sequences there.
-void inspect_core(const core_t& core) {
-  fmt::print("core {}: x86_64, pid {}", printable(core.path()), core.pid());
-  if (auto ps = core.prpsinfo())
-    fmt::print(", {} ({})", printable({ps->fname.data(), strnlen(ps->fname.data(), ps->fname.size())}),
-               printable({ps->psargs.data(), strnlen(ps->psargs.data(), ps->psargs.size())}));
-  fmt::print("\n");
+template <class Arch>
+void inspect_threads(const necro::elf::core_view<Arch>& core) {
   if (!core.threads().empty()) {
     const int sig = core.threads().front().prstatus.cursig;
     fmt::print("  killed by {} ({}) in thread {}\n", signal_name(sig), sig, core.threads().front().tid());
   }
   fmt::print("  threads ({}):\n", core.threads().size());
-  for (const auto& t : core.threads())
-    fmt::print("    tid {:<7} pc {:#014x} sp {:#014x} fs_base {:#014x}{}\n", t.tid(), t.regs().rip, t.regs().rsp,
-               t.regs().fs_base, t.xstate ? " +xstate" : "");
+  for (const auto& t : core.threads()) {
+    const std::string_view extra = Arch::regset_names(t.regsets());
+    fmt::print("    tid {:<7} pc {:#014x} sp {:#014x} {} {:#014x}{}{}{}\n", t.tid(), Arch::pc(t.regs()),
+               Arch::sp(t.regs()), Arch::thread_pointer_name, t.thread_pointer(), extra.empty() ? "" : " ", extra,
+               t.fpregs ? "" : " (no FP registers)");
+  }
+}
+
+template <class Arch>
+void inspect_core(const necro::elf::core_view<Arch>& core) {
+  fmt::print("core {}: {}, pid {}", printable(core.path()), Arch::name, core.pid());
+  if (auto ps = core.prpsinfo())
+    fmt::print(", {} ({})", printable({ps->fname.data(), strnlen(ps->fname.data(), ps->fname.size())}),
+               printable({ps->psargs.data(), strnlen(ps->psargs.data(), ps->psargs.size())}));
+  fmt::print("\n");
+  inspect_threads(core);
   std::uint64_t dumped = 0, total = 0;
   for (const auto& s : core.segments()) {
     dumped += s.filesz;
@@ -91,12 +101,19 @@ void inspect_core(const core_t& core) {
   fmt::print("\n  notes skipped: {}\n", core.process().unknown_notes);
 }
 
+template <class Arch>
 void inspect_donor(const necro::criu::image_set& d) {
+  using bridge = necro::map::criu_thread<Arch>;
   fmt::print("donor {}: pid {}, {} thread(s), {} VMAs, {} files, pages-{}.img\n", printable(d.dir().string()), d.pid(),
              d.process().threads_size(), d.mm().vmas_size(), d.files().size(), d.pages_id());
-  for (const auto& [tid, c] : d.cores())
-    fmt::print("    tid {:<7} pc {:#014x} sp {:#014x} fs_base {:#014x}\n", tid, c.thread_info().gpregs().ip(),
-               c.thread_info().gpregs().sp(), c.thread_info().gpregs().fs_base());
+  for (const auto& [tid, c] : d.cores()) {
+    if (!bridge::has_thread_info(c)) {
+      fmt::print("    tid {:<7} no {} registers (a dump of another architecture)\n", tid, Arch::name);
+      continue;
+    }
+    fmt::print("    tid {:<7} pc {:#014x} sp {:#014x} {} {:#014x}\n", tid, bridge::pc(c), bridge::sp(c),
+               Arch::thread_pointer_name, bridge::thread_pointer(c));
+  }
   if (const auto* exe = d.reg_file(d.mm().exe_file_id())) fmt::print("  executable: {}\n", printable(exe->name()));
   std::vector<std::string> names;
   for (const auto& n : d.file_names()) names.push_back(printable(n));
@@ -292,8 +309,9 @@ struct donorless_choice {
   std::string stdio, cwd;
 };
 
-donor_source load_donor(const core_t& core, const std::string& images_dir, const necro::io::file_facts& disk,
-                        const donorless_choice& choice) {
+template <class Arch>
+donor_source load_donor(const necro::elf::core_view<Arch>& core, const std::string& images_dir,
+                        const necro::io::file_facts& disk, const donorless_choice& choice) {
   donor_source d;
   if (!images_dir.empty()) {
     auto loaded = necro::criu::image_set::load(images_dir);
@@ -309,7 +327,8 @@ donor_source load_donor(const core_t& core, const std::string& images_dir, const
   return d;
 }
 
-necro::result<necro::plan::resurrection> plan_with(const core_t& core, const donor_source& donor,
+template <class Arch>
+necro::result<necro::plan::resurrection> plan_with(const necro::elf::core_view<Arch>& core, const donor_source& donor,
                                                    const necro::io::file_facts& disk, bool offline) {
   if (donor.synthetic) return necro::plan::plan_donorless(core, *donor.synthetic, disk, {.offline = offline});
   return necro::plan::plan_resurrection(core, *donor.loaded, disk, {.offline = offline});
@@ -317,129 +336,149 @@ necro::result<necro::plan::resurrection> plan_with(const core_t& core, const don
 
 /// --explain: the plan, with the pages the write will write and elide (the
 /// page engine's own decision, made by reading the candidate pages).
-void print_explanation(const core_t& core, const necro::plan::resurrection& plan, const necro::io::file_facts& disk,
-                       bool verbose) {
-  auto decided = necro::write::classify_pages<necro::arch::x86_64>(*core.file(), plan, disk);
+template <class Arch>
+void print_explanation(const necro::elf::core_view<Arch>& core, const necro::plan::resurrection& plan,
+                       const necro::io::file_facts& disk, bool verbose) {
+  auto decided = necro::write::classify_pages<Arch>(*core.file(), plan, disk);
   if (!decided) die(decided.error());
   const necro::plan::page_decision d{decided->pages, decided->hole_pages, decided->pagemap.size()};
   fmt::print("{}", necro::plan::explain(plan, verbose, &d));
 }
 
-}  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"criu-necromancer: resurrect a dead process from its core dump, with the CRIU images of a donor "
-               "(a live run of the same program, dumped with `criu dump`) or, without -i, with images synthesized "
-               "from the core alone."};
-  std::string core_path, images_dir, out_dir, method = "copy_file_range";
-  bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false;
-  app.add_option("-c,--core", core_path, "ELF core of the dead process")->required()->check(CLI::ExistingFile);
-  app.add_option("-i,--images", images_dir,
+/// Everything the command line says.
+struct cli_options {
+  std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin;
+  donorless_choice choice;
+  bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
+       no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false;
+};
+
+void add_input_options(CLI::App& app, cli_options& o) {
+  app.add_option("-c,--core", o.core_path, "ELF core of the dead process (x86_64 or aarch64)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("-i,--images", o.images_dir,
                  "CRIU images of the donor (criu dump -D); without it the images are synthesized from the core")
       ->check(CLI::ExistingDirectory);
-  app.add_option("-o,--out", out_dir,
+  app.add_option("-o,--out", o.out_dir,
                  "write the patched image set here (must not exist); without it the donor directory is patched "
                  "in place and its originals are kept in DIR.donor");
-  donorless_choice choice;
-  app.add_option("--stdio", choice.stdio,
+  app.add_option("--stdio", o.choice.stdio,
                  "without -i: fds 0, 1 and 2 of the resurrected process on this file or tty (default /dev/null)");
-  app.add_option("--cwd", choice.cwd, "without -i: the resurrected process's working directory (default /)");
-  app.add_flag("--explain", explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
-  app.add_flag("--inspect", inspect, "summarise the core (and the donor images) and write nothing");
-  app.add_flag("--offline", offline,
+  app.add_option("--cwd", o.choice.cwd, "without -i: the resurrected process's working directory (default /)");
+  app.add_flag("--explain", o.explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
+  app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
+  app.add_flag("--offline", o.offline,
                "do not check the mapped files on this machine's disk (plan a core from another machine)");
-  app.add_option("--copy-method", method, "how page bytes are copied (copy_file_range is the fastest measured)")
+}
+
+void add_write_options(CLI::App& app, cli_options& o) {
+  app.add_option("--copy-method", o.method, "how page bytes are copied (copy_file_range is the fastest measured)")
       ->check(CLI::IsMember({"copy_file_range", "sendfile", "splice", "write"}));
-  bool no_reflink = false;
-  app.add_flag("--no-reflink", no_reflink,
+  app.add_flag("--no-reflink", o.no_reflink,
                "read and elide pages even where the output's file system could share the core's extents "
                "(by default page runs are cloned there: nothing is read and no space used)");
-  app.add_flag("--no-sync", no_sync,
+  app.add_flag("--no-sync", o.no_sync,
                "do not fsync the new images: faster for large cores, but the set may not survive a power loss");
-  app.add_flag("-v,--verbose", verbose, "with --explain: list every page run");
-  app.add_flag("-q,--quiet", quiet, "print nothing on success (and no progress line)");
-  std::string progress = "auto";
-  app.add_option("--progress", progress,
+  app.add_flag("-v,--verbose", o.verbose, "with --explain: list every page run");
+  app.add_flag("-q,--quiet", o.quiet, "print nothing on success (and no progress line)");
+  app.add_option("--progress", o.progress,
                  "progress of the page copy on stderr: auto (on a terminal, for patches over a second), always "
                  "(also into files and pipes, one line per update), never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
-  bool restore = false, stopped = false, gdb = false;
-  std::string criu_bin;
-  app.add_flag("--restore", restore,
+}
+
+void add_restore_options(CLI::App& app, cli_options& o) {
+  app.add_flag("--restore", o.restore,
                "after patching, restore the process through CRIU's RPC (criu swrk) and print its pid");
-  app.add_flag("--stopped", stopped, "with --restore: leave the restored process stopped");
-  app.add_flag("--gdb", gdb, "with --restore: restore it stopped and run gdb on it (gdb PROGRAM -p PID)");
-  bool lazy = false;
-  app.add_flag("--lazy", lazy,
+  app.add_flag("--stopped", o.stopped, "with --restore: leave the restored process stopped");
+  app.add_flag("--gdb", o.gdb, "with --restore: restore it stopped and run gdb on it (gdb PROGRAM -p PID)");
+  app.add_flag("--lazy", o.lazy,
                "with --restore: return once the process runs; its memory is filled on first touch by a "
                "criu lazy-pages daemon (userfaultfd), which exits when all is in");
-  app.add_option("--criu", criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
-  app.set_version_flag("--version", NECRO_VERSION_STRING);
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--criu", o.criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
+}
 
-  auto core = core_t::open(core_path);
-  if (!core) die(core.error());
-  if (inspect) {
-    inspect_core(*core);
-    if (!images_dir.empty()) {
-      auto donor = necro::criu::image_set::load(images_dir);
-      if (!donor) die(donor.error());
-      inspect_donor(*donor);
-    }
-    return 0;
-  }
-  if (images_dir.empty() && out_dir.empty() && !explain) {
+/// Options that do not go together: a message and exit code 2, else 0.
+int check_usage(const cli_options& o) {
+  if (o.images_dir.empty() && o.out_dir.empty() && !o.explain) {
     fmt::print(stderr, "criu-necromancer: without a donor (-i), -o OUT_DIR says where the synthesized set goes\n");
     return 2;
   }
-  if (!images_dir.empty() && (!choice.stdio.empty() || !choice.cwd.empty())) {
+  if (!o.images_dir.empty() && (!o.choice.stdio.empty() || !o.choice.cwd.empty())) {
     fmt::print(stderr, "criu-necromancer: --stdio and --cwd choose what a donor-less set lacks; with -i the donor's "
                        "files serve\n");
     return 2;
   }
-  if ((stopped || gdb || lazy || !criu_bin.empty()) && !restore) {
+  if ((o.stopped || o.gdb || o.lazy || !o.criu_bin.empty()) && !o.restore) {
     fmt::print(stderr, "criu-necromancer: --stopped, --gdb, --lazy and --criu go with --restore\n");
     return 2;
   }
-  if (restore && explain) {
+  if (o.restore && o.explain) {
     fmt::print(stderr, "criu-necromancer: --restore writes and restores; --explain writes nothing: choose one\n");
     return 2;
   }
-  // The CRIU is checked before anything is written: a too old one fails now.
-  std::filesystem::path criu;
-  if (restore) {
-    auto found = necro::criu::rpc::locate(criu_bin.empty() ? std::nullopt
-                                                           : std::optional<std::filesystem::path>(criu_bin));
-    if (!found) die(found.error());
-    if (auto v = necro::criu::rpc::require_version(*found); !v) die(v.error());
-    criu = *found;
-  }
+  return 0;
+}
+
+/// The CRIU for --restore, checked before anything is written: a too old one fails now.
+std::filesystem::path locate_criu(const cli_options& o) {
+  auto found = necro::criu::rpc::locate(o.criu_bin.empty() ? std::nullopt
+                                                           : std::optional<std::filesystem::path>(o.criu_bin));
+  if (!found) die(found.error());
+  if (auto v = necro::criu::rpc::require_version(*found); !v) die(v.error());
+  return *found;
+}
+
+/// The mapped files on this machine's disk, mapped, not read: pages of private
+/// file mappings are compared with the file while writing (and by --explain,
+/// which counts what the write will elide); build-ids are read from each
+/// file's headers and compared with the ones the victim ran.
+template <class Arch>
+necro::io::file_facts disk_facts(const necro::elf::core_view<Arch>& core, bool offline) {
+  if (offline) return {};
   std::set<std::string> paths;
-  for (const auto& f : core->process().files) paths.emplace(f.path);
-  // Mapped, not read: pages of private file mappings are compared with the file while writing
-  // (and by --explain, which counts what the write will elide); build-ids are read from each
-  // file's headers and compared with the ones the victim ran.
-  const auto disk = offline ? necro::io::file_facts{}
-                            : necro::io::stat_files(paths, {.map_content = true, .build_ids = true});
-  const donor_source donor = load_donor(*core, images_dir, disk, choice);
-  auto plan = plan_with(*core, donor, disk, offline);
-  if (!plan) die(plan.error());
-  if (explain) {
-    print_explanation(*core, *plan, disk, verbose);
-    return 0;
-  }
-  const std::filesystem::path target = out_dir.empty() ? std::filesystem::path(images_dir) : std::filesystem::path(out_dir);
-  const auto progress_mode = quiet || progress == "never" ? progress_line::mode::never
-                            : progress == "always"         ? progress_line::mode::always
-                                                           : progress_line::mode::automatic;
+  for (const auto& f : core.process().files) paths.emplace(f.path);
+  return necro::io::stat_files(paths, {.map_content = true, .build_ids = true});
+}
+
+void print_summary(const necro::plan::resurrection& plan, const necro::write::commit_report& rep, bool restore) {
+  const auto& pg = rep.pages;
+  fmt::print("resurrected pid {} ({} thread(s)) into {}\n", plan.pid, plan.threads.size(), printable(rep.out_dir.string()));
+  fmt::print("  {} VMAs, {} pages written ({} MiB), {} relocations\n", plan.vmas.size(), pg.pages.kept_pages,
+             rep.page_bytes >> 20, plan.relocations.size());
+  fmt::print("  elided {} MiB: {} zero pages ({} of them holes in the core), {} pages equal to their file\n",
+             pg.bytes_elided >> 20, pg.pages.zero_pages, pg.hole_pages, pg.pages.file_pages);
+  if (pg.bytes_cloned > 0)
+    fmt::print("  cloned {} MiB from the core: extents shared, no page read (--no-reflink reads and elides)\n",
+               pg.bytes_cloned >> 20);
+  for (const auto& t : plan.threads)
+    if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, printable(t.rewind));
+  for (const auto& w : plan.warnings) fmt::print("  warning: {}\n", printable(w));
+  if (!rep.kept_donor.empty()) fmt::print("  the donor's original images are in {}\n", printable(rep.kept_donor.string()));
+  if (!restore)
+    fmt::print("restore with: criu restore -D {} -d   (add -s to leave it stopped for a debugger)\n",
+               printable(rep.out_dir.string()));
+}
+
+/// Writes the image set (and restores it with --restore).
+template <class Arch>
+int write_and_restore(const cli_options& o, const necro::elf::core_view<Arch>& core, const necro::criu::image_set& donor,
+                      const necro::plan::resurrection& plan, const necro::io::file_facts& disk,
+                      const std::filesystem::path& criu) {
+  const std::filesystem::path target = o.out_dir.empty() ? std::filesystem::path(o.images_dir) : std::filesystem::path(o.out_dir);
+  const auto progress_mode = o.quiet || o.progress == "never" ? progress_line::mode::never
+                            : o.progress == "always"          ? progress_line::mode::always
+                                                              : progress_line::mode::automatic;
   progress_line bar(progress_mode, ::isatty(STDERR_FILENO) == 1);
   stop_signals signals;  // from here on a signal must not leave half a set behind
-  auto rep = necro::write::commit(*plan, *core, donor.images(), target,
-                                  {.method = *necro::write::parse_copy_method(method),
+  auto rep = necro::write::commit(plan, core, donor, target,
+                                  {.method = *necro::write::parse_copy_method(o.method),
                                    .files = &disk,
                                    .progress = bar.callback(),
-                                   .reflink = !no_reflink,
-                                   .durable = !no_sync,
+                                   .reflink = !o.no_reflink,
+                                   .durable = !o.no_sync,
                                    .cancel = &stop_requested});
   bar.finish();
   if (!rep) {
@@ -451,30 +490,73 @@ int main(int argc, char** argv) {
     }
     die(rep.error());
   }
-  if (!quiet) {
-    const auto& pg = rep->pages;
-    fmt::print("resurrected pid {} ({} thread(s)) into {}\n", plan->pid, plan->threads.size(),
-               printable(rep->out_dir.string()));
-    fmt::print("  {} VMAs, {} pages written ({} MiB), {} relocations\n", plan->vmas.size(), pg.pages.kept_pages,
-               rep->page_bytes >> 20, plan->relocations.size());
-    fmt::print("  elided {} MiB: {} zero pages ({} of them holes in the core), {} pages equal to their file\n",
-               pg.bytes_elided >> 20, pg.pages.zero_pages, pg.hole_pages, pg.pages.file_pages);
-    if (pg.bytes_cloned > 0)
-      fmt::print("  cloned {} MiB from the core: extents shared, no page read (--no-reflink reads and elides)\n",
-                 pg.bytes_cloned >> 20);
-    for (const auto& t : plan->threads)
-      if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, printable(t.rewind));
-    for (const auto& w : plan->warnings) fmt::print("  warning: {}\n", printable(w));
-    if (!rep->kept_donor.empty())
-      fmt::print("  the donor's original images are in {}\n", printable(rep->kept_donor.string()));
-    if (!restore)
-      fmt::print("restore with: criu restore -D {} -d   (add -s to leave it stopped for a debugger)\n",
-                 printable(rep->out_dir.string()));
-  }
+  if (!o.quiet) print_summary(plan, *rep, o.restore);
   // A signal that came once the set was moving into place: the set is
   // complete; now take the signal's default action.
   std::fflush(stdout);
   signals.settle();
-  if (restore) return restore_and_report(criu, *plan, rep->out_dir, {.stopped = stopped || gdb, .gdb = gdb, .quiet = quiet, .lazy = lazy});
+  if (!o.restore) return 0;
+  return restore_and_report(criu, plan, rep->out_dir,
+                            {.stopped = o.stopped || o.gdb, .gdb = o.gdb, .quiet = o.quiet, .lazy = o.lazy});
+}
+
+/// --inspect: the core, and the donor when one is given.
+template <class Arch>
+int inspect(const cli_options& o, const necro::elf::core_view<Arch>& core) {
+  inspect_core(core);
+  if (o.images_dir.empty()) return 0;
+  auto donor = necro::criu::image_set::load(o.images_dir);
+  if (!donor) die(donor.error());
+  inspect_donor<Arch>(*donor);
   return 0;
+}
+
+/// Everything after the architecture is known: `file` maps an Arch core.
+template <class Arch>
+int run(const cli_options& o, necro::io::mapped_file file) {
+  auto core = necro::elf::core_view<Arch>::adopt(std::move(file));
+  if (!core) die(core.error());
+  if (o.inspect) return inspect(o, *core);
+  if (const int usage = check_usage(o)) return usage;
+  const std::filesystem::path criu = o.restore ? locate_criu(o) : std::filesystem::path{};
+  const auto disk = disk_facts(*core, o.offline);
+  const donor_source donor = load_donor(*core, o.images_dir, disk, o.choice);
+  auto plan = plan_with(*core, donor, disk, o.offline);
+  if (!plan) die(plan.error());
+  if (o.explain) {
+    print_explanation(*core, *plan, disk, o.verbose);
+    return 0;
+  }
+  return write_and_restore(o, *core, donor.images(), *plan, disk, criu);
+}
+
+/// Maps the core, reads its ELF identity and runs the flow of its architecture.
+int dispatch(const cli_options& o) {
+  auto file = necro::io::mapped_file::open(o.core_path);
+  if (!file) die(file.error());
+  auto id = necro::elf::identify(file->view());
+  if (!id) die(id.error());
+  int code = 1;
+  const bool known = necro::map::for_machine(
+      id->machine, [&](auto tag) { code = run<typename decltype(tag)::type>(o, std::move(*file)); });
+  if (!known)
+    die(file->view().error_at(18, necro::errc::unsupported,
+                              fmt::format("ELF machine {} (e_machine) is not an architecture necro reads; it reads {}",
+                                          id->machine, necro::map::known_machines())));
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"criu-necromancer: resurrect a dead process from its core dump, with the CRIU images of a donor "
+               "(a live run of the same program, dumped with `criu dump`) or, without -i, with images synthesized "
+               "from the core alone."};
+  cli_options o;
+  add_input_options(app, o);
+  add_write_options(app, o);
+  add_restore_options(app, o);
+  app.set_version_flag("--version", NECRO_VERSION_STRING);
+  CLI11_PARSE(app, argc, argv);
+  return dispatch(o);
 }

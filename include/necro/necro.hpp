@@ -15,6 +15,7 @@
 #include <necro/arch/x86_64.hpp>
 #include <necro/arch/aarch64.hpp>
 #include <necro/elf/types.hpp>
+#include <necro/elf/identity.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/elf/dynamic_symbols.hpp>
@@ -27,6 +28,7 @@
 #include <necro/map/criu_thread.hpp>
 #include <necro/map/x86_64.hpp>
 #include <necro/map/aarch64.hpp>
+#include <necro/map/architectures.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/initial_stack.hpp>

@@ -6,7 +6,9 @@
 #       patch's, on the counter and the pool fixtures), bad-core, wrong-program,
 #       keeps-donor, nodonor (no -i: a synthesized set, every image decoded by
 #       crit), progress (--progress into a file), progress-tty (on a
-#       pseudo-terminal). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
+#       pseudo-terminal), aarch64-inspect (--inspect of an aarch64 core),
+#       unknown-machine (a core of a machine necro does not read).
+#       BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
 tool=$1 data=$2 case=$3 build_data=${4:-$2}
 core=$data/x86_64/counter.core
@@ -159,6 +161,27 @@ case $case in
     "$tool" -c "$core" -i "$work/donor" --offline -q
     [[ $(checksum "$work/donor.donor") == "$before" ]] || fail "the donor's originals changed"
     [[ -e $work/donor/pstree.img ]] || fail "no patched set in place"
+    ;;
+  aarch64-inspect)
+    # An aarch64 core: the ELF header's e_machine picks the architecture.
+    acore=$data/aarch64/crash.core
+    out=$("$tool" -c "$acore" --inspect)
+    qpid=$(grep '^qemu_pid=' "$data/aarch64/facts.txt" | cut -d= -f2)
+    grep -q "^core .*: aarch64, pid $qpid" <<<"$out" || fail "not read as aarch64: $out"
+    grep -q 'killed by SIGSEGV (11)' <<<"$out" || fail "no signal in: $out"
+    grep -Eq "tid $qpid +pc 0x[0-9a-f]+ sp 0x[0-9a-f]+ tpidr_el0 " <<<"$out" || fail "no aarch64 registers in: $out"
+    nload=$(grep '^core_pt_load_count=' "$data/aarch64/facts.txt" | cut -d= -f2)
+    grep -q "segments: $nload PT_LOADs" <<<"$out" || fail "not $nload segments in: $out"
+    grep -q 'AT_EXECFN /tmp/necro-fixture/crash_aarch64' <<<"$out" || fail "no AT_EXECFN in: $out"
+    ;;
+  unknown-machine)
+    # Another machine (EM_ARM, 40): one line naming the value and what necro reads.
+    cp "$data/aarch64/crash.core" "$work/arm.core"
+    printf '\x28\x00' | dd of="$work/arm.core" bs=1 seek=18 conv=notrunc status=none
+    if "$tool" -c "$work/arm.core" --inspect 2>"$work/err"; then fail "an EM_ARM core was accepted"; fi
+    grep -q "arm.core: offset 0x12: ELF machine 40 (e_machine) is not an architecture necro reads; it reads x86_64 (62), aarch64 (183)" "$work/err" ||
+      fail "unexpected message: $(cat "$work/err")"
+    [[ $(wc -l <"$work/err") -eq 1 ]] || fail "the error is not one line"
     ;;
   *) fail "unknown case $case" ;;
 esac

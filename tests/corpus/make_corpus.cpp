@@ -304,8 +304,12 @@ void lying_cores(corpus& c, const core_map& m) {
               "offset 0x5: ELF data encoding 2 is not x86_64's");
   c.edit_core(g, "et-exec", [](bytes& b) { poke(b, off::e_type, std::uint16_t{2}); },
               "offset 0x10: ELF type 2 is not ET_CORE (4): not a core dump");
+  // e_machine picks the architecture: read as aarch64, the x86-64 notes do not fit.
   c.edit_core(g, "em-aarch64", [](bytes& b) { poke(b, off::e_machine, std::uint16_t{183}); },
-              "offset 0x12: ELF machine 183 is not x86_64 (62)");
+              fmt::format("offset {}: NT_PRSTATUS has 336 bytes, aarch64 expects 392", hex(m.note(nt::prstatus).desc)));
+  c.edit_core(g, "em-arm", [](bytes& b) { poke(b, off::e_machine, std::uint16_t{40}); },
+              "offset 0x12: ELF machine 40 (e_machine) is not an architecture necro reads; it reads x86_64 (62), "
+              "aarch64 (183)");
   c.edit_core(g, "phentsize-32", [](bytes& b) { poke(b, off::e_phentsize, std::uint16_t{32}); },
               "offset 0x36: e_phentsize 32 is not 56");
   c.edit_core(g, "phoff-eof", [&](bytes& b) { poke(b, off::e_phoff, m.size); },
@@ -536,7 +540,9 @@ void other_cores(corpus& c, const core_map& m, const fs::path& aarch64) {
               "differs");
   // A real core of another architecture.
   if (fs::exists(aarch64))
-    c.bad_core(g, "aarch64-core", [&] { return slurp(aarch64); }, "offset 0x12: ELF machine 183 is not x86_64 (62)");
+    c.bad_core(g, "aarch64-core", [&] { return slurp(aarch64); },
+               "an aarch64 core, but the donor's *core-*.img is a dump of X86_64: the donor must run on the same "
+               "architecture");
   // The fixture with its executable renamed in NT_FILE: a core of another
   // program than the donor's.
   const auto& fl = m.note(nt::file);

@@ -1,5 +1,6 @@
 /// necro::arch::aarch64: traits and fixed-width mirrors of the aarch64 Linux
-/// core ABI (elf_prstatus with user_pt_regs, user_fpsimd_state, elf_prpsinfo),
+/// core ABI (elf_prstatus with user_pt_regs, user_fpsimd_state, NT_ARM_TLS,
+/// elf_prpsinfo),
 /// pinned by static_asserts. Any host can read an aarch64 core with these.
 #ifndef NECRO_ARCH_AARCH64_HPP
 #define NECRO_ARCH_AARCH64_HPP
@@ -9,10 +10,15 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
+
+#include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
 #include <necro/arch/elf_core_abi.hpp>
+#include <necro/io/byte_view.hpp>
+#include <necro/io/error.hpp>
 
 namespace necro::arch {
 
@@ -47,6 +53,21 @@ using prpsinfo = lp64_core_abi::elf_prpsinfo;
 static_assert(sizeof(prpsinfo) == 136);
 static_assert(offsetof(prpsinfo, fname) == 40);
 
+/// NT_ARM_TLS: TPIDR_EL0, the thread pointer (kernels with SME append
+/// TPIDR2_EL0: only the first word is read).
+struct arm_tls {
+  std::uint64_t tpidr;
+};
+static_assert(sizeof(arm_tls) == 8);
+
+/// The aarch64-specific notes of one thread, beside NT_PRSTATUS and NT_PRFPREG.
+struct thread_regsets {
+  std::optional<arm_tls> tls;  ///< NT_ARM_TLS
+};
+
+/// aarch64 has no process-wide notes of its own.
+struct process_regsets {};
+
 }  // namespace aarch64_abi
 
 /// Traits of aarch64 Linux cores.
@@ -64,18 +85,42 @@ struct aarch64 {
   using fpregs = aarch64_abi::fpregs;
   using prpsinfo = aarch64_abi::prpsinfo;
 
+  using thread_regsets = aarch64_abi::thread_regsets;
+  using process_regsets = aarch64_abi::process_regsets;
+
   static constexpr std::uint32_t nt_fpregs = nt::prfpreg;
+  /// CRIU keeps at most this many words of the saved auxv (its AT_VECTOR_SIZE on arm64).
+  static constexpr int max_saved_auxv_words = 40;
+  /// The register that holds the thread pointer, for messages.
+  static constexpr std::string_view thread_pointer_name = "tpidr_el0";
 
   static std::uint64_t pc(const user_regs& r) noexcept { return r.pc; }
   static std::uint64_t sp(const user_regs& r) noexcept { return r.sp; }
-  /// TPIDR_EL0 is not in user_pt_regs: it comes from the NT_ARM_TLS regset.
-  static std::uint64_t thread_pointer(const user_regs&) noexcept { return 0; }
+  /// TPIDR_EL0 is not in user_pt_regs: it comes from NT_ARM_TLS (0 without it).
+  static std::uint64_t thread_pointer(const user_regs&, const thread_regsets& t) noexcept {
+    return t.tls ? t.tls->tpidr : 0;
+  }
+
+  /// Keeps a LINUX-owned regset note of the current thread when it is one
+  /// aarch64 reads (NT_ARM_TLS); false when it is not.
+  static result<bool> take_thread_regset(thread_regsets& t, std::uint32_t type, const io::byte_view& desc) {
+    if (type != nt::arm_tls) return false;
+    if (desc.size() < sizeof(aarch64_abi::arm_tls))
+      return fail(desc.error_at(0, errc::bad_value, fmt::format("NT_ARM_TLS has {} bytes, expected at least {}",
+                                                                desc.size(), sizeof(aarch64_abi::arm_tls))));
+    NECRO_TRY_ASSIGN(t.tls, desc.load<aarch64_abi::arm_tls>(0, "NT_ARM_TLS"));
+    return true;
+  }
+  static bool take_process_note(process_regsets&, std::uint32_t, const io::byte_view&) noexcept { return false; }
+  /// The regsets a thread has beyond NT_PRFPREG, for --inspect.
+  static std::string_view regset_names(const thread_regsets& t) noexcept { return t.tls ? "+tls" : ""; }
 
   enum class rewind { none, restart, eintr };
 
   /// An arm64 core does not record the syscall number or the original x0, so a
   /// restart cannot be rebuilt from NT_PRSTATUS alone: left as dumped.
   static rewind rewind_syscall(user_regs&) noexcept { return rewind::none; }
+  static std::string_view describe(rewind) noexcept { return {}; }
 };
 
 }  // namespace necro::arch

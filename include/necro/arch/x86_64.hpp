@@ -9,10 +9,13 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include <necro/arch/common.hpp>
 #include <necro/arch/elf_core_abi.hpp>
+#include <necro/io/byte_view.hpp>
+#include <necro/io/error.hpp>
 
 namespace necro::arch {
 
@@ -95,6 +98,16 @@ inline constexpr std::array<xfeat_default, 7> xfeat_defaults = {{
     {xfeature::pkru, 2688, 8},
 }};
 
+/// The x86-specific notes of one thread, beside NT_PRSTATUS and NT_PRFPREG.
+struct thread_regsets {
+  std::optional<io::byte_view> xstate;  ///< NT_X86_XSTATE: the XSAVE image
+};
+
+/// The x86-specific notes of the process.
+struct process_regsets {
+  std::optional<io::byte_view> xsave_layout;  ///< NT_X86_XSAVE_LAYOUT (pitfall 14)
+};
+
 }  // namespace x86_64_abi
 
 /// Traits of x86-64 Linux cores.
@@ -113,15 +126,46 @@ struct x86_64 {
   using fpregs = x86_64_abi::fpregs;
   using prpsinfo = x86_64_abi::prpsinfo;
 
+  using thread_regsets = x86_64_abi::thread_regsets;
+  using process_regsets = x86_64_abi::process_regsets;
+
   static constexpr std::uint32_t nt_fpregs = nt::prfpreg;
+  /// CRIU keeps at most this many words of the saved auxv (AT_VECTOR_SIZE, pitfall 2).
+  static constexpr int max_saved_auxv_words = 44;
+  /// The register that holds the thread pointer, for messages.
+  static constexpr std::string_view thread_pointer_name = "fs_base";
 
   static std::uint64_t pc(const user_regs& r) noexcept { return r.rip; }
   static std::uint64_t sp(const user_regs& r) noexcept { return r.rsp; }
   /// The thread pointer (TLS base) that TLS addresses are relative to.
-  static std::uint64_t thread_pointer(const user_regs& r) noexcept { return r.fs_base; }
+  static std::uint64_t thread_pointer(const user_regs& r, const thread_regsets&) noexcept { return r.fs_base; }
+
+  /// Keeps a LINUX-owned regset note of the current thread when it is one
+  /// x86-64 reads (NT_X86_XSTATE); false when it is not.
+  static result<bool> take_thread_regset(thread_regsets& t, std::uint32_t type, const io::byte_view& desc) {
+    if (type != nt::x86_xstate) return false;
+    t.xstate = desc;
+    return true;
+  }
+  /// Keeps a LINUX-owned process-wide note (NT_X86_XSAVE_LAYOUT); false when it is not one.
+  static bool take_process_note(process_regsets& p, std::uint32_t type, const io::byte_view& desc) {
+    if (type != nt::x86_xsave_layout) return false;
+    p.xsave_layout = desc;
+    return true;
+  }
+  /// The regsets a thread has beyond NT_PRFPREG, for --inspect.
+  static std::string_view regset_names(const thread_regsets& t) noexcept { return t.xstate ? "+xstate" : ""; }
 
   /// What rewind_syscall did, for --explain.
   enum class rewind { none, restart, eintr };
+  static std::string_view describe(rewind r) noexcept {
+    switch (r) {
+      case rewind::restart: return "interrupted syscall restarted (ax = orig_ax, ip -= 2)";
+      case rewind::eintr: return "interrupted syscall returns -EINTR";
+      case rewind::none: break;
+    }
+    return {};
+  }
 
   /// CRIU's dump-time rule for a task stopped inside an interrupted syscall:
   /// -ERESTARTSYS/-ERESTARTNOINTR/-ERESTARTNOHAND re-execute the syscall

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/elf/identity.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/types.hpp>
 #include <necro/io/byte_view.hpp>
@@ -67,10 +68,7 @@ result<std::optional<io::byte_view>> walk_build_id(Fetch&& fetch, std::optional<
   NECRO_TRY_ASSIGN(const opt head, fetch(base, sizeof(ehdr64), "ELF header"));
   if (!head) return opt{};
   // A file that is not ELF has no build-id: that is not an error.
-  if (!head->covers(0, arch::elfc::magic.size()) ||
-      !std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(),
-                  reinterpret_cast<const unsigned char*>(head->data())))
-    return opt{};
+  if (!has_elf_magic(*head)) return opt{};
   NECRO_TRY_ASSIGN(const ehdr64 eh, head->load<ehdr64>(0, "ELF header"));
   if (eh.ident[4] != arch::elfc::class64 || eh.ident[5] != arch::elfc::data_lsb)
     return fail(head->error_at(4, errc::unsupported,
@@ -137,10 +135,7 @@ result<std::optional<io::byte_view>> walk_build_id(Fetch&& fetch, std::optional<
 /// run past the file or exceed the caps. The view points into `file`.
 inline result<std::optional<io::byte_view>> read_build_id(const io::byte_view& file) {
   // Not ELF (even shorter than a header) is no build-id; ELF cut short is an error.
-  if (!file.covers(0, arch::elfc::magic.size()) ||
-      !std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(),
-                  reinterpret_cast<const unsigned char*>(file.data())))
-    return std::optional<io::byte_view>{};
+  if (!has_elf_magic(file)) return std::optional<io::byte_view>{};
   return detail::walk_build_id(
       [&file](std::uint64_t pos, std::uint64_t len, std::string_view what) -> result<std::optional<io::byte_view>> {
         NECRO_TRY_ASSIGN(io::byte_view v, file.sub(pos, len, what));

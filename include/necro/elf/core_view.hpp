@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/elf/identity.hpp>
 #include <necro/elf/notes.hpp>
 #include <necro/elf/types.hpp>
 #include <necro/io/byte_view.hpp>
@@ -59,26 +60,31 @@ struct auxv_entry {
   std::uint64_t key = 0, value = 0;
 };
 
-/// The notes of one thread: NT_PRSTATUS and the regsets that follow it.
+/// The notes of one thread: NT_PRSTATUS and the regsets that follow it. The
+/// architecture's own regsets (x86-64: xstate; aarch64: tls) are members of
+/// its Arch::thread_regsets base.
 template <class Arch>
-struct thread_notes {
+struct thread_notes : Arch::thread_regsets {
   typename Arch::prstatus prstatus{};
   std::optional<typename Arch::fpregs> fpregs;
-  std::optional<io::byte_view> xstate;  ///< NT_X86_XSTATE (x86-64 only)
-  std::vector<note> others;             ///< further regsets, unparsed
+  std::vector<note> others;  ///< further regsets, unparsed
   std::int32_t tid() const noexcept { return prstatus.pid; }
   const typename Arch::user_regs& regs() const noexcept { return prstatus.regs; }
+  const typename Arch::thread_regsets& regsets() const noexcept { return *this; }
+  /// The thread pointer (TLS base): Arch::thread_pointer of these notes.
+  std::uint64_t thread_pointer() const noexcept { return Arch::thread_pointer(regs(), regsets()); }
 };
 
-/// Process-wide notes.
-struct process_notes {
+/// Process-wide notes; the architecture's own (x86-64: xsave_layout) are
+/// members of its Arch::process_regsets base.
+template <class Arch>
+struct process_notes : Arch::process_regsets {
   std::optional<io::byte_view> prpsinfo;
   std::optional<io::byte_view> siginfo;
   std::vector<auxv_entry> auxv;
   std::optional<io::byte_view> auxv_bytes;
   std::vector<file_mapping> files;
   std::uint64_t file_page_size = 0;
-  std::optional<io::byte_view> xsave_layout;  ///< NT_X86_XSAVE_LAYOUT
   std::uint64_t unknown_notes = 0;            ///< skipped quietly, counted
 };
 
@@ -92,6 +98,12 @@ class core_view {
   /// Maps and parses the core at `path`.
   static result<core_view> open(std::string path) {
     NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open(std::move(path)));
+    return adopt(std::move(f));
+  }
+
+  /// Parses the core that `f` maps, taking the mapping over (a caller that
+  /// read the ELF identity first to choose Arch maps the file only once).
+  static result<core_view> adopt(io::mapped_file f) {
     auto file = std::make_unique<io::mapped_file>(std::move(f));
     const io::byte_view whole = file->view();
     NECRO_TRY_ASSIGN(core_view v, parse(whole));
@@ -119,7 +131,7 @@ class core_view {
   const std::vector<segment>& segments() const noexcept { return segments_; }
   /// Threads in the core's order: the first took the fatal signal.
   const std::vector<thread_notes<Arch>>& threads() const noexcept { return threads_; }
-  const process_notes& process() const noexcept { return process_; }
+  const process_notes<Arch>& process() const noexcept { return process_; }
 
   /// NT_PRPSINFO, loaded.
   std::optional<typename Arch::prpsinfo> prpsinfo() const {
@@ -187,7 +199,7 @@ class core_view {
  private:
   result<void> parse_header() {
     NECRO_TRY_ASSIGN(ehdr_, whole_.load<ehdr64>(0, "ELF header"));
-    if (!std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(), ehdr_.ident.begin()))
+    if (!has_elf_magic(whole_))
       return fail(whole_.error_at(0, errc::bad_magic, "not an ELF file (bad magic)"));
     if (ehdr_.ident[4] != Arch::elf_class)
       return fail(whole_.error_at(4, errc::unsupported,
@@ -299,10 +311,7 @@ class core_view {
       }
       if (owner_core && n.type == arch::nt::auxv) return parse_auxv(n.desc);
       if (owner_core && n.type == arch::nt::file) return parse_nt_file(n.desc);
-      if (owner_linux && n.type == arch::nt::x86_xsave_layout) {
-        process_.xsave_layout = n.desc;
-        return {};
-      }
+      if (owner_linux && Arch::take_process_note(process_, n.type, n.desc)) return {};
       // Regsets belong to the thread whose NT_PRSTATUS came last.
       if ((owner_core && n.type == Arch::nt_fpregs) || (owner_linux && n.type >= 0x200)) {
         if (threads_.empty()) {
@@ -316,11 +325,10 @@ class core_view {
                                         fmt::format("FP regset note has {} bytes, expected {}", n.desc.size(),
                                                     sizeof(typename Arch::fpregs))));
           NECRO_TRY_ASSIGN(t.fpregs, n.desc.template load<typename Arch::fpregs>(0, "FP regset"));
-        } else if (n.type == arch::nt::x86_xstate && Arch::e_machine == 62) {
-          t.xstate = n.desc;
-        } else {
-          t.others.push_back(n);
+          return {};
         }
+        NECRO_TRY_ASSIGN(const bool taken, Arch::take_thread_regset(t, n.type, n.desc));
+        if (!taken) t.others.push_back(n);
         return {};
       }
       ++process_.unknown_notes;
@@ -386,7 +394,7 @@ class core_view {
   std::vector<segment> segments_;
   std::vector<const segment*> sorted_;
   std::vector<thread_notes<Arch>> threads_;
-  process_notes process_;
+  process_notes<Arch> process_;
 };
 
 }  // namespace necro::elf

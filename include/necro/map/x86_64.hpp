@@ -1,5 +1,6 @@
 /// Field tables for x86-64: NT_PRSTATUS user_regs_struct -> CRIU
-/// user_x86_regs_entry, and NT_PRFPREG (FXSAVE) -> user_x86_fpregs_entry.
+/// user_x86_regs_entry, and NT_PRFPREG (FXSAVE) -> user_x86_fpregs_entry;
+/// criu_thread<x86_64>, the bridge the planner uses (XSAVE components too).
 #ifndef NECRO_MAP_X86_64_HPP
 #define NECRO_MAP_X86_64_HPP
 #pragma once
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/x86_64.hpp>
+#include <necro/elf/core_view.hpp>
 #include <necro/io/byte_view.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/map/field.hpp>
@@ -106,14 +108,14 @@ struct criu_thread<arch::x86_64> {
   /// thread's registers, XSAVE fields sized as CRIU sizes them for the
   /// components the dumping CPU had (set_registers keeps these sizes), and
   /// the three empty GDT TLS slots (12-14) CRIU dumps for a 64-bit thread.
-  static void synthetic_thread_info(pb::core_entry& c, const user_regs& regs, const std::optional<io::byte_view>& xstate) {
+  static void synthetic_thread_info(pb::core_entry& c, const elf::thread_notes<arch::x86_64>& t) {
     c.set_mtype(pb::core_entry::X86_64);
     auto* ti = c.mutable_thread_info();
     ti->set_clear_tid_addr(0);
-    apply(x86_64::gpregs, regs, *ti->mutable_gpregs());
+    apply(x86_64::gpregs, t.regs(), *ti->mutable_gpregs());
     ti->mutable_gpregs()->set_mode(pb::NATIVE);
     apply(x86_64::fpregs_table, fpregs{}, *ti->mutable_fpregs());
-    if (xstate) size_xsave(*ti->mutable_fpregs()->mutable_xsave(), xfeatures(xstate));
+    if (t.xstate) size_xsave(*ti->mutable_fpregs()->mutable_xsave(), xfeatures(t.xstate));
     for (std::uint32_t slot : {12u, 13u, 14u}) {
       auto* d = ti->add_tls();
       d->set_entry_number(slot);
@@ -145,46 +147,62 @@ struct criu_thread<arch::x86_64> {
     if (has(xf::pkru)) zeros(xs.mutable_pkru(), 2);
   }
 
-  /// Fills the registers of `c` from a thread's notes. xsave fields keep the
-  /// element counts of the donor's image (CRIU sizes them per CPU).
-  static result<void> set_registers(pb::core_entry& c, const user_regs& regs, const std::optional<fpregs>& fp,
-                                    const std::optional<io::byte_view>& xstate,
-                                    const std::optional<io::byte_view>& layout, std::vector<std::string>& warnings) {
+  /// Fills the registers of `c` from a thread's notes (`regs`: its general
+  /// registers after the restart rule). xsave fields keep the element counts
+  /// of the template's image (CRIU sizes them per CPU).
+  static result<void> set_registers(pb::core_entry& c, const elf::thread_notes<arch::x86_64>& t,
+                                    const elf::process_notes<arch::x86_64>& p, const user_regs& regs,
+                                    std::vector<std::string>& warnings) {
     auto* ti = c.mutable_thread_info();
     apply(x86_64::gpregs, regs, *ti->mutable_gpregs());
     ti->mutable_gpregs()->set_mode(pb::NATIVE);
-    std::optional<fpregs> legacy = fp;
-    if (!legacy && xstate) {
-      NECRO_TRY_ASSIGN(legacy, xstate->load<fpregs>(0, "NT_X86_XSTATE legacy area"));
+    std::optional<fpregs> legacy = t.fpregs;
+    if (!legacy && t.xstate) {
+      NECRO_TRY_ASSIGN(legacy, t.xstate->load<fpregs>(0, "NT_X86_XSTATE legacy area"));
     }
     if (!legacy) return fail(error(errc::missing, "", "no NT_PRFPREG or NT_X86_XSTATE note for the thread"));
     auto* fpe = ti->mutable_fpregs();
     apply(x86_64::fpregs_table, *legacy, *fpe);
-    if (!xstate) {
+    if (!t.xstate) {
       fpe->clear_xsave();
       return {};
     }
-    NECRO_TRY_ASSIGN(const auto hdr, xstate->load<arch::x86_64_abi::xsave_header>(
+    return set_xsave(*fpe, *t.xstate, p.xsave_layout, warnings);
+  }
+
+ private:
+  /// One XSAVE component into a repeated field, sized as the field already is;
+  /// zeros with a warning when the core's XSAVE image lacks it.
+  template <class Rep>
+  static result<void> fill_component(Rep* rep, unsigned feature, const char* name, const io::byte_view& xstate,
+                                     const std::optional<io::byte_view>& layout, std::vector<std::string>& warnings) {
+    using elem_t = std::remove_cvref_t<decltype(rep->Get(0))>;
+    const int n = rep->size();
+    if (n == 0) return {};
+    const auto where = component(feature, layout);
+    const std::uint64_t need = static_cast<std::uint64_t>(n) * sizeof(elem_t);
+    if (!where || !xstate.covers(where->first, need) || where->second < need) {
+      warnings.push_back(fmt::format("XSAVE component {} ({}) not in the core: left in its initial state", feature, name));
+      for (int i = 0; i < n; ++i) rep->Set(i, 0);
+      return {};
+    }
+    for (int i = 0; i < n; ++i) {
+      NECRO_TRY_ASSIGN(const auto v, xstate.load<elem_t>(where->first + static_cast<std::uint64_t>(i) * sizeof(elem_t), name));
+      rep->Set(i, v);
+    }
+    return {};
+  }
+
+  /// The XSAVE header's xstate_bv and every component CRIU keeps.
+  static result<void> set_xsave(pb::user_x86_fpregs_entry& fpe, const io::byte_view& xstate,
+                                const std::optional<io::byte_view>& layout, std::vector<std::string>& warnings) {
+    NECRO_TRY_ASSIGN(const auto hdr, xstate.load<arch::x86_64_abi::xsave_header>(
                                          arch::x86_64_abi::xsave_header_offset, "XSAVE header"));
-    auto* xs = fpe->mutable_xsave();
+    auto* xs = fpe.mutable_xsave();
     xs->set_xstate_bv(hdr.xstate_bv);
     namespace xf = arch::x86_64_abi::xfeature;
-    auto fill = [&](unsigned feature, auto* rep, const char* name) -> result<void> {
-      using elem_t = std::remove_cvref_t<decltype(rep->Get(0))>;
-      const int n = rep->size();
-      if (n == 0) return {};
-      const auto where = component(feature, layout);
-      const std::uint64_t need = static_cast<std::uint64_t>(n) * sizeof(elem_t);
-      if (!where || !xstate->covers(where->first, need) || where->second < need) {
-        warnings.push_back(fmt::format("XSAVE component {} ({}) not in the core: left in its initial state", feature, name));
-        for (int i = 0; i < n; ++i) rep->Set(i, 0);
-        return {};
-      }
-      for (int i = 0; i < n; ++i) {
-        NECRO_TRY_ASSIGN(const auto v, xstate->load<elem_t>(where->first + static_cast<std::uint64_t>(i) * sizeof(elem_t), name));
-        rep->Set(i, v);
-      }
-      return {};
+    auto fill = [&](unsigned feature, auto* rep, const char* name) {
+      return fill_component(rep, feature, name, xstate, layout, warnings);
     };
     NECRO_TRY(fill(xf::ymm, xs->mutable_ymmh_space(), "ymmh_space"));
     NECRO_TRY(fill(xf::bndregs, xs->mutable_bndreg_state(), "bndreg_state"));

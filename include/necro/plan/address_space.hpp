@@ -232,7 +232,7 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
     e.set_prot(detail::prot_of(*s));
     e.set_fd(-1);
 
-    if (s->vaddr == Arch::vsyscall_start) {
+    if (Arch::vsyscall_start != 0 && s->vaddr == Arch::vsyscall_start) {
       if (const auto* dv = detail::donor_vma_with(donor, vma_status::vsyscall)) e = *dv;
       else {
         e.set_flags(mmap_bits::map_private | mmap_bits::map_anonymous);

@@ -44,7 +44,8 @@ struct file_placement {
 using file_layout = std::map<std::string, file_placement, std::less<>>;
 
 /// The victim's file layout, from NT_FILE.
-inline file_layout victim_files(const elf::process_notes& notes) {
+template <class Arch>
+file_layout victim_files(const elf::process_notes<Arch>& notes) {
   file_layout l;
   for (const auto& f : notes.files)
     if (!f.path.ends_with(" (deleted)"))  // shared memory and deleted files hold no code or data to relocate into

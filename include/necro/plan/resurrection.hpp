@@ -39,9 +39,6 @@ inline std::optional<std::string> carried_bytes(const criu::image_set& donor, st
   return std::nullopt;
 }
 
-/// CRIU keeps at most this many auxv words on x86-64 (pitfall 2).
-inline constexpr int max_saved_auxv_words = 44;
-
 namespace detail {
 
 inline std::uint64_t page_align_up(std::uint64_t v, std::uint64_t page) { return (v + page - 1) / page * page; }
@@ -171,7 +168,7 @@ void plan_initial_stack(const elf::core_view<Arch>& core, const address_space& a
 }
 
 /// mm's saved auxv: NT_AUXV without the AT_NULL pair (pitfall 2). CRIU takes
-/// at most max_saved_auxv_words; the kernel only shows the saved copy in
+/// at most Arch::max_saved_auxv_words; the kernel only shows the saved copy in
 /// /proc/PID/auxv (the process reads its own from the stack), so the
 /// trailing pairs beyond are dropped, with a warning.
 template <class Arch>
@@ -181,7 +178,7 @@ void plan_saved_auxv(const elf::core_view<Arch>& core, resurrection& out) {
   std::vector<std::uint64_t> dropped;
   for (const auto& a : core.process().auxv) {
     if (a.key == arch::at::null) break;
-    if (mm.mm_saved_auxv_size() + 2 > max_saved_auxv_words) {
+    if (mm.mm_saved_auxv_size() + 2 > Arch::max_saved_auxv_words) {
       dropped.push_back(a.key);
       continue;
     }
@@ -191,7 +188,7 @@ void plan_saved_auxv(const elf::core_view<Arch>& core, resurrection& out) {
   if (!dropped.empty())
     out.warnings.push_back(fmt::format("NT_AUXV has {} pairs; CRIU keeps at most {}: the saved auxv (only shown in "
                                        "/proc/PID/auxv) drops the trailing keys {}",
-                                       max_saved_auxv_words / 2 + dropped.size(), max_saved_auxv_words / 2,
+                                       Arch::max_saved_auxv_words / 2 + dropped.size(), Arch::max_saved_auxv_words / 2,
                                        fmt::join(dropped, ", ")));
 }
 
@@ -207,8 +204,11 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
 
   const auto& dcore = donor.leader_core();
   if (static_cast<int>(dcore.mtype()) != Arch::criu_march)
-    return fail(error(errc::mismatch, (donor.dir() / criu::image_name("core-", donor.pid())).string(),
-                      fmt::format("the donor is not an {} dump", Arch::name)));
+    return fail(error(errc::mismatch, core_path,
+                      fmt::format("an {} core, but the donor's {} is a dump of {}: the donor must run on the same "
+                                  "architecture",
+                                  Arch::name, (donor.dir() / criu::image_name("core-", donor.pid())).string(),
+                                  pb::core_entry::march_Name(dcore.mtype()))));
 
   // Address space.
   NECRO_TRY_ASSIGN(auto as, plan_address_space(core, donor, disk, opt.offline, out.warnings));

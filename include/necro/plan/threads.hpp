@@ -159,19 +159,15 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
 
   // Registers, rewound like CRIU rewinds a task stopped in a syscall (pitfall 5).
   auto regs = t.regs();
-  switch (Arch::rewind_syscall(regs)) {
-    case Arch::rewind::restart: tp.rewind = "interrupted syscall restarted (ax = orig_ax, ip -= 2)"; break;
-    case Arch::rewind::eintr: tp.rewind = "interrupted syscall returns -EINTR"; break;
-    case Arch::rewind::none: break;
-  }
+  tp.rewind = std::string(Arch::describe(Arch::rewind_syscall(regs)));
   // The signal that killed the process: the first thread took it (pitfall 6).
   const int fatal_signal = core.threads().front().prstatus.cursig;
   std::uint32_t uid = 0;
   if (auto ps = core.prpsinfo()) uid = ps->uid;
   const std::uint64_t donor_tp = bridge::thread_pointer(tmpl);
-  const std::uint64_t victim_tp = Arch::thread_pointer(regs);
+  const std::uint64_t victim_tp = Arch::thread_pointer(regs, t.regsets());
   {
-    auto r = bridge::set_registers(c, regs, t.fpregs, t.xstate, core.process().xsave_layout, out.warnings);
+    auto r = bridge::set_registers(c, t, core.process(), regs, out.warnings);
     if (!r) return fail(std::move(r).error_value().prefix(fmt::format("thread {}: ", t.tid())));
   }
 

@@ -123,7 +123,7 @@ TEST_CASE("an auxv longer than CRIU takes: trailing pairs dropped, the stack sti
   const auto core = c->parse();
   const auto p = plan_of(core, *necro::test::x86_64_donor());
   CHECK(warned(p, "drops the trailing keys 60"));
-  CHECK(p.mm.mm_saved_auxv_size() == necro::plan::max_saved_auxv_words);
+  CHECK(p.mm.mm_saved_auxv_size() == necro::arch::x86_64::max_saved_auxv_words);
   CHECK(p.mm.mm_start_stack() == normal.mm.mm_start_stack());
   CHECK(p.mm.mm_arg_start() == normal.mm.mm_arg_start());
   CHECK(p.mm.mm_env_start() == normal.mm.mm_env_start());

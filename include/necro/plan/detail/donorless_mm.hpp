@@ -78,7 +78,7 @@ std::optional<pb::vma_entry> synthetic_vma(const elf::core_view<Arch>& core, con
                                            const synthetic_file_ids& ids, std::uint64_t stack_at) {
   using namespace criu;
   const std::uint32_t anon = mmap_bits::map_private | mmap_bits::map_anonymous;
-  if (s.vaddr == Arch::vsyscall_start) return anon_vma(s, vma_status::vsyscall | vma_status::anon_private, anon);
+  if (Arch::vsyscall_start != 0 && s.vaddr == Arch::vsyscall_start) return anon_vma(s, vma_status::vsyscall | vma_status::anon_private, anon);
   if (core.auxv(arch::at::sysinfo_ehdr) == s.vaddr)
     return anon_vma(s, vma_status::regular | vma_status::vdso | vma_status::anon_private, anon);
   for (const auto& f : core.process().files) {

@@ -228,8 +228,8 @@ result<void> synthesize_threads(const elf::core_view<Arch>& core, const donorles
   thread_findings found;
   for (const auto& t : core.threads()) {
     pb::core_entry c;
-    bridge::synthetic_thread_info(c, t.regs(), t.xstate);
-    const std::uint64_t tp = Arch::thread_pointer(t.regs());
+    bridge::synthetic_thread_info(c, t);
+    const std::uint64_t tp = t.thread_pointer();
     const auto pt = find_glibc_thread(core, tp, t.tid());
     const auto rseq = rseq_offset ? thread_rseq(core, tp, *rseq_offset) : std::nullopt;
     bridge::set_clear_tid(c, pt ? pt->tid_address : 0);

@@ -1,0 +1,44 @@
+/// necro::elf::identify: the one check of an ELF file's identity (magic,
+/// class, data encoding, type, machine) that core_view, the build-id reader
+/// and the CLI's architecture dispatch share.
+#ifndef NECRO_ELF_IDENTITY_HPP
+#define NECRO_ELF_IDENTITY_HPP
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include <necro/arch/common.hpp>
+#include <necro/elf/types.hpp>
+#include <necro/io/byte_view.hpp>
+#include <necro/io/error.hpp>
+
+namespace necro::elf {
+
+/// Whether `file` starts with the ELF magic (false when shorter than it).
+inline bool has_elf_magic(const io::byte_view& file) noexcept {
+  return file.covers(0, arch::elfc::magic.size()) &&
+         std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(),
+                    reinterpret_cast<const unsigned char*>(file.data()));
+}
+
+/// What the ELF header says the file is.
+struct identity {
+  unsigned char elf_class = 0;  ///< EI_CLASS: 1 ELFCLASS32, 2 ELFCLASS64
+  unsigned char data = 0;       ///< EI_DATA: 1 little-endian, 2 big-endian
+  std::uint16_t type = 0;       ///< e_type (4: ET_CORE)
+  std::uint16_t machine = 0;    ///< e_machine (62: x86-64, 183: aarch64)
+};
+
+/// The identity of the ELF file `file`: an error (truncated) when it is
+/// shorter than an ELF64 header, (bad_magic at offset 0) when it is not ELF,
+/// as core_view reports them.
+[[nodiscard]] inline result<identity> identify(const io::byte_view& file) {
+  NECRO_TRY_ASSIGN(const ehdr64 eh, file.load<ehdr64>(0, "ELF header"));
+  if (!has_elf_magic(file)) return fail(file.error_at(0, errc::bad_magic, "not an ELF file (bad magic)"));
+  return identity{eh.ident[4], eh.ident[5], eh.type, eh.machine};
+}
+
+}  // namespace necro::elf
+
+#endif
