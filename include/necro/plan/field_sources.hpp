@@ -117,7 +117,7 @@ inline field_source defaulted(std::string what, std::string expect = {}) {
 inline field_source unwritten(std::string_view why) {
   return {origin::defaulted, fmt::format("not written ({})", why), "<unset>"};
 }
-inline field_source pending(std::string why = "donor-less mode not merged yet (branch donorless)") {
+inline field_source pending(std::string why = "not decided yet") {
   return {origin::pending, std::move(why), {}};
 }
 
@@ -175,7 +175,8 @@ inline void kobj_ids(field_list& l, std::string_view prefix, const field_source&
                     std::string(v)));
 }
 
-/// core_entry.thread_info (x86-64) and ti_aarch64, and the other architectures' slots.
+/// core_entry.thread_info (x86-64 cores), ti_aarch64 (aarch64 cores), and the
+/// other architectures' slots.
 inline void thread_info(field_list& l) {
   const std::string ti = "core_entry.thread_info";
   l.add(ti + ".clear_tid_addr",
@@ -208,18 +209,23 @@ inline void thread_info(field_list& l) {
     l.add(ti + ".tls." + f, kept("GDT TLS entries: the core has none"),
           defaulted(fmt::format("synthetic_thread_info: {} (an empty GDT slot)", v), v));
 
-  // aarch64: planned from the tables of map/aarch64.hpp once criu_thread<aarch64> exists.
-  const auto no_arm_donor = kept("an x86-64 donor has none (aarch64 donors are not planned)");
-  const auto arm = pending("aarch64 cores: criu_thread<aarch64> (branch arch); x86-64 cores: not written");
+  // aarch64 cores (an x86-64 core writes thread_info, an aarch64 one ti_aarch64).
   const std::string ta = "core_entry.ti_aarch64";
-  l.each(ta, {"clear_tid_addr", "tls"}, no_arm_donor, arm);
-  l.each(ta + ".gpregs", {"regs", "sp", "pc", "pstate"}, no_arm_donor, arm);
-  l.each(ta + ".fpsimd", {"vregs", "fpsr", "fpcr"}, no_arm_donor, arm);
+  l.add(ta + ".clear_tid_addr",
+        set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta (pitfall 8)"),
+        set_by("synthesize_threads: &pd->tid of glibc's struct pthread found in the core (find_glibc_thread), "
+               "else 0"));
+  l.table(ta, map::aarch64::tls, "map::aarch64::tls", "NT_ARM_TLS; 0 without it");
+  l.table(ta + ".gpregs", map::aarch64::gpregs, "map::aarch64::gpregs",
+          "NT_PRSTATUS user_pt_regs, after Arch::rewind_syscall");
+  l.table(ta + ".fpsimd", map::aarch64::fpsimd, "map::aarch64::fpsimd", "NT_PRFPREG; zeros without it");
+  const auto pac = kept("criu_thread<aarch64>::set_registers leaves them");
+  const auto no_pac = unwritten("the core holds no pointer-authentication keys: the kernel's");
   l.each(ta + ".pac_keys.pac_address_keys",
          {"apiakey_lo", "apiakey_hi", "apibkey_lo", "apibkey_hi", "apdakey_lo", "apdakey_hi", "apdbkey_lo",
           "apdbkey_hi", "pac_enabled_key"},
-         no_arm_donor, arm);
-  l.each(ta + ".pac_keys.pac_generic_keys", {"apgakey_lo", "apgakey_hi"}, no_arm_donor, arm);
+         pac, no_pac);
+  l.each(ta + ".pac_keys.pac_generic_keys", {"apgakey_lo", "apgakey_hi"}, pac, no_pac);
   l.each("core_entry", {"ti_arm", "ti_ppc64", "ti_s390", "ti_mips", "ti_loongarch64", "ti_riscv64"},
          kept("not modelled (bytes); an x86-64 donor has none"), unwritten("architectures necro does not read"));
 }
@@ -288,7 +294,8 @@ inline void thread_core(field_list& l) {
   both("rseq_entry.rseq_cs_pointer", set_by("relocate_thread_pointers: cleared"));
   l.add(th + ".rseq_entry.rseq_abi_size", kept(), defaulted("thread_rseq: 32 (glibc's struct rseq_area)", "32"));
   l.add(th + ".rseq_entry.signature", kept(),
-        defaulted("thread_rseq: criu_thread<x86_64>::rseq_signature (glibc's RSEQ_SIG)", "1392848979"));
+        defaulted("thread_rseq: criu_thread<Arch>::rseq_signature (glibc's RSEQ_SIG; 0x53053053 on x86-64)",
+                  "1392848979"));
   l.add(th + ".sched_nice", kept(), set_by("synthetic_thread_core: NT_PRPSINFO pr_nice"));
   l.add(th + ".sched_policy", kept(), defaulted("synthetic_thread_core: SCHED_OTHER: not in the core", "0"));
   l.add(th + ".comm", kept(),
@@ -315,7 +322,7 @@ inline void core(field_list& l) {
   l.add("core_entry.thread_core.rseq_entry", kept("the template thread's, its pointers moved"),
         set_by("thread_rseq: present when glibc's __rseq_offset is known and the thread's area is registered"));
   l.add("core_entry.mtype", kept("checked: must be the core's architecture (plan_resurrection)"),
-        set_by("criu_thread<x86_64>::synthetic_thread_info: X86_64"));
+        set_by("criu_thread<Arch>::synthetic_thread_info: X86_64 or AARCH64"));
   thread_info(l);
   task_core(l);
   for (const auto f : kobj_task_fields)
@@ -337,7 +344,7 @@ inline void mm(field_list& l) {
   for (const auto f : {"mm_start_stack", "mm_arg_start", "mm_arg_end", "mm_env_start", "mm_env_end"})
     both(f, set_by("plan_initial_stack: find_initial_stack on the victim's initial stack (pitfall 17)"));
   for (const auto f : {"mm_start_brk", "mm_brk"}) both(f, set_by("plan_brk: the victim's brk heap VMA (pitfall 19)"));
-  both("mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most CRIU's limit (44 words on x86-64, pitfall 2)"));
+  both("mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most Arch::max_saved_auxv_words (CRIU's: 44 on x86-64, 40 on aarch64; pitfall 2)"));
   l.add(mm + ".exe_file_id", kept("checked: names the core's executable (plan_address_space)"),
         set_by("synthesize_files: the files.img id of the NT_FILE entry holding AT_PHDR"));
   l.add(mm + ".dumpable", kept(), defaulted("synthesize_mm: 1 (it dumped core)", "1"));
@@ -624,6 +631,7 @@ inline std::string field_sources_markdown() {
                  "- **donor**: kept from the donor's image;\n"
                  "- **default**: a stated default, or not written (CRIU's default applies);\n"
                  "- **pending**: not decided yet; **same**: as in donor mode.\n\n"
+                 "An x86-64 core's images carry `core_entry.thread_info`, an aarch64 core's `core_entry.ti_aarch64`.\n\n"
                  "A message field shows its place (and, where listed, what decides whether it is there); its\n"
                  "fields carry the sources. `tests/unit/plan/field_sources_test.cpp` fails when a field has no row\n"
                  "or a row names no field, and checks the rows on the fixtures: kept fields equal the donor's and\n"
