@@ -131,8 +131,10 @@ class progress_line {
  public:
   enum class mode { automatic, always, never };
 
-  progress_line(mode m, bool terminal)
-      : on_(m == mode::always || (m == mode::automatic && terminal)),
+  /// `what` heads the line: "pages" for the page copy, else a decompression.
+  progress_line(mode m, bool terminal, std::string what = "pages")
+      : what_(std::move(what)),
+        on_(m == mode::always || (m == mode::automatic && terminal)),
         always_(m == mode::always),
         terminal_(terminal),
         start_(clock::now()),
@@ -175,19 +177,53 @@ class progress_line {
     // GiB for large patches, MiB below.
     const bool gib = p.total >= (1ull << 30);
     const double unit = gib ? double(1ull << 30) : double(1ull << 20);
-    fmt::print(stderr, "{}pages: {:.2f} / {:.2f} {}  {:.2f} GB/s  ETA {}  ({} MiB elided){}",
-               terminal_ ? "\r\033[K" : "", static_cast<double>(p.done) / unit, static_cast<double>(p.total) / unit,
-               gib ? "GiB" : "MiB", rate / 1e9, eta, p.elided >> 20, terminal_ ? "" : "\n");
+    // A decompression counts compressed bytes read; `elided` carries the plain bytes written.
+    const bool pages = what_ == "pages";
+    fmt::print(stderr, "{}{}: {:.2f} / {:.2f} {}  {:.2f} GB/s  ETA {}  ({} MiB {}){}", terminal_ ? "\r\033[K" : "",
+               printable(what_), static_cast<double>(p.done) / unit, static_cast<double>(p.total) / unit,
+               gib ? "GiB" : "MiB", rate / 1e9, eta, p.elided >> 20, pages ? "elided" : "out",
+               terminal_ ? "" : "\n");
     std::fflush(stderr);
     drawn_ = true;
     shown_ = p.done;
   }
 
+  std::string what_;
   bool on_, always_, terminal_, drawn_ = false, seen_ = false;
   std::uint64_t shown_ = 0;
   necro::write::progress latest_{};
   clock::time_point start_, last_;
 };
+
+/// Where a compressed core is decompressed: on the output's file system (the
+/// new set's parent, or the donor directory patched in place), so page runs
+/// can still be cloned from it; the temporary directory when nothing is written.
+std::filesystem::path scratch_dir_for(bool writes, const std::string& out_dir, const std::string& images_dir) {
+  std::error_code ec;
+  if (writes && !out_dir.empty()) {
+    const auto parent = std::filesystem::absolute(out_dir, ec).parent_path();
+    if (!ec && !parent.empty()) return parent;
+  }
+  if (writes && !images_dir.empty()) return images_dir;
+  auto tmp = std::filesystem::temp_directory_path(ec);
+  return ec ? std::filesystem::path("/tmp") : tmp;
+}
+
+/// The core's bytes; a zstd one (systemd-coredump's core.*.zst) is
+/// decompressed once into an unnamed sparse file in `scratch`, with a progress line.
+necro::result<necro::io::mapped_file> open_core(const std::string& path, const std::filesystem::path& scratch,
+                                                progress_line::mode m) {
+  progress_line bar(m, ::isatty(STDERR_FILENO) == 1, fmt::format("decompressing {}", path));
+  auto step = bar.callback();
+  necro::io::decompress_options opt{.scratch_dir = scratch};
+  if (step)
+    opt.progress = [&step](const necro::io::decompress_progress& d) {
+      step({.done = d.in_done, .total = d.in_total, .written = d.out_done, .elided = d.out_done});
+    };
+  auto file = necro::io::open_decompressed(path, opt);
+  bar.finish();
+  return file;
+}
 
 /// SIGINT, SIGTERM and SIGHUP while the image set is written: the handler only
 /// raises a flag; commit stops at its next step and removes what it wrote,
@@ -355,7 +391,8 @@ struct cli_options {
 };
 
 void add_input_options(CLI::App& app, cli_options& o) {
-  app.add_option("-c,--core", o.core_path, "ELF core of the dead process (x86_64 or aarch64)")
+  app.add_option("-c,--core", o.core_path,
+                 "ELF core of the dead process, x86_64 or aarch64 (zstd-compressed is fine: core.*.zst)")
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("-i,--images", o.images_dir,
@@ -402,7 +439,7 @@ void add_restore_options(CLI::App& app, cli_options& o) {
 
 /// Options that do not go together: a message and exit code 2, else 0.
 int check_usage(const cli_options& o) {
-  if (o.images_dir.empty() && o.out_dir.empty() && !o.explain) {
+  if (o.images_dir.empty() && o.out_dir.empty() && !o.explain && !o.inspect) {
     fmt::print(stderr, "criu-necromancer: without a donor (-i), -o OUT_DIR says where the synthesized set goes\n");
     return 2;
   }
@@ -462,16 +499,19 @@ void print_summary(const necro::plan::resurrection& plan, const necro::write::co
                printable(rep.out_dir.string()));
 }
 
+progress_line::mode progress_mode(const cli_options& o) {
+  return o.quiet || o.progress == "never" ? progress_line::mode::never
+         : o.progress == "always"         ? progress_line::mode::always
+                                          : progress_line::mode::automatic;
+}
+
 /// Writes the image set (and restores it with --restore).
 template <class Arch>
 int write_and_restore(const cli_options& o, const necro::elf::core_view<Arch>& core, const necro::criu::image_set& donor,
                       const necro::plan::resurrection& plan, const necro::io::file_facts& disk,
                       const std::filesystem::path& criu) {
   const std::filesystem::path target = o.out_dir.empty() ? std::filesystem::path(o.images_dir) : std::filesystem::path(o.out_dir);
-  const auto progress_mode = o.quiet || o.progress == "never" ? progress_line::mode::never
-                            : o.progress == "always"          ? progress_line::mode::always
-                                                              : progress_line::mode::automatic;
-  progress_line bar(progress_mode, ::isatty(STDERR_FILENO) == 1);
+  progress_line bar(progress_mode(o), ::isatty(STDERR_FILENO) == 1);
   stop_signals signals;  // from here on a signal must not leave half a set behind
   auto rep = necro::write::commit(plan, core, donor, target,
                                   {.method = *necro::write::parse_copy_method(o.method),
@@ -514,10 +554,9 @@ int inspect(const cli_options& o, const necro::elf::core_view<Arch>& core) {
 /// Everything after the architecture is known: `file` maps an Arch core.
 template <class Arch>
 int run(const cli_options& o, necro::io::mapped_file file) {
-  auto core = necro::elf::core_view<Arch>::adopt(std::move(file));
+  auto core = necro::elf::core_view<Arch>::open(std::move(file));
   if (!core) die(core.error());
   if (o.inspect) return inspect(o, *core);
-  if (const int usage = check_usage(o)) return usage;
   const std::filesystem::path criu = o.restore ? locate_criu(o) : std::filesystem::path{};
   const auto disk = disk_facts(*core, o.offline);
   const donor_source donor = load_donor(*core, o.images_dir, disk, o.choice);
@@ -531,8 +570,11 @@ int run(const cli_options& o, necro::io::mapped_file file) {
 }
 
 /// Maps the core, reads its ELF identity and runs the flow of its architecture.
+/// Arguments first: a compressed core is decompressed only for a run that can go on.
 int dispatch(const cli_options& o) {
-  auto file = necro::io::mapped_file::open(o.core_path);
+  if (const int usage = check_usage(o)) return usage;
+  auto file = open_core(o.core_path, scratch_dir_for(!o.explain && !o.inspect, o.out_dir, o.images_dir),
+                        progress_mode(o));
   if (!file) die(file.error());
   auto id = necro::elf::identify(file->view());
   if (!id) die(id.error());

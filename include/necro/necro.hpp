@@ -11,6 +11,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/io/unique_fd.hpp>
+#include <necro/io/zstd_file.hpp>
 #include <necro/arch/common.hpp>
 #include <necro/arch/x86_64.hpp>
 #include <necro/arch/aarch64.hpp>

@@ -6,9 +6,11 @@
 #       patch's, on the counter and the pool fixtures), bad-core, wrong-program,
 #       keeps-donor, nodonor (no -i: a synthesized set, every image decoded by
 #       crit), progress (--progress into a file), progress-tty (on a
-#       pseudo-terminal), aarch64-inspect (--inspect of an aarch64 core),
-#       unknown-machine (a core of a machine necro does not read).
-#       BUILD_DATA_DIR holds the fixtures unpacked from .zst.
+#       pseudo-terminal), zstd (a zstd-compressed core patches to the same
+#       image set as the plain one), aarch64-inspect (--inspect of an aarch64
+#       core), aarch64-nodonor (a donor-less set of an aarch64 core,
+#       crit-decoded), unknown-machine (a core of a machine necro does not
+#       read). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
 tool=$1 data=$2 case=$3 build_data=${4:-$2}
 core=$data/x86_64/counter.core
@@ -20,6 +22,28 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 checksum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
 case $case in
+  zstd)
+    # systemd-coredump keeps cores as core.*.zst: -c takes them as they are.
+    command -v zstd >/dev/null || fail "zstd is not installed"
+    zstd -q -3 "$core" -o "$work/counter.core.zst"
+    "$tool" -c "$core" -i "$donor" -o "$work/plain" --offline -q
+    "$tool" -c "$work/counter.core.zst" -i "$donor" -o "$work/packed" --offline --progress always \
+      >"$work/std" 2>"$work/err" || fail "the .zst core was refused: $(cat "$work/err")"
+    diff <(checksum "$work/plain") <(checksum "$work/packed") || fail "counter: the .zst core gives another image set"
+    grep -q '^decompressing .*counter.core.zst: ' "$work/err" || fail "no decompression progress: $(cat "$work/err")"
+    ls -A "$work" | grep -qv -e '^counter.core.zst$' -e '^plain$' -e '^packed$' -e '^std$' -e '^err$' &&
+      fail "the decompressed core was left behind: $(ls -A "$work")"
+    # The committed pool fixture is stored compressed: patch it as it is.
+    "$tool" -c "$data/x86_64/pool.core.zst" -i "$data/x86_64/pool.donor" -o "$work/pool-packed" --offline -q
+    "$tool" -c "$build_data/x86_64/pool.core" -i "$data/x86_64/pool.donor" -o "$work/pool-plain" --offline -q
+    diff <(checksum "$work/pool-plain") <(checksum "$work/pool-packed") || fail "pool: the .zst core gives another image set"
+    # A cut stream: one error naming the file, nothing written.
+    head -c 20000 "$work/counter.core.zst" >"$work/cut.zst"
+    if "$tool" -c "$work/cut.zst" -i "$donor" -o "$work/cut-out" --offline 2>"$work/err"; then fail "a cut .zst was accepted"; fi
+    grep -q "cut.zst.*cut short" "$work/err" || fail "unexpected error for a cut .zst: $(cat "$work/err")"
+    [[ ! -e $work/cut-out ]] || fail "a cut .zst left an output directory"
+    echo "zstd: counter and pool image sets equal to the plain cores'; a cut stream refused"
+    ;;
   patch)
     command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
     "$tool" -c "$core" -i "$donor" -o "$work/out" --offline
@@ -173,6 +197,42 @@ case $case in
     nload=$(grep '^core_pt_load_count=' "$data/aarch64/facts.txt" | cut -d= -f2)
     grep -q "segments: $nload PT_LOADs" <<<"$out" || fail "not $nload segments in: $out"
     grep -q 'AT_EXECFN /tmp/necro-fixture/crash_aarch64' <<<"$out" || fail "no AT_EXECFN in: $out"
+    ;;
+  aarch64-nodonor)
+    # An aarch64 core without a donor: a complete image set, every image
+    # decoded by crit, the registers those of the core. qemu-user writes no
+    # NT_FILE: the build adds the one the kernel would write
+    # (tests/data/add_nt_file.py -> BUILD_DATA_DIR/aarch64/crash.ntfile.core).
+    command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
+    acore=$build_data/aarch64/crash.ntfile.core
+    [[ -e $acore ]] || fail "$acore is missing (made by the build with python3)"
+    qpid=$(grep '^qemu_pid=' "$data/aarch64/facts.txt" | cut -d= -f2)
+    "$tool" -c "$acore" -o "$work/out" --offline >"$work/std"
+    grep -q "no NT_ARM_TLS in the core" "$work/std" || fail "no warning about the missing TLS: $(cat "$work/std")"
+    n=0
+    for img in "$work"/out/*.img; do
+      name=$(basename "$img")
+      [[ $name == pages-* ]] && continue
+      crit decode -i "$img" -o "$work/$name.json" || fail "crit cannot decode $name"
+      n=$((n + 1))
+    done
+    for want in inventory.img pstree.img files.img "core-$qpid.img" "fs-$qpid.img" "ids-$qpid.img" "mm-$qpid.img" \
+                "pagemap-$qpid.img" pages-1.img; do
+      [[ -e $work/out/$want ]] || fail "no $want in the donor-less set"
+    done
+    grep -q '"mtype": "AARCH64"' "$work/core-$qpid.img.json" || fail "core-$qpid.img is not an AARCH64 core_entry"
+    grep -q '"ti_aarch64"' "$work/core-$qpid.img.json" || fail "core-$qpid.img has no ti_aarch64"
+    ! grep -q '"thread_info"' "$work/core-$qpid.img.json" || fail "core-$qpid.img has an x86 thread_info"
+    # pc and sp as --inspect reads them from NT_PRSTATUS.
+    read -r pc sp < <("$tool" -c "$acore" --inspect | sed -nE "s/^ +tid $qpid +pc (0x[0-9a-f]+) sp (0x[0-9a-f]+) .*/\1 \2/p")
+    [[ -n $pc ]] || fail "--inspect shows no registers"
+    grep -q "\"pc\": $((pc))," "$work/core-$qpid.img.json" || fail "core image pc is not the core's $pc"
+    grep -q "\"sp\": $((sp))," "$work/core-$qpid.img.json" || fail "core image sp is not the core's $sp"
+    "$tool" -c "$acore" --explain --offline >"$work/explain.txt" || fail "--explain without a donor failed"
+    grep -q '^not in the core' "$work/explain.txt" || fail "--explain has no 'not in the core' section"
+    grep -q "thread $qpid" "$work/explain.txt" || fail "--explain does not list thread $qpid"
+    [[ ! -e $work/explain-out ]] || fail "--explain wrote something"
+    echo "crit decoded $n images of the aarch64 set; pc $pc sp $sp"
     ;;
   unknown-machine)
     # Another machine (EM_ARM, 40): one line naming the value and what necro reads.

@@ -129,6 +129,7 @@ while IFS=$'\t' read -r grp name kind file expect; do
   before=$(state "$w/donor")
   case $file in
     core) want_file=$case_core ;;
+    zcore) want_file="$case_core (decompressed)" ;;
     .) want_file=$w/donor ;;
     *) want_file=$w/donor/$file ;;
   esac

@@ -21,7 +21,8 @@
 //       print-core `make` writes DIR/case.core; --inspect and --explain must
 //                  succeed, print no control byte (but newlines) and print
 //                  `expect` (literally: the escaped form of a hostile name)
-// file:   the file the one-line error must name: `core`, a donor-relative
+// file:   the file the one-line error must name: `core`, `zcore` (the core's
+//         decompressed content: `CORE (decompressed)`), a donor-relative
 //         image name, or `.` for the donor directory itself
 // expect: a glob that must match the start of the message after `<file>: `.
 #include <sys/stat.h>
@@ -38,6 +39,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <zstd.h>
 
 #include <fmt/format.h>
 
@@ -163,6 +166,11 @@ class corpus {
                 const std::string& expect) {
     if (take(group, name, "core", "core", expect)) spill(out_ / "case.core", make());
   }
+  /// A compressed core whose decompressed content must be refused with `expect`.
+  void bad_zcore(std::string_view group, const std::string& name, const std::function<bytes()>& make,
+                 const std::string& expect) {
+    if (take(group, name, "core", "zcore", expect)) spill(out_ / "case.core", make());
+  }
   /// The pristine core cut at `len`.
   void cut_core(std::string_view group, const std::string& name, std::uint64_t len, const std::string& expect) {
     bad_core(group, name, [&] { return bytes(core_.begin(), core_.begin() + static_cast<std::ptrdiff_t>(len)); },
@@ -226,6 +234,50 @@ class corpus {
   std::set<std::string> names_;
   bool found_ = false;
 };
+
+// ------------------------------------------------------------------ zstd
+
+/// `b` as one zstd frame with a checksum, as the zstd tool writes it.
+bytes zstd_frame(const bytes& b) {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  bytes out(ZSTD_compressBound(b.size()));
+  const std::size_t n = ZSTD_compress2(cctx, out.data(), out.size(), b.data(), b.size());
+  ZSTD_freeCCtx(cctx);
+  if (ZSTD_isError(n)) die(fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+  out.resize(n);
+  return out;
+}
+
+/// Compressed cores (systemd-coredump's core.*.zst): the stream's defects
+/// name the .zst file; the content's name it "(decompressed)".
+void compressed_cores(corpus& c, const core_map& m) {
+  const std::string_view g = "compressed-core";
+  c.ok_core(g, "zstd-whole", [](bytes& b) { b = zstd_frame(b); }, "same");
+  c.bad_core(g, "zstd-cut", [&] {
+    auto z = zstd_frame(c.core());
+    z.resize(z.size() / 2);
+    return z;
+  }, "offset 0x*: zstd stream ends inside a frame: the compressed core is cut short");
+  c.bad_core(g, "zstd-magic-only", [&] {
+    auto z = zstd_frame(c.core());
+    z.resize(4);
+    return z;
+  }, "offset 0x*: zstd stream ends inside a frame");
+  c.bad_core(g, "zstd-corrupt", [&] {
+    auto z = zstd_frame(c.core());
+    for (std::size_t i = z.size() / 3; i < z.size() / 3 + 16; ++i) z[i] ^= std::byte{0x5a};
+    return z;
+  }, "offset 0x*: zstd stream cannot be decompressed: *");
+  c.bad_zcore(g, "zstd-of-a-cut-header", [&] {
+    return zstd_frame(bytes(c.core().begin(), c.core().begin() + 32));
+  }, "offset 0x0: ELF header truncated: need 64 bytes, 32 left");
+  c.bad_zcore(g, "zstd-of-a-cut-load", [&] {
+    const auto& l = m.loads.back();
+    return zstd_frame(bytes(c.core().begin(), c.core().begin() + static_cast<std::ptrdiff_t>(l.offset + 1)));
+  }, fmt::format("offset {}: PT_LOAD (program header {}) at {}: bytes truncated", hex(m.loads.back().offset),
+                 m.loads.back().index, hex(m.loads.back().vaddr)));
+}
 
 // ------------------------------------------------------------------ cores
 
@@ -959,6 +1011,7 @@ int main(int argc, char** argv) {
   bad_images(c);
   inconsistent_images(c);
   tolerated_images(c);
+  compressed_cores(c, m);
   if (mode == "make" && !c.found()) die(fmt::format("no case named {}", argv[6]));
   return 0;
 }

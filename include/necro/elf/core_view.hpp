@@ -98,12 +98,13 @@ class core_view {
   /// Maps and parses the core at `path`.
   static result<core_view> open(std::string path) {
     NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open(std::move(path)));
-    return adopt(std::move(f));
+    return open(std::move(f));
   }
 
-  /// Parses the core that `f` maps, taking the mapping over (a caller that
-  /// read the ELF identity first to choose Arch maps the file only once).
-  static result<core_view> adopt(io::mapped_file f) {
+  /// Parses the core in `f`, taking the mapping over (io::open_decompressed
+  /// gives one for a .zst core; the CLI reads the ELF identity from it first
+  /// to choose Arch).
+  static result<core_view> open(io::mapped_file f) {
     auto file = std::make_unique<io::mapped_file>(std::move(f));
     const io::byte_view whole = file->view();
     NECRO_TRY_ASSIGN(core_view v, parse(whole));

@@ -18,6 +18,7 @@
 
 #include <necro/io/byte_view.hpp>
 #include <necro/io/error.hpp>
+#include <necro/io/unique_fd.hpp>
 
 namespace necro::io {
 
@@ -47,16 +48,17 @@ class mapped_file {
     // flag changes nothing for regular files.
     f.fd_ = ::open(f.path_->c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f.fd_ < 0) return fail(error::from_errno(*f.path_, "cannot open", errno));
-    struct stat st {};
-    if (::fstat(f.fd_, &st) != 0) return fail(error::from_errno(*f.path_, "cannot stat", errno));
-    if (!S_ISREG(st.st_mode))
-      return fail(error(errc::unsupported, *f.path_, "not a regular file"));
-    f.size_ = static_cast<std::size_t>(st.st_size);
-    if (f.size_ > 0) {
-      void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, f.fd_, 0);
-      if (p == MAP_FAILED) return fail(error::from_errno(*f.path_, "cannot map", errno));
-      f.data_ = static_cast<const std::byte*>(p);
-    }
+    NECRO_TRY(f.map());
+    return f;
+  }
+
+  /// Maps the file open on `fd` (an unnamed scratch file, say); `label`
+  /// names it in errors and views.
+  static result<mapped_file> adopt(unique_fd fd, std::string label) {
+    mapped_file f;
+    f.path_ = std::make_unique<std::string>(std::move(label));
+    f.fd_ = fd.release();
+    NECRO_TRY(f.map());
     return f;
   }
 
@@ -77,6 +79,18 @@ class mapped_file {
   }
 
  private:
+  result<void> map() {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return fail(error::from_errno(*path_, "cannot stat", errno));
+    if (!S_ISREG(st.st_mode)) return fail(error(errc::unsupported, *path_, "not a regular file"));
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ == 0) return {};
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+    if (p == MAP_FAILED) return fail(error::from_errno(*path_, "cannot map", errno));
+    data_ = static_cast<const std::byte*>(p);
+    return {};
+  }
+
   void reset() noexcept {
     if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
     if (fd_ >= 0) ::close(fd_);

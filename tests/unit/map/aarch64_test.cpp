@@ -4,7 +4,10 @@
 // NT_AUXV only) every general register is compared with the raw words of
 // NT_PRSTATUS's pr_reg; FP/SIMD and TLS, which no core here has (qemu-user
 // writes neither, and no aarch64 kernel runs here), on a core built with both
-// notes from that real core's NT_PRSTATUS.
+// notes from that real core's NT_PRSTATUS. Donor-less, the same core with the
+// NT_FILE the kernel would write (made at build time by tests/data/add_nt_file.py)
+// is planned, and its core_entry compared with the core.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -204,4 +207,61 @@ TEST_CASE("the architecture list dispatches on e_machine", "[map][aarch64]") {
   CHECK_FALSE(necro::map::for_machine(40, [&](auto) { seen = "called"; }));
   CHECK(seen == "x86_64");
   CHECK(necro::map::known_machines() == "x86_64 (62), aarch64 (183)");
+}
+
+TEST_CASE("a donor-less plan of the aarch64 core holds the core's registers in its core_entry", "[map][aarch64][plan]") {
+  // The real core with the NT_FILE the kernel would write (tests/data/add_nt_file.py, made at build time).
+  const auto real_path = necro::test::aarch64_core();
+  const auto path = necro::test::fixture("aarch64/crash.ntfile.core");
+  NECRO_REQUIRE_FIXTURE(real_path && path, "aarch64/crash.core + aarch64/crash.ntfile.core");
+  auto core = core_t::open(path->string());
+  if (!core) FAIL(core.error().message());
+  REQUIRE(core->process().files.size() == 3);
+  auto donor = necro::plan::synthesize_donor(*core, {});
+  if (!donor) FAIL(donor.error().message());
+  auto plan = necro::plan::plan_donorless(*core, *donor, {}, {.offline = true});
+  if (!plan) FAIL(plan.error().message());
+
+  REQUIRE(plan->threads.size() == 1);
+  const auto& tp = plan->threads.front();
+  CHECK(tp.tid == core->pid());
+  CHECK(tp.leader);
+  const auto& c = tp.core;
+  CHECK(c.mtype() == necro::pb::core_entry::AARCH64);
+  CHECK_FALSE(c.has_thread_info());  // no x86 part
+  REQUIRE(c.has_ti_aarch64());
+  CHECK(c.IsInitialized());
+  const auto raw = raw_note(core->bytes(), "CORE", necro::arch::nt::prstatus);
+  const auto& g = c.ti_aarch64().gpregs();
+  REQUIRE(g.regs_size() == 31);
+  for (int i = 0; i < 31; ++i) {
+    INFO("x" << i);
+    CHECK(g.regs(i) == word(raw, pr_reg + static_cast<std::size_t>(i) * 8));
+  }
+  CHECK(g.sp() == word(raw, pr_reg + 31 * 8));
+  CHECK(g.pc() == word(raw, pr_reg + 32 * 8));
+  CHECK(g.pstate() == word(raw, pr_reg + 33 * 8));
+  // The core has neither NT_PRFPREG nor NT_ARM_TLS: zeros, said in the warnings.
+  CHECK(c.ti_aarch64().fpsimd().vregs_size() == 64);
+  CHECK(c.ti_aarch64().tls() == 0);
+  const auto warned = [&](std::string_view what) {
+    return std::any_of(plan->warnings.begin(), plan->warnings.end(),
+                       [&](const std::string& w) { return w.find(what) != std::string::npos; });
+  };
+  CHECK(warned("no NT_PRFPREG in the core"));
+  CHECK(warned("no NT_ARM_TLS in the core"));
+  // Masks from the core; the fatal SIGSEGV is not pending again.
+  CHECK(c.thread_core().blk_sigset() == core->threads().front().prstatus.sighold);
+  CHECK(c.tc().blk_sigset() == core->threads().front().prstatus.sighold);
+  for (const auto& s : c.thread_core().signals_p().signals()) {
+    std::int32_t signo = 0;
+    std::memcpy(&signo, s.siginfo().data(), 4);
+    CHECK(signo != necro::arch::sig::sigsegv);
+  }
+  // The saved auxv: NT_AUXV's pairs without AT_NULL, within arm64's 40 words.
+  CHECK(plan->mm.mm_saved_auxv_size() <= arm::max_saved_auxv_words);
+  CHECK(plan->mm.mm_saved_auxv_size() == static_cast<int>(std::min<std::size_t>(
+                                             2 * (core->process().auxv.size() - 1), arm::max_saved_auxv_words)));
+  // No VMA is taken for a vsyscall page (arm64 has none).
+  for (const auto& v : plan->vmas) CHECK(v.label != "[vsyscall]");
 }
