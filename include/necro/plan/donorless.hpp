@@ -119,7 +119,9 @@ pb::pstree_entry synthesize_pstree(const elf::core_view<Arch>& core) {
 inline void list_defaults(const donorless_options& opt, std::uint32_t pid, std::vector<default_taken>& d) {
   d.push_back({"signal handlers", "SIG_DFL for every signal (no handler, flags or mask)",
                "the core holds no sigaction table: the process's handlers are lost"});
-  d.push_back({"open files", fmt::format("fds 0, 1, 2 on {} (0 read-only, 1 and 2 write-only, appending)", opt.stdio.path),
+  d.push_back({"open files", fmt::format("fds 0, 1, 2 on {} (0 read-only, 1 and 2 write-only, appending; a tty is "
+                                         "opened by path: no termios, no controlling terminal)",
+                                         opt.stdio.path),
                opt.stdio.given ? "--stdio" : "the core holds no file descriptors; --stdio PATH chooses another file or tty"});
   d.push_back({"cwd and root", fmt::format("cwd {}, root {}, umask {:03o}", opt.cwd.path, opt.root.path, opt.umask),
                opt.cwd.given ? "--cwd" : "not in the core; --cwd DIR chooses the working directory"});

@@ -195,9 +195,22 @@ TEST_CASE("donor-less fs, files and fdinfo: / and /dev/null by default, --stdio 
         CHECK(!r.has_size());  // restore does not compare the size of a file the process appends to
         CHECK((r.flags() & 3) == (fd.fd() == 0 ? 0u : 1u));
         if (fd.fd() > 0) CHECK((r.flags() & 02000) != 0);  // O_APPEND
+        // /dev/null is a character device: restore must not seek it (nor a tty).
+        CHECK(r.pos() == (chosen ? 0 : necro::plan::detail::no_position));
       }
     }
   }
+  // A tty for --stdio: opened by path, never seeked (a seek fails on a tty).
+  necro::plan::donorless_options opt;
+  opt.stdio = {"/dev/pts/3", 020620, true};
+  const auto s = synthesize(*core, opt);
+  int ttys = 0;
+  for (const auto& f : s.images.files())
+    if (f.reg().name() == "/dev/pts/3") {
+      CHECK(f.reg().pos() == necro::plan::detail::no_position);
+      ++ttys;
+    }
+  CHECK(ttys == 2);
 }
 
 TEST_CASE("donor-less inventory and ids: restore without namespaces sees the root ids", "[plan][donorless]") {

@@ -28,6 +28,9 @@ struct synthetic_file_ids {
   std::uint32_t exe = 0, stdin_id = 0, stdout_id = 0, cwd = 0, root = 0;
 };
 
+/// reg_file_entry.pos of a file restore must not seek.
+inline constexpr std::uint64_t no_position = ~std::uint64_t{0};
+
 inline pb::file_entry reg_entry(std::uint32_t id, const std::string& path, std::uint32_t flags,
                                 std::optional<std::uint64_t> size, std::uint32_t mode) {
   pb::file_entry fe;
@@ -36,7 +39,9 @@ inline pb::file_entry reg_entry(std::uint32_t id, const std::string& path, std::
   auto* reg = fe.mutable_reg();
   reg->set_id(id);
   reg->set_flags(flags);
-  reg->set_pos(0);
+  // A tty or pipe cannot seek: position -1 tells restore to leave it (criu/files-reg.c).
+  const std::uint32_t type = mode & 0170000;
+  reg->set_pos(type == 0020000 || type == 0010000 ? no_position : 0);
   auto* own = reg->mutable_fown();
   own->set_uid(0);
   own->set_euid(0);
