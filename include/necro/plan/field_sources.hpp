@@ -399,7 +399,9 @@ inline void files(field_list& l) {
   l.add(r + ".flags", kept(new_reg),
         set_by("synthesize_files: O_RDONLY for mapped files, cwd and root; stdio O_RDONLY (fd 0) and "
                "O_WRONLY|O_APPEND (fds 1, 2), O_LARGEFILE"));
-  l.add(r + ".pos", kept(new_reg), defaulted("synthesize_files, place_ghost: 0", "0"));
+  l.add(r + ".pos", kept(new_reg),
+        set_by("synthesize_files: 0; -1 (restore does not seek) for a tty, pipe or character device such as "
+               "/dev/null; place_ghost: 0"));
   l.each(r + ".fown", fown_fields, kept(std::string(new_reg) + ": 0"),
          defaulted("synthesize_files, place_ghost: 0 (no owner)", "0"));
   l.add(r + ".size",
