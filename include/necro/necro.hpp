@@ -46,6 +46,7 @@
 #include <necro/plan/donorless_options.hpp>
 #include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
+#include <necro/plan/field_sources.hpp>
 #include <necro/plan/file_mappings.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>

@@ -49,6 +49,7 @@ struct field {
 
   Member member;
   std::string_view name;  ///< the source field's name, for --explain
+  std::string_view dst;   ///< the message field's name (plan/field_sources.hpp lists it)
   Get get;
   Set set;
 
@@ -84,8 +85,8 @@ struct field {
 };
 
 template <class Member, class Get, class Set>
-constexpr auto make_field(Member m, std::string_view name, Get g, Set s) {
-  return field<Member, Get, Set>{m, name, g, s};
+constexpr auto make_field(Member m, std::string_view name, std::string_view dst, Get g, Set s) {
+  return field<Member, Get, Set>{m, name, dst, g, s};
 }
 
 /// A source field deliberately not carried into the message.
@@ -171,13 +172,13 @@ constexpr std::size_t row_count(const Table&) {
 /// One scalar row: NECRO_MAP_SCALAR(user_regs, r15, r15) maps Src::r15 to msg.r15().
 #define NECRO_MAP_SCALAR(Src, member, dst)                                          \
   ::necro::map::make_field(                                                         \
-      &Src::member, #member, [](const auto& m) { return m.dst(); },                 \
+      &Src::member, #member, #dst, [](const auto& m) { return m.dst(); },           \
       [](auto& m, auto v) { m.set_##dst(v); })
 
 /// One array row: a std::array member to a repeated field.
 #define NECRO_MAP_REPEATED(Src, member, dst)                                        \
   ::necro::map::make_field(                                                         \
-      &Src::member, #member, [](const auto& m) -> const auto& { return m.dst(); }, \
+      &Src::member, #member, #dst, [](const auto& m) -> const auto& { return m.dst(); }, \
       [](auto& m) { return m.mutable_##dst(); })
 
 /// A row that is deliberately not mapped, with the reason.
