@@ -20,6 +20,18 @@ trap 'rm -rf "$work"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 checksum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+# decode_all DIR: CRIU's own crit decodes every image of DIR but pages-*
+# into $work/NAME.json; n is how many.
+decode_all() {
+  local img name
+  n=0
+  for img in "$1"/*.img; do
+    name=$(basename "$img")
+    [[ $name == pages-* ]] && continue
+    crit decode -i "$img" -o "$work/$name.json" || fail "crit cannot decode $name"
+    n=$((n + 1))
+  done
+}
 
 case $case in
   zstd)
@@ -47,13 +59,7 @@ case $case in
   patch)
     command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
     "$tool" -c "$core" -i "$donor" -o "$work/out" --offline
-    n=0
-    for img in "$work"/out/*.img; do
-      name=$(basename "$img")
-      [[ $name == pages-* ]] && continue
-      crit decode -i "$img" -o "$work/decoded.json" || fail "crit cannot decode $name"
-      n=$((n + 1))
-    done
+    decode_all "$work/out"
     ((n >= 8)) || fail "only $n images decoded"
     pid=$(grep '^victim_pid=' "$data/x86_64/facts.txt" | cut -d= -f2)
     crit decode -i "$work/out/pstree.img" | grep -q "\"pid\": $pid" || fail "pstree does not name pid $pid"
@@ -70,13 +76,7 @@ case $case in
     pid=$(grep '^victim_pid=' "$data/x86_64/pool.facts.txt" | cut -d= -f2)
     touch "$work/stdio.log"
     "$tool" -c "$pcore" -o "$work/out" --offline --stdio "$work/stdio.log" --cwd "$work" -q
-    n=0
-    for img in "$work"/out/*.img; do
-      name=$(basename "$img")
-      [[ $name == pages-* ]] && continue
-      crit decode -i "$img" -o "$work/decoded.json" || fail "crit cannot decode $name"
-      n=$((n + 1))
-    done
+    decode_all "$work/out"
     for want in inventory.img pstree.img files.img fdinfo-2.img "fs-$pid.img" "ids-$pid.img" "mm-$pid.img" \
                 "pagemap-$pid.img" pages-1.img; do
       [[ -e $work/out/$want ]] || fail "no $want in the donor-less set"
@@ -209,13 +209,7 @@ case $case in
     qpid=$(grep '^qemu_pid=' "$data/aarch64/facts.txt" | cut -d= -f2)
     "$tool" -c "$acore" -o "$work/out" --offline >"$work/std"
     grep -q "no NT_ARM_TLS in the core" "$work/std" || fail "no warning about the missing TLS: $(cat "$work/std")"
-    n=0
-    for img in "$work"/out/*.img; do
-      name=$(basename "$img")
-      [[ $name == pages-* ]] && continue
-      crit decode -i "$img" -o "$work/$name.json" || fail "crit cannot decode $name"
-      n=$((n + 1))
-    done
+    decode_all "$work/out"
     for want in inventory.img pstree.img files.img "core-$qpid.img" "fs-$qpid.img" "ids-$qpid.img" "mm-$qpid.img" \
                 "pagemap-$qpid.img" pages-1.img; do
       [[ -e $work/out/$want ]] || fail "no $want in the donor-less set"

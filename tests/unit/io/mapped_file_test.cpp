@@ -17,29 +17,7 @@
 using necro::errc;
 using necro::io::mapped_file;
 namespace fs = std::filesystem;
-
-namespace {
-
-/// A scratch directory removed at scope exit.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "necro-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& content) const {
-    const auto p = path / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-};
-
-}  // namespace
+using necro::test::scratch_dir;
 
 TEST_CASE("mapped_file: maps a file and views it whole", "[io][mapped_file]") {
   scratch_dir d;

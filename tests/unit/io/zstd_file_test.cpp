@@ -24,29 +24,14 @@
 using necro::errc;
 using necro::io::open_decompressed;
 namespace fs = std::filesystem;
+using necro::test::scratch_dir;
 
 namespace {
-
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "necro-zstd-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  bool empty() const { return fs::is_empty(path); }
-};
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
-
-void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
 std::string view_string(const necro::io::mapped_file& f) {
   return {reinterpret_cast<const char*>(f.view().data()), f.view().size()};
@@ -80,7 +65,7 @@ TEST_CASE("zstd core: decompresses to the plain core, sparse, leaving no file", 
   INFO("allocated " << allocated << " of " << plain.size());
   CHECK(allocated < plain.size() / 2);  // the pool core is mostly zero pages
 
-  CHECK(scratch.empty());  // unnamed: nothing to clean up, even after a crash
+  CHECK(fs::is_empty(scratch.path));  // unnamed: nothing to clean up, even after a crash
   REQUIRE_FALSE(steps.empty());
   CHECK(steps.back().in_done == steps.back().in_total);
   CHECK(steps.back().in_total == fs::file_size(p.packed));
@@ -116,8 +101,7 @@ TEST_CASE("zstd core: concatenated frames are one stream", "[io][zstd]") {
   const pool_pair p;
   scratch_dir scratch;
   const std::string packed = slurp(p.packed);
-  const auto twice = scratch.path / "twice.zst";
-  spit(twice, packed + packed);
+  const auto twice = scratch.write("twice.zst", packed + packed);
   fs::create_directory(scratch.path / "out");
   auto f = open_decompressed(twice.string(), {.scratch_dir = scratch.path / "out"});
   REQUIRE(f);
@@ -133,8 +117,7 @@ TEST_CASE("zstd core: a cut, corrupt or too demanding stream is an error naming 
   const necro::io::decompress_options opt{.scratch_dir = scratch.path / "out"};
 
   SECTION("cut in half") {
-    const auto cut = scratch.path / "cut.zst";
-    spit(cut, packed.substr(0, packed.size() / 2));
+    const auto cut = scratch.write("cut.zst", packed.substr(0, packed.size() / 2));
     auto f = open_decompressed(cut.string(), opt);
     REQUIRE_FALSE(f);
     CHECK(f.error().code() == errc::truncated);
@@ -144,8 +127,7 @@ TEST_CASE("zstd core: a cut, corrupt or too demanding stream is an error naming 
   SECTION("a byte flipped in the middle") {
     std::string bad = packed;
     bad[bad.size() / 2] = static_cast<char>(bad[bad.size() / 2] ^ 0x5a);
-    const auto corrupt = scratch.path / "corrupt.zst";
-    spit(corrupt, bad);
+    const auto corrupt = scratch.write("corrupt.zst", bad);
     auto f = open_decompressed(corrupt.string(), opt);
     REQUIRE_FALSE(f);
     CHECK(f.error().path() == corrupt.string());
@@ -160,8 +142,7 @@ TEST_CASE("zstd core: a cut, corrupt or too demanding stream is an error naming 
     CHECK_THAT(f.error().message(), Catch::Contains("memory"));
   }
   SECTION("only the magic") {
-    const auto magic = scratch.path / "magic.zst";
-    spit(magic, packed.substr(0, 4));
+    const auto magic = scratch.write("magic.zst", packed.substr(0, 4));
     auto f = open_decompressed(magic.string(), opt);
     REQUIRE_FALSE(f);
     CHECK(f.error().path() == magic.string());

@@ -4,6 +4,8 @@
 #define NECRO_TEST_SUPPORT_FIXTURES_HPP
 #pragma once
 
+#include <stdlib.h>
+
 #include <charconv>
 #include <cstdint>
 #include <filesystem>
@@ -126,6 +128,28 @@ inline void check_error(const necro::error& e, std::string_view path, necro::err
     CHECK_THAT(e.message(), Catch::Matchers::Contains(fmt::format("offset {:#x}: ", *offset)));
   }
 }
+
+/// A scratch directory under $TMPDIR, removed with everything in it at scope exit.
+struct scratch_dir {
+  fs::path path;
+  scratch_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "necro-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+  /// Writes `content` to path/name; returns its path.
+  fs::path write(const std::string& name, const std::string& content) const {
+    const auto p = path / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  }
+};
 
 }  // namespace necro::test
 
