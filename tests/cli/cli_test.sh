@@ -91,6 +91,11 @@ case $case in
     "$tool" -c "$pcore" --explain --offline >"$work/explain.txt" || fail "--explain without a donor failed"
     grep -q '^not in the core' "$work/explain.txt" || fail "--explain has no 'not in the core' section"
     grep -q 'signal handlers: SIG_DFL' "$work/explain.txt" || fail "--explain does not say the handlers are lost"
+    # No donor: no donor threads or donor addresses to speak of.
+    grep -q '^threads (5, each from its own notes):' "$work/explain.txt" || fail "--explain: $(grep '^threads' "$work/explain.txt")"
+    ! grep -q 'donor thread\|relocated donor addresses' "$work/explain.txt" || fail "--explain speaks of a donor"
+    grep -q "^addresses: the victim's own ([0-9]* pointers checked, none moved: no donor)" "$work/explain.txt" ||
+      fail "--explain: no 'addresses: the victim's own' line"
     if "$tool" -c "$pcore" --offline 2>"$work/err"; then fail "no -i and no -o was accepted"; fi
     grep -q -- '-o OUT_DIR' "$work/err" || fail "no -i and no -o: $(cat "$work/err")"
     echo "crit decoded $n donor-less images"

@@ -6,6 +6,7 @@
 #define NECRO_PLAN_EXPLAIN_HPP
 #pragma once
 
+#include <algorithm>
 #include <iterator>
 #include <map>
 #include <string>
@@ -89,6 +90,49 @@ inline void explain_not_in_core(std::back_insert_iterator<std::string> it, const
     fmt::format_to(it, "  {}: {} ({})\n", io::printable(d.what), io::printable(d.value), io::printable(d.why));
 }
 
+/// Each victim thread and the donor thread whose image served as its template;
+/// without a donor, each thread's own synthesized image.
+inline void explain_threads(std::back_insert_iterator<std::string> it, const resurrection& p) {
+  using io::printable;
+  const bool donorless = !p.not_in_core.empty();
+  if (donorless)
+    fmt::format_to(it, "\nthreads ({}, each from its own notes):\n", p.threads.size());
+  else
+    fmt::format_to(it, "\nthreads ({}; the donor has {}):\n", p.threads.size(), p.donor_tids.size());
+  std::map<std::uint32_t, int> uses;
+  for (const auto& t : p.threads) {
+    const bool reused = uses[t.template_tid]++ > 0;
+    const std::string rewind = t.rewind.empty() ? "" : "; " + printable(t.rewind);
+    if (donorless) {
+      fmt::format_to(it, "  tid {}{}{}\n", t.tid, t.leader ? " (leader)" : "", rewind);
+      continue;
+    }
+    fmt::format_to(it, "  tid {}{} <- donor thread {}{}{}\n", t.tid, t.leader ? " (leader)" : "", t.template_tid,
+        reused ? " (reused: the donor has fewer threads)" : "", rewind);
+  }
+  std::vector<std::uint32_t> unused;
+  for (const auto tid : p.donor_tids)
+    if (!uses.count(tid)) unused.push_back(tid);
+  if (!unused.empty())
+    fmt::format_to(it, "  donor threads left out (the victim has fewer): {}\n", fmt::join(unused, ", "));
+}
+
+/// Donor addresses moved into the victim's layout. A donor-less set is the
+/// victim's own layout: every delta is zero, so only a count is worth saying.
+inline void explain_relocations(std::back_insert_iterator<std::string> it, const resurrection& p) {
+  using io::printable;
+  const auto moved = std::count_if(p.relocations.begin(), p.relocations.end(),
+                                   [](const relocation& r) { return r.from != r.to; });
+  if (!p.not_in_core.empty() && moved == 0) {
+    fmt::format_to(it, "\naddresses: the victim's own ({} pointers checked, none moved: no donor)\n",
+        p.relocations.size());
+    return;
+  }
+  fmt::format_to(it, "\nrelocated donor addresses ({}):\n", p.relocations.size());
+  for (const auto& r : p.relocations)
+    fmt::format_to(it, "  {}: {:#x} -> {:#x} ({})\n", printable(r.what), r.from, r.to, printable(r.how));
+}
+
 /// A readable report of the plan. `verbose` adds every candidate page run;
 /// `decided` (write::classify_pages) says which pages will be written.
 inline std::string explain(const resurrection& p, bool verbose = false, const page_decision* decided = nullptr) {
@@ -101,18 +145,7 @@ inline std::string explain(const resurrection& p, bool verbose = false, const pa
     fmt::format_to(it, "resurrection of pid {} without a donor: images synthesized from the core\n", p.pid);
   fmt::format_to(it, "executable {} (build-id {})\n", printable(p.exe_path),
       p.exe_build_id.empty() ? "unknown" : p.exe_build_id);
-  fmt::format_to(it, "\nthreads ({}; the donor has {}):\n", p.threads.size(), p.donor_tids.size());
-  std::map<std::uint32_t, int> uses;
-  for (const auto& t : p.threads) {
-    const bool reused = uses[t.template_tid]++ > 0;
-    fmt::format_to(it, "  tid {}{} <- donor thread {}{}{}\n", t.tid, t.leader ? " (leader)" : "", t.template_tid,
-        reused ? " (reused: the donor has fewer threads)" : "", t.rewind.empty() ? "" : "; " + printable(t.rewind));
-  }
-  std::vector<std::uint32_t> unused;
-  for (const auto tid : p.donor_tids)
-    if (!uses.count(tid)) unused.push_back(tid);
-  if (!unused.empty())
-    fmt::format_to(it, "  donor threads left out (the victim has fewer): {}\n", fmt::join(unused, ", "));
+  explain_threads(it, p);
   fmt::format_to(it, "\naddress space ({} VMAs):\n", p.vmas.size());
   for (const auto& v : p.vmas) {
     const auto& e = v.entry;
@@ -121,9 +154,7 @@ inline std::string explain(const resurrection& p, bool verbose = false, const pa
   }
   explain_shared(it, p.shared);
   explain_pages(o, p, verbose, decided);
-  fmt::format_to(it, "\nrelocated donor addresses ({}):\n", p.relocations.size());
-  for (const auto& r : p.relocations)
-    fmt::format_to(it, "  {}: {:#x} -> {:#x} ({})\n", printable(r.what), r.from, r.to, printable(r.how));
+  explain_relocations(it, p);
   fmt::format_to(it, "\nchanges:\n");
   for (const auto& c : p.changes) fmt::format_to(it, "  {}\n", printable(c));
   fmt::format_to(it, "  mm: code {:#x}-{:#x} data {:#x}-{:#x} brk {:#x}-{:#x} stack {:#x}\n", p.mm.mm_start_code(),
