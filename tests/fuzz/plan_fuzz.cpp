@@ -17,6 +17,7 @@
 #include <necro/criu/image_set.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/file_facts.hpp>
+#include <necro/map/x86_64.hpp>  // criu_thread<x86_64>: the planner instantiates it
 #include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/plan/resurrection.hpp>
