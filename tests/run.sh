@@ -8,7 +8,7 @@
 #                            any sanitizer report fails the stage
 #   tests/run.sh fuzz-smoke  build the libFuzzer targets with clang-14 (build-fuzz),
 #                            replay tests/fuzz/regressions, fuzz each target (core
-#                            view, image entries, planner) for NECRO_FUZZ_SECONDS
+#                            view, image entries, planner, capture) for NECRO_FUZZ_SECONDS
 #                            (default 45) from the fixtures
 #   tests/run.sh bench       install packages, build Release, run the benchmarks
 #   tests/run.sh criu        build CRIU (>= 4.2, Debian testing's source package) into
@@ -215,7 +215,7 @@ case $cmd in
     build=${FUZZ_BUILD_DIR:-$here/build-fuzz}
     cmake -S "$here" -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
           -DNECRO_WERROR=ON -DNECRO_BUILD_FUZZ=ON -DNECRO_BUILD_BENCH=OFF >/dev/null
-    targets=(core_view criu_image plan)
+    targets=(core_view criu_image plan capture)
     cmake --build "$build" -j"$(nproc)" --target necro_fuzz_seed_corpus "${targets[@]/#/necro_fuzz_}"
     fuzz=$build/tests/fuzz
     seconds=${NECRO_FUZZ_SECONDS:-45}
@@ -228,6 +228,7 @@ case $cmd in
       [core_view]="$fuzz/fixture-cores $fuzz/seeds/core"
       [criu_image]="$here/tests/data/x86_64/counter.donor $here/tests/data/x86_64/pool.donor $fuzz/seeds/image"
       [plan]="$fuzz/seeds/plan"
+      [capture]="$here/tests/data/x86_64/catch.capture"
     )
     pids=()
     for t in "${targets[@]}"; do
