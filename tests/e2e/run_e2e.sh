@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run_e2e.sh - necro's end-to-end tests: real victims, real cores, real CRIU.
 #
-#   run_e2e.sh MODE --victims DIR --oracle PATH [--necro PATH]
+#   run_e2e.sh MODE --victims DIR --oracle PATH [--necro PATH] [--catch PATH]
 #
 # MODE (one ctest test each, e2e.MODE):
 #   counter      the counter victim is killed (SIGQUIT); a donor run is dumped;
@@ -74,6 +74,28 @@
 #                opened themselves, which a donor-less set does not reopen, and
 #                need their SIGUSR1 handler, which a core does not hold: they
 #                are only compared stopped.
+#   catch-counter, catch-segv, catch-segv-thread, catch-heapsig, catch-pool,
+#   catch-handshake, catch-manymaps
+#                the victim of the mode without "catch-" runs as in that mode
+#                (writing to its own OUT file) and dies under the core_pattern
+#                helper: core_pattern = `|necro-catch --dir WORK/caught %P`
+#                (--catch PATH; core_pipe_limit >= 1; both put back on exit).
+#                The core must be complete (no .partial, no .incomplete) with
+#                its capture (core.PID.necro/) beside it. No donor:
+#                `criu-necromancer -c CORE --explain` must show the "from the
+#                capture" section, then `-c CORE -o OUT` (no --stdio, no
+#                --cwd) writes the set; crit decodes it; restored stopped: the
+#                oracle, and the process against the capture: every fd not
+#                listed as closed has its path (files), kind (pipes, sockets,
+#                anon inodes; the two ends of a pipe one inode), and for files
+#                its pos and flags; cwd, root, umask, ignored signals and all
+#                rlimits are the victim's. Killed ones then run on into their
+#                own OUT from the dead value + 1 (pool: every thread;
+#                handshake: main and sleeper, and its pipe is a pipe with both
+#                ends open), with no SIGUSR1: a core holds no handler address,
+#                so a caught signal is SIG_DFL after the resurrection. Crashed
+#                ones: gdb checks, then the re-crash, whose core necro-catch
+#                writes into WORK/caught.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
@@ -87,8 +109,8 @@
 # Requirements (else exit 77 = ctest SKIP, with the reason): root; NECRO_CRIU in
 # the environment naming a CRIU >= 4.1 whose `check` passes (not for
 # oracle-gcore); criu-necromancer built (counter/segv/segv-thread/heapsig); gdb
-# (oracle-gcore). A set --necro that is not executable is a FAILURE: the build
-# has the target but it was not built.
+# (oracle-gcore); necro-catch (catch-*). A set --necro or --catch that is not
+# executable is a FAILURE: the build has the target but it was not built.
 #
 # Side effects: /proc/sys/kernel/core_pattern is rewritten for the duration
 # (machine-wide; restored on exit); runs are serialised with flock on
@@ -101,12 +123,13 @@ set -eEuo pipefail
 SKIP=77
 MODE=${1:-}
 [ -n "$MODE" ] && shift
-VICTIMS='' ORACLE='' NECRO=''
+VICTIMS='' ORACLE='' NECRO='' CATCH=''
 while [ $# -gt 0 ]; do
     case $1 in
         --victims) VICTIMS=$2; shift 2 ;;
         --oracle) ORACLE=$2; shift 2 ;;
         --necro) NECRO=$2; shift 2 ;;
+        --catch) CATCH=$2; shift 2 ;;
         *) echo "run_e2e.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -115,12 +138,14 @@ done
 [ -z "$VICTIMS" ] || VICTIMS=$(realpath -m -- "$VICTIMS")
 [ -z "$ORACLE" ] || ORACLE=$(realpath -m -- "$ORACLE")
 [ -z "$NECRO" ] || NECRO=$(realpath -m -- "$NECRO")
+[ -z "$CATCH" ] || CATCH=$(realpath -m -- "$CATCH")
 
 NAME="e2e.$MODE"
 PASSES=0
 FAILS=0
 WORK=
 OLD_CORE_PATTERN=
+OLD_CORE_PIPE_LIMIT=
 OLD_MAX_MAP_COUNT=
 declare -A TRACKED=() # pid -> binary it must be running for us to kill it
 
@@ -143,6 +168,7 @@ show_log() {
 case $MODE in
     counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem | shmem-new | manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     nodonor-counter | nodonor-segv | nodonor-segv-thread | nodonor-heapsig | nodonor-pool | nodonor-handshake | nodonor-manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    catch-counter | catch-segv | catch-segv-thread | catch-heapsig | catch-pool | catch-handshake | catch-manymaps | catch-shmem) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -175,6 +201,13 @@ if [ "$NEEDS_NECRO" = 1 ]; then
 fi
 if [ "$MODE" = oracle-gcore ]; then
     command -v gdb >/dev/null || skip "gdb not found (needed for gcore)"
+fi
+# catch-*: the victim dies under necro-catch, the core_pattern helper.
+CATCHING=
+if [[ $MODE == catch-* ]]; then
+    CATCHING=1
+    [ -n "$CATCH" ] || skip "this build has no necro-catch target (examples not built?)"
+    [ -x "$CATCH" ] || fatal "necro-catch '$CATCH' is part of the build but not built"
 fi
 
 # ---------------------------------------------------------------- state, cleanup
@@ -218,6 +251,9 @@ cleanup() {
     if [ -n "$OLD_CORE_PATTERN" ]; then
         printf '%s\n' "$OLD_CORE_PATTERN" >/proc/sys/kernel/core_pattern
     fi
+    if [ -n "$OLD_CORE_PIPE_LIMIT" ]; then
+        printf '%s\n' "$OLD_CORE_PIPE_LIMIT" >/proc/sys/kernel/core_pipe_limit
+    fi
     if [ -n "$OLD_MAX_MAP_COUNT" ]; then
         printf '%s\n' "$OLD_MAX_MAP_COUNT" >/proc/sys/vm/max_map_count
     fi
@@ -244,10 +280,31 @@ trap 'exit 130' INT TERM
 # shellcheck disable=SC2154 # rc_ is assigned inside the trap string
 trap 'rc_=$?; [ "$BASHPID" != "$$" ] || fail "unexpected failure (status $rc_) at line $LINENO: $BASH_COMMAND"' ERR
 
+# set_catch_pattern: cores go through necro-catch into $WORK/caught (mode
+# 0700); core_pipe_limit at least 1, so the kernel keeps the dying process's
+# /proc/PID (its fds) until the helper is done. Both put back on exit.
+set_catch_pattern() {
+    local pattern="|$CATCH --dir $WORK/caught %P"
+    mkdir -m 0700 "$WORK/caught"
+    COREDIR=$WORK/caught
+    OLD_CORE_PIPE_LIMIT=$(cat /proc/sys/kernel/core_pipe_limit)
+    [ "$OLD_CORE_PIPE_LIMIT" -ge 1 ] || printf '1\n' >/proc/sys/kernel/core_pipe_limit
+    printf '%s\n' "$pattern" >/proc/sys/kernel/core_pattern
+    # The kernel cuts a pattern longer than 127 bytes without an error.
+    [ "$(cat /proc/sys/kernel/core_pattern)" = "$pattern" ] ||
+        skip "core_pattern holds at most 127 bytes; '$pattern' was cut to '$(cat /proc/sys/kernel/core_pattern)'"
+    log "core_pattern was '$OLD_CORE_PATTERN'; now '$pattern'; core_pipe_limit was $OLD_CORE_PIPE_LIMIT, now $(cat /proc/sys/kernel/core_pipe_limit) (both restored on exit)"
+}
+
+COREDIR=$WORK # where the kernel (or necro-catch) writes core.PID
 if [ "$MODE" != oracle-gcore ]; then
     OLD_CORE_PATTERN=$(cat /proc/sys/kernel/core_pattern)
-    printf '%s\n' "$WORK/core.%p" >/proc/sys/kernel/core_pattern
-    log "core_pattern was '$OLD_CORE_PATTERN'; now $WORK/core.%p (restored on exit)"
+    if [ -n "$CATCHING" ]; then
+        set_catch_pattern
+    else
+        printf '%s\n' "$WORK/core.%p" >/proc/sys/kernel/core_pattern
+        log "core_pattern was '$OLD_CORE_PATTERN'; now $WORK/core.%p (restored on exit)"
+    fi
 fi
 log "ASLR: randomize_va_space=$(cat /proc/sys/kernel/randomize_va_space)"
 
@@ -335,7 +392,10 @@ stop_in_syscall() {
 # ---------------------------------------------------------------- victims
 OUT="$WORK/out"
 DATA="$WORK/data"
-case ${MODE#nodonor-} in
+# The victim of catch-X and nodonor-X is X's.
+VICTIM_MODE=${MODE#nodonor-}
+VICTIM_MODE=${VICTIM_MODE#catch-}
+case $VICTIM_MODE in
     counter)
         # A private copy: check_rebuilt_refused rewrites its build-id.
         mkdir -p "$WORK/bin"
@@ -432,11 +492,14 @@ start_victim() {
     finish_victim_death
 }
 
-# finish_victim_death: collect the core of VPID, wait for the pid to vanish.
+# finish_victim_death: collect the core of VPID (and, under necro-catch, its
+# capture), wait for the pid to vanish.
 finish_victim_death() {
-    wait_for 10 test -s "$WORK/core.$VPID" || fatal "no core file $WORK/core.$VPID"
+    wait_for 10 test -s "$COREDIR/core.$VPID" ||
+        fatal "no core file $COREDIR/core.$VPID (there: $(ls "$COREDIR" | paste -sd' '))"
     CORE="$WORK/victim.core"
-    mv "$WORK/core.$VPID" "$CORE" # the pid is reused: keep the name free for a re-crash
+    [ -z "$CATCHING" ] || collect_capture "$COREDIR/core.$VPID"
+    mv "$COREDIR/core.$VPID" "$CORE" # the pid is reused: keep the name free for a re-crash
     wait_gone "$VPID" 30 || fatal "victim pid $VPID did not vanish"
     pass "core $(basename "$CORE") ($(file_size "$CORE") bytes); pid $VPID gone"
     DEAD=$(last_value || true)
@@ -446,6 +509,24 @@ finish_victim_death() {
     esac
     [ -z "$DEAD" ] || log "victim's last written value: $DEAD"
     "$ORACLE" --info "$CORE" | sed 's/^/  core: /'
+}
+
+# collect_capture CAUGHT: necro-catch's core CAUGHT is complete (no .partial
+# left, no .incomplete marker, capture.log says so) and its capture
+# (CAUGHT.necro/, capture.txt ending in its `end` line) is moved to
+# $CORE.necro, where criu-necromancer -c $CORE looks for it.
+collect_capture() {
+    local caught=$1 cap=$1.necro
+    [ ! -e "$caught.partial" ] && [ ! -e "$caught.incomplete" ] ||
+        fatal "necro-catch left $(basename "$caught").partial or .incomplete: $(cat "$caught.incomplete" 2>/dev/null)"
+    wait_for 10 grep -q '^.*capture finished' "$cap/capture.log" ||
+        { show_log "$cap/capture.log"; fatal "necro-catch did not finish its capture $cap"; }
+    grep -q "core complete: $(basename "$caught")" "$cap/capture.log" ||
+        { show_log "$cap/capture.log"; fatal "capture.log does not say that the core is complete"; }
+    tail -n 1 "$cap/capture.txt" | grep -q '^end fds=' ||
+        fatal "$cap/capture.txt does not end with its 'end' line: $(tail -n 1 "$cap/capture.txt")"
+    mv "$cap" "$CORE.necro"
+    pass "necro-catch: $(basename "$caught") complete, capture $(grep -m1 '^end ' "$CORE.necro/capture.txt") ($(sed -n 's/^.*\(core: [0-9]* bytes read in [0-9.]* s\).*/\1/p' "$CORE.necro/capture.log"))"
 }
 
 # dump_donor: a second run of the same program, dumped by CRIU into $WORK/donor.
@@ -573,10 +654,24 @@ check_goes_on() {
     bad=$(awk 'NR > 1 && $1 != prev + 1 { print NR": "prev" -> "$1; exit } { prev = $1 }' <<<"$new")
     [ -z "$bad" ] && pass "the count increases by one per line ($(wc -l <<<"$new") new lines)" ||
         fail "the count jumps after resurrection (line $bad)"
-    if [ "$BIN_BASE" = heapsig ]; then
-        since "$OUT" "$from" | grep -q '^start' && fail "the resurrected heapsig started over ('start' line)" ||
-            pass "no restart ('start' line) after resurrection"
-        local before_sig
+    [ "$BIN_BASE" = heapsig ] && check_heapsig_on "$from"
+    [ "$BIN_BASE" = shmem ] && check_shmem_run_on "$from"
+    is_running "$VPID" && pass "pid $VPID still alive and running" ||
+        fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
+    kill_tracked "$VPID"
+}
+
+# check_heapsig_on FROM: the resurrected heapsig did not start over, runs its
+# SIGUSR1 handler and ticks on after it (not under necro-catch: without a
+# donor the handler's address is nowhere, SIGUSR1 would kill it), and its
+# memory self-checks hold.
+check_heapsig_on() {
+    local from=$1 before_sig after_sig
+    since "$OUT" "$from" | grep -q '^start' && fail "the resurrected heapsig started over ('start' line)" ||
+        pass "no restart ('start' line) after resurrection"
+    if [ -n "$CATCHING" ]; then
+        log "no SIGUSR1: a donor-less resurrection has SIG_DFL for it (no handler address in a core or /proc)"
+    else
         before_sig=$(file_size "$OUT")
         kill -USR1 "$VPID"
         if wait_for 5 has_lines_since "$OUT" "$before_sig" 1 '^usr1 1 '; then
@@ -584,21 +679,16 @@ check_goes_on() {
         else
             fail "SIGUSR1 handler did not run (state '$(state_of "$VPID")')"
         fi
-        local after_sig
-        after_sig=$(file_size "$OUT")
-        if wait_for 5 has_lines_since "$OUT" "$after_sig" 20 '^tick '; then
-            pass "still ticking after the signal handler returned"
-        else
-            fail "no progress after the SIGUSR1 handler (state '$(state_of "$VPID")')"
-        fi
-        since "$OUT" "$from" | grep -q '^CORRUPT' &&
-            fail "heapsig found its memory corrupt: $(since "$OUT" "$from" | grep -m1 '^CORRUPT')" ||
-            pass "heapsig's self-checks (2000 mallocs, 8 MiB mmap, file mapping) hold"
     fi
-    [ "$BIN_BASE" = shmem ] && check_shmem_run_on "$from"
-    is_running "$VPID" && pass "pid $VPID still alive and running" ||
-        fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
-    kill_tracked "$VPID"
+    after_sig=$(file_size "$OUT")
+    if wait_for 5 has_lines_since "$OUT" "$after_sig" 20 '^tick '; then
+        pass "still ticking$([ -n "$CATCHING" ] || echo ' after the signal handler returned')"
+    else
+        fail "no progress$([ -n "$CATCHING" ] || echo ' after the SIGUSR1 handler') (state '$(state_of "$VPID")')"
+    fi
+    since "$OUT" "$from" | grep -q '^CORRUPT' &&
+        fail "heapsig found its memory corrupt: $(since "$OUT" "$from" | grep -m1 '^CORRUPT')" ||
+        pass "heapsig's self-checks (2000 mallocs, 8 MiB mmap, file mapping) hold"
 }
 
 # check_shmem_run_on FROM: the resurrected shmem victim found every region
@@ -674,6 +764,10 @@ check_threads_run_on() {
         local want_n=${VICTIM_ARGS[1]}
         [ "$n" -eq "$want_n" ] && pass "$n workers wrote before death and after resurrection" ||
             fail "$n workers counted, the victim had $want_n"
+    elif [ -n "$CATCHING" ]; then
+        # No SIGUSR1 (its handler cannot come back without a donor): the
+        # handshake's pipe must be there, both ends, for it to work at all.
+        check_pipe_pair
     else
         local before_sig
         before_sig=$(file_size "$OUT")
@@ -697,15 +791,15 @@ check_threads_run_on() {
 # again at the same instruction in the same thread.
 check_recrash() {
     kill -CONT "$VPID"
-    if ! wait_for 15 test -s "$WORK/core.$VPID"; then
-        fail "continued pid $VPID wrote no core (state '$(state_of "$VPID")')"
+    if ! wait_for 15 test -s "$COREDIR/core.$VPID"; then
+        fail "continued pid $VPID wrote no core $COREDIR/core.$VPID (state '$(state_of "$VPID")')"
         return 0
     fi
     wait_gone "$VPID" 30 || fail "re-crashed pid $VPID did not vanish"
     unset "TRACKED[$VPID]"
     local a b
     a=$("$ORACLE" --info "$CORE" | grep '^thread0 ' | awk '{print $2, $4}')
-    b=$("$ORACLE" --info "$WORK/core.$VPID" | grep '^thread0 ' | awk '{print $2, $3, $4}')
+    b=$("$ORACLE" --info "$COREDIR/core.$VPID" | grep '^thread0 ' | awk '{print $2, $3, $4}')
     [ "$b" = "$(awk '{print $1}' <<<"$a") cursig=11 $(awk '{print $2}' <<<"$a")" ] &&
         pass "continued, it died of SIGSEGV again at the same ip in the same thread ($b)" ||
         fail "re-crash differs: original '$a', now '$b'"
@@ -980,6 +1074,162 @@ resurrect_without_donor() {
     crit_decodes "$IMG"
 }
 
+# resurrect_from_capture: criu-necromancer -c CORE -o $IMG with no donor and
+# no --stdio or --cwd: the capture beside the core ($CORE.necro) gives the
+# victim's own files, cwd, root, rlimits and creds. Sets IMG.
+resurrect_from_capture() {
+    IMG="$WORK/resurrected"
+    [ -d "$CORE.necro" ] || fatal "no capture $CORE.necro beside the core"
+    if ! timeout 90 "$NECRO" -c "$CORE" --explain >"$WORK/explain.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/explain.log"
+        fatal "criu-necromancer -c $CORE --explain failed"
+    fi
+    grep -q '^from the capture ' "$WORK/explain.log" &&
+        pass "--explain: '$(grep -m1 '^from the capture ' "$WORK/explain.log")', $(grep -c '^  closed fd [0-9]*:' "$WORK/explain.log" || true) fds closed" ||
+        fail "--explain has no 'from the capture' section"
+    { sed -n '/^from the capture /,/^$/p' "$WORK/explain.log"; grep '^  closed fd [0-9]*:' "$WORK/explain.log" || true; } |
+        awk '!seen[$0]++' | sed 's/^/  /'
+    log "criu-necromancer -c $CORE -o $IMG (no donor, the capture $CORE.necro)"
+    if ! timeout 90 "$NECRO" -c "$CORE" -o "$IMG" >"$WORK/necro.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/necro.log"
+        fatal "criu-necromancer -c $CORE -o $IMG failed"
+    fi
+    [ -f "$IMG/inventory.img" ] || fatal "criu-necromancer exited 0 but wrote no $IMG/inventory.img"
+    pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files into $(basename "$IMG") from the core and its capture"
+    crit_decodes "$IMG"
+}
+
+# capture_value KEY WORD: the value of WORD=... on the capture's KEY line.
+capture_value() {
+    awk -v k="$1" -v w="$2=" '$1 == k { for (i = 2; i <= NF; i++) if (index($i, w) == 1) { print substr($i, length(w) + 1); exit } }' \
+        "$CORE.necro/capture.txt"
+}
+# capture_line KEY: the rest of the capture's KEY line (cwd, root, umask).
+capture_line() { awk -v k="$1" '$1 == k { print $2; exit }' "$CORE.necro/capture.txt"; }
+# unescape VALUE: capture.txt's %XX escapes back to bytes, "-" to empty.
+unescape() { [ "$1" = - ] || printf '%b' "${1//%/\\x}"; }
+# capture_fds: "N KIND FLAGS POS INO LINK" per fd of the capture (LINK escaped).
+capture_fds() {
+    awk '$1 == "fd" { delete v; for (i = 3; i <= NF; i++) { j = index($i, "="); v[substr($i, 1, j - 1)] = substr($i, j + 1) }
+                      print $2, v["kind"], v["flags"], v["pos"], v["ino"], v["link"] }' "$CORE.necro/capture.txt"
+}
+# fdinfo_field PID FD NAME: a field of /proc/PID/fdinfo/FD (pos, flags).
+fdinfo_field() { awk -v n="$3:" '$1 == n { print $2 }' "/proc/$1/fdinfo/$2"; }
+# octal VALUE: 0o755, 0755 or 755 (octal) in decimal.
+octal() { local v=${1#0o}; echo $((8#$v)); }
+
+# check_fd_restored N KIND FLAGS POS INO LINK: fd N of the restored VPID is
+# what the capture says; appends what differs to FD_BAD, records pipe inodes.
+check_fd_restored() {
+    local n=$1 kind=$2 flags=$3 pos=$4 ino=$5 link live want got
+    link=$(unescape "$6")
+    live=$(readlink "/proc/$VPID/fd/$n" 2>/dev/null) || { FD_BAD+=("fd $n ($kind $link) is not open"); return 0; }
+    case $kind in
+        reg)
+            [ "$live" = "$link" ] || FD_BAD+=("fd $n is $live, the victim's was $link")
+            got=$(fdinfo_field "$VPID" "$n" pos)
+            [ "$got" = "$pos" ] || FD_BAD+=("fd $n ($link) at pos $got, the victim's at $pos")
+            # CRIU reopens with the recorded flags; O_LARGEFILE (0100000) is
+            # forced by the kernel on every 64-bit open, so it would say
+            # nothing of the victim: masked out should it ever differ.
+            want=$(( $(octal "$flags") & ~8#100000 ))
+            got=$(( $(octal "$(fdinfo_field "$VPID" "$n" flags)") & ~8#100000 ))
+            [ "$got" = "$want" ] || FD_BAD+=("fd $n ($link) has flags 0$(printf %o "$got"), the victim's 0$(printf %o "$want")") ;;
+        pipe)
+            [[ $live == pipe:\[*\] ]] || FD_BAD+=("fd $n is $live, the victim's was a pipe")
+            PIPE_OF[$ino]="${PIPE_OF[$ino]:-} $live" ;;
+        inet | unix | socket)
+            [[ $live == socket:\[*\] ]] || FD_BAD+=("fd $n is $live, the victim's was a $kind socket") ;;
+        *)
+            [ "$live" = "$link" ] || FD_BAD+=("fd $n is $live, the victim's was $link") ;;
+    esac
+    FD_SEEN+=("$n $kind ${live%%\[*}")
+}
+
+# check_fds_restored: every fd of the capture that --explain does not list
+# as closed is open in the restored VPID as it was; the two ends of each
+# captured pipe share one inode again; no fd is open that the capture lacks.
+check_fds_restored() {
+    local closed n kind flags pos ino link extra=
+    local -A PIPE_OF=()
+    local FD_BAD=() FD_SEEN=()
+    closed=" $(sed -n 's/^  closed fd \([0-9]*\):.*/\1/p' "$WORK/explain.log" | paste -sd' ') "
+    while read -r n kind flags pos ino link; do
+        [[ $closed == *" $n "* ]] && continue
+        check_fd_restored "$n" "$kind" "$flags" "$pos" "$ino" "$link"
+    done < <(capture_fds)
+    for ino in "${!PIPE_OF[@]}"; do
+        [ "$(tr ' ' '\n' <<<"${PIPE_OF[$ino]}" | sort -u | grep -c .)" = 1 ] ||
+            FD_BAD+=("the ends of the victim's pipe $ino are now different pipes:${PIPE_OF[$ino]}")
+    done
+    for n in /proc/"$VPID"/fd/*; do
+        grep -q "^fd ${n##*/} " "$CORE.necro/capture.txt" || extra="$extra ${n##*/} ($(readlink "$n"))"
+    done
+    [ -z "$extra" ] || FD_BAD+=("fds the victim did not have:$extra")
+    if [ "${#FD_BAD[@]}" -eq 0 ] && [ "${#FD_SEEN[@]}" -gt 0 ]; then
+        pass "the victim's fds are back as captured (file paths, pos, flags; pipes paired): $(printf '%s, ' "${FD_SEEN[@]}" | sed 's/, $//')"
+    else
+        fail "the restored fds differ from the capture: $(printf '%s; ' "${FD_BAD[@]}")"
+    fi
+}
+
+# limits_rows FILE: "NAME SOFT HARD" per row of a /proc/PID/limits, unlimited
+# as RLIM_INFINITY (the name is the first 25 columns).
+limits_rows() {
+    awk 'NR > 1 { name = substr($0, 1, 25); sub(/ +$/, "", name); gsub(/ /, "_", name); split(substr($0, 27), f, " ")
+                  for (i = 1; i <= 2; i++) if (f[i] == "unlimited") f[i] = "18446744073709551615"
+                  print name, f[1], f[2] }' "$1"
+}
+# capture_limits: the same rows from the capture's rlimit lines.
+capture_limits() {
+    awk '$1 == "rlimit" { delete v; for (i = 2; i <= NF; i++) { j = index($i, "="); v[substr($i, 1, j - 1)] = substr($i, j + 1) }
+                          gsub(/%20/, "_", v["name"]); print v["name"], v["cur"], v["max"] }' "$CORE.necro/capture.txt"
+}
+
+# check_capture_restored: the stopped restored VPID against the capture: fds,
+# cwd (the victim's, $WORK), root, umask, ignored signals, every rlimit.
+check_capture_restored() {
+    check_fds_restored
+    local cwd root want got diffs
+    cwd=$(readlink "/proc/$VPID/cwd" || true)
+    want=$(unescape "$(capture_line cwd)")
+    [ "$cwd" = "$WORK" ] && [ "$cwd" = "$want" ] && pass "cwd is the victim's: $cwd" ||
+        fail "cwd is '$cwd'; the victim's was '$want' (launched in $WORK)"
+    root=$(readlink "/proc/$VPID/root" || true)
+    want=$(unescape "$(capture_line root)")
+    [ "$root" = "$want" ] && pass "root is the victim's: $root" || fail "root is '$root', the victim's was '$want'"
+    got=$(sed -n 's/^Umask:\s*//p' "/proc/$VPID/status")
+    want=$(capture_line umask)
+    [ "$(octal "$got")" = "$(octal "$want")" ] && pass "umask is the victim's: $got" || fail "umask is $got, the victim's was $want"
+    got=$(sed -n 's/^SigIgn:\s*//p' "/proc/$VPID/status")
+    want=$(capture_value signals ignored)
+    [ "$((16#$got))" = "$((want))" ] && pass "ignored signals are the victim's: SigIgn $got" ||
+        fail "SigIgn is $got, the victim ignored $want"
+    diffs=$(diff <(capture_limits | sort) <(limits_rows "/proc/$VPID/limits" | sort) || true)
+    [ -z "$diffs" ] && [ "$(capture_limits | wc -l)" -ge 16 ] &&
+        pass "/proc/$VPID/limits equals the captured rlimits, all $(capture_limits | wc -l) rows ($(capture_limits | grep '^Max_open_files ' | tr _ ' '))" ||
+        fail "/proc/$VPID/limits differs from the captured rlimits (< capture, > live): $(paste -sd';' <<<"$diffs")"
+}
+
+# check_pipe_pair: the running handshake holds its pipe again, both ends
+# (a read-only and a write-only fd on one pipe inode).
+check_pipe_pair() {
+    local p n links=() modes=() desc=()
+    for p in /proc/"$VPID"/fd/*; do
+        [[ $(readlink "$p") == pipe:* ]] || continue
+        n=${p##*/}
+        links+=("$(readlink "$p")")
+        modes+=("$(( $(octal "$(fdinfo_field "$VPID" "$n" flags)") & 3 ))")
+        desc+=("fd $n ${links[-1]} O_ACCMODE ${modes[-1]}")
+    done
+    if [ "${#links[@]}" = 2 ] && [ "${links[0]}" = "${links[1]}" ] &&
+        [ "$(printf '%s\n' "${modes[@]}" | sort | paste -sd,)" = 0,1 ]; then
+        pass "its pipe is back with both ends: $(printf '%s, ' "${desc[@]}" | sed 's/, $//')"
+    else
+        fail "the running handshake does not hold both ends of one pipe: $(printf '%s, ' "${desc[@]}")"
+    fi
+}
+
 # ---------------------------------------------------------------- modes
 case $MODE in
 counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem | shmem-new | manymaps)
@@ -1050,6 +1300,21 @@ nodonor-*)
     else
         kill_tracked "$VPID"
         log "not run on: $BIN_BASE writes through a file it opened and needs its SIGUSR1 handler, neither in a core"
+    fi
+    ;;
+
+catch-*)
+    start_victim
+    if [ "$MODE" = catch-manymaps ]; then check_no_nt_file; fi
+    resurrect_from_capture
+    if [ "$MODE" = catch-manymaps ]; then check_rebuilt_without_donor; fi
+    check_stopped_restore "$IMG"
+    check_capture_restored
+    if [ "$KIND" = crashed ]; then
+        check_gdb_live "$BIN" "$CORE" "$VPID"
+        check_recrash
+    else
+        check_runs_on "$IMG"
     fi
     ;;
 
