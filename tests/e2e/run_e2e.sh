@@ -324,7 +324,9 @@ close_stray_fds() {
 
 # launch PROG ARGS...: start PROG detached (own session, fds 0-2 on /dev/null,
 # or 1 and 2 appending to $LAUNCH_STDOUT when set, nothing else open, cwd
-# $WORK), cores enabled and complete. Sets LAUNCHED.
+# $WORK), cores enabled and complete. Sets LAUNCHED. Under necro-catch it also
+# gets what criu-necromancer's own defaults lack (umask 027, 1000 open files,
+# SIGHUP ignored as under nohup), so the capture checks see them come back.
 # The subshell is not a process-group leader (no job control in scripts), so
 # setsid execs in place and $! is the program's own pid.
 launch() {
@@ -332,6 +334,7 @@ launch() {
         cd "$WORK"
         ulimit -c unlimited
         echo "${COREDUMP_FILTER:-0xff}" >/proc/self/coredump_filter
+        [ -z "$CATCHING" ] || { umask 027; ulimit -Sn 1000; trap '' HUP; }
         close_stray_fds
         exec setsid "$@" </dev/null >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
     ) &
@@ -631,6 +634,7 @@ check_goes_on() {
         show_log "$restore_log"
         return 0
     fi
+    [ -z "$CATCHING" ] || check_sighup_ignored
     if [ "$BIN_BASE" = pool ] || [ "$BIN_BASE" = handshake ]; then
         check_threads_run_on "$from"
         kill_tracked "$VPID"
@@ -659,6 +663,19 @@ check_goes_on() {
     is_running "$VPID" && pass "pid $VPID still alive and running" ||
         fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
     kill_tracked "$VPID"
+}
+
+# check_sighup_ignored: the victim ignored SIGHUP (launch); resurrected from
+# its capture it still does: SIGHUP leaves it running and writing.
+check_sighup_ignored() {
+    local before
+    kill -HUP "$VPID"
+    before=$(file_size "$OUT")
+    if wait_for 5 progress_ok "$before" && is_running "$VPID"; then
+        pass "SIGHUP is still ignored: pid $VPID runs on after it"
+    else
+        fail "pid $VPID did not survive SIGHUP, which the victim ignored (state '$(state_of "$VPID")')"
+    fi
 }
 
 # check_heapsig_on FROM: the resurrected heapsig did not start over, runs its
@@ -1143,7 +1160,7 @@ check_fd_restored() {
         *)
             [ "$live" = "$link" ] || FD_BAD+=("fd $n is $live, the victim's was $link") ;;
     esac
-    FD_SEEN+=("$n $kind ${live%%\[*}")
+    FD_SEEN+=("$n $live")
 }
 
 # check_fds_restored: every fd of the capture that --explain does not list
