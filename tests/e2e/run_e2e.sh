@@ -96,6 +96,12 @@
 #                so a caught signal is SIG_DFL after the resurrection. Crashed
 #                ones: gdb checks, then the re-crash, whose core necro-catch
 #                writes into WORK/caught.
+#   catch-shmem  the same for the shmem victim; by hand only, not a ctest test
+#                yet: without a donor every mapping of the memfd and of the
+#                deleted file comes back MAP_SHARED (the core has no share
+#                mode, the capture does not record it either), so each
+#                object's bytes come from its MAP_PRIVATE copy and the oracle
+#                sees the shared mappings differ.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
