@@ -95,7 +95,9 @@
 #                ends open), with no SIGUSR1: a core holds no handler address,
 #                so a caught signal is SIG_DFL after the resurrection. Crashed
 #                ones: gdb checks, then the re-crash, whose core necro-catch
-#                writes into WORK/caught.
+#                writes into WORK/caught. catch-counter's stdin is a named FIFO
+#                (not reopened by path): --explain must list fd 0 as closed,
+#                and the restored fd 0 is /dev/null.
 #   catch-shmem  the same for the shmem victim; by hand only, not a ctest test
 #                yet: without a donor every mapping of the memfd and of the
 #                deleted file comes back MAP_SHARED (the core has no share
@@ -333,6 +335,7 @@ close_stray_fds() {
 # $WORK), cores enabled and complete. Sets LAUNCHED. Under necro-catch it also
 # gets what criu-necromancer's own defaults lack (umask 027, 1000 open files,
 # SIGHUP ignored as under nohup), so the capture checks see them come back.
+# With $LAUNCH_STDIN_FIFO set, fd 0 is that named FIFO, opened read-write.
 # The subshell is not a process-group leader (no job control in scripts), so
 # setsid execs in place and $! is the program's own pid.
 launch() {
@@ -342,6 +345,7 @@ launch() {
         echo "${COREDUMP_FILTER:-0xff}" >/proc/self/coredump_filter
         [ -z "$CATCHING" ] || { umask 027; ulimit -Sn 1000; trap '' HUP; }
         close_stray_fds
+        [ -z "${LAUNCH_STDIN_FIFO:-}" ] || exec setsid "$@" <>"$LAUNCH_STDIN_FIFO" >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
         exec setsid "$@" </dev/null >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
     ) &
     LAUNCHED=$!
@@ -451,6 +455,8 @@ BIN_BASE=${BIN##*/}
 # only external state): resurrected with --stdio $OUT, they run on.
 case $MODE in
     nodonor-counter) VICTIM_ARGS=(-); LAUNCH_STDOUT=$OUT ;;
+    # Its stdin a named FIFO (a queue it never reads): what cannot come back.
+    catch-counter) mkfifo -m 0600 "$WORK/queue"; LAUNCH_STDIN_FIFO=$WORK/queue ;;
     nodonor-pool | nodonor-manymaps) VICTIM_ARGS=(- "${VICTIM_ARGS[@]:1}"); LAUNCH_STDOUT=$OUT ;;
 esac
 
@@ -1122,6 +1128,19 @@ resurrect_from_capture() {
     crit_decodes "$IMG"
 }
 
+# check_fifo_stdin_closed: catch-counter's fd 0 was a named FIFO, which is
+# not reopened by path (opening one blocks): --explain lists fd 0 as closed
+# and the restored process has the default there, /dev/null.
+check_fifo_stdin_closed() {
+    local live
+    live=$(readlink "/proc/$VPID/fd/0" || true)
+    if grep -q "^  closed fd 0: .*$WORK/queue" "$WORK/explain.log" && [ "$live" = /dev/null ]; then
+        pass "fd 0, the FIFO $WORK/queue, is closed and listed ('$(grep -m1 '^  closed fd 0: ' "$WORK/explain.log" | sed 's/^ *//')'); /dev/null is there instead"
+    else
+        fail "fd 0 (the FIFO $WORK/queue) is '$live' in the restored process; --explain: '$(grep '^  closed fd 0: ' "$WORK/explain.log")'"
+    fi
+}
+
 # capture_value KEY WORD: the value of WORD=... on the capture's KEY line.
 capture_value() {
     awk -v k="$1" -v w="$2=" '$1 == k { for (i = 2; i <= NF; i++) if (index($i, w) == 1) { print substr($i, length(w) + 1); exit } }' \
@@ -1333,6 +1352,7 @@ catch-*)
     if [ "$MODE" = catch-manymaps ]; then check_rebuilt_without_donor; fi
     check_stopped_restore "$IMG"
     check_capture_restored
+    if [ "$MODE" = catch-counter ]; then check_fifo_stdin_closed; fi
     if [ "$KIND" = crashed ]; then
         check_gdb_live "$BIN" "$CORE" "$VPID"
         check_recrash
