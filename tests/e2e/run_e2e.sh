@@ -334,19 +334,24 @@ close_stray_fds() {
 # or 1 and 2 appending to $LAUNCH_STDOUT when set, nothing else open, cwd
 # $WORK), cores enabled and complete. Sets LAUNCHED. Under necro-catch it also
 # gets what criu-necromancer's own defaults lack (umask 027, 1000 open files,
-# SIGHUP ignored as under nohup), so the capture checks see them come back.
+# SIGHUP ignored as under nohup; with setpriv, supplementary groups 4242,4343
+# and no CAP_NET_RAW), so the capture checks see them come back.
 # With $LAUNCH_STDIN_FIFO set, fd 0 is that named FIFO, opened read-write.
 # The subshell is not a process-group leader (no job control in scripts), so
 # setsid execs in place and $! is the program's own pid.
 launch() {
+    local priv=()
+    if [ -n "$CATCHING" ] && command -v setpriv >/dev/null; then
+        priv=(setpriv '--groups=4242,4343' --bounding-set=-net_raw --)
+    fi
     (
         cd "$WORK"
         ulimit -c unlimited
         echo "${COREDUMP_FILTER:-0xff}" >/proc/self/coredump_filter
         [ -z "$CATCHING" ] || { umask 027; ulimit -Sn 1000; trap '' HUP; }
         close_stray_fds
-        [ -z "${LAUNCH_STDIN_FIFO:-}" ] || exec setsid "$@" <>"$LAUNCH_STDIN_FIFO" >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
-        exec setsid "$@" </dev/null >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
+        [ -z "${LAUNCH_STDIN_FIFO:-}" ] || exec setsid "${priv[@]}" "$@" <>"$LAUNCH_STDIN_FIFO" >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
+        exec setsid "${priv[@]}" "$@" </dev/null >>"${LAUNCH_STDOUT:-/dev/null}" 2>&1
     ) &
     LAUNCHED=$!
     TRACKED[$LAUNCHED]=$1
@@ -1228,10 +1233,45 @@ capture_limits() {
                           gsub(/%20/, "_", v["name"]); print v["name"], v["cur"], v["max"] }' "$CORE.necro/capture.txt"
 }
 
+# creds_of_capture: "KEY VALUE" per word of the capture's creds line
+# (uid=R,E,S,FS ... cap_bnd=0x..), capabilities in decimal.
+creds_of_capture() {
+    local w
+    for w in $(awk '$1 == "creds" { $1 = ""; print }' "$CORE.necro/capture.txt"); do
+        case $w in
+            cap_*) echo "${w%%=*} $((${w#*=}))" ;;
+            *) echo "${w%%=*} ${w#*=}" ;;
+        esac
+    done
+}
+# creds_of_status PID: the same words from /proc/PID/status.
+creds_of_status() {
+    local k rest
+    while read -r k rest; do
+        case $k in
+            Uid: | Gid:) echo "$(tr UG ug <<<"${k%:}") $(tr -s ' \t' ',' <<<"$rest")" ;;
+            Groups:) rest=$(tr -s ' \t' ',' <<<"$rest"); rest=${rest%,}; echo "groups ${rest:--}" ;;
+            CapInh: | CapPrm: | CapEff: | CapBnd: | CapAmb:) echo "cap_$(tr A-Z a-z <<<"${k:3:3}") $((16#$rest))" ;;
+            NoNewPrivs:) echo "no_new_privs $rest" ;;
+        esac
+    done <"/proc/$1/status"
+}
+
+# check_creds_restored: uids, gids, groups, capabilities of the restored
+# VPID are the captured ones.
+check_creds_restored() {
+    local diffs
+    diffs=$(diff <(creds_of_capture | sort) <(creds_of_status "$VPID" | sort) || true)
+    [ -z "$diffs" ] && [ "$(creds_of_capture | wc -l)" -ge 8 ] &&
+        pass "creds are the victim's: $(grep -E '^(uid|gid|groups) ' <(creds_of_capture) | paste -sd' '), CapBnd $(sed -n 's/^CapBnd:\s*//p' "/proc/$VPID/status")" ||
+        fail "the restored creds differ from the capture (< capture, > live): $(paste -sd';' <<<"$diffs")"
+}
+
 # check_capture_restored: the stopped restored VPID against the capture: fds,
-# cwd (the victim's, $WORK), root, umask, ignored signals, every rlimit.
+# cwd (the victim's, $WORK), root, umask, ignored signals, creds, every rlimit.
 check_capture_restored() {
     check_fds_restored
+    check_creds_restored
     local cwd root want got diffs
     cwd=$(readlink "/proc/$VPID/cwd" || true)
     want=$(unescape "$(capture_line cwd)")
