@@ -88,12 +88,14 @@
 #                oracle, and the process against the capture: every fd not
 #                listed as closed has its path (files), kind (pipes, sockets,
 #                anon inodes; the two ends of a pipe one inode), and for files
-#                its pos and flags; cwd, root, umask, ignored signals and all
-#                rlimits are the victim's. Killed ones then run on into their
-#                own OUT from the dead value + 1 (pool: every thread;
-#                handshake: main and sleeper, and its pipe is a pipe with both
-#                ends open), with no SIGUSR1: a core holds no handler address,
-#                so a caught signal is SIG_DFL after the resurrection. Crashed
+#                its pos and flags; cwd, root, umask, ignored signals, creds
+#                and all rlimits are the victim's (launch makes them differ
+#                from criu-necromancer's defaults). Killed ones then run on
+#                into their own OUT from the dead value + 1 (pool: every
+#                thread; handshake: main and sleeper, and its pipe is a pipe
+#                with both ends open), survive SIGHUP (ignored by the victim),
+#                and get no SIGUSR1: a core holds no handler address, so a
+#                caught signal is SIG_DFL after the resurrection. Crashed
 #                ones: gdb checks, then the re-crash, whose core necro-catch
 #                writes into WORK/caught. catch-counter's stdin is a named FIFO
 #                (not reopened by path): --explain must list fd 0 as closed,
