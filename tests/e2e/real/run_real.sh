@@ -54,7 +54,8 @@
 #                must show what it took from the capture and which fds it
 #                closed. After: the redis checks (run_id and process_id the
 #                victim's), a second client connected at the same time, the
-#                victim's cwd, ignored signals and open-files limit, and the
+#                victim's cwd, umask, ignored signals and open-files limit
+#                (its own: umask 027, RLIMIT_NOFILE 12345/19999), and the
 #                restored pid listening on the port.
 #   python-catch the same for kvserver.py (a listening socket, no epoll).
 #
@@ -277,6 +278,12 @@ launch() {
         cd "$WORK"
         ulimit -c unlimited
         echo 0xff >/proc/self/coredump_filter
+        # -catch: limits and a umask of its own, that only the capture knows.
+        if [ "$CAUGHT" = 1 ]; then
+            ulimit -Sn 12345
+            ulimit -Hn 19999
+            umask 0027
+        fi
         close_stray_fds
         exec env --default-signal=INT,QUIT setsid "$@" </dev/null >/dev/null 2>&1
     ) &
@@ -765,6 +772,7 @@ check_core_complete() {
 # limits_line PID NAME: the soft and hard value of one of /proc/PID/limits.
 limits_line() { awk -v n="$2" 'index($0, n) == 1 { print $(NF - 2), $(NF - 1) }' "/proc/$1/limits"; }
 sig_ignored() { sed -n 's/^SigIgn:\s*//p' "/proc/$1/status"; }
+umask_of() { sed -n 's/^Umask:\s*//p' "/proc/$1/status"; }
 # listen_fd PID: the fd of PID's TCP socket listening on $PORT (from ss).
 listen_fd() { ss -Hltnp "sport = :$PORT" | grep -o "pid=$1,fd=[0-9]*" | head -n1 | sed 's/.*fd=//'; }
 
@@ -774,6 +782,7 @@ record_victim_world() {
     VICTIM_CWD=$(readlink "/proc/$VPID/cwd")
     VICTIM_SIGIGN=$(sig_ignored "$VPID")
     VICTIM_NOFILE=$(limits_line "$VPID" 'Max open files')
+    VICTIM_UMASK=$(umask_of "$VPID")
     VICTIM_LISTEN_FD=$(listen_fd "$VPID")
     [ -n "$VICTIM_LISTEN_FD" ] || fatal "the victim pid $VPID has no fd listening on port $PORT: $(ss -Hltnp)"
     VICTIM_EPOLL_FDS=''
@@ -781,7 +790,7 @@ record_victim_world() {
         [ "$(readlink "$p")" = 'anon_inode:[eventpoll]' ] && VICTIM_EPOLL_FDS="$VICTIM_EPOLL_FDS ${p##*/}"
     done
     VICTIM_EPOLL_FDS=${VICTIM_EPOLL_FDS# }
-    log "victim: cwd $VICTIM_CWD, SigIgn $VICTIM_SIGIGN, open files $VICTIM_NOFILE, listening fd $VICTIM_LISTEN_FD, epoll fd(s) '${VICTIM_EPOLL_FDS:-none}', $(ls "/proc/$VPID/fd" | wc -l) fds"
+    log "victim: cwd $VICTIM_CWD, umask $VICTIM_UMASK, SigIgn $VICTIM_SIGIGN, open files $VICTIM_NOFILE, listening fd $VICTIM_LISTEN_FD, epoll fd(s) '${VICTIM_EPOLL_FDS:-none}', $(ls "/proc/$VPID/fd" | wc -l) fds"
     ls -l "/proc/$VPID/fd" >"$WORK/victim.fds" 2>&1 || true
 }
 
@@ -872,6 +881,9 @@ check_caught_world() {
     got=$(limits_line "$VPID" 'Max open files')
     [ "$got" = "$VICTIM_NOFILE" ] && pass "open files limit is the victim's: $got" ||
         fail "open files limit is '$got', the victim's was '$VICTIM_NOFILE'"
+    got=$(umask_of "$VPID")
+    [ "$got" = "$VICTIM_UMASK" ] && pass "umask is the victim's: $got" ||
+        fail "umask is '$got', the victim's was '$VICTIM_UMASK'"
     if declare -F "prog_two_clients_$P" >/dev/null; then "prog_two_clients_$P"; fi
     ls -l "/proc/$VPID/fd" >"$WORK/restored.fds" 2>&1 || true
     log "fds: victim $(grep -c ' -> ' "$WORK/victim.fds"), restored $(grep -c ' -> ' "$WORK/restored.fds")"
