@@ -2,6 +2,7 @@
 //
 //   criu-necromancer -c CORE -o OUT_DIR [--stdio PATH] [--cwd DIR]
 //                                                            no donor: images synthesized from the core
+//                                                            (and the capture CORE.necro/ of necro-catch)
 //   criu-necromancer -c CORE -i DONOR_IMAGES [-o OUT_DIR]   patch
 //   criu-necromancer -c CORE -i DONOR_IMAGES --explain       show the plan only
 //   criu-necromancer -c CORE [-i DONOR_IMAGES] --inspect     summarise the inputs
@@ -12,6 +13,7 @@
 // architecture (map/architectures.hpp), and everything after runs as run<Arch>.
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -368,6 +370,55 @@ necro::result<necro::plan::resurrection> plan_with(const necro::elf::core_view<A
   return necro::plan::plan_resurrection(core, *donor.loaded, disk, {.offline = offline});
 }
 
+/// Everything the command line says.
+struct cli_options {
+  std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
+  donorless_choice choice;
+  bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
+       no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false;
+};
+
+/// The capture at death beside the core (CORE.necro/, written by necro-catch)
+/// or named by --capture, with what this machine has of its paths now.
+struct capture_input {
+  necro::capture::process_capture capture;
+  necro::plan::capture_facts facts;
+};
+
+/// st_mode of each path the capture would reopen (fd targets, cwd, root).
+necro::plan::capture_facts stat_captured_paths(const necro::capture::process_capture& c, const std::string& dir) {
+  necro::plan::capture_facts facts{.dir = dir, .present = {}};
+  auto add = [&](const std::string& path) {
+    struct stat st {};
+    if (!path.empty() && path.front() == '/' && ::stat(path.c_str(), &st) == 0)
+      facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
+  };
+  for (const auto& f : c.fds)
+    if (f.kind == necro::capture::fd_kind::reg) add(f.link);
+  add(c.cwd);
+  add(c.root);
+  return facts;
+}
+
+/// The capture to use: --capture DIR (unreadable: the end), else CORE.necro/
+/// when it exists (unreadable: a warning, and none), never with --no-capture.
+std::optional<capture_input> read_capture(const cli_options& o, std::int32_t pid, std::vector<std::string>& warnings) {
+  if (o.no_capture) return std::nullopt;
+  const bool given = !o.capture_dir.empty();
+  const std::string dir = given ? o.capture_dir : necro::capture::dir_for_core(o.core_path);
+  std::error_code ec;
+  if (!given && !std::filesystem::is_directory(dir, ec)) return std::nullopt;
+  auto c = necro::capture::read(dir, pid);
+  if (!c) {
+    if (given) die(c.error());
+    warnings.push_back(fmt::format("the capture beside the core is not used: {}", c.error().message()));
+    return std::nullopt;
+  }
+  if (!o.choice.cwd.empty()) c->cwd.clear();  // --cwd chooses
+  auto facts = stat_captured_paths(*c, dir);
+  return capture_input{std::move(*c), std::move(facts)};
+}
+
 /// A core without NT_FILE (the kernel leaves it out past
 /// kernel.core_file_note_size_limit): its file mappings are rebuilt from the
 /// executable and the dynamic linker's link_map, with the objects' program
@@ -445,13 +496,6 @@ void print_explanation(const necro::elf::core_view<Arch>& core, const necro::pla
 }
 
 
-/// Everything the command line says.
-struct cli_options {
-  std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin;
-  donorless_choice choice;
-  bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
-       no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false;
-};
 
 void add_input_options(CLI::App& app, cli_options& o) {
   app.add_option("-c,--core", o.core_path,
@@ -466,7 +510,13 @@ void add_input_options(CLI::App& app, cli_options& o) {
                  "in place and its originals are kept in DIR.donor");
   app.add_option("--stdio", o.choice.stdio,
                  "without -i: fds 0, 1 and 2 of the resurrected process on this file or tty (default /dev/null)");
-  app.add_option("--cwd", o.choice.cwd, "without -i: the resurrected process's working directory (default /)");
+  app.add_option("--cwd", o.choice.cwd, "without -i: the resurrected process's working directory (default: the "
+                 "captured one, else /)");
+  app.add_option("--capture", o.capture_dir,
+                 "the capture at death to use (necro-catch's CORE.necro/, found beside the core by default): "
+                 "without -i the victim's own fds, cwd, rlimits and credentials; with -i its regular files")
+      ->check(CLI::ExistingDirectory);
+  app.add_flag("--no-capture", o.no_capture, "do not use the capture found beside the core");
   app.add_flag("--explain", o.explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
   app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
   app.add_flag("--offline", o.offline,
@@ -509,6 +559,10 @@ int check_usage(const cli_options& o) {
   if (!o.images_dir.empty() && (!o.choice.stdio.empty() || !o.choice.cwd.empty())) {
     fmt::print(stderr, "criu-necromancer: --stdio and --cwd choose what a donor-less set lacks; with -i the donor's "
                        "files serve\n");
+    return 2;
+  }
+  if (o.no_capture && !o.capture_dir.empty()) {
+    fmt::print(stderr, "criu-necromancer: --capture names a capture to use, --no-capture uses none: choose one\n");
     return 2;
   }
   if ((o.stopped || o.gdb || o.lazy || !o.criu_bin.empty()) && !o.restore) {
@@ -555,6 +609,10 @@ void print_summary(const necro::plan::resurrection& plan, const necro::write::co
                pg.bytes_cloned >> 20);
   for (const auto& t : plan.threads)
     if (!t.rewind.empty()) fmt::print("  thread {}: {}\n", t.tid, printable(t.rewind));
+  if (plan.capture)
+    fmt::print("  from the capture {}: {} fds and settings; {} closed, {} lost (--explain lists them)\n",
+               printable(plan.capture->dir), plan.capture->restored.size(), plan.capture->closed.size(),
+               plan.capture->lost.size());
   for (const auto& w : plan.warnings) fmt::print("  warning: {}\n", printable(w));
   if (!rep.kept_donor.empty()) fmt::print("  the donor's original images are in {}\n", printable(rep.kept_donor.string()));
   if (!restore)
@@ -626,6 +684,11 @@ int run(const cli_options& o, necro::io::mapped_file file) {
   const donor_source donor = load_donor(*core, std::move(dm.donor), disk, o.choice);
   auto plan = plan_with(*core, donor, disk, o.offline);
   if (!plan) die(plan.error());
+  if (const auto cap = read_capture(o, core->pid(), dm.warnings)) {
+    const auto scope = donor.synthetic ? necro::plan::capture_scope::everything : necro::plan::capture_scope::regular_files;
+    if (auto applied = necro::plan::apply_capture(*plan, donor.images(), cap->capture, cap->facts, scope); !applied)
+      die(applied.error());
+  }
   plan->warnings.insert(plan->warnings.begin(), dm.warnings.begin(), dm.warnings.end());
   if (o.explain) {
     if (!dm.rebuilt.empty()) fmt::print("{}\n", dm.rebuilt);

@@ -48,6 +48,7 @@
 #include <necro/plan/explain.hpp>
 #include <necro/plan/field_sources.hpp>
 #include <necro/plan/file_mappings.hpp>
+#include <necro/plan/capture.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -54,10 +56,27 @@ inline void zero_fown(pb::fown_entry* f) {
   f->set_uid(0), f->set_euid(0), f->set_signum(0), f->set_pid_type(0), f->set_pid(0);
 }
 
-/// Socket options CRIU requires; /proc does not show them, so the kernel's defaults (0 = leave as created).
-inline void default_opts(pb::sk_opts_entry* o) {
-  o->set_so_sndbuf(0), o->set_so_rcvbuf(0), o->set_so_snd_tmo_sec(0), o->set_so_snd_tmo_usec(0);
-  o->set_so_rcv_tmo_sec(0), o->set_so_rcv_tmo_usec(0);
+/// Socket buffer sizes as a fresh socket reports them with this kernel's
+/// default sysctls (tcp_wmem[1], tcp_rmem[1]; wmem_default, rmem_default):
+/// /proc does not show the victim's. CRIU restores them with SO_*BUFFORCE at
+/// half the value (the kernel doubles it), so a 0 would shrink them to the minimum.
+inline constexpr std::uint32_t tcp_sndbuf = 16384, tcp_rcvbuf = 131072, default_buf = 212992;
+
+/// Socket options CRIU requires, which /proc does not show: the kernel's
+/// defaults, and SO_REUSEADDR on a listening TCP socket (servers set it so
+/// that a restart binds while old connections linger; restore needs the same).
+inline void default_opts(pb::sk_opts_entry* o, bool tcp, bool listening) {
+  o->set_so_sndbuf(tcp ? tcp_sndbuf : default_buf), o->set_so_rcvbuf(tcp ? tcp_rcvbuf : default_buf);
+  o->set_so_snd_tmo_sec(0), o->set_so_snd_tmo_usec(0), o->set_so_rcv_tmo_sec(0), o->set_so_rcv_tmo_usec(0);
+  if (tcp && listening) o->set_reuseaddr(true);
+}
+
+/// A unix socket's state as CRIU records it (the kernel's sk_state, TCP_*
+/// numbers) from /proc/net/unix's St column (SS_*) and its listening flag.
+inline constexpr std::uint32_t tcp_established = 1, tcp_close = 7, tcp_listen = 10;
+inline std::uint32_t unix_state(const socket_info& k) {
+  constexpr std::uint32_t ss_connected = 3;
+  return k.backlog ? tcp_listen : k.state == ss_connected ? tcp_established : tcp_close;
 }
 
 inline pb::reg_file_entry reg_entry(std::uint32_t id, const std::string& name, std::uint32_t flags, const fd_entry* f) {
@@ -79,27 +98,32 @@ inline void inet_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
   const auto& k = *f.sock;
   s.set_id(id), s.set_ino(static_cast<std::uint32_t>(f.ino)), s.set_family(k.family), s.set_type(k.type);
   s.set_proto(k.proto), s.set_state(k.state), s.set_src_port(k.local_port), s.set_dst_port(k.remote_port);
-  s.set_flags(f.flags & ~o_cloexec), s.set_backlog(k.state == 10 ? listen_backlog : 0);
+  s.set_flags(f.flags & ~o_cloexec), s.set_backlog(k.state == tcp_listen ? listen_backlog : 0);
   for (std::size_t w = 0; w < (k.family == 10 ? 4u : 1u); ++w) {
     std::uint32_t a = 0, b = 0;
     std::memcpy(&a, k.local_addr.data() + 4 * w, 4), std::memcpy(&b, k.remote_addr.data() + 4 * w, 4);
     s.add_src_addr(a), s.add_dst_addr(b);
   }
   zero_fown(s.mutable_fown());
-  default_opts(s.mutable_opts());
+  default_opts(s.mutable_opts(), k.proto == 6, k.state == tcp_listen);
   e.set_type(pb::INETSK), e.set_isk(s.SerializeAsString());
 }
 
-inline void unix_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
+/// `cwd`: where a relative name is resolved (CRIU's name_dir); the capture
+/// only knows the cwd at death, not the one at bind().
+inline void unix_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f, std::string_view cwd) {
   pb::unix_sk_entry s;
   const auto& k = *f.sock;
-  s.set_id(id), s.set_ino(static_cast<std::uint32_t>(f.ino)), s.set_type(k.type), s.set_state(k.state);
+  s.set_id(id), s.set_ino(static_cast<std::uint32_t>(f.ino)), s.set_type(k.type), s.set_state(unix_state(k));
   s.set_flags(f.flags & ~o_cloexec), s.set_uflags(0), s.set_backlog(k.backlog ? listen_backlog : 0), s.set_peer(0);
   std::string name = k.unix_name;
   if (!name.empty() && name[0] == '@') name[0] = '\0';  // abstract: a leading NUL
+  if (!name.empty() && name[0] != '\0' && name[0] != '/' && !cwd.empty()) s.set_name_dir(std::string(cwd));
+  // A path name as the kernel reports it (UNIX_DIAG_NAME) ends in its NUL; an abstract one is exact bytes.
+  if (!name.empty() && name[0] != '\0') name.push_back('\0');
   s.set_name(name);
   zero_fown(s.mutable_fown());
-  default_opts(s.mutable_opts());
+  default_opts(s.mutable_opts(), false, false);
   e.set_type(pb::UNIXSK), e.set_usk(s.SerializeAsString());
 }
 
@@ -124,7 +148,7 @@ inline void epoll_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) 
 }
 
 /// One fd as a file_entry; false if CRIU has no form for it from a capture.
-inline bool file_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
+inline bool file_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f, std::string_view cwd) {
   e.set_id(id);
   switch (f.kind) {
     case fd_kind::reg: return e.set_type(pb::REG), *e.mutable_reg() = reg_entry(id, f.link, f.flags & ~o_cloexec, &f), true;
@@ -146,7 +170,7 @@ inline bool file_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
     case fd_kind::timerfd: return f.timer ? (timer_entry(e, id, f), true) : false;
     case fd_kind::epoll: return epoll_entry(e, id, f), true;
     case fd_kind::inet: return f.sock ? (inet_entry(e, id, f), true) : false;
-    case fd_kind::unix_sk: return f.sock ? (unix_entry(e, id, f), true) : false;
+    case fd_kind::unix_sk: return f.sock ? (unix_entry(e, id, f, cwd), true) : false;
     default: return false;
   }
 }
@@ -167,19 +191,43 @@ inline void creds_entry(pb::creds_entry& k, const credentials& c) {
 
 }  // namespace detail
 
+/// One captured fd as a files.img entry with id `id`; nullopt for a kind CRIU
+/// cannot take from a capture (an unknown socket family, an anon inode of
+/// another kind, a timerfd or socket whose details were not read).
+/// `cwd` resolves a unix socket's relative name.
+inline std::optional<pb::file_entry> file_entry_for(const fd_entry& f, std::uint32_t id, std::string_view cwd = {}) {
+  pb::file_entry e;
+  if (!detail::file_entry(e, id, f, cwd)) return std::nullopt;
+  return e;
+}
+
+/// The fdinfo entry that puts file `id` at the captured fd's number.
+inline pb::fdinfo_entry fdinfo_for(const fd_entry& f, std::uint32_t id, pb::fd_types type) {
+  pb::fdinfo_entry fi;
+  fi.set_id(id), fi.set_flags((f.flags & detail::o_cloexec) ? 1u : 0u), fi.set_type(type);
+  fi.set_fd(static_cast<std::uint32_t>(f.fd));
+  return fi;
+}
+
+/// The captured credentials as CRIU's creds_entry (capabilities in 32-bit words).
+inline pb::creds_entry creds_for(const credentials& c) {
+  pb::creds_entry k;
+  detail::creds_entry(k, c);
+  return k;
+}
+
 /// The capture as CRIU messages.
 inline criu_files to_criu(const process_capture& c) {
   criu_files out;
   std::uint32_t id = 1;
   for (const auto& f : c.fds) {
-    pb::file_entry e;
-    if (!detail::file_entry(e, id, f)) {
+    auto e = file_entry_for(f, id, c.cwd);
+    if (!e) {
       out.not_converted.push_back(fmt::format("fd {}: {} {}", f.fd, kind_name(f.kind), io::printable(f.link)));
       continue;
     }
-    pb::fdinfo_entry fi;
-    fi.set_id(id), fi.set_flags((f.flags & detail::o_cloexec) ? 1u : 0u), fi.set_type(e.type()), fi.set_fd(static_cast<std::uint32_t>(f.fd));
-    out.files.push_back(std::move(e)), out.fdinfo.push_back(std::move(fi));
+    out.fdinfo.push_back(fdinfo_for(f, id, e->type()));
+    out.files.push_back(std::move(*e));
     ++id;
   }
   for (const auto* dir : {&c.cwd, &c.root}) {
@@ -190,7 +238,7 @@ inline criu_files to_criu(const process_capture& c) {
     (dir == &c.cwd ? out.fs.set_cwd_id(id) : out.fs.set_root_id(id)), ++id;
   }
   if (c.umask) out.fs.set_umask(*c.umask);
-  if (c.creds) detail::creds_entry(out.creds, *c.creds);
+  if (c.creds) out.creds = creds_for(*c.creds);
   for (const auto& r : c.rlimits) {
     if (r.resource < 0 || r.resource >= 64) continue;
     if (out.rlimits.size() <= static_cast<std::size_t>(r.resource)) out.rlimits.resize(static_cast<std::size_t>(r.resource) + 1);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -99,6 +100,11 @@ class image_set {
       if (!has_registers(c))
         return fail(error(errc::missing, "", fmt::format("core_entry of thread {} has no registers", tid)));
     if (!s.leader_core().has_tc()) return fail(error(errc::missing, "", "the main thread's core_entry has no tc"));
+    NECRO_TRY_ASSIGN(s.ids_, s.parse_single<pb::task_kobj_ids_entry>(image_name("ids-", s.pid()), magic::ids));
+    NECRO_TRY_ASSIGN(s.fs_, s.parse_single<pb::fs_entry>(image_name("fs-", s.pid()), magic::fs));
+    if (s.images_.contains(s.fdinfo_name())) {
+      NECRO_TRY_ASSIGN(s.fdinfo_, s.parse_all<pb::fdinfo_entry>(s.fdinfo_name(), magic::fdinfo));
+    }
     return s;
   }
 
@@ -138,9 +144,12 @@ class image_set {
     // Not used by the planner, only renamed; but without them (or with a
     // broken one) the patch would succeed and `criu restore` fail.
     NECRO_TRY(s.require(image_name("fs-", root.pid())));
-    NECRO_TRY(read_single<pb::fs_entry>(dir, image_name("fs-", root.pid()), magic::fs));
+    NECRO_TRY_ASSIGN(s.fs_, read_single<pb::fs_entry>(dir, image_name("fs-", root.pid()), magic::fs));
     NECRO_TRY(s.require(image_name("ids-", root.pid())));
-    NECRO_TRY(read_single<pb::task_kobj_ids_entry>(dir, image_name("ids-", root.pid()), magic::ids));
+    NECRO_TRY_ASSIGN(s.ids_, read_single<pb::task_kobj_ids_entry>(dir, image_name("ids-", root.pid()), magic::ids));
+    if (s.has(s.fdinfo_name())) {
+      NECRO_TRY_ASSIGN(s.fdinfo_, read_image<pb::fdinfo_entry>(dir, s.fdinfo_name(), magic::fdinfo));
+    }
     if (s.has("files.img")) {
       NECRO_TRY_ASSIGN(s.files_img_, read_image<pb::file_entry>(dir, "files.img", magic::files));
     }
@@ -184,6 +193,15 @@ class image_set {
   /// memfd inodes, ghost files and shmem pagemaps (criu/shared_memory.hpp).
   const shared_memory_images& shared_memory() const noexcept { return shared_; }
 
+  /// ids-<pid>.img: the ids of the task's kernel objects (files_id names its fd table).
+  const pb::task_kobj_ids_entry& ids() const noexcept { return ids_; }
+  /// fs-<pid>.img: the ids of cwd and root in files.img, and the umask.
+  const pb::fs_entry& fs() const noexcept { return fs_; }
+  /// The name of the fd table's image: fdinfo-<files_id>.img.
+  std::string fdinfo_name() const { return image_name("fdinfo-", ids_.files_id()); }
+  /// The fd table: which files.img entry is open at which fd (empty when the set has none).
+  const std::vector<pb::fdinfo_entry>& fdinfo() const noexcept { return fdinfo_; }
+
   /// The regular file entry with id `id`, if any.
   const pb::reg_file_entry* reg_file(std::uint64_t id) const noexcept {
     for (const auto& f : files_img_)
@@ -192,6 +210,24 @@ class image_set {
   }
 
  private:
+  /// Every entry of in-memory image `name`.
+  template <class Msg>
+  result<std::vector<Msg>> parse_all(const std::string& name, std::uint32_t image_magic) const {
+    const auto& bytes = images_.at(name);
+    const io::byte_view whole(std::as_bytes(std::span(bytes.data(), bytes.size())), 0, name);
+    NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(whole, image_magic));
+    return r.template read_all<Msg>();
+  }
+  /// The one entry of in-memory image `name`.
+  template <class Msg>
+  result<Msg> parse_single(const std::string& name, std::uint32_t image_magic) const {
+    if (!images_.contains(name)) return fail(error(errc::missing, name, "not among the images made in memory"));
+    NECRO_TRY_ASSIGN(auto all, parse_all<Msg>(name, image_magic));
+    if (all.size() != 1)
+      return fail(error(errc::bad_value, name, fmt::format("expected one {} entry, found {}", Msg::descriptor()->name(), all.size())));
+    return std::move(all.front());
+  }
+
   /// Lists the regular files of dir_, sorted; errors keep errno and the path.
   result<void> list_files() {
     std::error_code ec;
@@ -283,6 +319,9 @@ class image_set {
   std::map<std::uint32_t, pb::core_entry> cores_;
   pb::mm_entry mm_;
   std::vector<pb::file_entry> files_img_;
+  pb::task_kobj_ids_entry ids_;
+  pb::fs_entry fs_;
+  std::vector<pb::fdinfo_entry> fdinfo_;
   std::uint32_t pages_id_ = 0;
   shared_memory_images shared_;
   std::map<std::string, std::string, std::less<>> images_;  ///< in memory only

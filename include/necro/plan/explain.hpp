@@ -90,6 +90,17 @@ inline void explain_not_in_core(std::back_insert_iterator<std::string> it, const
     fmt::format_to(it, "  {}: {} ({})\n", io::printable(d.what), io::printable(d.value), io::printable(d.why));
 }
 
+/// What the capture at death gave, and what does not come back.
+inline void explain_capture(std::back_insert_iterator<std::string> it, const resurrection& p) {
+  using io::printable;
+  if (!p.capture) return;
+  const auto& c = *p.capture;
+  fmt::format_to(it, "\nfrom the capture {}:\n", printable(c.dir));
+  for (const auto& r : c.restored) fmt::format_to(it, "  {}\n", printable(r));
+  for (const auto& r : c.closed) fmt::format_to(it, "  closed {}\n", printable(r));
+  for (const auto& r : c.lost) fmt::format_to(it, "  lost: {}\n", printable(r));
+}
+
 /// Each victim thread and the donor thread whose image served as its template;
 /// without a donor, each thread's own synthesized image.
 inline void explain_threads(std::back_insert_iterator<std::string> it, const resurrection& p) {
@@ -164,6 +175,7 @@ inline std::string explain(const resurrection& p, bool verbose = false, const pa
       p.mm.mm_env_start(), p.mm.mm_env_end(), p.mm.mm_saved_auxv_size());
   for (const auto& c : p.carried)
     if (c.from != c.to) fmt::format_to(it, "  {} -> {}\n", printable(c.from), printable(c.to));
+  explain_capture(it, p);
   explain_not_in_core(it, p);
   if (!p.warnings.empty()) {
     fmt::format_to(it, "\nwarnings:\n");

@@ -117,6 +117,15 @@ struct default_taken {
   std::string why;    ///< the consequence, e.g. "the process's handlers are lost"
 };
 
+/// What a capture at death (necro-catch, plan/capture.hpp) gave the image
+/// set, and what of the dead process's files does not come back.
+struct capture_use {
+  std::string dir;                    ///< the capture directory read
+  std::vector<std::string> restored;  ///< one line per fd or setting taken from it
+  std::vector<std::string> closed;    ///< "fd N: what: why" for each fd that does not come back
+  std::vector<std::string> lost;      ///< what comes back different (signal handlers, unread pipe bytes...)
+};
+
 /// Counts for the page engine and the report.
 struct page_stats {
   std::uint64_t pages_written = 0;
@@ -144,6 +153,7 @@ struct resurrection {
   page_stats stats;
   std::vector<carried_file> carried;
   std::vector<default_taken> not_in_core;  ///< donor-less only: the defaults taken
+  std::optional<capture_use> capture;      ///< set when a capture at death was applied
   std::vector<relocation> relocations;
   std::vector<std::string> warnings;
   std::vector<std::string> changes;  ///< human-readable list of fields changed

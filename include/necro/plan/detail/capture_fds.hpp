@@ -1,0 +1,174 @@
+/// necro::plan::detail: which of a capture's fds can come back, and how each
+/// is named in --explain (plan/capture.hpp). Pure.
+#ifndef NECRO_PLAN_DETAIL_CAPTURE_FDS_HPP
+#define NECRO_PLAN_DETAIL_CAPTURE_FDS_HPP
+#pragma once
+
+#include <arpa/inet.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <necro/capture/model.hpp>
+#include <necro/io/printable.hpp>
+
+namespace necro::plan {
+
+/// How much of a capture is applied: without a donor everything it holds;
+/// with one only the victim's regular files (the donor's sockets, pipes and
+/// event fds serve, and its handlers are the program's own).
+enum class capture_scope { everything, regular_files };
+
+/// What the capture step needs to know of this machine now (the caller stats
+/// the captured paths): a file gone since the death cannot be reopened.
+struct capture_facts {
+  std::string dir;  ///< the capture directory, for --explain
+  /// st_mode of every captured path (fd targets, cwd, root) that exists now.
+  std::map<std::string, std::uint32_t, std::less<>> present;
+};
+
+namespace detail {
+
+inline constexpr std::uint32_t o_accmode = 03, o_rdonly_mode = 0, o_wronly_mode = 01, o_rdwr_mode = 02;
+inline constexpr std::uint32_t o_append_flag = 02000, o_nonblock_flag = 04000, o_cloexec_flag = 02000000;
+inline constexpr std::uint32_t s_ifmt = 0170000, s_ifsock = 0140000, s_ififo = 0010000, s_ifchr = 0020000;
+inline constexpr std::uint32_t ipproto_tcp = 6, af_inet6 = 10, sock_stream = 1;
+inline constexpr std::uint32_t tcp_state_established = 1, tcp_state_close = 7, tcp_state_listen = 10;
+
+/// Whether fd `f` comes back as the victim's own object, and if not, why.
+struct fd_verdict {
+  bool own = false;
+  std::string why;  ///< empty when own
+};
+
+inline std::string access_words(std::uint32_t flags) {
+  const std::uint32_t acc = flags & o_accmode;
+  std::string s = acc == o_rdonly_mode ? "read-only" : acc == o_wronly_mode ? "write-only" : "read-write";
+  if (flags & o_append_flag) s += ", appending";
+  if (flags & o_nonblock_flag) s += ", non-blocking";
+  if (flags & o_cloexec_flag) s += ", close-on-exec";
+  return s;
+}
+
+inline std::string address(const capture::socket_info& k, bool local) {
+  const auto& a = local ? k.local_addr : k.remote_addr;
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(k.family == af_inet6 ? AF_INET6 : AF_INET, a.data(), text, sizeof text);
+  const auto port = local ? k.local_port : k.remote_port;
+  return k.family == af_inet6 ? fmt::format("[{}]:{}", text, port) : fmt::format("{}:{}", text, port);
+}
+
+/// "tcp 127.0.0.1:6379 listening", "unix stream /run/x.sock listening", ...
+inline std::string describe_socket(const capture::fd_entry& f) {
+  if (!f.sock) return fmt::format("socket {}", io::printable(f.link));
+  const auto& k = *f.sock;
+  if (f.kind == capture::fd_kind::unix_sk) {
+    const std::string_view type = k.type == sock_stream ? "stream" : k.type == 2 ? "datagram" : "seqpacket";
+    return fmt::format("unix {} {}{}", type, k.unix_name.empty() ? "(unnamed)" : io::printable(k.unix_name),
+                       k.backlog ? " listening" : "");
+  }
+  const std::string proto = k.proto == ipproto_tcp ? "tcp" : "udp";
+  if (k.state == tcp_state_listen) return fmt::format("{} {} listening", proto, address(k, true));
+  if (k.remote_port == 0) return fmt::format("{} {}", proto, address(k, true));
+  return fmt::format("{} {} -> {}", proto, address(k, true), address(k, false));
+}
+
+/// One line of --explain for a captured fd.
+inline std::string describe_fd(const capture::fd_entry& f) {
+  using capture::fd_kind;
+  switch (f.kind) {
+    case fd_kind::reg:
+      return fmt::format("{} ({}, offset {})", io::printable(f.link), access_words(f.flags), f.pos);
+    case fd_kind::pipe:
+      return fmt::format("pipe {} ({} end)", f.ino, (f.flags & o_accmode) == o_rdonly_mode ? "read" : "write");
+    case fd_kind::eventfd: return fmt::format("eventfd (count {})", f.eventfd_count.value_or(0));
+    case fd_kind::signalfd: return fmt::format("signalfd (mask {:#x})", f.sigmask.value_or(0));
+    case fd_kind::timerfd:
+      return f.timer ? fmt::format("timerfd (clock {}, next in {}.{:09} s, interval {}.{:09} s)", f.timer->clockid,
+                                   f.timer->value_sec, f.timer->value_nsec, f.timer->interval_sec,
+                                   f.timer->interval_nsec)
+                     : "timerfd";
+    case fd_kind::epoll: return fmt::format("epoll ({} registrations)", f.targets.size());
+    case fd_kind::inet:
+    case fd_kind::unix_sk: return describe_socket(f);
+    default: return fmt::format("{} {}", capture::kind_name(f.kind), io::printable(f.link));
+  }
+}
+
+/// Which access modes each pipe inode is held with: a pipe comes back only
+/// when the process holds both ends (the other end of any other is outside).
+struct pipe_ends {
+  bool read = false, write = false;
+};
+inline std::map<std::uint64_t, pipe_ends> pipes_held(const capture::process_capture& c) {
+  std::map<std::uint64_t, pipe_ends> out;
+  for (const auto& f : c.fds) {
+    if (f.kind != capture::fd_kind::pipe) continue;
+    auto& e = out[f.ino];
+    ((f.flags & o_accmode) == o_rdonly_mode ? e.read : e.write) = true;
+  }
+  return out;
+}
+
+/// A path the resurrected process can open again: absolute, not deleted,
+/// there now with the same file type, and not a FIFO or socket (opening those
+/// by path blocks or fails).
+inline fd_verdict judge_path(std::string_view path, std::uint32_t captured_mode, const capture_facts& facts) {
+  if (path.empty() || path.front() != '/') return {false, "not a path on a file system"};
+  if (path.ends_with(" (deleted)")) return {false, "the file was deleted before the death"};
+  const auto type = captured_mode & s_ifmt;
+  if (type == s_ififo || type == s_ifsock) return {false, "a named FIFO or socket file is not reopened by path"};
+  const auto it = facts.present.find(path);
+  if (it == facts.present.end()) return {false, "it is gone from this machine"};
+  if ((it->second & s_ifmt) != type) return {false, "another kind of file is at that path now"};
+  return {true, {}};
+}
+
+inline fd_verdict judge_socket(const capture::fd_entry& f) {
+  if (!f.sock) return {false, "a socket of a family necro does not re-create (only TCP, UDP and unix)"};
+  const auto& k = *f.sock;
+  if (f.kind == capture::fd_kind::unix_sk) {
+    if (k.backlog) return {true, {}};
+    if (k.state == 3) return {false, "a connection cannot come back: its peer is gone"};
+    if (k.type != sock_stream) return {true, {}};  // an unconnected datagram socket
+    return {false, "an unconnected unix stream socket is not re-created"};
+  }
+  if (k.proto != ipproto_tcp) return {true, {}};  // UDP: bound, connected or not, it needs no peer
+  if (k.state == tcp_state_listen || k.state == tcp_state_close) return {true, {}};
+  return {false, "a TCP connection cannot come back (its peer and sequence numbers are gone)"};
+}
+
+/// The verdict on one captured fd. `scope` regular_files keeps everything
+/// but regular files as the donor has them.
+inline fd_verdict judge_fd(const capture::fd_entry& f, const std::map<std::uint64_t, pipe_ends>& pipes,
+                           const capture_facts& facts, capture_scope scope) {
+  using capture::fd_kind;
+  if (scope == capture_scope::regular_files && f.kind != fd_kind::reg)
+    return {false, "with a donor only the victim's regular files are taken"};
+  switch (f.kind) {
+    case fd_kind::reg: return judge_path(f.link, f.mode, facts);
+    case fd_kind::pipe: {
+      const auto& e = pipes.at(f.ino);
+      return e.read && e.write ? fd_verdict{true, {}}
+                               : fd_verdict{false, "the pipe's other end was held outside the process"};
+    }
+    case fd_kind::inet:
+    case fd_kind::unix_sk: return judge_socket(f);
+    case fd_kind::eventfd:
+    case fd_kind::signalfd:
+    case fd_kind::epoll: return {true, {}};
+    case fd_kind::timerfd:
+      return f.timer ? fd_verdict{true, {}} : fd_verdict{false, "its settings were not captured"};
+    default: return {false, "a kind of file CRIU cannot re-create from a capture"};
+  }
+}
+
+}  // namespace detail
+}  // namespace necro::plan
+
+#endif
