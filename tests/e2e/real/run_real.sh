@@ -58,6 +58,16 @@
 #                (its own: umask 027, RLIMIT_NOFILE 12345/19999), and the
 #                restored pid listening on the port.
 #   python-catch the same for kvserver.py (a listening socket, no epoll).
+#   redis-catch-conn  redis-catch with a client connected through the kill
+#                (bash's /dev/tcp): --explain must list its fd as closed; the
+#                first new client gets that fd number and must be answered,
+#                and Redis must drop the dead client. Not in ctest: fails
+#                while the closed connection's epoll registration is simply
+#                dropped (Redis's event loop still has the fd as registered,
+#                so EPOLL_CTL_MOD for the new client fails with ENOENT and it
+#                is never answered); passes when the fd comes back as an
+#                unconnected TCP socket still registered (EPOLLHUP: Redis
+#                frees the client itself).
 #
 # NECRO_REAL_CONTROL=1: a control run that checks the checks: the victim is
 # dumped by CRIU itself instead of killed, and restored from CRIU's images.
@@ -91,7 +101,11 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ -z "$CATCH" ] || CATCH=$(realpath -m -- "$CATCH")
 # The -catch modes: the core comes through necro-catch, no donor.
 CAUGHT=0
-case $MODE in *-catch) CAUGHT=1 ;; esac
+case $MODE in *-catch | *-catch-conn) CAUGHT=1 ;; esac
+# -catch-conn: a client connection is open when the victim dies.
+HELD_CONN=0
+case $MODE in *-conn) HELD_CONN=1 ;; esac
+HELD=
 
 NAME="e2e.real.$MODE"
 PASSES=0
@@ -129,7 +143,7 @@ timed() {
 
 case $MODE in
     redis | nginx | nginx-many | python | python-title | python-shm | memcached) ;;
-    redis-catch | python-catch) ;;
+    redis-catch | python-catch | redis-catch-conn) ;;
     *) echo "run_real.sh: unknown mode '$MODE'" >&2; exit 2 ;;
 esac
 
@@ -714,7 +728,11 @@ start_victim() {
     timed victim-start wait_for 30 prog_ready || fatal "the victim does not answer on port $PORT"
     timed load "prog_load_$P"
     "prog_before_kill_$P"
-    wait_for 10 no_connections "$VPID" || fatal "the victim still has client connections: $(ss -Htanp | grep "pid=$VPID,")"
+    if [ "$HELD_CONN" = 1 ]; then
+        hold_connection
+    else
+        wait_for 10 no_connections "$VPID" || fatal "the victim still has client connections: $(ss -Htanp | grep "pid=$VPID,")"
+    fi
     VICTIM_CMDLINE=$(cmdline_of "$VPID")
     VICTIM_ENVIRON=$(environ_sum "$VPID")
     cp "/proc/$VPID/smaps" "$WORK/victim.smaps"
@@ -748,6 +766,7 @@ kill_victim() {
     unset "TRACKED[$VPID]"
     [ "$st" -eq "$want" ] && pass "victim pid $VPID died of SIG$KILLSIG (status $st)" ||
         fatal "victim pid $VPID exit status $st, expected $want (SIG$KILLSIG)"
+    [ -z "$HELD" ] || exec {HELD}>&-
     wait_for 30 test -s "$CORE_DIR/core.$VPID" || fatal "no core file $CORE_DIR/core.$VPID: $(ls "$CORE_DIR")"
     wait_gone "$VPID" 30 || fatal "victim pid $VPID did not vanish"
     TIMES+=("kill+core $(( $(now_ms) - t0 )) ms")
@@ -863,8 +882,43 @@ check_explain() {
     for e in "$VICTIM_LISTEN_FD" $VICTIM_EPOLL_FDS; do
         [[ " $closed " != *" $e "* ]] || fail "--explain closes fd $e (the listener or the epoll)"
     done
+    if [ "$HELD_CONN" = 1 ]; then
+        [[ " $closed " == *" $VICTIM_HELD_FD "* ]] &&
+            pass "--explain lists the client connection open at death, fd $VICTIM_HELD_FD, as closed" ||
+            fail "--explain does not list fd $VICTIM_HELD_FD (the client connection open at death) as closed"
+    fi
     pass "--explain closes ${closed:-no fd}, keeps the listener fd $VICTIM_LISTEN_FD and epoll '${VICTIM_EPOLL_FDS:-none}'"
 }
+
+# hold_connection: a client (bash's /dev/tcp, named necro-held) stays
+# connected through the kill; VICTIM_HELD_FD is its fd in the victim.
+hold_connection() {
+    local a
+    exec {HELD}<>"/dev/tcp/127.0.0.1/$PORT"
+    printf 'CLIENT SETNAME necro-held\r\n' >&"$HELD"
+    IFS= read -r -t 10 a <&"$HELD" || a='(no answer)'
+    [ "${a%$'\r'}" = +OK ] || fatal "the held connection: CLIENT SETNAME answered '$a'"
+    VICTIM_HELD_FD=$(ss -Htnp state established "sport = :$PORT" | grep -o "pid=$VPID,fd=[0-9]*" | head -n1 | sed 's/.*fd=//')
+    [ -n "$VICTIM_HELD_FD" ] || fatal "the victim shows no established connection: $(ss -Htanp | grep "pid=$VPID," || true)"
+    log "a client stays connected through the kill: fd $VICTIM_HELD_FD in the victim"
+}
+
+# first_client_after_held: the dead connection's fd number is free again, so
+# the first new client gets it. Redis's event loop still believes that fd is
+# registered (EPOLL_CTL_MOD then fails with ENOENT when the registration is
+# gone): that client is never answered unless the resurrection lets Redis see
+# the old connection end (EPOLLHUP) and close it itself.
+first_client_after_held() {
+    local got t0
+    wait_for 10 test -e "/proc/$VPID" || return 0
+    t0=$(now_ms)
+    got=$(timeout 5 redis-cli -h 127.0.0.1 -p "$PORT" PING {LOCKFD}>&- 2>&1) || got="(no answer: exit $?)"
+    [ "$got" = PONG ] && pass "the first client after the resurrection is answered: PING -> $got in $(( $(now_ms) - t0 )) ms" ||
+        fail "the first client after the resurrection (on the dead connection's fd $VICTIM_HELD_FD) is not answered in 5 s: '$got'"
+    wait_for 5 held_client_gone && pass "Redis dropped the client that was connected at its death" ||
+        fail "CLIENT LIST still shows the client connected at death: $(rcli CLIENT LIST | grep -E 'necro-held|fd='"$VICTIM_HELD_FD"' ' | paste -sd'|')"
+}
+held_client_gone() { ! rcli CLIENT LIST | grep -q 'name=necro-held'; }
 
 # check_caught_world: the resurrected process has the victim's own world.
 check_caught_world() {
@@ -948,6 +1002,7 @@ restore_live() {
     [ "$cmd" = "$VICTIM_ENVIRON" ] && pass "restored /proc/$VPID/environ is the victim's ($cmd)" ||
         fail "restored /proc/$VPID/environ is $cmd, the victim's was $VICTIM_ENVIRON"
     [ -z "${CORE:-}" ] || check_shared_memory
+    [ "$HELD_CONN" = 0 ] || first_client_after_held
     if timed answers answers_while_alive 20; then
         pass "the resurrected program answers its client on port $PORT"
     else
