@@ -61,13 +61,12 @@
 #   redis-catch-conn  redis-catch with a client connected through the kill
 #                (bash's /dev/tcp): --explain must list its fd as closed; the
 #                first new client gets that fd number and must be answered,
-#                and Redis must drop the dead client. Not in ctest: fails
-#                while the closed connection's epoll registration is simply
-#                dropped (Redis's event loop still has the fd as registered,
-#                so EPOLL_CTL_MOD for the new client fails with ENOENT and it
-#                is never answered); passes when the fd comes back as an
-#                unconnected TCP socket still registered (EPOLLHUP: Redis
-#                frees the client itself).
+#                and Redis must drop the dead client. The fd comes back as an
+#                unconnected TCP socket still registered in the epoll
+#                (EPOLLHUP: Redis frees the client itself); were it simply
+#                closed, Redis's event loop would still hold it as registered,
+#                EPOLL_CTL_MOD for the new client would fail with ENOENT, and
+#                that client would never be answered.
 #
 # NECRO_REAL_CONTROL=1: a control run that checks the checks: the victim is
 # dumped by CRIU itself instead of killed, and restored from CRIU's images.
