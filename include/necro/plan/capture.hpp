@@ -6,8 +6,11 @@
 /// epoll instances with their registrations; eventfd, timerfd, signalfd — and
 /// its cwd, root, umask, rlimits, credentials, personality and ignored
 /// signals. With a donor (capture_scope::regular_files) the victim's regular
-/// files replace the donor's at the same fd numbers. What cannot come back is
-/// listed (resurrection::capture); fds 0-2 then keep what the set had. Pure.
+/// files replace the donor's at the same fd numbers. A connection or pipe end
+/// whose peer is gone comes back as an unconnected stand-in of the same kind
+/// (the program sees the peer gone, its fd table and epoll stay consistent);
+/// anything else that cannot come back is closed. Both are listed
+/// (resurrection::capture); fds 0-2 then keep what the set had. Pure.
 #ifndef NECRO_PLAN_CAPTURE_HPP
 #define NECRO_PLAN_CAPTURE_HPP
 #pragma once
@@ -66,13 +69,13 @@ inline void fit_regular_file(pb::file_entry& e, const capture::fd_entry& f, cons
   if ((f.mode & s_ifmt) == s_ifchr) reg->set_pos(unseekable);
 }
 
-/// An epoll instance keeps only the registrations of fds that come back as
-/// the victim's own; the others are listed.
-inline void fit_epoll(pb::file_entry& e, const capture::fd_entry& f, const std::set<int>& own, capture_use& use) {
+/// An epoll instance keeps the registrations of fds that come back (as the
+/// victim's own or a stand-in); the others are listed.
+inline void fit_epoll(pb::file_entry& e, const capture::fd_entry& f, const std::set<int>& held, capture_use& use) {
   auto* ep = e.mutable_epfd();
   ep->clear_tfd();
   for (const auto& t : f.targets) {
-    if (!own.contains(static_cast<int>(t.tfd))) {
+    if (!held.contains(static_cast<int>(t.tfd))) {
       use.lost.push_back(fmt::format("epoll fd {}: the registration of fd {} (events {:#x}), whose file does not come back",
                                      f.fd, t.tfd, t.events));
       continue;
@@ -91,28 +94,54 @@ inline std::uint32_t last_file_id(const std::vector<pb::file_entry>& files) {
 
 /// Builds the victim's own entry for fd `f` (files.img) at id `id`.
 inline pb::file_entry own_entry(const capture::fd_entry& f, std::uint32_t id, const capture::process_capture& c,
-                                const capture_facts& facts, const std::set<int>& own, capture_use& use) {
+                                const capture_facts& facts, const std::set<int>& held, capture_use& use) {
   auto e = *capture::file_entry_for(f, id, c.cwd);  // judged convertible
   if (f.kind == capture::fd_kind::reg) fit_regular_file(e, f, facts);
-  if (f.kind == capture::fd_kind::epoll) fit_epoll(e, f, own, use);
+  if (f.kind == capture::fd_kind::epoll) fit_epoll(e, f, held, use);
   return e;
 }
 
+/// The fate of every captured fd, by number.
+inline std::map<int, fd_verdict> judge_fds(const capture::process_capture& c, const capture_facts& facts,
+                                           capture_scope scope) {
+  const auto pipes = pipes_held(c);
+  std::map<int, fd_verdict> verdicts;
+  for (const auto& f : c.fds) {
+    auto v = judge_fd(f, pipes, facts, scope);
+    // fds 0-2 whose peer is gone get the set's own stdio instead (no SIGPIPE on a log line).
+    if (v.fate == fd_fate::stand_in && f.fd <= 2) v.fate = fd_fate::closed;
+    if (v.fate != fd_fate::closed && !capture::file_entry_for(stand_in_for(f), 0))
+      v = {fd_fate::closed, "its details were not captured"};
+    verdicts.emplace(f.fd, std::move(v));
+  }
+  return verdicts;
+}
+
+/// One fd that comes back (own or stand-in): its files.img entry at `id`.
+inline void bring_back(resurrection& plan, const capture::fd_entry& f, const fd_verdict& v, std::uint32_t id,
+                       const capture::process_capture& c, const capture_facts& facts, const std::set<int>& held,
+                       std::map<int, pb::fdinfo_entry>& table, capture_use& use) {
+  if (v.fate == fd_fate::own) {
+    plan.files.push_back(own_entry(f, id, c, facts, held, use));
+    use.restored.push_back(fmt::format("fd {}: {}", f.fd, describe_fd(f)));
+  } else {
+    plan.files.push_back(*capture::file_entry_for(stand_in_for(f), id));
+    use.closed.push_back(fmt::format("fd {}: {}: {}; {}", f.fd, describe_fd(f), v.why, stand_in_words(f)));
+  }
+  table[f.fd] = capture::fdinfo_for(f, id, plan.files.back().type());
+}
+
 /// The new fd table: each captured fd as the victim's own object where it
-/// can come back; otherwise the set's own entry at that number where one
-/// serves (fds 0-2, or any fd with a donor), else closed.
+/// can come back, a stand-in where its peer is gone; otherwise the set's own
+/// entry at that number where one serves (fds 0-2, or any fd with a donor),
+/// else closed.
 inline std::map<int, pb::fdinfo_entry> rebuild_fd_table(resurrection& plan, const criu::image_set& donor,
                                                         const capture::process_capture& c, const capture_facts& facts,
                                                         capture_scope scope, capture_use& use) {
-  const auto pipes = pipes_held(c);
-  std::map<int, fd_verdict> verdicts;
-  std::set<int> own;
-  for (const auto& f : c.fds) {
-    auto v = judge_fd(f, pipes, facts, scope);
-    if (v.own && !capture::file_entry_for(f, 0)) v = {false, "its details were not captured"};
-    if (v.own) own.insert(f.fd);
-    verdicts.emplace(f.fd, std::move(v));
-  }
+  const auto verdicts = judge_fds(c, facts, scope);
+  std::set<int> held;  // fds an epoll registration may keep
+  for (const auto& [fd, v] : verdicts)
+    if (v.fate != fd_fate::closed) held.insert(fd);
   std::map<int, pb::fdinfo_entry> before, after;
   for (const auto& fi : donor.fdinfo()) before.emplace(static_cast<int>(fi.fd()), fi);
   if (scope == capture_scope::regular_files) after = before;
@@ -120,11 +149,8 @@ inline std::map<int, pb::fdinfo_entry> rebuild_fd_table(resurrection& plan, cons
   std::uint32_t next = last_file_id(plan.files) + 1;
   for (const auto& f : c.fds) {
     const auto& v = verdicts.at(f.fd);
-    if (v.own) {
-      plan.files.push_back(own_entry(f, next, c, facts, own, use));
-      after[f.fd] = capture::fdinfo_for(f, next, plan.files.back().type());
-      use.restored.push_back(fmt::format("fd {}: {}", f.fd, describe_fd(f)));
-      ++next;
+    if (v.fate != fd_fate::closed) {
+      bring_back(plan, f, v, next++, c, facts, held, after, use);
     } else if (scope == capture_scope::regular_files && f.kind != capture::fd_kind::reg) {
       continue;  // the donor's stands; not the capture's business
     } else if (const auto it = before.find(f.fd); it != before.end() && (f.fd <= 2 || scope == capture_scope::regular_files)) {
@@ -134,8 +160,9 @@ inline std::map<int, pb::fdinfo_entry> rebuild_fd_table(resurrection& plan, cons
       use.closed.push_back(fmt::format("fd {}: {}: {}", f.fd, describe_fd(f), v.why));
     }
   }
-  for (const auto& [ino, e] : pipes)
-    if (e.read && e.write) use.lost.push_back(fmt::format("pipe {}: any bytes written to it and not yet read (a capture cannot read them)", ino));
+  for (const auto& [ino, e] : pipes_held(c))
+    if (e.read && e.write)
+      use.lost.push_back(fmt::format("pipe {}: any bytes written to it and not yet read (a capture cannot read them)", ino));
   return after;
 }
 
@@ -168,7 +195,7 @@ inline pb::fs_entry rebuild_fs(resurrection& plan, const pb::fs_entry& before, c
   const auto directory = [&](const std::string& path, const char* what, auto set) {
     if (path.empty()) return;  // not taken from the capture (the caller chose)
     const auto v = judge_path(path, 040000, facts);
-    if (!v.own) {
+    if (v.fate != fd_fate::own) {
       use.closed.push_back(fmt::format("{} {}: {}; the default is used", what, io::printable(path), v.why));
       return;
     }

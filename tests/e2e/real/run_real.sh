@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # run_real.sh - necro on real programs nobody here wrote, installed from Debian.
 #
-#   run_real.sh MODE --necro PATH
+#   run_real.sh MODE --necro PATH [--catch PATH]
 #
 # For each MODE (one ctest test each, e2e.real.MODE) the program is started
 # detached on 127.0.0.1 with a configuration this script writes into its work
 # directory (never the system's service), given state through its own client,
 # and killed for real with a complete core (coredump_filter 0xff). A second,
-# fresh run with the same configuration (the donor) is dumped by `criu dump`,
+# fresh run with the same configuration (the donor; none in the -catch modes)
+# is dumped by `criu dump`,
 # criu-necromancer turns core + donor into an image set, `criu restore -d`
 # brings the victim back running, and the program is checked through its own
 # client again: its state must be the victim's, not the donor's.
@@ -44,6 +45,28 @@
 #                its text protocol (nc); SIGQUIT; after: curr_items, stats pid,
 #                total_connections go on from the victim's, sampled values, the
 #                marker, a write.
+#   redis-catch  Redis as in redis, killed under necro-catch (--catch PATH:
+#                core_pattern `|PATH --dir WORK/caught %P`, core_pipe_limit 1)
+#                and resurrected WITHOUT a donor: criu-necromancer takes the
+#                victim's own fds from the capture beside the core
+#                (core.PID.necro/). The capture must list the listening TCP
+#                socket on the port and the epoll fd watching it; --explain
+#                must show what it took from the capture and which fds it
+#                closed. After: the redis checks (run_id and process_id the
+#                victim's), a second client connected at the same time, the
+#                victim's cwd, umask, ignored signals and open-files limit
+#                (its own: umask 027, RLIMIT_NOFILE 12345/19999), and the
+#                restored pid listening on the port.
+#   python-catch the same for kvserver.py (a listening socket, no epoll).
+#   redis-catch-conn  redis-catch with a client connected through the kill
+#                (bash's /dev/tcp): --explain must list its fd as closed; the
+#                first new client gets that fd number and must be answered,
+#                and Redis must drop the dead client. The fd comes back as an
+#                unconnected TCP socket still registered in the epoll
+#                (EPOLLHUP: Redis frees the client itself); were it simply
+#                closed, Redis's event loop would still hold it as registered,
+#                EPOLL_CTL_MOD for the new client would fail with ENOENT, and
+#                that client would never be answered.
 #
 # NECRO_REAL_CONTROL=1: a control run that checks the checks: the victim is
 # dumped by CRIU itself instead of killed, and restored from CRIU's images.
@@ -53,8 +76,8 @@
 # program, criu-necromancer not built) is a FAILURE: install the programs with
 # tests/run.sh (its package list has them).
 #
-# Side effects: /proc/sys/kernel/core_pattern is rewritten for the duration
-# (restored on exit); runs are serialised with flock on /tmp/necro-e2e.lock
+# Side effects: /proc/sys/kernel/core_pattern (and in the -catch modes
+# core_pipe_limit) is rewritten for the duration (restored on exit); runs are serialised with flock on /tmp/necro-e2e.lock
 # (shared with run_e2e.sh). Only processes this script started (or restored)
 # are signalled, by PID, after checking /proc/PID/exe. The work directory is
 # removed on success and kept on failure (NECRO_E2E_KEEP=1 keeps it always).
@@ -64,20 +87,31 @@ SKIP=77
 MODE=${1:-}
 [ -n "$MODE" ] && shift
 NECRO=''
+CATCH=''
 while [ $# -gt 0 ]; do
     case $1 in
         --necro) NECRO=$2; shift 2 ;;
+        --catch) CATCH=$2; shift 2 ;;
         *) echo "run_real.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ -z "$NECRO" ] || NECRO=$(realpath -m -- "$NECRO")
+[ -z "$CATCH" ] || CATCH=$(realpath -m -- "$CATCH")
+# The -catch modes: the core comes through necro-catch, no donor.
+CAUGHT=0
+case $MODE in *-catch | *-catch-conn) CAUGHT=1 ;; esac
+# -catch-conn: a client connection is open when the victim dies.
+HELD_CONN=0
+case $MODE in *-conn) HELD_CONN=1 ;; esac
+HELD=
 
 NAME="e2e.real.$MODE"
 PASSES=0
 FAILS=0
 WORK=
 OLD_CORE_PATTERN=
+OLD_PIPE_LIMIT=
 declare -A TRACKED=() # pid -> binary it must be running for us to kill it
 TIMES=()
 
@@ -108,6 +142,7 @@ timed() {
 
 case $MODE in
     redis | nginx | nginx-many | python | python-title | python-shm | memcached) ;;
+    redis-catch | python-catch | redis-catch-conn) ;;
     *) echo "run_real.sh: unknown mode '$MODE'" >&2; exit 2 ;;
 esac
 
@@ -128,6 +163,10 @@ if ! CHECK_OUT=$(timeout 120 "$NECRO_CRIU" check 2>&1); then
 fi
 [ -n "$NECRO" ] || fatal "this build has no criu-necromancer target (examples not built?)"
 [ -x "$NECRO" ] || fatal "criu-necromancer '$NECRO' is part of the build but not built"
+if [ "$CAUGHT" = 1 ]; then
+    [ -n "$CATCH" ] || fatal "mode $MODE needs --catch PATH (this build has no necro-catch target?)"
+    [ -x "$CATCH" ] || fatal "necro-catch '$CATCH' is part of the build but not built"
+fi
 # need CMD PACKAGE: a program the test needs, installed by tests/run.sh.
 need() { command -v "$1" >/dev/null || fatal "$1 not found: install the Debian package $2 (tests/run.sh installs it)"; }
 # Debian's own python3 (a python3 earlier on PATH, e.g. pyenv's, is not the
@@ -176,6 +215,9 @@ cleanup() {
     if [ -n "$OLD_CORE_PATTERN" ]; then
         printf '%s\n' "$OLD_CORE_PATTERN" >/proc/sys/kernel/core_pattern
     fi
+    if [ -n "$OLD_PIPE_LIMIT" ]; then
+        printf '%s\n' "$OLD_PIPE_LIMIT" >/proc/sys/kernel/core_pipe_limit
+    fi
     if [ "$rc" -eq 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
     if [ "$rc" -ne "$SKIP" ] && [ -n "$WORK" ]; then
         TIMES+=("total $(( $(now_ms) - START_MS )) ms")
@@ -202,9 +244,29 @@ trap 'exit 130' INT TERM
 # shellcheck disable=SC2154 # rc_ is assigned inside the trap string
 trap 'rc_=$?; [ "$BASHPID" != "$$" ] || fail "unexpected failure (status $rc_) at line $LINENO: $BASH_COMMAND"' ERR
 
-OLD_CORE_PATTERN=$(cat /proc/sys/kernel/core_pattern)
-printf '%s\n' "$WORK/core.%p" >/proc/sys/kernel/core_pattern
-log "core_pattern was '$OLD_CORE_PATTERN'; now $WORK/core.%p (restored on exit)"
+# Where the cores go: $WORK/core.PID, or in the -catch modes
+# $WORK/caught/core.PID with its capture core.PID.necro/ beside it.
+CORE_DIR=$WORK
+set_core_pattern() {
+    OLD_CORE_PATTERN=$(cat /proc/sys/kernel/core_pattern)
+    if [ "$CAUGHT" = 0 ]; then
+        printf '%s\n' "$WORK/core.%p" >/proc/sys/kernel/core_pattern
+        log "core_pattern was '$OLD_CORE_PATTERN'; now $WORK/core.%p (restored on exit)"
+        return 0
+    fi
+    CORE_DIR=$WORK/caught
+    mkdir -m 0700 "$CORE_DIR"
+    # The kernel waits for the helper (and keeps /proc/PID) only with >= 1.
+    OLD_PIPE_LIMIT=$(cat /proc/sys/kernel/core_pipe_limit)
+    [ "$OLD_PIPE_LIMIT" -ge 1 ] || echo 1 >/proc/sys/kernel/core_pipe_limit
+    local pattern="|$CATCH --dir $CORE_DIR %P"
+    printf '%s\n' "$pattern" >/proc/sys/kernel/core_pattern
+    # At most 127 bytes are kept, without an error.
+    [ "$(cat /proc/sys/kernel/core_pattern)" = "$pattern" ] ||
+        fatal "core_pattern '$pattern' was cut to '$(cat /proc/sys/kernel/core_pattern)' (127 bytes at most): build in a shorter path"
+    log "core_pattern was '$OLD_CORE_PATTERN'; now '$pattern', core_pipe_limit $(cat /proc/sys/kernel/core_pipe_limit) (was $OLD_PIPE_LIMIT; both restored on exit)"
+}
+set_core_pattern
 
 # Every external step that could hang is bounded, so ctest's TIMEOUT (which
 # kills without cleanup) is never what stops a run.
@@ -229,6 +291,12 @@ launch() {
         cd "$WORK"
         ulimit -c unlimited
         echo 0xff >/proc/self/coredump_filter
+        # -catch: limits and a umask of its own, that only the capture knows.
+        if [ "$CAUGHT" = 1 ]; then
+            ulimit -Sn 12345
+            ulimit -Hn 19999
+            umask 0027
+        fi
         close_stray_fds
         exec env --default-signal=INT,QUIT setsid "$@" </dev/null >/dev/null 2>&1
     ) &
@@ -381,6 +449,26 @@ prog_check_redis() {
     got=$(rcli SET necro:after "$want")/$(rcli GET necro:after)/$(rcli DBSIZE)
     [ "$got" = "OK/$want/$((REDIS_KEYS + 4))" ] && pass "a write works: SET, GET, DBSIZE -> $got" ||
         fail "write after resurrection: '$got', expected 'OK/$want/$((REDIS_KEYS + 4))'"
+}
+
+# prog_two_clients_redis: one connection stays open (bash's /dev/tcp, Redis's
+# inline protocol) while a second one comes and goes: the listener accepts
+# again and the epoll serves both.
+prog_two_clients_redis() {
+    local h a a2 b n
+    exec {h}<>"/dev/tcp/127.0.0.1/$PORT"
+    printf 'CLIENT SETNAME necro-first\r\n' >&"$h"
+    IFS= read -r -t 10 a <&"$h" || a='(no answer)'
+    n=$(rcli CLIENT LIST | grep -c '^id=' || true)
+    b=$(rcli CLIENT LIST | grep -c 'name=necro-first' || true)
+    printf 'GET necro:marker\r\n' >&"$h"
+    IFS= read -r -t 10 _ <&"$h" || true
+    IFS= read -r -t 10 a2 <&"$h" || a2='(no answer)'
+    exec {h}>&-
+    a=${a%$'\r'} a2=${a2%$'\r'}
+    [ "$a" = +OK ] && [ "$n" -ge 2 ] && [ "$b" = 1 ] && [ "$a2" = "$MARKER" ] &&
+        pass "two clients at once: the first named itself ($a), a second saw $n clients, then the first read the marker ($a2)" ||
+        fail "two clients: first '$a', the second saw $n clients ($b named necro-first), the first then read '$a2' (marker $MARKER)"
 }
 
 # ---------------------------------------------------------------- nginx
@@ -615,7 +703,7 @@ prog_check_memcached() {
 }
 
 case $MODE in
-    redis) P=redis ;;
+    redis*) P=redis ;;
     memcached) P=memcached ;;
     nginx*) P=nginx ;;
     python*) P=python ;;
@@ -639,7 +727,11 @@ start_victim() {
     timed victim-start wait_for 30 prog_ready || fatal "the victim does not answer on port $PORT"
     timed load "prog_load_$P"
     "prog_before_kill_$P"
-    wait_for 10 no_connections "$VPID" || fatal "the victim still has client connections: $(ss -Htanp | grep "pid=$VPID,")"
+    if [ "$HELD_CONN" = 1 ]; then
+        hold_connection
+    else
+        wait_for 10 no_connections "$VPID" || fatal "the victim still has client connections: $(ss -Htanp | grep "pid=$VPID,")"
+    fi
     VICTIM_CMDLINE=$(cmdline_of "$VPID")
     VICTIM_ENVIRON=$(environ_sum "$VPID")
     cp "/proc/$VPID/smaps" "$WORK/victim.smaps"
@@ -648,10 +740,23 @@ start_victim() {
     threads=$(ls "/proc/$VPID/task" | wc -l)
     log "victim: cmdline '$VICTIM_CMDLINE', $threads thread(s), coredump_filter $filter, $(wc -l <"/proc/$VPID/maps") mappings, VmRSS $(sed -n 's/^VmRSS:\s*//p' "/proc/$VPID/status")"
     [ "$filter" = 000000ff ] || fatal "victim's coredump_filter is $filter, not 000000ff"
+    [ "$CAUGHT" = 0 ] || record_victim_world
     if [ "${NECRO_REAL_CONTROL:-0}" = 1 ]; then
         dump_victim_control
         return 0
     fi
+    kill_victim
+    if [ "$CAUGHT" = 1 ]; then
+        check_caught_core
+    else
+        CORE="$WORK/victim.core"
+        mv "$WORK/core.$VPID" "$CORE"
+    fi
+    check_core_complete
+}
+
+# kill_victim: SIGKILLSIG, for real; the core is in $CORE_DIR/core.$VPID.
+kill_victim() {
     local t0 st=0 want
     t0=$(now_ms)
     kill "-$KILLSIG" "$VPID"
@@ -660,11 +765,14 @@ start_victim() {
     unset "TRACKED[$VPID]"
     [ "$st" -eq "$want" ] && pass "victim pid $VPID died of SIG$KILLSIG (status $st)" ||
         fatal "victim pid $VPID exit status $st, expected $want (SIG$KILLSIG)"
-    wait_for 30 test -s "$WORK/core.$VPID" || fatal "no core file $WORK/core.$VPID"
+    [ -z "$HELD" ] || exec {HELD}>&-
+    wait_for 30 test -s "$CORE_DIR/core.$VPID" || fatal "no core file $CORE_DIR/core.$VPID: $(ls "$CORE_DIR")"
     wait_gone "$VPID" 30 || fatal "victim pid $VPID did not vanish"
     TIMES+=("kill+core $(( $(now_ms) - t0 )) ms")
-    CORE="$WORK/victim.core"
-    mv "$WORK/core.$VPID" "$CORE"
+}
+
+# check_core_complete: $CORE holds every page of the victim's mappings.
+check_core_complete() {
     local verdict rc=0
     verdict=$("$PY" "$HERE/corecheck.py" "$CORE" "$WORK/victim.smaps") || rc=$?
     [ "$rc" -eq 0 ] && pass "core is complete: $verdict" || fatal "core: $verdict"
@@ -676,6 +784,162 @@ start_victim() {
     rm -f "$WORK/short.core"
     [ "$rc" -eq 1 ] && pass "the core cut one page short is found incomplete" ||
         fail "corecheck accepted a truncated core (exit $rc): $verdict"
+}
+
+# ---------------------------------------------------------------- -catch modes
+# limits_line PID NAME: the soft and hard value of one of /proc/PID/limits.
+limits_line() { awk -v n="$2" 'index($0, n) == 1 { print $(NF - 2), $(NF - 1) }' "/proc/$1/limits"; }
+sig_ignored() { sed -n 's/^SigIgn:\s*//p' "/proc/$1/status"; }
+umask_of() { sed -n 's/^Umask:\s*//p' "/proc/$1/status"; }
+# listen_fd PID: the fd of PID's TCP socket listening on $PORT (from ss).
+listen_fd() { ss -Hltnp "sport = :$PORT" | grep -o "pid=$1,fd=[0-9]*" | head -n1 | sed 's/.*fd=//'; }
+
+# record_victim_world: what the capture must hold, as the victim sees it.
+record_victim_world() {
+    local p
+    VICTIM_CWD=$(readlink "/proc/$VPID/cwd")
+    VICTIM_SIGIGN=$(sig_ignored "$VPID")
+    VICTIM_NOFILE=$(limits_line "$VPID" 'Max open files')
+    VICTIM_UMASK=$(umask_of "$VPID")
+    VICTIM_LISTEN_FD=$(listen_fd "$VPID")
+    [ -n "$VICTIM_LISTEN_FD" ] || fatal "the victim pid $VPID has no fd listening on port $PORT: $(ss -Hltnp)"
+    VICTIM_EPOLL_FDS=''
+    for p in /proc/$VPID/fd/*; do
+        [ "$(readlink "$p")" = 'anon_inode:[eventpoll]' ] && VICTIM_EPOLL_FDS="$VICTIM_EPOLL_FDS ${p##*/}"
+    done
+    VICTIM_EPOLL_FDS=${VICTIM_EPOLL_FDS# }
+    log "victim: cwd $VICTIM_CWD, umask $VICTIM_UMASK, SigIgn $VICTIM_SIGIGN, open files $VICTIM_NOFILE, listening fd $VICTIM_LISTEN_FD, epoll fd(s) '${VICTIM_EPOLL_FDS:-none}', $(ls "/proc/$VPID/fd" | wc -l) fds"
+    ls -l "/proc/$VPID/fd" >"$WORK/victim.fds" 2>&1 || true
+}
+
+# check_caught_core: necro-catch wrote a complete core.$VPID and a capture
+# beside it that holds the victim's listener, epoll and cwd. Sets CORE, CAP.
+check_caught_core() {
+    CORE=$CORE_DIR/core.$VPID
+    CAP=$CORE.necro
+    [ ! -e "$CORE.partial" ] && [ ! -e "$CORE.incomplete" ] ||
+        fatal "necro-catch marked the core incomplete: $(cat "$CORE.incomplete" 2>/dev/null)"
+    grep -q "core complete: core.$VPID" "$CAP/capture.log" ||
+        fatal "capture.log does not say the core is complete: $(tail -n 5 "$CAP/capture.log")"
+    [ -f "$CAP/capture.txt" ] || fatal "no $CAP/capture.txt: $(ls "$CAP")"
+    pass "necro-catch wrote core.$VPID ($(stat -c %s "$CORE") bytes, $(du -h "$CORE" | cut -f1) on disk) and core.$VPID.necro/ ($(ls "$CAP" | paste -sd' '))"
+    "$CATCH" --show "$CAP" "$VPID" >"$WORK/capture.show" 2>&1 || fatal "necro-catch --show $CAP: $(cat "$WORK/capture.show")"
+    sed 's/^/  | /' "$WORK/capture.show" | grep -v '^  | map ' || true
+    grep -q "^fd $VICTIM_LISTEN_FD inet .* proto 6 state 10 port $PORT\$" "$WORK/capture.show" &&
+        pass "the capture lists fd $VICTIM_LISTEN_FD: TCP, LISTEN, port $PORT" ||
+        fail "the capture does not list fd $VICTIM_LISTEN_FD as a TCP socket listening on port $PORT"
+    [ "$(sed -n 's/^cwd //p' "$WORK/capture.show")" = "$VICTIM_CWD" ] && pass "the capture's cwd is the victim's: $VICTIM_CWD" ||
+        fail "the capture's cwd is '$(sed -n 's/^cwd //p' "$WORK/capture.show")', the victim's $VICTIM_CWD"
+    [ -z "$VICTIM_EPOLL_FDS" ] || check_captured_epoll
+}
+
+# epoll_watches EPFD: the fds the capture says epoll EPFD watches.
+epoll_watches() {
+    awk -v e="$1" '/^fd / { in_e = ($2 == e && $3 == "epoll") } in_e && $1 == "watches" { print $3 }' "$WORK/capture.show" | paste -sd' '
+}
+check_captured_epoll() {
+    local e w
+    for e in $VICTIM_EPOLL_FDS; do
+        w=$(epoll_watches "$e")
+        grep -q "^fd $e epoll " "$WORK/capture.show" || { fail "the capture does not list epoll fd $e"; continue; }
+        [[ " $w " == *" $VICTIM_LISTEN_FD "* ]] &&
+            pass "the capture lists epoll fd $e watching fds $w (the listener $VICTIM_LISTEN_FD among them)" ||
+            fail "the capture's epoll fd $e watches '$w', not the listener $VICTIM_LISTEN_FD"
+    done
+}
+
+# necromance_caught: no donor; the image set from the core and its capture.
+necromance_caught() {
+    [ ! -e "$WORK/donor" ] || fatal "a donor directory $WORK/donor exists in a no-donor run"
+    DONOR_RUNID='(no donor)' DONOR_SHM='(no donor)'
+    log "criu-necromancer -c $CORE --explain"
+    if ! timed explain timeout 90 "$NECRO" -c "$CORE" --explain >"$WORK/explain.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/explain.log"
+        fatal "criu-necromancer --explain failed: $(grep -m1 '^criu-necromancer:' "$WORK/explain.log" || tail -n 1 "$WORK/explain.log")"
+    fi
+    check_explain
+    IMG="$WORK/out"
+    log "criu-necromancer -c $CORE -o $IMG (no donor, capture $CAP)"
+    if ! timed necro timeout 90 "$NECRO" -c "$CORE" -o "$IMG" >"$WORK/necro.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/necro.log"
+        fatal "criu-necromancer failed: $(grep -m1 '^criu-necromancer:' "$WORK/necro.log" || tail -n 1 "$WORK/necro.log")"
+    fi
+    [ -f "$IMG/inventory.img" ] || fatal "criu-necromancer exited 0 but wrote no $IMG/inventory.img"
+    pass "criu-necromancer without a donor wrote $(ls "$IMG" | wc -l) files ($(du -sh "$IMG" | cut -f1))"
+    [ ! -e "$WORK/donor" ] && pass "no donor was started or dumped" || fail "a donor directory appeared"
+}
+
+# check_explain: --explain used the capture, and names what it closed.
+check_explain() {
+    local section closed e
+    section=$(awk '/^from the capture/ { on = 1 } on && /^[^ ]/ && !/^from the capture/ { exit } on' "$WORK/explain.log")
+    [ -n "$section" ] || { fail "--explain has no 'from the capture' section (log: $WORK/explain.log)"; return 0; }
+    printf '%s\n' "$section" | sed 's/^/  | /'
+    pass "--explain: $(head -n1 <<<"$section")"
+    closed=$(sed -n 's/^  closed fd \([0-9]*\):.*/\1/p' <<<"$section" | paste -sd' ')
+    log "--explain: fds closed: ${closed:-none}"
+    for e in "$VICTIM_LISTEN_FD" $VICTIM_EPOLL_FDS; do
+        [[ " $closed " != *" $e "* ]] || fail "--explain closes fd $e (the listener or the epoll)"
+    done
+    if [ "$HELD_CONN" = 1 ]; then
+        [[ " $closed " == *" $VICTIM_HELD_FD "* ]] &&
+            pass "--explain lists the client connection open at death, fd $VICTIM_HELD_FD, as closed" ||
+            fail "--explain does not list fd $VICTIM_HELD_FD (the client connection open at death) as closed"
+    fi
+    pass "--explain closes ${closed:-no fd}, keeps the listener fd $VICTIM_LISTEN_FD and epoll '${VICTIM_EPOLL_FDS:-none}'"
+}
+
+# hold_connection: a client (bash's /dev/tcp, named necro-held) stays
+# connected through the kill; VICTIM_HELD_FD is its fd in the victim.
+hold_connection() {
+    local a
+    exec {HELD}<>"/dev/tcp/127.0.0.1/$PORT"
+    printf 'CLIENT SETNAME necro-held\r\n' >&"$HELD"
+    IFS= read -r -t 10 a <&"$HELD" || a='(no answer)'
+    [ "${a%$'\r'}" = +OK ] || fatal "the held connection: CLIENT SETNAME answered '$a'"
+    VICTIM_HELD_FD=$(ss -Htnp state established "sport = :$PORT" | grep -o "pid=$VPID,fd=[0-9]*" | head -n1 | sed 's/.*fd=//')
+    [ -n "$VICTIM_HELD_FD" ] || fatal "the victim shows no established connection: $(ss -Htanp | grep "pid=$VPID," || true)"
+    log "a client stays connected through the kill: fd $VICTIM_HELD_FD in the victim"
+}
+
+# first_client_after_held: the dead connection's fd number is free again, so
+# the first new client gets it. Redis's event loop still believes that fd is
+# registered (EPOLL_CTL_MOD then fails with ENOENT when the registration is
+# gone): that client is never answered unless the resurrection lets Redis see
+# the old connection end (EPOLLHUP) and close it itself.
+first_client_after_held() {
+    local got t0
+    wait_for 10 test -e "/proc/$VPID" || return 0
+    t0=$(now_ms)
+    got=$(timeout 5 redis-cli -h 127.0.0.1 -p "$PORT" PING {LOCKFD}>&- 2>&1) || got="(no answer: exit $?)"
+    [ "$got" = PONG ] && pass "the first client after the resurrection is answered: PING -> $got in $(( $(now_ms) - t0 )) ms" ||
+        fail "the first client after the resurrection (on the dead connection's fd $VICTIM_HELD_FD) is not answered in 5 s: '$got'"
+    wait_for 5 held_client_gone && pass "Redis dropped the client that was connected at its death" ||
+        fail "CLIENT LIST still shows the client connected at death: $(rcli CLIENT LIST | grep -E 'necro-held|fd='"$VICTIM_HELD_FD"' ' | paste -sd'|')"
+}
+held_client_gone() { ! rcli CLIENT LIST | grep -q 'name=necro-held'; }
+
+# check_caught_world: the resurrected process has the victim's own world.
+check_caught_world() {
+    local got
+    got=$(readlink "/proc/$VPID/cwd")
+    [ "$got" = "$VICTIM_CWD" ] && pass "/proc/$VPID/cwd is the victim's: $got" ||
+        fail "/proc/$VPID/cwd is '$got', the victim's was $VICTIM_CWD"
+    got=$(listen_fd "$VPID")
+    [ "$got" = "$VICTIM_LISTEN_FD" ] && pass "pid $VPID listens on 127.0.0.1:$PORT with fd $got, as the victim did" ||
+        fail "pid $VPID listens on port $PORT with fd '$got', the victim with fd $VICTIM_LISTEN_FD: $(ss -Hltnp "sport = :$PORT")"
+    got=$(sig_ignored "$VPID")
+    [ "$got" = "$VICTIM_SIGIGN" ] && pass "ignored signals are the victim's: SigIgn $got" ||
+        fail "SigIgn is $got, the victim's was $VICTIM_SIGIGN"
+    got=$(limits_line "$VPID" 'Max open files')
+    [ "$got" = "$VICTIM_NOFILE" ] && pass "open files limit is the victim's: $got" ||
+        fail "open files limit is '$got', the victim's was '$VICTIM_NOFILE'"
+    got=$(umask_of "$VPID")
+    [ "$got" = "$VICTIM_UMASK" ] && pass "umask is the victim's: $got" ||
+        fail "umask is '$got', the victim's was '$VICTIM_UMASK'"
+    if declare -F "prog_two_clients_$P" >/dev/null; then "prog_two_clients_$P"; fi
+    ls -l "/proc/$VPID/fd" >"$WORK/restored.fds" 2>&1 || true
+    log "fds: victim $(grep -c ' -> ' "$WORK/victim.fds"), restored $(grep -c ' -> ' "$WORK/restored.fds")"
 }
 
 # dump_donor: a fresh run with the same configuration, dumped by CRIU.
@@ -737,6 +1001,7 @@ restore_live() {
     [ "$cmd" = "$VICTIM_ENVIRON" ] && pass "restored /proc/$VPID/environ is the victim's ($cmd)" ||
         fail "restored /proc/$VPID/environ is $cmd, the victim's was $VICTIM_ENVIRON"
     [ -z "${CORE:-}" ] || check_shared_memory
+    [ "$HELD_CONN" = 0 ] || first_client_after_held
     if timed answers answers_while_alive 20; then
         pass "the resurrected program answers its client on port $PORT"
     else
@@ -772,7 +1037,9 @@ answers_while_alive() {
 # why_dead: when the resurrected process died with a core (core_pattern still
 # points into $WORK), say of what and where, with gdb's backtrace.
 why_dead() {
-    local core="$WORK/core.$VPID"
+    local core="$CORE_DIR/core.$VPID"
+    # necro-catch does not overwrite the victim's own core.PID: core.PID.1.
+    [ "${CORE:-}" != "$core" ] || core=$core.1
     is_running "$VPID" && return 0
     wait_for 5 test -s "$core" || { log "pid $VPID is gone and left no core"; return 0; }
     log "the resurrected pid $VPID died and left $core:"
@@ -802,12 +1069,17 @@ dump_victim_control() {
 }
 
 start_victim
-if [ "${NECRO_REAL_CONTROL:-0}" != 1 ]; then
+if [ "${NECRO_REAL_CONTROL:-0}" = 1 ]; then
+    :
+elif [ "$CAUGHT" = 1 ]; then
+    necromance_caught
+else
     dump_donor
     necromance
 fi
 restore_live
 timed checks "prog_check_$P"
+[ "$CAUGHT" = 0 ] || timed world check_caught_world
 if is_running "$VPID"; then
     pass "pid $VPID still alive and running"
 else

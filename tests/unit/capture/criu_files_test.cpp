@@ -108,7 +108,11 @@ TEST_CASE("pipe, eventfd, signalfd, timerfd and socket entries carry their detai
   CHECK(tcp.src_addr(0) == htonl(INADDR_LOOPBACK));  // network order in memory, as CRIU stores it
   necro::pb::unix_sk_entry u;
   REQUIRE(u.ParseFromString(by_fd[11]->usk()));
-  CHECK((u.name() == "sock" && u.backlog() > 0 && u.type() == 1));
+  // The path as the kernel reports it, with its NUL; state TCP_LISTEN as CRIU
+  // records it (not /proc/net/unix's SS_UNCONNECTED); "sock" is relative to the cwd.
+  CHECK((u.name() == std::string("sock", 5) && u.backlog() > 0 && u.type() == 1 && u.state() == 10));
+  CHECK(u.name_dir() == l->capture.cwd);
+  CHECK(u.opts().so_sndbuf() > 0);  // the kernel's default, not 0 (CRIU would force the minimum)
   CHECK(m.creds.cap_eff_size() == 2);
   CHECK(m.rlimits.size() == 16);
 }

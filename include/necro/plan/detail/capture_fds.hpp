@@ -40,9 +40,16 @@ inline constexpr std::uint32_t s_ifmt = 0170000, s_ifsock = 0140000, s_ififo = 0
 inline constexpr std::uint32_t ipproto_tcp = 6, af_inet6 = 10, sock_stream = 1;
 inline constexpr std::uint32_t tcp_state_established = 1, tcp_state_close = 7, tcp_state_listen = 10;
 
-/// Whether fd `f` comes back as the victim's own object, and if not, why.
+/// What becomes of a captured fd.
+enum class fd_fate {
+  own,       ///< the victim's own object comes back
+  stand_in,  ///< its peer is gone: a socket or pipe end of the same kind, unconnected, holds the fd
+  closed,    ///< nothing of it can be opened again
+};
+
+/// The fate of a captured fd, and why when it is not its own.
 struct fd_verdict {
-  bool own = false;
+  fd_fate fate = fd_fate::closed;
   std::string why;  ///< empty when own
 };
 
@@ -100,6 +107,26 @@ inline std::string describe_fd(const capture::fd_entry& f) {
   }
 }
 
+/// The stand-in for fd `f` (fd_fate::stand_in): the same kind, unconnected.
+/// A pipe end whose peer was outside comes back alone: CRIU makes a new pipe
+/// and closes its other end, so reads see end of file and writes EPIPE.
+inline capture::fd_entry stand_in_for(capture::fd_entry f) {
+  if (!f.sock) return f;
+  auto& k = *f.sock;
+  k.local_addr = {}, k.remote_addr = {}, k.local_port = 0, k.remote_port = 0, k.backlog = 0;
+  k.unix_name.clear();
+  k.state = f.kind == capture::fd_kind::unix_sk ? 1u : tcp_state_close;  // SS_UNCONNECTED, TCP_CLOSE
+  return f;
+}
+
+/// What holds a stand-in's fd, in words.
+inline std::string_view stand_in_words(const capture::fd_entry& f) {
+  if (f.kind == capture::fd_kind::pipe)
+    return (f.flags & o_accmode) == o_rdonly_mode ? "a pipe whose write end is closed holds the fd (reads see end of file)"
+                                                   : "a pipe whose read end is closed holds the fd (writes fail with EPIPE)";
+  return "an unconnected socket of the same kind holds the fd (reads and writes see the connection gone)";
+}
+
 /// Which access modes each pipe inode is held with: a pipe comes back only
 /// when the process holds both ends (the other end of any other is outside).
 struct pipe_ends {
@@ -119,28 +146,33 @@ inline std::map<std::uint64_t, pipe_ends> pipes_held(const capture::process_capt
 /// there now with the same file type, and not a FIFO or socket (opening those
 /// by path blocks or fails).
 inline fd_verdict judge_path(std::string_view path, std::uint32_t captured_mode, const capture_facts& facts) {
-  if (path.empty() || path.front() != '/') return {false, "not a path on a file system"};
-  if (path.ends_with(" (deleted)")) return {false, "the file was deleted before the death"};
+  const auto closed = [](std::string why) { return fd_verdict{fd_fate::closed, std::move(why)}; };
+  if (path.empty() || path.front() != '/') return closed("not a path on a file system");
+  if (path.ends_with(" (deleted)")) return closed("the file was deleted before the death");
   const auto type = captured_mode & s_ifmt;
-  if (type == s_ififo || type == s_ifsock) return {false, "a named FIFO or socket file is not reopened by path"};
+  if (type == s_ififo || type == s_ifsock) return closed("a named FIFO or socket file is not reopened by path");
   const auto it = facts.present.find(path);
-  if (it == facts.present.end()) return {false, "it is gone from this machine"};
-  if ((it->second & s_ifmt) != type) return {false, "another kind of file is at that path now"};
-  return {true, {}};
+  if (it == facts.present.end()) return closed("it is gone from this machine");
+  if ((it->second & s_ifmt) != type) return closed("another kind of file is at that path now");
+  return {fd_fate::own, {}};
 }
 
+/// A connection whose peer is gone comes back as an unconnected socket of
+/// the same kind: the program's own bookkeeping (an event loop's table of
+/// fds, an epoll registration) stays valid, and its next read or write sees
+/// the connection gone, as after a reset.
 inline fd_verdict judge_socket(const capture::fd_entry& f) {
-  if (!f.sock) return {false, "a socket of a family necro does not re-create (only TCP, UDP and unix)"};
+  if (!f.sock) return {fd_fate::closed, "a socket of a family necro does not re-create (only TCP, UDP and unix)"};
   const auto& k = *f.sock;
   if (f.kind == capture::fd_kind::unix_sk) {
-    if (k.backlog) return {true, {}};
-    if (k.state == 3) return {false, "a connection cannot come back: its peer is gone"};
-    if (k.type != sock_stream) return {true, {}};  // an unconnected datagram socket
-    return {false, "an unconnected unix stream socket is not re-created"};
+    if (k.backlog) return {fd_fate::own, {}};
+    if (k.state == 3) return {fd_fate::stand_in, "its peer is gone"};
+    if (k.type != sock_stream) return {fd_fate::own, {}};  // an unconnected datagram socket
+    return {fd_fate::stand_in, "an unconnected unix stream socket comes back unbound"};
   }
-  if (k.proto != ipproto_tcp) return {true, {}};  // UDP: bound, connected or not, it needs no peer
-  if (k.state == tcp_state_listen || k.state == tcp_state_close) return {true, {}};
-  return {false, "a TCP connection cannot come back (its peer and sequence numbers are gone)"};
+  if (k.proto != ipproto_tcp) return {fd_fate::own, {}};  // UDP: bound, connected or not, it needs no peer
+  if (k.state == tcp_state_listen || k.state == tcp_state_close) return {fd_fate::own, {}};
+  return {fd_fate::stand_in, "a TCP connection cannot come back (its peer and sequence numbers are gone)"};
 }
 
 /// The verdict on one captured fd. `scope` regular_files keeps everything
@@ -149,22 +181,22 @@ inline fd_verdict judge_fd(const capture::fd_entry& f, const std::map<std::uint6
                            const capture_facts& facts, capture_scope scope) {
   using capture::fd_kind;
   if (scope == capture_scope::regular_files && f.kind != fd_kind::reg)
-    return {false, "with a donor only the victim's regular files are taken"};
+    return {fd_fate::closed, "with a donor only the victim's regular files are taken"};
   switch (f.kind) {
     case fd_kind::reg: return judge_path(f.link, f.mode, facts);
     case fd_kind::pipe: {
       const auto& e = pipes.at(f.ino);
-      return e.read && e.write ? fd_verdict{true, {}}
-                               : fd_verdict{false, "the pipe's other end was held outside the process"};
+      return e.read && e.write ? fd_verdict{fd_fate::own, {}}
+                               : fd_verdict{fd_fate::stand_in, "the pipe's other end was held outside the process"};
     }
     case fd_kind::inet:
     case fd_kind::unix_sk: return judge_socket(f);
     case fd_kind::eventfd:
     case fd_kind::signalfd:
-    case fd_kind::epoll: return {true, {}};
+    case fd_kind::epoll: return {fd_fate::own, {}};
     case fd_kind::timerfd:
-      return f.timer ? fd_verdict{true, {}} : fd_verdict{false, "its settings were not captured"};
-    default: return {false, "a kind of file CRIU cannot re-create from a capture"};
+      return f.timer ? fd_verdict{fd_fate::own, {}} : fd_verdict{fd_fate::closed, "its settings were not captured"};
+    default: return {fd_fate::closed, "a kind of file CRIU cannot re-create from a capture"};
   }
 }
 

@@ -1,0 +1,258 @@
+// plan::apply_capture on the real fixtures: catchme killed under necro-catch
+// (tests/data/x86_64/catch.core.zst and catch.capture/, one fd of every kind)
+// resurrected without a donor, and the counter core with its CRIU donor. The
+// paths the capture would reopen are given as facts (their captured modes), so
+// the test does not depend on this machine's files.
+#include <set>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include <necro/necro.hpp>
+
+#include "support/fixtures.hpp"
+
+namespace {
+
+using core_t = necro::elf::core_view<necro::arch::x86_64>;
+namespace pb = necro::pb;
+namespace plan = necro::plan;
+using necro::capture::fd_kind;
+
+struct victim {
+  core_t core;
+  necro::capture::process_capture capture;
+  plan::synthetic_donor donor;
+  plan::resurrection planned;
+};
+
+std::optional<victim> load_victim() {
+  const auto core_path = necro::test::fixture("x86_64/catch.core");
+  const auto dir = necro::test::fixture("x86_64/catch.capture");
+  if (!core_path || !dir) return std::nullopt;
+  auto core = core_t::open(core_path->string());
+  if (!core) FAIL(core.error().message());
+  auto cap = necro::capture::read(dir->string(), core->pid());
+  if (!cap) FAIL(cap.error().message());
+  auto donor = plan::synthesize_donor(*core, {}, {});
+  if (!donor) FAIL(donor.error().message());
+  auto p = plan::plan_donorless(*core, *donor, {}, {.offline = true});
+  if (!p) FAIL(p.error().message());
+  return victim{std::move(*core), std::move(*cap), std::move(*donor), std::move(*p)};
+}
+
+/// Every captured path there now, with the mode it had.
+plan::capture_facts all_present(const necro::capture::process_capture& c) {
+  plan::capture_facts f{.dir = "catch.capture", .present = {}};
+  for (const auto& fd : c.fds)
+    if (fd.kind == fd_kind::reg) f.present.emplace(fd.link, fd.mode);
+  f.present.emplace(c.cwd, 040755);
+  f.present.emplace(c.root, 040755);
+  return f;
+}
+
+template <class Msg>
+std::vector<Msg> entries(const plan::resurrection& p, const std::string& name, std::uint32_t magic) {
+  for (const auto& c : p.carried) {
+    if (c.to != name) continue;
+    REQUIRE(c.bytes);
+    const necro::io::byte_view v(std::as_bytes(std::span(c.bytes->data(), c.bytes->size())), 0, name);
+    auto r = necro::criu::entry_reader::open(v, magic);
+    REQUIRE(r);
+    auto all = r->read_all<Msg>();
+    REQUIRE(all);
+    return *all;
+  }
+  FAIL("no carried image " << name);
+  return {};
+}
+
+const pb::file_entry& file(const plan::resurrection& p, std::uint32_t id) {
+  for (const auto& f : p.files)
+    if (f.id() == id) return f;
+  FAIL("no files.img entry " << id);
+  throw;
+}
+
+std::map<int, pb::fdinfo_entry> fd_table(const plan::resurrection& p, const std::string& name) {
+  std::map<int, pb::fdinfo_entry> t;
+  for (auto& e : entries<pb::fdinfo_entry>(p, name, necro::criu::magic::fdinfo)) t.emplace(static_cast<int>(e.fd()), e);
+  return t;
+}
+
+bool mentions(const std::vector<std::string>& lines, std::string_view start, std::string_view part) {
+  for (const auto& l : lines)
+    if (l.starts_with(start) && l.find(part) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("without a donor, every captured fd comes back as the victim's own", "[plan][capture]") {
+  auto v = load_victim();
+  REQUIRE(v);
+  REQUIRE(plan::apply_capture(v->planned, v->donor.images, v->capture, all_present(v->capture),
+                              plan::capture_scope::everything));
+  const auto t = fd_table(v->planned, v->donor.images.fdinfo_name());
+  REQUIRE(t.size() == v->capture.fds.size());
+  std::map<int, const necro::capture::fd_entry*> by_fd;
+  for (const auto& f : v->capture.fds) by_fd[f.fd] = &f;
+  std::set<std::uint32_t> pipe_ids;
+  for (const auto& [fd, fi] : t) {
+    INFO("fd " << fd);
+    const auto& cap = *by_fd.at(fd);
+    const auto& e = file(v->planned, fi.id());
+    CHECK(fi.flags() == ((cap.flags & 02000000) ? 1u : 0u));
+    switch (cap.kind) {
+      case fd_kind::reg:
+        REQUIRE(e.has_reg());
+        CHECK(e.reg().name() == cap.link);
+        CHECK(e.reg().flags() == (cap.flags & ~02000000u));
+        CHECK(!e.reg().has_size());
+        CHECK(!e.reg().has_mnt_id());
+        CHECK(e.reg().pos() == ((cap.mode & 0170000) == 0020000 ? ~0ull : cap.pos));
+        break;
+      case fd_kind::pipe: {
+        CHECK(e.type() == pb::PIPE);
+        pb::pipe_entry p;
+        REQUIRE(p.ParseFromString(e.pipe()));
+        pipe_ids.insert(p.pipe_id());
+        break;
+      }
+      case fd_kind::inet: {
+        pb::inet_sk_entry s;
+        REQUIRE(s.ParseFromString(e.isk()));
+        CHECK(s.src_port() == cap.sock->local_port);
+        CHECK(s.state() == cap.sock->state);
+        CHECK(s.opts().so_sndbuf() > 0);
+        if (s.state() == 10) CHECK(s.backlog() > 0);
+        break;
+      }
+      case fd_kind::unix_sk: {
+        pb::unix_sk_entry s;
+        REQUIRE(s.ParseFromString(e.usk()));
+        CHECK(s.state() == 10);  // TCP_LISTEN as CRIU records it, not /proc's SS_UNCONNECTED
+        CHECK(s.name() == cap.sock->unix_name + '\0');
+        CHECK(s.name_dir() == v->capture.cwd);  // "sock" is relative
+        break;
+      }
+      case fd_kind::epoll:
+        REQUIRE(e.has_epfd());
+        CHECK(static_cast<std::size_t>(e.epfd().tfd_size()) == cap.targets.size());
+        break;
+      case fd_kind::eventfd: {
+        pb::eventfd_file_entry x;
+        REQUIRE(x.ParseFromString(e.efd()));
+        CHECK(x.counter() == 42);
+        break;
+      }
+      default: CHECK(e.type() != pb::REG);
+    }
+  }
+  CHECK(pipe_ids.size() == 1);  // both ends: one pipe again
+  CHECK(v->planned.capture->closed.empty());
+}
+
+TEST_CASE("without a donor, cwd, umask, rlimits and creds are the victim's; replaced defaults go", "[plan][capture]") {
+  auto v = load_victim();
+  REQUIRE(v);
+  REQUIRE(plan::apply_capture(v->planned, v->donor.images, v->capture, all_present(v->capture),
+                              plan::capture_scope::everything));
+  const auto fs = entries<pb::fs_entry>(v->planned, necro::criu::image_name("fs-", v->planned.pid), necro::criu::magic::fs);
+  REQUIRE(fs.size() == 1);
+  CHECK(file(v->planned, fs[0].cwd_id()).reg().name() == v->capture.cwd);
+  CHECK(fs[0].umask() == *v->capture.umask);
+  const auto& tc = v->planned.threads.front().core.tc();
+  CHECK(tc.rlimits().rlimits(7).cur() == 20000);  // RLIMIT_NOFILE as captured, not the test's own
+  CHECK(v->planned.threads.front().core.thread_core().creds().cap_eff(0) ==
+        static_cast<std::uint32_t>(v->capture.creds->cap_eff));
+  for (const auto& d : v->planned.not_in_core) {
+    CHECK(d.what != "open files");
+    CHECK(d.what != "cwd and root");
+    CHECK(d.what != "rlimits");
+  }
+  // No entry left that nothing refers to: the synthetic stdio and cwd went.
+  std::set<std::uint32_t> used{fs[0].cwd_id(), fs[0].root_id(), static_cast<std::uint32_t>(v->planned.mm.exe_file_id())};
+  for (const auto& [fd, fi] : fd_table(v->planned, v->donor.images.fdinfo_name())) used.insert(fi.id());
+  for (const auto& m : v->planned.mm.vmas()) used.insert(static_cast<std::uint32_t>(m.shmid()));
+  for (const auto& f : v->planned.files) CHECK(used.contains(f.id()));
+  CHECK(necro::plan::explain(v->planned).find("\nfrom the capture catch.capture:\n  fd 0: /dev/null") != std::string::npos);
+}
+
+TEST_CASE("what cannot come back is listed: closed, a stand-in where the peer is gone, fds 0-2 the default",
+          "[plan][capture]") {
+  auto v = load_victim();
+  REQUIRE(v);
+  auto facts = all_present(v->capture);
+  facts.present.erase("/dev/null");                        // stdio cannot be reopened
+  facts.present.erase(v->capture.fds.at(3).link);          // appended.txt is gone
+  v->capture.fds.at(9).sock->state = 1;                    // the TCP socket was a connection
+  std::erase_if(v->capture.fds, [](const auto& f) { return f.fd == 5; });  // the pipe's write end was elsewhere
+  REQUIRE(plan::apply_capture(v->planned, v->donor.images, v->capture, facts, plan::capture_scope::everything));
+  const auto& use = *v->planned.capture;
+  CHECK(mentions(use.closed, "fd 0: /dev/null", "the default file is open there instead"));
+  CHECK(mentions(use.closed, "fd 3: ", "gone from this machine"));
+  CHECK(mentions(use.closed, "fd 4: pipe", "a pipe whose write end is closed holds the fd"));
+  CHECK(mentions(use.closed, "fd 9: tcp", "an unconnected socket of the same kind holds the fd"));
+  const auto t = fd_table(v->planned, v->donor.images.fdinfo_name());
+  CHECK(t.contains(0));  // the default stdio
+  CHECK(!t.contains(3));
+  CHECK(file(v->planned, t.at(4).id()).type() == pb::PIPE);
+  pb::inet_sk_entry sk;
+  REQUIRE(sk.ParseFromString(file(v->planned, t.at(9).id()).isk()));
+  CHECK(sk.state() == 7);  // TCP_CLOSE, unbound: the connection is gone
+  CHECK(sk.src_port() == 0);
+  CHECK(sk.dst_port() == 0);
+  // The event loop's registrations of the stand-ins stay: it sees them hang up.
+  CHECK(file(v->planned, t.at(12).id()).epfd().tfd_size() == 3);
+  CHECK(use.lost.size() == 0);
+}
+
+TEST_CASE("a capture of another pid is refused", "[plan][capture]") {
+  auto v = load_victim();
+  REQUIRE(v);
+  v->capture.pid += 1;
+  const auto r = plan::apply_capture(v->planned, v->donor.images, v->capture, all_present(v->capture),
+                                     plan::capture_scope::everything);
+  REQUIRE(!r);
+  CHECK(r.error().message().find("the capture is of pid") != std::string::npos);
+}
+
+TEST_CASE("with a donor, the victim's regular files replace the donor's at the same fds", "[plan][capture]") {
+  const auto core_path = necro::test::x86_64_core();
+  const auto donor_path = necro::test::x86_64_donor();
+  const auto cap_dir = necro::test::fixture("x86_64/catch.capture");
+  REQUIRE((core_path && donor_path && cap_dir));
+  auto core = core_t::open(core_path->string());
+  REQUIRE(core);
+  auto donor = necro::criu::image_set::load(*donor_path);
+  REQUIRE(donor);
+  REQUIRE(!donor->fdinfo().empty());
+  auto p = plan::plan_resurrection(*core, *donor, {}, {.offline = true});
+  REQUIRE(p);
+  auto cap = necro::capture::read(cap_dir->string());
+  REQUIRE(cap);
+  cap->pid = core->pid();  // the catchme capture stands in for the counter's
+  const auto donor_fds = [&] {
+    std::map<int, std::uint32_t> m;
+    for (const auto& fi : donor->fdinfo()) m.emplace(static_cast<int>(fi.fd()), fi.id());
+    return m;
+  }();
+  auto facts = all_present(*cap);
+  facts.present.erase("/dev/null");  // the victim's stdio cannot be reopened: the donor's stays
+  REQUIRE(plan::apply_capture(*p, *donor, *cap, facts, plan::capture_scope::regular_files));
+  const auto t = fd_table(*p, donor->fdinfo_name());
+  const auto& appended = file(*p, t.at(3).id());
+  CHECK(appended.reg().name() == cap->fds.at(3).link);
+  CHECK(appended.reg().pos() == 7);
+  for (const auto& [fd, id] : donor_fds) {
+    INFO("fd " << fd);
+    CHECK(t.at(fd).id() == id);
+    CHECK(mentions(p->capture->closed, fmt::format("fd {}: /dev/null", fd), "the donor's file is open there instead"));
+  }
+  CHECK(!t.contains(9));  // sockets, pipes and event fds are not taken with a donor
+  CHECK(!t.contains(12));
+  CHECK(t.size() == donor_fds.size() + 1);
+  // Task settings stay the donor's.
+  CHECK(p->threads.front().core.tc().rlimits().rlimits(7).cur() == donor->leader_core().tc().rlimits().rlimits(7).cur());
+}
