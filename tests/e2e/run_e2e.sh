@@ -75,7 +75,7 @@
 #                need their SIGUSR1 handler, which a core does not hold: they
 #                are only compared stopped.
 #   catch-counter, catch-segv, catch-segv-thread, catch-heapsig, catch-pool,
-#   catch-handshake, catch-manymaps
+#   catch-handshake, catch-manymaps, catch-catchme
 #                the victim of the mode without "catch-" runs as in that mode
 #                (writing to its own OUT file) and dies under the core_pattern
 #                helper: core_pattern = `|necro-catch --dir WORK/caught %P`
@@ -99,7 +99,15 @@
 #                ones: gdb checks, then the re-crash, whose core necro-catch
 #                writes into WORK/caught. catch-counter's stdin is a named FIFO
 #                (not reopened by path): --explain must list fd 0 as closed,
-#                and the restored fd 0 is /dev/null.
+#                and the restored fd 0 is /dev/null. catch-catchme's victim
+#                is tests/data/src/catchme.c (an fd of every kind: a file at
+#                an offset, a pipe, eventfd, timerfd, signalfd, epoll, TCP and
+#                UDP on 127.0.0.1, a unix listener): restored stopped, the
+#                eventfd's count, the timerfd's clock and interval, the
+#                signalfd's mask and the epoll's registrations are the
+#                captured ones; its TCP port refuses connections while it is
+#                dead and takes them again once it runs, and so does its unix
+#                socket.
 #   catch-shmem  the same for the shmem victim; by hand only, not a ctest test
 #                yet: without a donor every mapping of the memfd and of the
 #                deleted file comes back MAP_SHARED (the core has no share
@@ -178,7 +186,7 @@ show_log() {
 case $MODE in
     counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem | shmem-new | manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     nodonor-counter | nodonor-segv | nodonor-segv-thread | nodonor-heapsig | nodonor-pool | nodonor-handshake | nodonor-manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
-    catch-counter | catch-segv | catch-segv-thread | catch-heapsig | catch-pool | catch-handshake | catch-manymaps | catch-shmem) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    catch-counter | catch-segv | catch-segv-thread | catch-heapsig | catch-pool | catch-handshake | catch-manymaps | catch-shmem | catch-catchme) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -453,6 +461,9 @@ case $VICTIM_MODE in
         printf '%s\n' 200000 >/proc/sys/vm/max_map_count
         CRIU_TIMEOUT=300
         log "vm.max_map_count was $OLD_MAX_MAP_COUNT; now 200000 (restored on exit)" ;;
+    catchme)
+        # tests/data/src/catchme.c: one fd of every kind the capture describes.
+        BIN="$VICTIMS/catchme"; VICTIM_ARGS=(); KIND=killed ;;
     heapsig | oracle-criu | reflink | lazy)
         BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
         seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
@@ -476,6 +487,7 @@ progress_ok() {
         segv) has_lines_since "$OUT" "${1:-0}" 1 '^filled ' ;;
         pool) has_lines_since "$OUT" "${1:-0}" 40 '^w' ;;
         handshake) has_lines_since "$OUT" "${1:-0}" 20 '^main ' ;;
+        catchme) [ -e "$WORK/ready" ] ;;
     esac
 }
 # last_per_key FILE FROM PREFIX: "key value" of the last line of each key
@@ -510,7 +522,7 @@ start_victim() {
     unset "TRACKED[$VPID]"
     [ "$st" -eq "$want" ] && pass "victim pid $VPID died with status $st" ||
         fatal "victim pid $VPID exit status $st, expected $want"
-    VICTIM_EXPECTED_CMDLINE="$BIN ${VICTIM_ARGS[*]}"
+    VICTIM_EXPECTED_CMDLINE="$BIN${VICTIM_ARGS[*]:+ ${VICTIM_ARGS[*]}}"
     finish_victim_death
 }
 
@@ -646,6 +658,10 @@ check_runs_on() {
 # output after byte FROM), and behaves; LOG is the restore's, shown on failure.
 check_goes_on() {
     local from=$1 restore_log=$2
+    if [ "$BIN_BASE" = catchme ]; then
+        check_catchme_on
+        return 0
+    fi
     if wait_for 10 progress_ok "$from"; then
         pass "restored process pid $VPID runs and writes its output"
     else
@@ -695,6 +711,38 @@ check_sighup_ignored() {
     else
         fail "pid $VPID did not survive SIGHUP, which the victim ignored (state '$(state_of "$VPID")')"
     fi
+}
+
+# tcp_answers PORT: something takes a connection on 127.0.0.1:PORT.
+tcp_answers() { timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null; }
+
+# check_catchme_dead: once catchme is dead nothing listens on its TCP port
+# (so a connection later is the resurrected one's).
+check_catchme_dead() {
+    local port
+    port=$(sed -n 's/^tcp //p' "$WORK/ports.txt")
+    tcp_answers "$port" && fail "something still listens on the dead catchme's port $port" ||
+        pass "the dead catchme's TCP port $port refuses connections"
+}
+
+# check_catchme_on: the running resurrected catchme, which never accepts,
+# listens again on the victim's own TCP port and unix socket WORK/sock (a
+# connection lands in the backlog), survives SIGHUP, and lives on.
+check_catchme_on() {
+    local port
+    port=$(sed -n 's/^tcp //p' "$WORK/ports.txt")
+    tcp_answers "$port" && pass "its own listening TCP socket takes a connection on 127.0.0.1:$port again" ||
+        fail "nothing takes a connection on 127.0.0.1:$port, the victim's listening port"
+    if command -v python3 >/dev/null; then
+        timeout 5 python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$WORK/sock" 2>/dev/null &&
+            pass "its own listening unix socket takes a connection at $WORK/sock again" ||
+            fail "nothing takes a connection at $WORK/sock, the victim's listening unix socket"
+    fi
+    kill -HUP "$VPID"
+    sleep 0.2
+    is_running "$VPID" && pass "pid $VPID survived SIGHUP (ignored) and still runs" ||
+        fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
+    kill_tracked "$VPID"
 }
 
 # check_heapsig_on FROM: the resurrected heapsig did not start over, runs its
@@ -1164,6 +1212,36 @@ capture_fds() {
 }
 # fdinfo_field PID FD NAME: a field of /proc/PID/fdinfo/FD (pos, flags).
 fdinfo_field() { awk -v n="$3:" '$1 == n { print $2 }' "/proc/$1/fdinfo/$2"; }
+# capture_fd_word N WORD: the value of WORD=... on the capture's line of fd N.
+capture_fd_word() {
+    awk -v n="$1" -v w="$2=" '$1 == "fd" && $2 == n { for (i = 3; i <= NF; i++) if (index($i, w) == 1) { print substr($i, length(w) + 1); exit } }' \
+        "$CORE.necro/capture.txt"
+}
+# epoll_captured N / epoll_live PID N: "TFD EVENTS DATA" (hex) per registration of epoll fd N.
+epoll_captured() {
+    awk -v n="$1" '$1 == "tfd" && $2 == n { delete v; for (i = 3; i <= NF; i++) { j = index($i, "="); v[substr($i, 1, j - 1)] = substr($i, j + 1) }
+                                          print v["tfd"], v["events"], v["data"] }' "$CORE.necro/capture.txt" | sed 's/0x//g' | sort
+}
+epoll_live() { sed -n 's/^tfd: *\([0-9]*\) *events: *\([0-9a-f]*\) *data: *\([0-9a-f]*\).*/\1 \2 \3/p' "/proc/$1/fdinfo/$2" | sort; }
+
+# check_anon_restored N KIND: an eventfd's count, a timerfd's clock and
+# interval, a signalfd's mask, an epoll's registrations (target fd, events,
+# data) of fd N of the restored VPID are the captured ones; appends what
+# differs to FD_BAD. (A timerfd's it_value runs on: not compared.)
+check_anon_restored() {
+    local n=$1 kind=$2 want got
+    case $kind in
+        eventfd) want=$(capture_fd_word "$n" count); got=$((16#$(fdinfo_field "$VPID" "$n" eventfd-count))) ;;
+        signalfd) want=$(($(capture_fd_word "$n" sigmask))); got=$((16#$(fdinfo_field "$VPID" "$n" sigmask))) ;;
+        timerfd)
+            want="clock $(capture_fd_word "$n" clockid) interval ($(capture_fd_word "$n" interval_sec), $(capture_fd_word "$n" interval_nsec))"
+            got="clock $(fdinfo_field "$VPID" "$n" clockid) interval $(sed -n 's/^it_interval: *//p' "/proc/$VPID/fdinfo/$n")" ;;
+        epoll) want=$(epoll_captured "$n" | paste -sd,); got=$(epoll_live "$VPID" "$n" | paste -sd,) ;;
+        *) return 0 ;;
+    esac
+    [ "$got" = "$want" ] && FD_SETTINGS+=("$kind") || FD_BAD+=("fd $n ($kind) has '$got', the victim's had '$want'")
+}
+
 # octal VALUE: 0o755, 0755 or 755 (octal) in decimal.
 octal() { local v=${1#0o}; echo $((8#$v)); }
 
@@ -1190,7 +1268,8 @@ check_fd_restored() {
         inet | unix | socket)
             [[ $live == socket:\[*\] ]] || FD_BAD+=("fd $n is $live, the victim's was a $kind socket") ;;
         *)
-            [ "$live" = "$link" ] || FD_BAD+=("fd $n is $live, the victim's was $link") ;;
+            [ "$live" = "$link" ] || FD_BAD+=("fd $n is $live, the victim's was $link")
+            check_anon_restored "$n" "$kind" ;;
     esac
     FD_SEEN+=("$n $live")
 }
@@ -1201,7 +1280,7 @@ check_fd_restored() {
 check_fds_restored() {
     local closed n kind flags pos ino link extra=
     local -A PIPE_OF=()
-    local FD_BAD=() FD_SEEN=()
+    local FD_BAD=() FD_SEEN=() FD_SETTINGS=()
     closed=" $(sed -n 's/^  closed fd \([0-9]*\):.*/\1/p' "$WORK/explain.log" | paste -sd' ') "
     while read -r n kind flags pos ino link; do
         [[ $closed == *" $n "* ]] && continue
@@ -1216,7 +1295,7 @@ check_fds_restored() {
     done
     [ -z "$extra" ] || FD_BAD+=("fds the victim did not have:$extra")
     if [ "${#FD_BAD[@]}" -eq 0 ] && [ "${#FD_SEEN[@]}" -gt 0 ]; then
-        pass "the victim's fds are back as captured (file paths, pos, flags; pipes paired): $(printf '%s, ' "${FD_SEEN[@]}" | sed 's/, $//')"
+        pass "the victim's fds are back as captured (file paths, pos, flags; pipes paired$([ "${#FD_SETTINGS[@]}" -eq 0 ] || echo "; settings of ${FD_SETTINGS[*]}")): $(printf '%s, ' "${FD_SEEN[@]}" | sed 's/, $//')"
     else
         fail "the restored fds differ from the capture: $(printf '%s; ' "${FD_BAD[@]}")"
     fi
@@ -1392,6 +1471,7 @@ catch-*)
     if [ "$MODE" = catch-manymaps ]; then check_no_nt_file; fi
     resurrect_from_capture
     if [ "$MODE" = catch-manymaps ]; then check_rebuilt_without_donor; fi
+    if [ "$BIN_BASE" = catchme ]; then check_catchme_dead; fi
     check_stopped_restore "$IMG"
     check_capture_restored
     if [ "$MODE" = catch-counter ]; then check_fifo_stdin_closed; fi
@@ -1418,7 +1498,7 @@ lazy)
 oracle-criu | oracle-criu-thread)
     launch "$BIN" "${VICTIM_ARGS[@]}"
     VPID=$LAUNCHED
-    VICTIM_EXPECTED_CMDLINE="$BIN ${VICTIM_ARGS[*]}"
+    VICTIM_EXPECTED_CMDLINE="$BIN${VICTIM_ARGS[*]:+ ${VICTIM_ARGS[*]}}"
     log "victim: $BIN ${VICTIM_ARGS[*]} (pid $VPID)"
     wait_for 10 progress_ok || fatal "victim made no progress"
     # A gcore of the stopped victim first: its registers are raw (a thread in
