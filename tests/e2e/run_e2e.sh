@@ -1224,6 +1224,14 @@ epoll_captured() {
 }
 epoll_live() { sed -n 's/^tfd: *\([0-9]*\) *events: *\([0-9a-f]*\) *data: *\([0-9a-f]*\).*/\1 \2 \3/p' "/proc/$1/fdinfo/$2" | sort; }
 
+# hex_field N NAME: a hex field of the restored VPID's fdinfo of fd N, in
+# decimal ("missing" if it is not there).
+hex_field() {
+    local v
+    v=$(fdinfo_field "$VPID" "$1" "$2")
+    [[ $v =~ ^[0-9a-f]+$ ]] && echo $((16#$v)) || echo "missing"
+}
+
 # check_anon_restored N KIND: an eventfd's count, a timerfd's clock and
 # interval, a signalfd's mask, an epoll's registrations (target fd, events,
 # data) of fd N of the restored VPID are the captured ones; appends what
@@ -1231,8 +1239,8 @@ epoll_live() { sed -n 's/^tfd: *\([0-9]*\) *events: *\([0-9a-f]*\) *data: *\([0-
 check_anon_restored() {
     local n=$1 kind=$2 want got
     case $kind in
-        eventfd) want=$(capture_fd_word "$n" count); got=$((16#$(fdinfo_field "$VPID" "$n" eventfd-count))) ;;
-        signalfd) want=$(($(capture_fd_word "$n" sigmask))); got=$((16#$(fdinfo_field "$VPID" "$n" sigmask))) ;;
+        eventfd) want=$(capture_fd_word "$n" count); got=$(hex_field "$n" eventfd-count) ;;
+        signalfd) want=$(($(capture_fd_word "$n" sigmask))); got=$(hex_field "$n" sigmask) ;;
         timerfd)
             want="clock $(capture_fd_word "$n" clockid) interval ($(capture_fd_word "$n" interval_sec), $(capture_fd_word "$n" interval_nsec))"
             got="clock $(fdinfo_field "$VPID" "$n" clockid) interval $(sed -n 's/^it_interval: *//p' "/proc/$VPID/fdinfo/$n")" ;;
