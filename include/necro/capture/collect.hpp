@@ -8,6 +8,8 @@
 #pragma once
 
 #include <dirent.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +56,7 @@ class collector {
     c_.pid = pid;
     process_part();
     if (!expired("fds")) fds_part();
+    if (!expired("shared open files")) shared_part(pid);
     if (opt_.build_ids && !expired("mapped files")) maps_part();
     return std::move(c_);
   }
@@ -164,6 +167,24 @@ class collector {
     if (it == sockets_.end()) return skip(fmt::format("fd {}: {} is in none of net/{{tcp,tcp6,udp,udp6,unix}}", f.fd, f.link));
     f.sock = it->second;
     f.kind = it->second.family == 1 ? fd_kind::unix_sk : fd_kind::inet;
+  }
+
+  /// fds that share one open file description (dup, dup2, fork-inherited
+  /// stdout and stderr): kcmp(KCMP_FILE) on fds of the same inode, while the
+  /// dying process still holds its file table. Each names the lowest such fd.
+  void shared_part(std::int32_t pid) {
+    std::map<std::pair<std::uint64_t, std::uint64_t>, std::vector<fd_entry*>> by_inode;
+    for (auto& f : c_.fds)
+      if (f.ino != 0) by_inode[{f.dev, f.ino}].push_back(&f);
+    for (auto& [inode, fds] : by_inode)
+      for (std::size_t j = 1; j < fds.size(); ++j)
+        for (std::size_t i = 0; i < j; ++i) {
+          const long same = ::syscall(SYS_kcmp, pid, pid, KCMP_FILE, fds[i]->fd, fds[j]->fd);
+          if (same < 0) return skip(fmt::format("kcmp: {}: which fds share an open file is not known", std::strerror(errno)));
+          if (same != 0) continue;
+          fds[j]->shares = fds[i]->shares.value_or(fds[i]->fd);
+          break;
+        }
   }
 
   void fds_part() {

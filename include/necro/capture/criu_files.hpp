@@ -3,7 +3,8 @@
 /// the fdinfo entries that put them at their fd numbers, fs (cwd, root,
 /// umask), creds, rlimits — and criu_images(), the same framed as image files
 /// (files.img, fdinfo-PID.img, fs-PID.img, creds-PID.img). Pure: no I/O.
-/// File ids are 1..N in fd order, then cwd and root; an image set that merges
+/// File ids are 1..N in fd order (fds that share an open file, one id),
+/// then cwd and root; an image set that merges
 /// them renumbers. Kinds CRIU cannot take from a capture are listed in
 /// `not_converted`.
 #ifndef NECRO_CAPTURE_CRIU_FILES_HPP
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -220,13 +222,19 @@ inline pb::creds_entry creds_for(const credentials& c) {
 inline criu_files to_criu(const process_capture& c) {
   criu_files out;
   std::uint32_t id = 1;
+  std::map<std::int32_t, pb::fdinfo_entry> converted;  // by fd: an fd that shares one's open file takes its entry
   for (const auto& f : c.fds) {
+    if (const auto it = f.shares ? converted.find(*f.shares) : converted.end(); it != converted.end()) {
+      out.fdinfo.push_back(fdinfo_for(f, it->second.id(), it->second.type()));
+      continue;
+    }
     auto e = file_entry_for(f, id, c.cwd);
     if (!e) {
       out.not_converted.push_back(fmt::format("fd {}: {} {}", f.fd, kind_name(f.kind), io::printable(f.link)));
       continue;
     }
     out.fdinfo.push_back(fdinfo_for(f, id, e->type()));
+    converted.emplace(f.fd, out.fdinfo.back());
     out.files.push_back(std::move(*e));
     ++id;
   }

@@ -88,6 +88,9 @@ struct fd_entry {
   std::optional<timer_setting> timer;
   std::vector<epoll_target> targets;     ///< epoll
   std::optional<socket_info> sock;
+  /// The lowest fd sharing this fd's open file description (one offset and
+  /// status flags: dup, dup2, stdout and stderr of `>log 2>&1`), when another does.
+  std::optional<std::int32_t> shares;
 };
 
 /// A resource limit; `unlimited` is RLIM_INFINITY (~0).

@@ -74,6 +74,7 @@ inline void put_fd(std::string& o, const fd_entry& f) {
                    kind_name(f.kind), octal(f.flags), f.pos, f.mnt_id < 0 ? -1 : f.mnt_id, f.ino, octal(f.mode),
                    f.size, f.dev);
   put_fd_details(o, f);
+  if (f.shares) o += fmt::format(" shares={}", *f.shares);
   o += fmt::format(" link={}\n", escape(f.link));
   for (const auto& t : f.targets)
     o += fmt::format("tfd {} tfd={} events={:#x} data={:#x} ino={:#x} pos={}\n", f.fd, t.tfd, t.events, t.data,

@@ -147,10 +147,17 @@ inline std::map<int, pb::fdinfo_entry> rebuild_fd_table(resurrection& plan, cons
   if (scope == capture_scope::regular_files) after = before;
   const std::string_view set_word = scope == capture_scope::regular_files ? "the donor's" : "the default";
   std::uint32_t next = last_file_id(plan.files) + 1;
+  std::map<int, pb::fdinfo_entry> built;  // fds brought back, for those that share their open file
   for (const auto& f : c.fds) {
     const auto& v = verdicts.at(f.fd);
-    if (v.fate != fd_fate::closed) {
+    if (v.fate != fd_fate::closed && f.shares && built.contains(*f.shares)) {
+      const auto& shared = built.at(*f.shares);
+      after[f.fd] = capture::fdinfo_for(f, shared.id(), shared.type());
+      use.restored.push_back(fmt::format("fd {}: fd {}'s open file, shared again (one offset): {}", f.fd, *f.shares,
+                                         describe_fd(f)));
+    } else if (v.fate != fd_fate::closed) {
       bring_back(plan, f, v, next++, c, facts, held, after, use);
+      built.emplace(f.fd, after.at(f.fd));
     } else if (scope == capture_scope::regular_files && f.kind != capture::fd_kind::reg) {
       continue;  // the donor's stands; not the capture's business
     } else if (const auto it = before.find(f.fd); it != before.end() && (f.fd <= 2 || scope == capture_scope::regular_files)) {

@@ -81,6 +81,27 @@ TEST_CASE("collect on this process finds the fds it opened", "[capture][collect]
   ::unlink(tmpl);
 }
 
+TEST_CASE("collect finds the fds that share one open file description", "[capture][collect]") {
+  char tmpl[] = "/tmp/necro-collect-XXXXXX";
+  const int first = ::mkstemp(tmpl);
+  REQUIRE(first >= 0);
+  const int dup = ::dup(first);
+  const int again = ::open(tmpl, O_RDONLY | O_CLOEXEC);  // the same file, another description
+  const int dup2nd = ::dup(dup);
+  REQUIRE((dup >= 0 && again >= 0 && dup2nd >= 0));
+  const auto c = necro::capture::collect(::getpid());
+  REQUIRE(c);
+  CHECK(!find_fd(*c, first)->shares);
+  CHECK(find_fd(*c, dup)->shares == first);
+  CHECK(find_fd(*c, dup2nd)->shares == first);  // the lowest of them
+  CHECK(!find_fd(*c, again)->shares);
+  const auto back = necro::capture::parse_text(necro::capture::to_text(*c), "self", ::getpid());
+  REQUIRE(back);
+  CHECK(find_fd(*back, dup2nd)->shares == first);
+  for (const int fd : {first, dup, again, dup2nd}) ::close(fd);
+  ::unlink(tmpl);
+}
+
 TEST_CASE("collect stops at its deadline and says so", "[capture][collect]") {
   necro::capture::collect_options o;
   o.deadline = std::chrono::steady_clock::now();

@@ -179,6 +179,7 @@ TEST_CASE("broken lines give one error naming file, line and offset", "[capture]
   CHECK_THAT(bad("pos=7", "pos=99999999999999999999999"), Catch::Contains("pos=99999999999999999999999 is not a number that fits"));
   CHECK_THAT(bad("tfd 12 ", "tfd 11 "), Catch::Contains("tfd: does not follow the line of its epoll fd"));
   CHECK_THAT(bad("local=7f000001", "local=7f0000"), Catch::Contains("local= must be 8 hex digits"));
+  CHECK_THAT(bad(" link=/tmp", " shares=9 link=/tmp"), Catch::Contains("fd: shares=9 is not a lower fd"));
 }
 
 TEST_CASE("huge lists and lines hit the caps", "[capture][malformed]") {

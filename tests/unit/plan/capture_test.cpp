@@ -150,6 +150,10 @@ TEST_CASE("without a donor, every captured fd comes back as the victim's own", "
     }
   }
   CHECK(pipe_ids.size() == 1);  // both ends: one pipe again
+  // catchme's stdout and stderr are one open file (>/dev/null 2>&1): one entry again.
+  REQUIRE(by_fd.at(2)->shares == 1);
+  CHECK(t.at(2).id() == t.at(1).id());
+  CHECK(t.at(0).id() != t.at(1).id());
   CHECK(v->planned.capture->closed.empty());
 }
 

@@ -188,6 +188,10 @@ inline result<fd_entry> parse_fd(const line& l) {
   NECRO_TRY_ASSIGN(f.dev, number<std::uint64_t>(l, "dev"));
   NECRO_TRY_ASSIGN(f.link, text(l, "link"));
   NECRO_TRY(parse_fd_details(l, f));
+  if (l.raw("shares")) {
+    NECRO_TRY(assign(f.shares, number<std::int32_t>(l, "shares")));
+    if (*f.shares < 0 || *f.shares >= f.fd) return fail(l.fail(fmt::format("fd: shares={} is not a lower fd", *f.shares)));
+  }
   return f;
 }
 
