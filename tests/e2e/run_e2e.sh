@@ -87,7 +87,8 @@
 #                --cwd) writes the set; crit decodes it; restored stopped: the
 #                oracle, and the process against the capture: every fd not
 #                listed as closed has its path (files), kind (pipes, sockets,
-#                anon inodes; the two ends of a pipe one inode), and for files
+#                anon inodes; the two ends of a pipe one inode; fds that were
+#                one open file description one again, by kcmp), and for files
 #                its pos and flags; cwd, root, umask, ignored signals, creds
 #                and all rlimits are the victim's (launch makes them differ
 #                from criu-necromancer's defaults). Killed ones then run on
@@ -1309,6 +1310,32 @@ check_fds_restored() {
     fi
 }
 
+# check_shared_descriptions: fds the capture says were one open file
+# description (shares=M: dup, `>log 2>&1`) are one again in the restored VPID
+# (kcmp KCMP_FILE, through python3's ctypes), unless --explain closed one.
+check_shared_descriptions() {
+    local closed pairs out
+    closed=" $(sed -n 's/^  closed fd \([0-9]*\):.*/\1/p' "$WORK/explain.log" | paste -sd' ') "
+    pairs=$(awk -v closed="$closed" '$1 == "fd" { for (i = 3; i <= NF; i++) if (index($i, "shares=") == 1) {
+                m = substr($i, 8); if (index(closed, " " $2 " ") == 0 && index(closed, " " m " ") == 0) print $2, m } }' \
+        "$CORE.necro/capture.txt")
+    [ -n "$pairs" ] || { log "no two fds of the victim shared an open file description"; return 0; }
+    command -v python3 >/dev/null || { log "python3 not found: shared open file descriptions not checked"; return 0; }
+    # shellcheck disable=SC2086 # the pairs are words
+    out=$(python3 - "$VPID" $pairs <<'PY'
+import ctypes, platform, sys
+nr = {"x86_64": 312, "aarch64": 272}[platform.machine()]  # kcmp
+libc = ctypes.CDLL(None, use_errno=True)
+pid, a = int(sys.argv[1]), sys.argv[2:]
+for n, m in zip(a[0::2], a[1::2]):
+    r = libc.syscall(nr, pid, pid, 0, int(n), int(m))  # KCMP_FILE
+    print(f"fd {n} = fd {m}" if r == 0 else f"DIFFERENT fd {n} and fd {m} (kcmp {r}, errno {ctypes.get_errno()})")
+PY
+)
+    grep -q DIFFERENT <<<"$out" && fail "fds that were one open file description are not: $(paste -sd';' <<<"$out")" ||
+        pass "fds that were one open file description are one again (kcmp): $(paste -sd';' <<<"$out")"
+}
+
 # limits_rows FILE: "NAME SOFT HARD" per row of a /proc/PID/limits, unlimited
 # as RLIM_INFINITY (the name is the first 25 columns).
 limits_rows() {
@@ -1360,6 +1387,7 @@ check_creds_restored() {
 # cwd (the victim's, $WORK), root, umask, ignored signals, creds, every rlimit.
 check_capture_restored() {
     check_fds_restored
+    check_shared_descriptions
     check_creds_restored
     local cwd root want got diffs
     cwd=$(readlink "/proc/$VPID/cwd" || true)
