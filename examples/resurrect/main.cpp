@@ -349,7 +349,8 @@ struct donorless_choice {
 
 template <class Arch>
 donor_source load_donor(const necro::elf::core_view<Arch>& core, std::optional<necro::criu::image_set> images,
-                        const necro::io::file_facts& disk, const donorless_choice& choice) {
+                        const necro::io::file_facts& disk, const donorless_choice& choice,
+                        const necro::plan::share_modes& shares) {
   donor_source d;
   if (images) {
     d.loaded = std::move(images);
@@ -357,6 +358,7 @@ donor_source load_donor(const necro::elf::core_view<Arch>& core, std::optional<n
   }
   auto opt = donorless::gather(core.pid(), disk, choice.stdio, choice.cwd);
   if (!opt) die(opt.error());
+  opt->shares = shares;
   auto synthetic = necro::plan::synthesize_donor(core, disk, *opt);
   if (!synthetic) die(synthetic.error());
   d.synthetic = std::move(*synthetic);
@@ -365,9 +367,9 @@ donor_source load_donor(const necro::elf::core_view<Arch>& core, std::optional<n
 
 template <class Arch>
 necro::result<necro::plan::resurrection> plan_with(const necro::elf::core_view<Arch>& core, const donor_source& donor,
-                                                   const necro::io::file_facts& disk, bool offline) {
-  if (donor.synthetic) return necro::plan::plan_donorless(core, *donor.synthetic, disk, {.offline = offline});
-  return necro::plan::plan_resurrection(core, *donor.loaded, disk, {.offline = offline});
+                                                   const necro::io::file_facts& disk, const necro::plan::options& opt) {
+  if (donor.synthetic) return necro::plan::plan_donorless(core, *donor.synthetic, disk, opt);
+  return necro::plan::plan_resurrection(core, *donor.loaded, disk, opt);
 }
 
 /// Everything the command line says.
@@ -417,6 +419,15 @@ std::optional<capture_input> read_capture(const cli_options& o, std::int32_t pid
   if (!o.choice.cwd.empty()) c->cwd.clear();  // --cwd chooses
   auto facts = stat_captured_paths(*c, dir);
   return capture_input{std::move(*c), std::move(facts)};
+}
+
+/// The share mode of the VMAs, when the capture recorded it.
+necro::plan::share_modes shares_of(const std::optional<capture_input>& cap) {
+  necro::plan::share_modes s;
+  if (!cap || !cap->capture.shared_vmas) return s;
+  s.known = true;
+  for (const auto& v : *cap->capture.shared_vmas) s.shared.emplace_back(v.start, v.end);
+  return s;
 }
 
 /// A core without NT_FILE (the kernel leaves it out past
@@ -681,10 +692,12 @@ int run(const cli_options& o, necro::io::mapped_file file) {
   const std::filesystem::path criu = o.restore ? locate_criu(o) : std::filesystem::path{};
   auto dm = read_donor_and_mappings(o.images_dir, *core, o.offline);
   const auto disk = disk_facts(*core, o.offline);
-  const donor_source donor = load_donor(*core, std::move(dm.donor), disk, o.choice);
-  auto plan = plan_with(*core, donor, disk, o.offline);
+  const auto cap = read_capture(o, core->pid(), dm.warnings);
+  const necro::plan::options plan_options{.offline = o.offline, .shares = shares_of(cap)};
+  const donor_source donor = load_donor(*core, std::move(dm.donor), disk, o.choice, plan_options.shares);
+  auto plan = plan_with(*core, donor, disk, plan_options);
   if (!plan) die(plan.error());
-  if (const auto cap = read_capture(o, core->pid(), dm.warnings)) {
+  if (cap) {
     const auto scope = donor.synthetic ? necro::plan::capture_scope::everything : necro::plan::capture_scope::regular_files;
     if (auto applied = necro::plan::apply_capture(*plan, donor.images(), cap->capture, cap->facts, scope); !applied)
       die(applied.error());

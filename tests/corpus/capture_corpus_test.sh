@@ -72,9 +72,12 @@ refused "offset 0x*: line *: fd: pos=99999999999999999999999 is not a number tha
 new_case binary
 cp "$fixture/files.img" "$txt"
 refused "offset 0x0: line 1: control byte 0x* at column *"
-new_case version-2
-sed -i '1s/.*/necro-capture 2/' "$txt"
-refused "offset 0x0: line 1: capture format version 2; this reader knows 1"
+new_case version-3
+sed -i '1s/.*/necro-capture 3/' "$txt"
+refused "offset 0x0: line 1: capture format version 3; this reader knows 1 to 2"
+new_case shared-count
+sed -i 's/^shared-vmas 0$/shared-vmas 2/' "$txt"
+refused "*shared-vmas says 2, the file has 0 shared lines"
 new_case missing
 rm "$txt"
 refused "cannot open: No such file or directory"

@@ -57,7 +57,9 @@ class collector {
     process_part();
     if (!expired("fds")) fds_part();
     if (!expired("shared open files")) shared_part(pid);
-    if (opt_.build_ids && !expired("mapped files")) maps_part();
+    if (!expired("maps")) maps_ = read_text("maps");
+    if (maps_) shared_vmas_part();
+    if (maps_ && opt_.build_ids && !expired("mapped files")) maps_part();
     return std::move(c_);
   }
 
@@ -195,6 +197,8 @@ class collector {
   }
 
   void maps_part();
+  void shared_vmas_part();
+  std::optional<std::string> maps_;  ///< /proc/PID/maps
 
   io::unique_fd dir_;
   collect_options opt_;

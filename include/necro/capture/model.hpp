@@ -15,8 +15,9 @@
 
 namespace necro::capture {
 
-/// The capture format's version; a reader refuses any other.
-inline constexpr unsigned format_version = 1;
+/// The capture format's version, and the oldest a reader still takes.
+/// Version 2 added the share mode of the VMAs (`shared-vmas`, `shared`).
+inline constexpr unsigned format_version = 2, oldest_format_version = 1;
 
 /// What an open file descriptor refers to (from its /proc/PID/fd link).
 enum class fd_kind {
@@ -120,6 +121,11 @@ struct mapped_file {
   std::string build_id;  ///< lowercase hex; empty when the file has none or could not be read
 };
 
+/// An address range of the process: a VMA.
+struct vma_range {
+  std::uint64_t start = 0, end = 0;
+};
+
 /// Everything necro-catch recorded about one dead process.
 struct process_capture {
   unsigned version = format_version;
@@ -134,6 +140,9 @@ struct process_capture {
   std::vector<rlimit_entry> rlimits;
   std::vector<fd_entry> fds;             ///< in fd order
   std::vector<mapped_file> mapped_files;
+  /// The VMAs mapped MAP_SHARED (`s` in /proc/PID/maps; a core does not say),
+  /// when the maps were read: nullopt in a version 1 capture.
+  std::optional<std::vector<vma_range>> shared_vmas;
   std::vector<std::string> skipped;      ///< what the capture could not read (one reason each)
   bool complete = false;                 ///< the `end` line was reached
 };

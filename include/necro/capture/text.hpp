@@ -92,6 +92,10 @@ inline std::string to_text(const process_capture& c) {
   for (const auto& m : c.mapped_files)
     o += fmt::format("map ino={} build_id={} path={}\n", m.ino, m.build_id.empty() ? "-" : m.build_id,
                      detail::escape(m.path));
+  if (c.shared_vmas) {
+    o += fmt::format("shared-vmas {}\n", c.shared_vmas->size());
+    for (const auto& v : *c.shared_vmas) o += fmt::format("shared {:#x} {:#x}\n", v.start, v.end);
+  }
   for (const auto& s : c.skipped) o += fmt::format("skipped {}\n", detail::escape(s));
   o += fmt::format("end fds={} maps={}\n", c.fds.size(), c.mapped_files.size());
   return o;

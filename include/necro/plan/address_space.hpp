@@ -119,7 +119,7 @@ std::uint64_t initial_stack_anchor(const elf::core_view<Arch>& core) {
 template <class Arch>
 result<address_space> plan_address_space(const elf::core_view<Arch>& core, const criu::image_set& donor,
                                          const io::file_facts& disk, bool offline,
-                                         std::vector<std::string>& warnings) {
+                                         std::vector<std::string>& warnings, const share_modes& shares = {}) {
   using namespace criu;
   address_space as;
   as.files = donor.files();
@@ -330,7 +330,7 @@ result<address_space> plan_address_space(const elf::core_view<Arch>& core, const
                                     as.vmas[i - 1].label, as.vmas[i].label)));
   }
 
-  NECRO_TRY_ASSIGN(as.shared, plan_shared_memory(core, donor, as.vmas, as.files, warnings));
+  NECRO_TRY_ASSIGN(as.shared, plan_shared_memory(core, donor, as.vmas, as.files, warnings, shares));
 
   // Thread stacks: the VMA holding each other thread's sp, and the PROT_NONE
   // guard right below it. CRIU dumps them as plain anonymous memory; the donor's

@@ -129,8 +129,12 @@ inline void list_defaults(const donorless_options& opt, std::uint32_t pid, std::
                "not in the core"});
   d.push_back({"itimers, POSIX timers, sigaltstack, personality, scheduling policy",
                "none, none, disabled, 0, SCHED_OTHER (nice from NT_PRPSINFO)", "not in the core"});
-  d.push_back({"file mappings", "private (MAP_PRIVATE), opened read-only",
-               "the share mode is not in the core: a MAP_SHARED file mapping comes back private"});
+  if (opt.shares.known)
+    d.push_back({"file mappings", "MAP_SHARED or MAP_PRIVATE as the capture at death recorded them (/proc/PID/maps)",
+                 "the share mode is not in the core"});
+  else
+    d.push_back({"file mappings", "private (MAP_PRIVATE), opened read-only",
+                 "the share mode is not in the core: a MAP_SHARED file mapping comes back private"});
   d.push_back({"namespaces, cgroups, LSM", "those CRIU restores into (the restoring host's), no LSM profile",
                "not in the core"});
   d.push_back({"thread names", "the process's comm (NT_PRPSINFO) for every thread", "per-thread names are not in the core"});
@@ -157,7 +161,7 @@ result<synthetic_donor> synthesize_donor(const elf::core_view<Arch>& core, const
   NECRO_TRY_ASSIGN(const auto exe, detail::executable_path(core));
   if (!ids.mapped.contains(exe))
     return fail(error(errc::unsupported, core_path, fmt::format("the executable {} is shared or deleted memory", exe)));
-  parts.mm = detail::synthesize_mm(core, ids, ids.mapped.at(exe), out.defaults);
+  parts.mm = detail::synthesize_mm(core, ids, ids.mapped.at(exe), opt.shares, out.defaults);
   parts.process = detail::synthesize_pstree(core);
   NECRO_TRY(detail::synthesize_threads(core, opt, parts.cores, out.warnings, out.defaults));
   detail::synthesize_images(static_cast<std::uint32_t>(core.pid()), ids, opt, parts.images);

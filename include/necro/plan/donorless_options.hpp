@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <necro/plan/plan.hpp>
+
 namespace necro::plan {
 
 /// A file or directory a donor-less set opens by path, with its stat mode.
@@ -42,6 +44,8 @@ struct donorless_options {
   /// The victim's pid is in use on this machine (restore needs it free).
   bool pid_taken = false;
   std::optional<rseq_symbols> rseq;
+  /// The share mode of each VMA, from a capture at death (else file mappings come back private).
+  share_modes shares;
   std::string rseq_missing = "no __rseq_offset symbol was looked up";  ///< why rseq is empty
 };
 

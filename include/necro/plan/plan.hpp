@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <necro/pb/core.pb.h>
@@ -42,6 +43,21 @@ constexpr std::string_view describe(vma_kind k) noexcept {
   }
   return "?";
 }
+
+/// Which VMAs the process mapped MAP_SHARED, as a capture at death recorded
+/// them (/proc/PID/maps); a core does not say. Not `known`: no capture, or
+/// one without them (format 1).
+struct share_modes {
+  bool known = false;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> shared;  ///< [start, end) of each shared VMA
+
+  /// Whether [start, end) lies in a VMA recorded as shared.
+  bool is_shared(std::uint64_t start, std::uint64_t end) const noexcept {
+    for (const auto& [s, e] : shared)
+      if (s <= start && end <= e) return true;
+    return false;
+  }
+};
 
 /// One VMA of the victim, with where it came from.
 struct vma {

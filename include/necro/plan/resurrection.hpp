@@ -31,6 +31,9 @@ namespace necro::plan {
 struct options {
   /// Skip on-disk checks of mapped files (inspecting a core on another machine).
   bool offline = false;
+  /// The share mode of the victim's VMAs, from a capture at death: decides
+  /// memfd and deleted-file mappings the donor has no match for.
+  share_modes shares = {};
 };
 
 /// The bytes of a donor image made in memory (nullopt: copy it from the donor's directory).
@@ -219,7 +222,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   const auto& dcore = donor.leader_core();
 
   // Address space.
-  NECRO_TRY_ASSIGN(auto as, plan_address_space(core, donor, disk, opt.offline, out.warnings));
+  NECRO_TRY_ASSIGN(auto as, plan_address_space(core, donor, disk, opt.offline, out.warnings, opt.shares));
   out.vmas = std::move(as.vmas);
   out.files = std::move(as.files);
   out.shared = std::move(as.shared);

@@ -126,12 +126,13 @@ inline std::vector<victim_object> group_objects(const std::vector<vma>& vmas) {
 
 /// Share mode and open flags of victim VMA `v` of object `o`: shared
 /// anonymous memory is shared; otherwise the donor's VMA of the same object
-/// and offset (the n-th such VMA for the n-th), else MAP_SHARED with a
-/// warning: the core does not say, and the same bytes come back either way
+/// and offset (the n-th such VMA for the n-th), else what a capture at death
+/// recorded, else MAP_SHARED with a warning: the core does not say, and the same bytes come back either way
 /// (a shared VMA's through the object, a private one's through the process's
 /// pagemap); only two VMAs of the same offset would then alias.
 inline void choose_share_mode(const victim_object& o, vma& v, std::size_t nth,
-                              const std::vector<donor_shared_vma>& donor, std::vector<std::string>& warnings) {
+                              const std::vector<donor_shared_vma>& donor, const share_modes& shares,
+                              std::vector<std::string>& warnings) {
   using namespace criu;
   std::vector<const pb::vma_entry*> same;
   for (const auto& d : donor)
@@ -144,6 +145,8 @@ inline void choose_share_mode(const victim_object& o, vma& v, std::size_t nth,
   } else if (match) {
     shared = (match->flags() & mmap_bits::map_shared) != 0;
     if (match->has_fdflags()) fdflags = match->fdflags();
+  } else if (shares.known) {
+    shared = shares.is_shared(v.entry.start(), v.entry.end());  // the capture read /proc/PID/maps
   } else {
     warnings.push_back(fmt::format("{} {} at {:#x}: the donor has no mapping of it at offset {:#x} and the core "
                                    "does not say whether it was shared; taken as MAP_SHARED",
@@ -372,7 +375,7 @@ void limit_private_pages(vma& v, std::uint64_t size) {
 template <class Arch>
 result<shared_memory_plan> plan_shared_memory(const elf::core_view<Arch>& core, const criu::image_set& donor,
                                               std::vector<vma>& vmas, std::vector<pb::file_entry>& files,
-                                              std::vector<std::string>& warnings) {
+                                              std::vector<std::string>& warnings, const share_modes& shares = {}) {
   shared_memory_plan sp;
   sp.memfd_inodes = donor.shared_memory().memfd_inodes;
   sp.remaps = donor.shared_memory().remaps;
@@ -385,7 +388,7 @@ result<shared_memory_plan> plan_shared_memory(const elf::core_view<Arch>& core, 
       for (auto& [off, c] : nth)
         if (off == vmas[i].entry.pgoff()) n = c++;
       if (n == 0) nth.emplace_back(vmas[i].entry.pgoff(), 1);
-      detail::choose_share_mode(o, vmas[i], n, donor_vmas, warnings);
+      detail::choose_share_mode(o, vmas[i], n, donor_vmas, shares, warnings);
     }
     shmem_object obj;
     obj.kind = o.kind;

@@ -171,7 +171,10 @@ TEST_CASE("broken lines give one error naming file, line and offset", "[capture]
   };
   CHECK_THAT(bad("link=/dev/null", std::string("link=/dev/\x01null")),
              Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: control byte 0x01 at column \\d+.*"));
-  CHECK_THAT(bad("necro-capture 1", "necro-capture 2"), Catch::Contains("line 1: capture format version 2"));
+  CHECK_THAT(bad("necro-capture 2", "necro-capture 3"), Catch::Contains("line 1: capture format version 3; this reader knows 1 to 2"));
+  CHECK_THAT(bad("shared-vmas 0", "shared-vmas 1"), Catch::Contains("shared-vmas says 1, the file has 0 shared lines"));
+  CHECK_THAT(bad("shared-vmas 0\n", "shared 0x2000 0x1000\nshared-vmas 0\n"), Catch::Contains("shared: before the shared-vmas line"));
+  CHECK_THAT(bad("shared-vmas 0\n", "shared-vmas 1\nshared 0x2000 0x1000\n"), Catch::Contains("START below END"));
   CHECK_THAT(bad("kind=pipe", "kind=wormhole"), Catch::Contains("fd: unknown kind=wormhole"));
   CHECK_THAT(bad("link=/dev/null", "link=/dev/%zz"), Catch::Contains("link= has a bad %-escape"));
   CHECK_THAT(bad("end fds=", "end fds=9"), Catch::Contains("end: says"));
@@ -180,6 +183,29 @@ TEST_CASE("broken lines give one error naming file, line and offset", "[capture]
   CHECK_THAT(bad("tfd 12 ", "tfd 11 "), Catch::Contains("tfd: does not follow the line of its epoll fd"));
   CHECK_THAT(bad("local=7f000001", "local=7f0000"), Catch::Contains("local= must be 8 hex digits"));
   CHECK_THAT(bad(" link=/tmp", " shares=9 link=/tmp"), Catch::Contains("fd: shares=9 is not a lower fd"));
+}
+
+TEST_CASE("a version 1 capture (no share modes) still reads, and version 2's shared VMAs round-trip", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  std::string v1 = fx->text;
+  v1.replace(v1.find("necro-capture 2"), 15, "necro-capture 1");
+  v1.erase(v1.find("shared-vmas 0\n"), 14);
+  const auto old = necro::capture::parse_text(v1, "capture.txt");
+  REQUIRE(old);
+  CHECK(old->version == 1);
+  CHECK(!old->shared_vmas);
+  CHECK(necro::capture::to_text(*old) == v1);
+  auto c = necro::capture::parse_text(fx->text, "capture.txt");
+  REQUIRE(c);
+  REQUIRE(c->shared_vmas);
+  c->shared_vmas->push_back({0x7f0000000000, 0x7f0000003000});
+  const auto text = necro::capture::to_text(*c);
+  CHECK(text.find("shared-vmas 1\nshared 0x7f0000000000 0x7f0000003000\n") != std::string::npos);
+  const auto back = necro::capture::parse_text(text, "capture.txt");
+  REQUIRE(back);
+  REQUIRE(back->shared_vmas->size() == 1);
+  CHECK(back->shared_vmas->front().end == 0x7f0000003000);
 }
 
 TEST_CASE("huge lists and lines hit the caps", "[capture][malformed]") {

@@ -260,3 +260,66 @@ TEST_CASE("with a donor, the victim's regular files replace the donor's at the s
   // Task settings stay the donor's.
   CHECK(p->threads.front().core.tc().rlimits().rlimits(7).cur() == donor->leader_core().tc().rlimits().rlimits(7).cur());
 }
+
+namespace {
+
+/// The share modes the shmem victim's own /proc/PID/maps showed (shmem.facts.txt).
+plan::share_modes shmem_shares(const necro::test::facts& f) {
+  plan::share_modes s{.known = true, .shared = {}};
+  for (int k = 0; k < 5; ++k) {
+    const auto line = f.get(fmt::format("victim_map_{}", k));
+    REQUIRE(line);
+    const auto dash = line->find('-'), space = line->find(' ');
+    if (line->at(space + 4) != 's') continue;
+    s.shared.emplace_back(std::stoull(line->substr(0, dash), nullptr, 16),
+                          std::stoull(line->substr(dash + 1, space - dash - 1), nullptr, 16));
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("without a donor, the captured share mode decides memfd and deleted-file mappings", "[plan][capture]") {
+  const auto path = necro::test::fixture("x86_64/shmem.core");
+  const auto facts = necro::test::facts::load("x86_64/shmem.facts.txt");
+  REQUIRE((path && facts));
+  auto core = core_t::open(path->string());
+  REQUIRE(core);
+  const auto shares = shmem_shares(*facts);
+  REQUIRE(shares.shared.size() == 3);  // /dev/zero, the memfd and the deleted file, each mapped shared once
+  plan::donorless_options opt;
+  opt.shares = shares;
+  auto donor = plan::synthesize_donor(*core, {}, opt);
+  REQUIRE(donor);
+  auto p = plan::plan_donorless(*core, *donor, {}, {.offline = true, .shares = shares});
+  REQUIRE(p);
+  std::size_t shared = 0, private_copies = 0;
+  for (const auto& v : p->vmas) {
+    if (v.kind == plan::vma_kind::plain) continue;
+    INFO(v.label << " at " << std::hex << v.entry.start());
+    const bool want = shares.is_shared(v.entry.start(), v.entry.end());
+    CHECK(((v.entry.flags() & necro::criu::mmap_bits::map_shared) != 0) == want);
+    CHECK(v.carries_pages == !want);  // a private copy keeps its own bytes in pages-*.img
+    (want ? shared : private_copies)++;
+  }
+  CHECK(shared == 3);
+  CHECK(private_copies == 2);
+  for (const auto& w : p->warnings) CHECK(w.find("taken as MAP_SHARED") == std::string::npos);
+  // Each object's content is its shared mapping's bytes, not the private copy's.
+  for (const auto& o : p->shared.objects) {
+    INFO(o.name);
+    REQUIRE(!o.runs.empty());
+    bool from_shared = false;
+    for (const auto& [s, e] : shares.shared)
+      if (const auto* sg = core->segment_at(s); sg && sg->offset <= o.runs.front().core_offset &&
+                                                o.runs.front().core_offset < sg->offset + sg->filesz)
+        from_shared = true;
+    CHECK(from_shared);
+  }
+  // Without the capture's share modes the planner guesses, and says so.
+  auto guessed = plan::synthesize_donor(*core, {}, {});
+  REQUIRE(guessed);
+  auto g = plan::plan_donorless(*core, *guessed, {}, {.offline = true});
+  REQUIRE(g);
+  CHECK(mentions(g->warnings, "", "taken as MAP_SHARED"));
+}

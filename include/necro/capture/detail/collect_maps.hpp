@@ -47,16 +47,27 @@ inline std::string mapped_build_id(int proc_dir, const maps_line& m, std::string
 namespace necro::capture::detail {
 
 inline void collector::maps_part() {
-  const auto text = read_text("maps");
-  if (!text) return;
   std::set<std::string> seen;
-  proc::for_each_line(*text, [&](std::string_view l) {
+  proc::for_each_line(*maps_, [&](std::string_view l) {
     const auto m = parse_maps_line(l);
     if (!m || !seen.insert(m->path).second || c_.mapped_files.size() >= (1u << 16)) return;
     if (expired("the remaining mapped files")) return;
     std::string why;
     c_.mapped_files.push_back({m->path, m->ino, mapped_build_id(dir_.get(), *m, why)});
     if (!why.empty()) skip(fmt::format("build-id of {}: {}", io::printable(m->path), why));
+  });
+}
+
+/// The VMAs with `s` in their permissions: MAP_SHARED, which a core does not record.
+inline void collector::shared_vmas_part() {
+  auto& out = c_.shared_vmas.emplace();
+  proc::for_each_line(*maps_, [&](std::string_view l) {
+    const auto w = proc::words(l);
+    if (w.size() < 2 || w[1].size() < 4 || w[1][3] != 's') return;
+    const auto dash = w[0].find('-');
+    if (dash == std::string_view::npos) return;
+    const auto s = proc::num<std::uint64_t>(w[0].substr(0, dash), 16), e = proc::num<std::uint64_t>(w[0].substr(dash + 1), 16);
+    if (s && e && *s < *e) out.push_back({*s, *e});
   });
 }
 

@@ -60,15 +60,27 @@ inline result<void> parse_line(const line& l, parse_state& st) {
   if (k == "tfd") return parse_tfd(l, st);
   if (k == "map") return append_capped(l, st.c.mapped_files, max_maps, parse_map(l));
   if (k == "skipped") return append_capped(l, st.c.skipped, max_skipped, single_text(l));
-  // A newer writer's key: a reader of version 1 refuses rather than guess.
+  if (k == "shared-vmas") {
+    if (st.shared_declared) return fail(l.fail("shared-vmas: a second one"));
+    NECRO_TRY(assign(st.shared_declared, single_number<std::uint64_t>(l)));
+    st.c.shared_vmas.emplace();
+    return {};
+  }
+  if (k == "shared") {
+    if (!st.c.shared_vmas) return fail(l.fail("shared: before the shared-vmas line"));
+    return append_capped(l, *st.c.shared_vmas, max_shared_vmas, parse_shared(l));
+  }
+  // A newer writer's key: a reader refuses rather than guess.
   return fail(l.fail(fmt::format("unknown key {}", io::printable(k))));
 }
 
-inline result<void> parse_header(const line& l) {
+inline result<unsigned> parse_header(const line& l) {
   if (l.key != "necro-capture") return fail(l.fail("not a necro capture (no `necro-capture VERSION` line first)"));
   NECRO_TRY_ASSIGN(const auto v, single_number<unsigned>(l));
-  if (v != format_version) return fail(l.fail(fmt::format("capture format version {}; this reader knows {}", v, format_version)));
-  return {};
+  if (v < oldest_format_version || v > format_version)
+    return fail(l.fail(fmt::format("capture format version {}; this reader knows {} to {}", v, oldest_format_version,
+                                   format_version)));
+  return v;
 }
 
 /// After the loop: the pieces every capture has, and the pid it should be.
@@ -77,6 +89,9 @@ inline result<void> check_whole(std::string_view origin, std::uint64_t size, con
   const auto err = [&](errc code, std::string what) { return necro::error(code, std::string(origin), size, std::move(what)); };
   if (!st.c.complete) return fail(err(errc::truncated, "no `end` line: the capture is truncated (its writer was stopped or the disk filled)"));
   if (st.c.pid <= 0) return fail(err(errc::missing, "no `pid` line"));
+  if (st.shared_declared && *st.shared_declared != st.c.shared_vmas->size())
+    return fail(err(errc::mismatch, fmt::format("shared-vmas says {}, the file has {} shared lines", *st.shared_declared,
+                                                st.c.shared_vmas->size())));
   if (expected_pid && *expected_pid != st.c.pid)
     return fail(err(errc::mismatch, fmt::format("capture of pid {}, expected pid {}", st.c.pid, *expected_pid)));
   return {};
@@ -94,7 +109,7 @@ inline result<process_capture> parse_all(std::string_view text, std::string_view
     pos = nl + 1;
     if (st.c.complete) return fail(l.fail("text after the `end` line"));
     if (number == 1) {
-      NECRO_TRY(parse_header(l));
+      NECRO_TRY_ASSIGN(st.c.version, parse_header(l));
     } else if (l.key == "end") {
       NECRO_TRY(check_end(l, st));
       st.c.complete = true;

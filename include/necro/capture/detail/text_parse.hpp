@@ -22,12 +22,14 @@ namespace necro::capture::detail {
 inline constexpr std::size_t max_fds = 1u << 20;        ///< fs.nr_open's default
 inline constexpr std::size_t max_targets = 1u << 20;    ///< epoll registrations, all instances
 inline constexpr std::size_t max_maps = 1u << 16;
+inline constexpr std::size_t max_shared_vmas = 1u << 20;  ///< vm.max_map_count is 65530 by default
 inline constexpr std::size_t max_groups = 1u << 16;     ///< NGROUPS_MAX
 inline constexpr std::size_t max_rlimits = 64;
 inline constexpr std::size_t max_skipped = 1u << 12;
 
 struct parse_state {
   process_capture c;
+  std::optional<std::uint64_t> shared_declared;  ///< the count on the `shared-vmas` line
   bool header = false;
   std::size_t targets = 0;
 };
@@ -209,6 +211,14 @@ inline result<void> parse_tfd(const line& l, parse_state& st) {
   NECRO_TRY_ASSIGN(t.pos, number<std::uint64_t>(l, "pos"));
   st.c.fds.back().targets.push_back(t);
   return {};
+}
+
+/// A `shared START END` line: one VMA mapped MAP_SHARED.
+inline result<vma_range> parse_shared(const line& l) {
+  if (l.words.size() != 2) return fail(l.fail("shared: expected START END"));
+  const auto start = parse_number<std::uint64_t>(l.words[0]), end = parse_number<std::uint64_t>(l.words[1]);
+  if (!start || !end || *start >= *end) return fail(l.fail("shared: START END must be two numbers, START below END"));
+  return vma_range{*start, *end};
 }
 
 inline result<mapped_file> parse_map(const line& l) {

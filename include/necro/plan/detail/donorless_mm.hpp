@@ -26,6 +26,8 @@
 
 namespace necro::plan::detail {
 
+/// O_RDWR: a shared writable file mapping's file is opened so.
+inline constexpr std::uint32_t o_rdwr_flag = 02;
 /// CRIU marks the vvar VMA MADV_DONTDUMP (vma_entry.madv is a bit per advice).
 inline constexpr std::uint64_t madv_dontdump_bit = 1ULL << 16;
 /// Program header types read here.
@@ -75,7 +77,8 @@ std::optional<pb::vma_entry> synthetic_vvar(const elf::core_view<Arch>& core, st
 /// The VMA of segment `s` a donor would lend the planner, if any.
 template <class Arch>
 std::optional<pb::vma_entry> synthetic_vma(const elf::core_view<Arch>& core, const elf::segment& s,
-                                           const synthetic_file_ids& ids, std::uint64_t stack_at) {
+                                           const synthetic_file_ids& ids, std::uint64_t stack_at,
+                                           const share_modes& shares) {
   using namespace criu;
   const std::uint32_t anon = mmap_bits::map_private | mmap_bits::map_anonymous;
   if (Arch::vsyscall_start != 0 && s.vaddr == Arch::vsyscall_start) return anon_vma(s, vma_status::vsyscall | vma_status::anon_private, anon);
@@ -85,10 +88,13 @@ std::optional<pb::vma_entry> synthetic_vma(const elf::core_view<Arch>& core, con
     if (f.start != s.vaddr || f.end != s.end()) continue;
     const auto id = ids.mapped.find(f.path);
     if (id == ids.mapped.end()) return std::nullopt;  // shared memory: plan_shared_memory's own
-    auto e = anon_vma(s, vma_status::regular | vma_status::file_private, mmap_bits::map_private);
+    // Shared as the capture recorded it; else private (the core does not say).
+    const bool shared = shares.is_shared(s.vaddr, s.end());
+    auto e = anon_vma(s, vma_status::regular | (shared ? vma_status::file_shared : vma_status::file_private),
+                      shared ? mmap_bits::map_shared : mmap_bits::map_private);
     e.set_pgoff(f.offset);
     e.set_shmid(id->second);
-    e.set_fdflags(0);
+    e.set_fdflags(shared && s.writable() ? o_rdwr_flag : 0);
     return e;
   }
   if (stack_at >= s.vaddr && stack_at < s.end())
@@ -168,11 +174,11 @@ void mark_glued_heap(const elf::core_view<Arch>& core, const std::string& exe, p
 /// donor's heap tells nothing).
 template <class Arch>
 pb::mm_entry synthesize_mm(const elf::core_view<Arch>& core, const synthetic_file_ids& ids, std::uint32_t exe_id,
-                           std::vector<default_taken>& defaults) {
+                           const share_modes& shares, std::vector<default_taken>& defaults) {
   pb::mm_entry mm;
   const std::uint64_t stack_at = initial_stack_anchor(core);
   for (const auto& s : core.segments())
-    if (auto v = synthetic_vma(core, s, ids, stack_at)) *mm.add_vmas() = std::move(*v);
+    if (auto v = synthetic_vma(core, s, ids, stack_at, shares)) *mm.add_vmas() = std::move(*v);
   if (const auto vdso = core.auxv(arch::at::sysinfo_ehdr))
     if (auto vvar = synthetic_vvar(core, *vdso); vvar && vvar->end() > vvar->start()) *mm.add_vmas() = std::move(*vvar);
   std::string exe;
