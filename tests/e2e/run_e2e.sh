@@ -109,12 +109,12 @@
 #                captured ones; its TCP port refuses connections while it is
 #                dead and takes them again once it runs, and so does its unix
 #                socket.
-#   catch-shmem  the same for the shmem victim; by hand only, not a ctest test
-#                yet: without a donor every mapping of the memfd and of the
-#                deleted file comes back MAP_SHARED (the core has no share
-#                mode, the capture does not record it either), so each
-#                object's bytes come from its MAP_PRIVATE copy and the oracle
-#                sees the shared mappings differ.
+#   catch-shmem  the same for the shmem victim: shared anonymous memory, a
+#                memfd and a deleted file, each mapped shared and (memfd, file)
+#                privately too. The core has no share mode; the capture
+#                records it (format 2, `shared` lines from /proc/PID/maps), so
+#                the private copies come back private and each object holds
+#                its shared mapping's bytes: oracle SAME, every region goes on.
 #   oracle-gcore oracle self-test, no CRIU: gcore of a stopped live counter must
 #                compare SAME; one flipped memory byte must give exactly one
 #                mismatched byte; one changed register exactly one register.
