@@ -24,6 +24,7 @@ inline std::string describe(const necro::capture::fd_entry& f) {
                                 f.timer->value_nsec, f.timer->interval_sec, f.timer->interval_nsec);
   if (f.sock && f.sock->family != 1) s += fmt::format(" family {} proto {} state {} port {}", f.sock->family, f.sock->proto, f.sock->state, f.sock->local_port);
   if (f.sock && f.sock->family == 1) s += fmt::format(" unix type {} name {}{}", f.sock->type, printable(f.sock->unix_name), f.sock->backlog ? " listening" : "");
+  if (f.shares) s += fmt::format(" (one open file with fd {})", *f.shares);
   for (const auto& t : f.targets) s += fmt::format("\n  watches fd {} events {:#x} data {:#x}", t.tfd, t.events, t.data);
   return s;
 }
@@ -37,6 +38,8 @@ inline int show(const std::string& dir, std::optional<std::int32_t> pid) {
              printable(c->root));
   for (const auto& f : c->fds) fmt::print("{}\n", describe(f));
   for (const auto& m : c->mapped_files) fmt::print("map {} build-id {}\n", printable(m.path), m.build_id.empty() ? "-" : m.build_id);
+  if (c->shared_vmas)
+    for (const auto& v : *c->shared_vmas) fmt::print("shared mapping {:#x}-{:#x}\n", v.start, v.end);
   for (const auto& s : c->skipped) fmt::print("skipped: {}\n", printable(s));
   for (const auto& s : necro::capture::to_criu(*c).not_converted) fmt::print("no CRIU form: {}\n", s);
   return 0;

@@ -45,6 +45,10 @@ inline constexpr std::uint64_t unseekable = ~std::uint64_t{0};
 /// Signals CRIU keeps a sigaction for, in order: 1..64 but SIGKILL and SIGSTOP.
 inline constexpr int sigkill = 9, sigstop = 19, last_signal = 64;
 
+/// RLIMIT_NLIMITS on Linux, and RLIM_INFINITY.
+inline constexpr int rlimit_count = 16;
+inline constexpr std::uint64_t rlim_infinity = ~std::uint64_t{0};
+
 inline int sigaction_index(int sig) { return sig - 1 - (sig > sigkill) - (sig > sigstop); }
 
 inline std::string signal_names(std::uint64_t mask) {
@@ -236,11 +240,15 @@ inline void apply_task_settings(resurrection& plan, const capture::process_captu
   }
   auto* tc = plan.threads.front().core.mutable_tc();
   std::size_t limits = 0;
-  for (const auto& r : c.rlimits)
-    if (r.resource >= 0 && r.resource < tc->rlimits().rlimits_size()) {
-      auto* l = tc->mutable_rlimits()->mutable_rlimits(r.resource);
-      l->set_cur(r.cur), l->set_max(r.max), ++limits;
+  for (const auto& r : c.rlimits) {
+    if (r.resource < 0 || r.resource >= rlimit_count) continue;
+    auto* all = tc->mutable_rlimits();
+    while (all->rlimits_size() <= r.resource) {  // a set without them: unlimited until said
+      auto* l = all->add_rlimits();
+      l->set_cur(rlim_infinity), l->set_max(rlim_infinity);
     }
+    all->mutable_rlimits(r.resource)->set_cur(r.cur), all->mutable_rlimits(r.resource)->set_max(r.max), ++limits;
+  }
   if (limits) use.restored.push_back(fmt::format("rlimits: {} of /proc/PID/limits", limits));
   if (c.personality) tc->set_personality(*c.personality);
   if (!c.signals) return;

@@ -157,7 +157,7 @@ TEST_CASE("without a donor, every captured fd comes back as the victim's own", "
   CHECK(v->planned.capture->closed.empty());
 }
 
-TEST_CASE("without a donor, cwd, umask, rlimits and creds are the victim's; replaced defaults go", "[plan][capture]") {
+TEST_CASE("without a donor, cwd, umask, rlimits and creds are the victim's, and the defaults they replace go", "[plan][capture]") {
   auto v = load_victim();
   REQUIRE(v);
   REQUIRE(plan::apply_capture(v->planned, v->donor.images, v->capture, all_present(v->capture),
