@@ -109,6 +109,11 @@
 #                captured ones; its TCP port refuses connections while it is
 #                dead and takes them again once it runs, and so does its unix
 #                socket.
+#   catch-donor  a counter dies under necro-catch and is resurrected WITH a
+#                donor that writes another file: the capture's regular files
+#                replace the donor's at the same fds, so the stopped restore
+#                has the victim's file at fd 3 (offset, O_APPEND), and running
+#                it counts on in the victim's file, not the donor's.
 #   catch-shmem  the same for the shmem victim: shared anonymous memory, a
 #                memfd and a deleted file, each mapped shared and (memfd, file)
 #                privately too. The core has no share mode; the capture
@@ -187,7 +192,7 @@ show_log() {
 case $MODE in
     counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | restore-rpc | reflink | lazy | shmem | shmem-new | manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     nodonor-counter | nodonor-segv | nodonor-segv-thread | nodonor-heapsig | nodonor-pool | nodonor-handshake | nodonor-manymaps) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
-    catch-counter | catch-segv | catch-segv-thread | catch-heapsig | catch-pool | catch-handshake | catch-manymaps | catch-shmem | catch-catchme) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
+    catch-counter | catch-segv | catch-segv-thread | catch-heapsig | catch-pool | catch-handshake | catch-manymaps | catch-shmem | catch-catchme | catch-donor) NEEDS_CRIU=1 NEEDS_NECRO=1 ;;
     oracle-criu | oracle-criu-thread) NEEDS_CRIU=1 NEEDS_NECRO=0 ;;
     oracle-gcore) NEEDS_CRIU=0 NEEDS_NECRO=0 ;;
     *) echo "run_e2e.sh: unknown mode '$MODE'" >&2; exit 2 ;;
@@ -432,6 +437,9 @@ case $VICTIM_MODE in
         BIN="$WORK/bin/counter"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
     oracle-gcore | restore-rpc)
         BIN="$VICTIMS/counter"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT"); KIND=killed ;;
+    donor)
+        # The donor writes its own file: only the capture can give back the victim's.
+        BIN="$VICTIMS/counter"; VICTIM_ARGS=("$OUT"); DONOR_ARGS=("$OUT.donor"); DONOR_OUT=$OUT.donor; KIND=killed ;;
     segv)
         BIN="$VICTIMS/segv"; VICTIM_ARGS=("$OUT" 300 main); DONOR_ARGS=("$OUT" 600000 main); KIND=crashed ;;
     segv-thread)
@@ -567,6 +575,8 @@ collect_capture() {
 # dump_donor: a second run of the same program, dumped by CRIU into $WORK/donor.
 dump_donor() {
     local before
+    # progress_ok reads $OUT: the donor's own output file where it has one.
+    local OUT=${DONOR_OUT:-$OUT}
     before=$(file_size "$OUT")
     launch "$BIN" "${DONOR_ARGS[@]}"
     DPID=$LAUNCHED
@@ -580,6 +590,7 @@ dump_donor() {
     fi
     unset "TRACKED[$DPID]"
     wait_gone "$DPID" 30 || fatal "donor pid $DPID did not vanish after dump"
+    DONOR_OUT_SIZE=$(file_size "$OUT")
     pass "donor pid $DPID dumped by CRIU ($(ls "$WORK/donor" | wc -l) files)"
 }
 
@@ -1184,6 +1195,52 @@ resurrect_from_capture() {
     crit_decodes "$IMG"
 }
 
+# resurrect_with_donor_and_capture: criu-necromancer -c CORE -i DONOR -o
+# $IMG; the capture beside the core gives the victim's regular files, which
+# replace the donor's at the same fds (the rest is the donor's). Sets IMG.
+resurrect_with_donor_and_capture() {
+    IMG="$WORK/resurrected"
+    if ! timeout 90 "$NECRO" -c "$CORE" -i "$WORK/donor" --explain >"$WORK/explain.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/explain.log"
+        fatal "criu-necromancer -c $CORE -i $WORK/donor --explain failed"
+    fi
+    sed -n '/^from the capture /,/^$/p' "$WORK/explain.log" | sed 's/^/  /'
+    grep -q "^  fd 3: $OUT (write-only, appending, offset [0-9]*)" "$WORK/explain.log" &&
+        pass "--explain with a donor: the victim's fd 3 comes from the capture: '$(grep -m1 '^  fd 3: ' "$WORK/explain.log" | sed 's/^ *//')'" ||
+        fail "--explain with a donor does not take the victim's fd 3 ($OUT) from the capture"
+    log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG (the capture $CORE.necro)"
+    if ! timeout 90 "$NECRO" -c "$CORE" -i "$WORK/donor" -o "$IMG" >"$WORK/necro.log" 2>&1 {LOCKFD}>&-; then
+        show_log "$WORK/necro.log"
+        fatal "criu-necromancer -c $CORE -i $WORK/donor -o $IMG failed"
+    fi
+    pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files into $(basename "$IMG") from the core, the donor and the capture"
+    crit_decodes "$IMG"
+}
+
+# check_victim_file_replaces_donors: the stopped restore writes through the
+# victim's own file at fd 3 (the donor had $OUT.donor there), at the captured
+# offset and flags.
+check_victim_file_replaces_donors() {
+    local link want_pos live_pos live_flags
+    link=$(readlink "/proc/$VPID/fd/3" || true)
+    want_pos=$(awk '$1 == "fd" && $2 == 3 { for (i = 3; i <= NF; i++) if ($i ~ /^pos=/) print substr($i, 5) }' "$CORE.necro/capture.txt")
+    live_pos=$(awk '$1 == "pos:" { print $2 }' "/proc/$VPID/fdinfo/3")
+    live_flags=$(awk '$1 == "flags:" { print $2 }' "/proc/$VPID/fdinfo/3")
+    if [ "$link" = "$OUT" ] && [ "$live_pos" = "$want_pos" ] && (( (8#$live_flags & 8#2001) == 8#2001 )); then
+        pass "fd 3 is the victim's $OUT (pos $live_pos, flags $live_flags: O_WRONLY|O_APPEND), not the donor's $OUT.donor"
+    else
+        fail "fd 3 is '$link' pos '$live_pos' flags '$live_flags'; expected $OUT at pos $want_pos, O_WRONLY|O_APPEND"
+    fi
+}
+
+# check_donor_file_idle: the running resurrected counter wrote nothing into
+# the donor's file (it counts on in the victim's, check_runs_on).
+check_donor_file_idle() {
+    local before=$DONOR_OUT_SIZE
+    [ "$(file_size "$DONOR_OUT")" = "$before" ] && pass "the donor's file $DONOR_OUT got nothing after the dump ($before bytes)" ||
+        fail "the resurrected process wrote into the donor's file $DONOR_OUT ($before -> $(file_size "$DONOR_OUT") bytes)"
+}
+
 # check_fifo_stdin_closed: catch-counter's fd 0 was a named FIFO, which is
 # not reopened by path (opening one blocks): --explain lists fd 0 as closed
 # and the restored process has the default there, /dev/null.
@@ -1500,6 +1557,16 @@ nodonor-*)
         kill_tracked "$VPID"
         log "not run on: $BIN_BASE writes through a file it opened and needs its SIGUSR1 handler, neither in a core"
     fi
+    ;;
+
+catch-donor)
+    start_victim
+    dump_donor
+    resurrect_with_donor_and_capture
+    check_stopped_restore "$IMG"
+    check_victim_file_replaces_donors
+    check_runs_on "$IMG"
+    check_donor_file_idle
     ;;
 
 catch-*)
