@@ -122,7 +122,9 @@ inline void list_defaults(const donorless_options& opt, std::uint32_t pid, std::
   d.push_back({"open files", fmt::format("fds 0, 1, 2 on {} (0 read-only, 1 and 2 write-only, appending; a tty is "
                                          "opened by path: no termios, no controlling terminal)",
                                          opt.stdio.path),
-               opt.stdio.given ? "--stdio" : "the core holds no file descriptors; --stdio PATH chooses another file or tty"});
+               opt.stdio.given ? "--stdio"
+                               : "the core holds no file descriptors; --stdio PATH chooses another file or tty; a capture "
+                                 "at death (necro-catch, docs/capture.md) brings back the process's own"});
   d.push_back({"cwd and root", fmt::format("cwd {}, root {}, umask {:03o}", opt.cwd.path, opt.root.path, opt.umask),
                opt.cwd.given ? "--cwd" : "not in the core; --cwd DIR chooses the working directory"});
   d.push_back({"rlimits", "those of the necro process (set them with ulimit before running it; RLIMIT_CORE too)",

@@ -397,7 +397,8 @@ inline void files(field_list& l) {
         set_by(fmt::format("{}{}", synth, shm)));
   l.each(f, {"isk", "nsf", "psk", "nlsk", "efd", "sgfd", "tunf", "tfd", "ify", "ffy", "ext", "usk", "fifo", "pipe",
              "tty", "bpf", "pidfd"},
-         kept("not modelled (bytes)"), unwritten("the core holds no file descriptors"));
+         kept("not modelled (bytes)"),
+         unwritten("the core holds no file descriptors (a capture at death gives them: apply_capture, plan/capture.hpp)"));
   const std::string r = f + ".reg";
   const auto new_reg = "new entries: plan_address_space (files only the victim mapped, pitfall 12), place_ghost";
   l.add(r + ".id", kept(new_reg), set_by(fmt::format("{}{}", synth, shm)));
@@ -421,7 +422,8 @@ inline void files(field_list& l) {
   l.each(r, {"mnt_id", "ext", "build_id", "checksum", "checksum_config", "checksum_parameter"},
          kept("new entries: not written"), unwritten("CRIU's defaults: mnt_id -1, no build-id check"));
   const std::string e = f + ".epfd";
-  const auto no_epoll = unwritten("the core holds no file descriptors: no epoll");
+  const auto no_epoll =
+      unwritten("the core holds no file descriptors: no epoll (a capture at death gives them: apply_capture)");
   l.each(e, {"id", "flags"}, kept(), no_epoll);
   l.each(e + ".fown", fown_fields, kept(), no_epoll);
   l.add(e + ".tfd.data",
