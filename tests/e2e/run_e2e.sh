@@ -172,13 +172,9 @@ OLD_CORE_PATTERN=
 OLD_CORE_PIPE_LIMIT=
 OLD_MAX_MAP_COUNT=
 declare -A TRACKED=() # pid -> binary it must be running for us to kill it
+# shellcheck source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ts() { date +%H:%M:%S.%3N; }
-log() { printf '[%s] %s\n' "$(ts)" "$*"; }
-skip() { printf 'SKIPPED: %s: %s\n' "$NAME" "$*"; exit "$SKIP"; }
-pass() { printf 'PASS: %s: %s\n' "$NAME" "$*"; PASSES=$((PASSES + 1)); }
-fail() { printf 'FAIL: %s: %s\n' "$NAME" "$*"; FAILS=$((FAILS + 1)); }
-fatal() { fail "$*"; exit 1; }
 # show_log FILE: the end of a log, and its errors, after a failure.
 show_log() {
     [ -f "$1" ] || return 0
@@ -240,31 +236,7 @@ flock -w 120 "$LOCKFD" || fatal "another e2e run holds /tmp/necro-e2e.lock"
 WORK=$(mktemp -d "/tmp/necro-e2e.$MODE.XXXXXX")
 log "$NAME: work directory $WORK"
 
-# wait_gone PID [SECONDS]: until /proc/PID is gone (reaping it if it is our child).
-wait_gone() {
-    local pid=$1 limit=$(( ${2:-30} * 20 )) i=0
-    { wait "$pid"; } 2>/dev/null || true
-    while [ -e "/proc/$pid" ]; do
-        i=$((i + 1))
-        [ "$i" -le "$limit" ] || return 1
-        sleep 0.05
-    done
-}
 
-# kill_tracked PID: SIGKILL it if it still runs the binary we started, then
-# wait until it is gone (also when it is already a zombie). A pid that now
-# belongs to some other process is left alone.
-kill_tracked() {
-    local pid=$1 ours=0
-    if [ -e "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "${TRACKED[$pid]}" ]; then
-        kill -KILL "$pid" 2>/dev/null || true
-        ours=1
-    fi
-    if [ "$ours" = 1 ] || [ "$(state_of "$pid")" = Z ]; then
-        wait_gone "$pid" 30 || printf 'WARNING: pid %s did not go away\n' "$pid"
-    fi
-    unset "TRACKED[$pid]"
-}
 
 MOUNTED=
 cleanup() {
@@ -281,22 +253,7 @@ cleanup() {
     if [ -n "$OLD_MAX_MAP_COUNT" ]; then
         printf '%s\n' "$OLD_MAX_MAP_COUNT" >/proc/sys/vm/max_map_count
     fi
-    if [ "$rc" -eq 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
-    if [ "$rc" -eq "$SKIP" ]; then
-        :
-    elif [ "$rc" -eq 0 ]; then
-        printf 'RESULT: %s: PASS (%d checks)\n' "$NAME" "$PASSES"
-    else
-        printf 'RESULT: %s: FAIL (%d failed, %d passed)\n' "$NAME" "$FAILS" "$PASSES"
-    fi
-    if [ -n "$WORK" ]; then
-        if [ "$rc" -eq 0 ] && [ "${NECRO_E2E_KEEP:-0}" != 1 ]; then
-            rm -rf "$WORK"
-        else
-            printf 'work directory kept: %s\n' "$WORK"
-        fi
-    fi
-    exit "$rc"
+    report_and_exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -336,15 +293,6 @@ log "ASLR: randomize_va_space=$(cat /proc/sys/kernel/randomize_va_space)"
 # kills without cleanup) is never what stops a run.
 criu() { timeout "${CRIU_TIMEOUT:-90}" "$NECRO_CRIU" "$@" {LOCKFD}>&-; }
 
-# Close every fd above 2 in the current (sub)shell.
-close_stray_fds() {
-    local p fd
-    for p in /proc/$BASHPID/fd/*; do
-        fd=${p##*/}
-        [ "$fd" -gt 2 ] 2>/dev/null || continue
-        eval "exec $fd>&-" 2>/dev/null || true
-    done
-}
 
 # launch PROG ARGS...: start PROG detached (own session, fds 0-2 on /dev/null,
 # or 1 and 2 appending to $LAUNCH_STDOUT when set, nothing else open, cwd
@@ -379,25 +327,11 @@ launch() {
     fatal "launched pid $LAUNCHED is not running $1"
 }
 
-# wait_for SECONDS CMD...: poll until CMD succeeds.
-wait_for() {
-    local limit=$(( $1 * 20 )) i=0
-    shift
-    until "$@"; do
-        i=$((i + 1))
-        [ "$i" -le "$limit" ] || return 1
-        sleep 0.05
-    done
-}
 
-state_of() { sed -n 's/^State:\s*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
-is_stopped() { case $(state_of "$1") in T | t) return 0 ;; esac; return 1; }
-is_running() { [ -e "/proc/$1" ] && case $(state_of "$1") in T | t | Z | X | '') return 1 ;; esac; }
 # Lines of FILE written after byte OFFSET.
 since() { tail -c +"$(($2 + 1))" "$1"; }
 has_lines_since() { [ "$(since "$1" "$2" | grep -c "${4:-}")" -ge "$3" ]; }
 file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
-cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'; }
 
 # all_in_syscall PID: every thread of the stopped PID sleeps in a system call
 # (/proc/PID/task/TID/syscall starts with its number, not -1 or "running").

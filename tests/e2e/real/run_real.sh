@@ -113,14 +113,10 @@ WORK=
 OLD_CORE_PATTERN=
 OLD_PIPE_LIMIT=
 declare -A TRACKED=() # pid -> binary it must be running for us to kill it
+# shellcheck source=../lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
 TIMES=()
 
-ts() { date +%H:%M:%S.%3N; }
-log() { printf '[%s] %s\n' "$(ts)" "$*"; }
-skip() { printf 'SKIPPED: %s: %s\n' "$NAME" "$*"; exit "$SKIP"; }
-pass() { printf 'PASS: %s: %s\n' "$NAME" "$*"; PASSES=$((PASSES + 1)); }
-fail() { printf 'FAIL: %s: %s\n' "$NAME" "$*"; FAILS=$((FAILS + 1)); }
-fatal() { fail "$*"; exit 1; }
 show_log() {
     [ -f "$1" ] || return 0
     printf -- '----- %s: errors -----\n' "$1"
@@ -182,31 +178,7 @@ WORK=$(mktemp -d "/tmp/necro-e2e.real-$MODE.XXXXXX")
 START_MS=$(now_ms)
 log "$NAME: work directory $WORK"
 
-wait_gone() {
-    local pid=$1 limit=$(( ${2:-30} * 20 )) i=0
-    { wait "$pid"; } 2>/dev/null || true
-    while [ -e "/proc/$pid" ]; do
-        i=$((i + 1))
-        [ "$i" -le "$limit" ] || return 1
-        sleep 0.05
-    done
-}
-state_of() { sed -n 's/^State:\s*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null; }
-is_running() { [ -e "/proc/$1" ] && case $(state_of "$1") in T | t | Z | X | '') return 1 ;; esac; }
 
-# kill_tracked PID: SIGKILL it if it still runs the binary we started, then
-# wait until it is gone. A pid that now belongs to another program is left alone.
-kill_tracked() {
-    local pid=$1 ours=0
-    if [ -e "/proc/$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "${TRACKED[$pid]}" ]; then
-        kill -KILL "$pid" 2>/dev/null || true
-        ours=1
-    fi
-    if [ "$ours" = 1 ] || [ "$(state_of "$pid")" = Z ]; then
-        wait_gone "$pid" 30 || printf 'WARNING: pid %s did not go away\n' "$pid"
-    fi
-    unset "TRACKED[$pid]"
-}
 
 cleanup() {
     local rc=$? pid
@@ -218,26 +190,11 @@ cleanup() {
     if [ -n "$OLD_PIPE_LIMIT" ]; then
         printf '%s\n' "$OLD_PIPE_LIMIT" >/proc/sys/kernel/core_pipe_limit
     fi
-    if [ "$rc" -eq 0 ] && [ "$FAILS" -gt 0 ]; then rc=1; fi
     if [ "$rc" -ne "$SKIP" ] && [ -n "$WORK" ]; then
         TIMES+=("total $(( $(now_ms) - START_MS )) ms")
         printf 'TIMES: %s: %s\n' "$NAME" "$(IFS=,; echo "${TIMES[*]}" | sed 's/,/, /g')"
     fi
-    if [ "$rc" -eq "$SKIP" ]; then
-        :
-    elif [ "$rc" -eq 0 ]; then
-        printf 'RESULT: %s: PASS (%d checks)\n' "$NAME" "$PASSES"
-    else
-        printf 'RESULT: %s: FAIL (%d failed, %d passed)\n' "$NAME" "$FAILS" "$PASSES"
-    fi
-    if [ -n "$WORK" ]; then
-        if [ "$rc" -eq 0 ] && [ "${NECRO_E2E_KEEP:-0}" != 1 ]; then
-            rm -rf "$WORK"
-        else
-            printf 'work directory kept: %s\n' "$WORK"
-        fi
-    fi
-    exit "$rc"
+    report_and_exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -272,14 +229,6 @@ set_core_pattern
 # kills without cleanup) is never what stops a run.
 criu() { timeout 90 "$NECRO_CRIU" "$@" {LOCKFD}>&-; }
 
-close_stray_fds() {
-    local p fd
-    for p in /proc/$BASHPID/fd/*; do
-        fd=${p##*/}
-        [ "$fd" -gt 2 ] 2>/dev/null || continue
-        eval "exec $fd>&-" 2>/dev/null || true
-    done
-}
 
 # launch CMD...: start CMD detached (own session, fds 0-2 on /dev/null, nothing
 # else open, cwd $WORK, SIGINT/SIGQUIT at their defaults: a script's background
@@ -314,15 +263,6 @@ launch() {
     fatal "launched pid $LAUNCHED is not running $EXE"
 }
 
-wait_for() {
-    local limit=$(( $1 * 20 )) i=0
-    shift
-    until "$@"; do
-        i=$((i + 1))
-        [ "$i" -le "$limit" ] || return 1
-        sleep 0.05
-    done
-}
 
 # no_connections PID: PID holds no TCP socket but its listener on $PORT
 # (clients' connections closed on its side too: CRIU would need
@@ -714,7 +654,6 @@ log "program: ${CMD[*]} (binary $EXE), port $PORT, killed with SIG$KILLSIG"
 other_instances
 
 # ================================================================ the story
-cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'; }
 # environ_sum PID: size and digest of /proc/PID/environ (the bytes between the
 # kernel's env_start and env_end, whatever the program wrote there since).
 environ_sum() { local f="/proc/$1/environ"; printf '%s bytes, sha256 %.16s' "$(wc -c <"$f")" "$(sha256sum <"$f")"; }
