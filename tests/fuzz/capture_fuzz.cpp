@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
-#include <span>
 #include <string_view>
 
 #include <necro/arch/x86_64.hpp>
@@ -64,10 +63,8 @@ void check_applied(const necro::plan::resurrection& p, const necro::criu::image_
   for (const auto& c : p.carried) {
     if (c.to != donor.fdinfo_name()) continue;
     carried = c.bytes.has_value();
-    const necro::io::byte_view v(std::as_bytes(std::span(c.bytes->data(), c.bytes->size())), 0, c.to);
-    auto r = necro::criu::entry_reader::open(v, necro::criu::magic::fdinfo);
-    check(r.has_value());
-    auto all = r->read_all<necro::pb::fdinfo_entry>();
+    check(carried);
+    const auto all = necro::criu::read_entries<necro::pb::fdinfo_entry>(*c.bytes, c.to, necro::criu::magic::fdinfo);
     check(all.has_value());
     for (const auto& e : *all) check(ids.contains(e.id()));
   }

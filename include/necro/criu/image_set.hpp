@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -43,23 +44,41 @@ inline std::string image_name(std::string_view prefix, std::uint64_t id) {
   return fmt::format("{}{}.img", prefix, id);
 }
 
+/// Every entry of an image's bytes as Msg (the image must have `magic`).
+template <class Msg>
+result<std::vector<Msg>> read_entries(const io::byte_view& whole, std::uint32_t image_magic) {
+  NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(whole, image_magic));
+  return r.template read_all<Msg>();
+}
+
+/// Every entry of an image held in memory; `name` names it in errors.
+template <class Msg>
+result<std::vector<Msg>> read_entries(std::string_view bytes, const std::string& name, std::uint32_t image_magic) {
+  return read_entries<Msg>(io::byte_view(std::as_bytes(std::span(bytes.data(), bytes.size())), 0, name), image_magic);
+}
+
+/// The one entry of `all` (read from `origin`), or an error saying how many there are.
+template <class Msg>
+result<Msg> only_entry(result<std::vector<Msg>> all, const std::string& origin) {
+  if (!all) return fail(std::move(all).error_value());
+  if (all->size() != 1)
+    return fail(error(errc::bad_value, origin,
+                      fmt::format("expected one {} entry, found {}", Msg::descriptor()->name(), all->size())));
+  return std::move(all->front());
+}
+
 /// Reads every entry of `dir/name` as Msg (the image must have `magic`).
 template <class Msg>
 result<std::vector<Msg>> read_image(const std::filesystem::path& dir, const std::string& name,
                                     std::uint32_t image_magic) {
   NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open((dir / name).string()));
-  NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(f.view(), image_magic));
-  return r.template read_all<Msg>();
+  return read_entries<Msg>(f.view(), image_magic);
 }
 
 /// Reads the single entry of `dir/name`.
 template <class Msg>
 result<Msg> read_single(const std::filesystem::path& dir, const std::string& name, std::uint32_t image_magic) {
-  NECRO_TRY_ASSIGN(auto all, read_image<Msg>(dir, name, image_magic));
-  if (all.size() != 1)
-    return fail(error(errc::bad_value, (dir / name).string(),
-                      fmt::format("expected one {} entry, found {}", Msg::descriptor()->name(), all.size())));
-  return std::move(all.front());
+  return only_entry(read_image<Msg>(dir, name, image_magic), (dir / name).string());
 }
 
 /// The messages of a dump made in memory (plan/donorless.hpp builds them
@@ -103,7 +122,7 @@ class image_set {
     NECRO_TRY_ASSIGN(s.ids_, s.parse_single<pb::task_kobj_ids_entry>(image_name("ids-", s.pid()), magic::ids));
     NECRO_TRY_ASSIGN(s.fs_, s.parse_single<pb::fs_entry>(image_name("fs-", s.pid()), magic::fs));
     if (s.images_.contains(s.fdinfo_name())) {
-      NECRO_TRY_ASSIGN(s.fdinfo_, s.parse_all<pb::fdinfo_entry>(s.fdinfo_name(), magic::fdinfo));
+      NECRO_TRY_ASSIGN(s.fdinfo_, read_entries<pb::fdinfo_entry>(s.images_.at(s.fdinfo_name()), s.fdinfo_name(), magic::fdinfo));
     }
     return s;
   }
@@ -210,22 +229,11 @@ class image_set {
   }
 
  private:
-  /// Every entry of in-memory image `name`.
-  template <class Msg>
-  result<std::vector<Msg>> parse_all(const std::string& name, std::uint32_t image_magic) const {
-    const auto& bytes = images_.at(name);
-    const io::byte_view whole(std::as_bytes(std::span(bytes.data(), bytes.size())), 0, name);
-    NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(whole, image_magic));
-    return r.template read_all<Msg>();
-  }
   /// The one entry of in-memory image `name`.
   template <class Msg>
   result<Msg> parse_single(const std::string& name, std::uint32_t image_magic) const {
     if (!images_.contains(name)) return fail(error(errc::missing, name, "not among the images made in memory"));
-    NECRO_TRY_ASSIGN(auto all, parse_all<Msg>(name, image_magic));
-    if (all.size() != 1)
-      return fail(error(errc::bad_value, name, fmt::format("expected one {} entry, found {}", Msg::descriptor()->name(), all.size())));
-    return std::move(all.front());
+    return only_entry(read_entries<Msg>(images_.at(name), name, image_magic), name);
   }
 
   /// Lists the regular files of dir_, sorted; errors keep errno and the path.

@@ -56,11 +56,8 @@ std::vector<Msg> entries(const plan::resurrection& p, const std::string& name, s
   for (const auto& c : p.carried) {
     if (c.to != name) continue;
     REQUIRE(c.bytes);
-    const necro::io::byte_view v(std::as_bytes(std::span(c.bytes->data(), c.bytes->size())), 0, name);
-    auto r = necro::criu::entry_reader::open(v, magic);
-    REQUIRE(r);
-    auto all = r->read_all<Msg>();
-    REQUIRE(all);
+    auto all = necro::criu::read_entries<Msg>(*c.bytes, name, magic);
+    if (!all) FAIL(all.error().message());
     return *all;
   }
   FAIL("no carried image " << name);

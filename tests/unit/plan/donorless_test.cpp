@@ -47,13 +47,9 @@ template <class Msg>
 Msg single(const necro::criu::image_set& s, const std::string& name, std::uint32_t magic) {
   const auto* bytes = s.image_bytes(name);
   REQUIRE(bytes);
-  const necro::io::byte_view v(std::as_bytes(std::span(bytes->data(), bytes->size())), 0, name);
-  auto r = necro::criu::entry_reader::open(v, magic);
-  REQUIRE(r);
-  auto all = r->read_all<Msg>();
-  REQUIRE(all);
-  REQUIRE(all->size() == 1);
-  return all->front();
+  auto one = necro::criu::only_entry(necro::criu::read_entries<Msg>(*bytes, name, magic), name);
+  if (!one) FAIL(one.error().message());
+  return *one;
 }
 
 const pb::reg_file_entry& reg(const necro::criu::image_set& s, std::uint32_t id) {
@@ -184,8 +180,7 @@ TEST_CASE("donor-less fs, files and fdinfo: / and /dev/null by default, --stdio 
       CHECK(fs.umask() == 022);
       const auto* bytes = s.images.image_bytes("fdinfo-2.img");
       REQUIRE(bytes);
-      const necro::io::byte_view v(std::as_bytes(std::span(bytes->data(), bytes->size())), 0, "fdinfo-2.img");
-      auto fds = necro::criu::entry_reader::open(v, necro::criu::magic::fdinfo)->read_all<pb::fdinfo_entry>();
+      auto fds = necro::criu::read_entries<pb::fdinfo_entry>(*bytes, "fdinfo-2.img", necro::criu::magic::fdinfo);
       REQUIRE(fds);
       REQUIRE(fds->size() == 3);
       for (const auto& fd : *fds) {
