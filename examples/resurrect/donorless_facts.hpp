@@ -21,8 +21,6 @@
 
 namespace donorless {
 
-/// RLIMIT_NLIMITS on Linux: the number of entries CRIU keeps.
-inline constexpr int rlimit_count = 16;
 
 /// `path` with its stat mode, or an error naming it.
 inline necro::result<necro::plan::opened_path> opened(const std::string& path, bool want_dir, bool given) {
@@ -70,7 +68,7 @@ inline necro::result<necro::plan::donorless_options> gather(std::int32_t pid, co
   if (!cwd.empty()) {
     NECRO_TRY_ASSIGN(o.cwd, opened(cwd, true, true));
   }
-  for (int r = 0; r < rlimit_count; ++r) {
+  for (int r = 0; r < static_cast<int>(necro::plan::rlimit_count); ++r) {
     struct rlimit rl {};
     if (::getrlimit(r, &rl) != 0) rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
     o.rlimits.emplace_back(rl.rlim_cur, rl.rlim_max);

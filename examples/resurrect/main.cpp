@@ -416,8 +416,8 @@ std::optional<capture_input> read_capture(const cli_options& o, std::int32_t pid
     warnings.push_back(fmt::format("the capture beside the core is not used: {}", c.error().message()));
     return std::nullopt;
   }
-  if (!o.choice.cwd.empty()) c->cwd.clear();  // --cwd chooses
   auto facts = stat_captured_paths(*c, dir);
+  facts.cwd_chosen = !o.choice.cwd.empty();
   return capture_input{std::move(*c), std::move(facts)};
 }
 

@@ -33,27 +33,26 @@
 #include <necro/criu/magic.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/printable.hpp>
+#include <necro/arch/common.hpp>
 #include <necro/plan/detail/capture_fds.hpp>
+#include <necro/plan/detail/donorless_files.hpp>
+#include <necro/plan/detail/donorless_threads.hpp>
+#include <necro/plan/donorless_options.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {
 
 namespace detail {
 
-/// reg_file_entry.pos of a file restore must not seek (criu/files-reg.c).
-inline constexpr std::uint64_t unseekable = ~std::uint64_t{0};
-/// Signals CRIU keeps a sigaction for, in order: 1..64 but SIGKILL and SIGSTOP.
-inline constexpr int sigkill = 9, sigstop = 19, last_signal = 64;
-
-/// RLIMIT_NLIMITS on Linux, and RLIM_INFINITY.
-inline constexpr int rlimit_count = 16;
+/// RLIM_INFINITY.
 inline constexpr std::uint64_t rlim_infinity = ~std::uint64_t{0};
 
-inline int sigaction_index(int sig) { return sig - 1 - (sig > sigkill) - (sig > sigstop); }
+/// The index of `sig` in tc.sigactions: CRIU keeps one for 1..max_signal but SIGKILL and SIGSTOP.
+inline int sigaction_index(int sig) { return sig - 1 - (sig > arch::sig::sigkill) - (sig > arch::sig::sigstop); }
 
 inline std::string signal_names(std::uint64_t mask) {
   std::vector<std::string> names;
-  for (int sig = 1; sig <= last_signal; ++sig) {
+  for (int sig = 1; sig <= max_signal; ++sig) {
     if (!(mask >> (sig - 1) & 1)) continue;
     const char* abbrev = ::sigabbrev_np(sig);
     names.push_back(abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig));
@@ -70,7 +69,7 @@ inline void fit_regular_file(pb::file_entry& e, const capture::fd_entry& f, cons
   reg->clear_mnt_id();
   reg->clear_size();
   if (const auto it = facts.present.find(f.link); it != facts.present.end()) reg->set_mode(it->second);
-  if ((f.mode & s_ifmt) == s_ifchr) reg->set_pos(unseekable);
+  if ((f.mode & s_ifmt) == s_ifchr) reg->set_pos(no_position);
 }
 
 /// An epoll instance keeps the registrations of fds that come back (as the
@@ -198,29 +197,23 @@ inline void replace_carried(resurrection& plan, const std::string& name, std::st
 }
 
 /// cwd and root: the victim's where they still exist, else the set's own
-/// (an empty path in the capture: the set's own, silently).
+/// (silently where the capture has none, or the caller chose the cwd).
 inline pb::fs_entry rebuild_fs(resurrection& plan, const pb::fs_entry& before, const capture::process_capture& c,
                                const capture_facts& facts, capture_use& use) {
   pb::fs_entry fs = before;
   std::uint32_t next = last_file_id(plan.files) + 1;
   const auto directory = [&](const std::string& path, const char* what, auto set) {
-    if (path.empty()) return;  // not taken from the capture (the caller chose)
+    if (path.empty()) return;  // not captured
     const auto v = judge_path(path, 040000, facts);
     if (v.fate != fd_fate::own) {
       use.closed.push_back(fmt::format("{} {}: {}; the default is used", what, io::printable(path), v.why));
       return;
     }
-    pb::file_entry e;
-    e.set_id(next), e.set_type(pb::REG);
-    auto* reg = e.mutable_reg();
-    reg->set_id(next), reg->set_flags(0), reg->set_pos(0), reg->set_name(path), reg->set_mode(facts.present.find(path)->second);
-    auto* own = reg->mutable_fown();
-    own->set_uid(0), own->set_euid(0), own->set_signum(0), own->set_pid_type(0), own->set_pid(0);
-    plan.files.push_back(std::move(e));
+    plan.files.push_back(reg_entry(next, path, o_rdonly, std::nullopt, facts.present.find(path)->second));
     (fs.*set)(next++);
     use.restored.push_back(fmt::format("{} {}", what, io::printable(path)));
   };
-  directory(c.cwd, "cwd", &pb::fs_entry::set_cwd_id);
+  if (!facts.cwd_chosen) directory(c.cwd, "cwd", &pb::fs_entry::set_cwd_id);
   directory(c.root, "root", &pb::fs_entry::set_root_id);
   if (c.umask) {
     fs.set_umask(*c.umask);
@@ -241,7 +234,7 @@ inline void apply_task_settings(resurrection& plan, const capture::process_captu
   auto* tc = plan.threads.front().core.mutable_tc();
   std::size_t limits = 0;
   for (const auto& r : c.rlimits) {
-    if (r.resource < 0 || r.resource >= rlimit_count) continue;
+    if (r.resource < 0 || r.resource >= static_cast<int>(rlimit_count)) continue;
     auto* all = tc->mutable_rlimits();
     while (all->rlimits_size() <= r.resource) {  // a set without them: unlimited until said
       auto* l = all->add_rlimits();
@@ -253,9 +246,11 @@ inline void apply_task_settings(resurrection& plan, const capture::process_captu
   if (c.personality) tc->set_personality(*c.personality);
   if (!c.signals) return;
   std::uint64_t ignored = 0;
-  for (int sig = 1; sig <= last_signal; ++sig) {
+  for (int sig = 1; sig <= max_signal; ++sig) {
     const int i = sigaction_index(sig);
-    if (!(c.signals->ignored >> (sig - 1) & 1) || sig == sigkill || sig == sigstop || i >= tc->sigactions_size()) continue;
+    if (!(c.signals->ignored >> (sig - 1) & 1) || sig == arch::sig::sigkill || sig == arch::sig::sigstop ||
+        i >= tc->sigactions_size())
+      continue;
     tc->mutable_sigactions(i)->set_sigaction(1);  // SIG_IGN
     ignored |= std::uint64_t{1} << (sig - 1);
   }

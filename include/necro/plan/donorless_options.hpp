@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +60,9 @@ inline constexpr std::uint32_t pid_ns = 1, net_ns = 2, ipc_ns = 3, uts_ns = 4, t
                                cgroup_ns = 8;
 inline constexpr std::uint32_t pages = 1;
 }  // namespace synthetic_ids
+
+/// RLIMIT_NLIMITS on Linux: the rlimits CRIU keeps for a task.
+inline constexpr std::size_t rlimit_count = 16;
 
 /// CRIU's image format version (inventory img_version) and TASK_ALIVE.
 inline constexpr std::uint32_t criu_img_version = 2, task_alive = 1;

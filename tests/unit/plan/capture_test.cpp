@@ -209,6 +209,24 @@ TEST_CASE("what cannot come back is listed: closed, a stand-in where the peer is
   CHECK(use.lost.size() == 0);
 }
 
+TEST_CASE("a chosen cwd stays, and unix socket names are still resolved in the captured one", "[plan][capture]") {
+  auto v = load_victim();
+  REQUIRE(v);
+  auto facts = all_present(v->capture);
+  facts.cwd_chosen = true;
+  const auto before = v->donor.images.fs().cwd_id();
+  REQUIRE(plan::apply_capture(v->planned, v->donor.images, v->capture, facts, plan::capture_scope::everything));
+  const auto fs = entries<pb::fs_entry>(v->planned, necro::criu::image_name("fs-", v->planned.pid), necro::criu::magic::fs);
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0].cwd_id() == before);
+  CHECK(file(v->planned, fs[0].cwd_id()).reg().name() == "/");
+  CHECK(!mentions(v->planned.capture->restored, "cwd ", ""));
+  const auto t = fd_table(v->planned, v->donor.images.fdinfo_name());
+  pb::unix_sk_entry u;
+  REQUIRE(u.ParseFromString(file(v->planned, t.at(11).id()).usk()));
+  CHECK(u.name_dir() == v->capture.cwd);
+}
+
 TEST_CASE("a capture of another pid is refused", "[plan][capture]") {
   auto v = load_victim();
   REQUIRE(v);

@@ -30,6 +30,9 @@ struct capture_facts {
   std::string dir;  ///< the capture directory, for --explain
   /// st_mode of every captured path (fd targets, cwd, root) that exists now.
   std::map<std::string, std::uint32_t, std::less<>> present;
+  /// The caller chose the cwd (--cwd): the set's own stays. Unix socket
+  /// names are still resolved in the captured one, where they were bound.
+  bool cwd_chosen = false;
 };
 
 namespace detail {
