@@ -68,6 +68,8 @@ inline constexpr std::size_t rlimit_count = 16;
 inline constexpr std::uint32_t criu_img_version = 2, task_alive = 1;
 /// O_* flags the synthetic files are opened with.
 inline constexpr std::uint32_t o_rdonly = 0, o_wronly = 01, o_append = 02000, o_largefile = 0100000;
+/// More O_* bits a captured fd's flags are read for (x86-64 and aarch64).
+inline constexpr std::uint32_t o_accmode = 03, o_nonblock = 04000, o_cloexec = 02000000;
 
 }  // namespace necro::plan
 

@@ -16,6 +16,7 @@
 
 #include <necro/capture/model.hpp>
 #include <necro/io/printable.hpp>
+#include <necro/plan/donorless_options.hpp>
 
 namespace necro::plan {
 
@@ -37,8 +38,6 @@ struct capture_facts {
 
 namespace detail {
 
-inline constexpr std::uint32_t o_accmode = 03, o_rdonly_mode = 0, o_wronly_mode = 01, o_rdwr_mode = 02;
-inline constexpr std::uint32_t o_append_flag = 02000, o_nonblock_flag = 04000, o_cloexec_flag = 02000000;
 inline constexpr std::uint32_t s_ifmt = 0170000, s_ifsock = 0140000, s_ififo = 0010000, s_ifchr = 0020000;
 inline constexpr std::uint32_t ipproto_tcp = 6, af_inet6 = 10, sock_stream = 1;
 inline constexpr std::uint32_t tcp_state_established = 1, tcp_state_close = 7, tcp_state_listen = 10;
@@ -58,10 +57,10 @@ struct fd_verdict {
 
 inline std::string access_words(std::uint32_t flags) {
   const std::uint32_t acc = flags & o_accmode;
-  std::string s = acc == o_rdonly_mode ? "read-only" : acc == o_wronly_mode ? "write-only" : "read-write";
-  if (flags & o_append_flag) s += ", appending";
-  if (flags & o_nonblock_flag) s += ", non-blocking";
-  if (flags & o_cloexec_flag) s += ", close-on-exec";
+  std::string s = acc == o_rdonly ? "read-only" : acc == o_wronly ? "write-only" : "read-write";
+  if (flags & o_append) s += ", appending";
+  if (flags & o_nonblock) s += ", non-blocking";
+  if (flags & o_cloexec) s += ", close-on-exec";
   return s;
 }
 
@@ -95,7 +94,7 @@ inline std::string describe_fd(const capture::fd_entry& f) {
     case fd_kind::reg:
       return fmt::format("{} ({}, offset {})", io::printable(f.link), access_words(f.flags), f.pos);
     case fd_kind::pipe:
-      return fmt::format("pipe {} ({} end)", f.ino, (f.flags & o_accmode) == o_rdonly_mode ? "read" : "write");
+      return fmt::format("pipe {} ({} end)", f.ino, (f.flags & o_accmode) == o_rdonly ? "read" : "write");
     case fd_kind::eventfd: return fmt::format("eventfd (count {})", f.eventfd_count.value_or(0));
     case fd_kind::signalfd: return fmt::format("signalfd (mask {:#x})", f.sigmask.value_or(0));
     case fd_kind::timerfd:
@@ -125,7 +124,7 @@ inline capture::fd_entry stand_in_for(capture::fd_entry f) {
 /// What holds a stand-in's fd, in words.
 inline std::string_view stand_in_words(const capture::fd_entry& f) {
   if (f.kind == capture::fd_kind::pipe)
-    return (f.flags & o_accmode) == o_rdonly_mode ? "a pipe whose write end is closed holds the fd (reads see end of file)"
+    return (f.flags & o_accmode) == o_rdonly ? "a pipe whose write end is closed holds the fd (reads see end of file)"
                                                    : "a pipe whose read end is closed holds the fd (writes fail with EPIPE)";
   return "an unconnected socket of the same kind holds the fd (reads and writes see the connection gone)";
 }
@@ -140,7 +139,7 @@ inline std::map<std::uint64_t, pipe_ends> pipes_held(const capture::process_capt
   for (const auto& f : c.fds) {
     if (f.kind != capture::fd_kind::pipe) continue;
     auto& e = out[f.ino];
-    ((f.flags & o_accmode) == o_rdonly_mode ? e.read : e.write) = true;
+    ((f.flags & o_accmode) == o_rdonly ? e.read : e.write) = true;
   }
   return out;
 }

@@ -26,8 +26,6 @@
 
 namespace necro::plan::detail {
 
-/// O_RDWR: a shared writable file mapping's file is opened so.
-inline constexpr std::uint32_t o_rdwr_flag = 02;
 /// CRIU marks the vvar VMA MADV_DONTDUMP (vma_entry.madv is a bit per advice).
 inline constexpr std::uint64_t madv_dontdump_bit = 1ULL << 16;
 /// Program header types read here.
@@ -94,7 +92,7 @@ std::optional<pb::vma_entry> synthetic_vma(const elf::core_view<Arch>& core, con
                       shared ? mmap_bits::map_shared : mmap_bits::map_private);
     e.set_pgoff(f.offset);
     e.set_shmid(id->second);
-    e.set_fdflags(shared && s.writable() ? o_rdwr_flag : 0);
+    e.set_fdflags(shared && s.writable() ? o_rdwr : 0);  // a shared writable mapping's file opens read-write
     return e;
   }
   if (stack_at >= s.vaddr && stack_at < s.end())
