@@ -39,17 +39,14 @@
 
 namespace {
 
-const char* signal_name(int sig) {
-  switch (sig) {
-    case 3: return "SIGQUIT";
-    case 4: return "SIGILL";
-    case 5: return "SIGTRAP";
-    case 6: return "SIGABRT";
-    case 7: return "SIGBUS";
-    case 8: return "SIGFPE";
-    case 11: return "SIGSEGV";
-    default: return "signal";
-  }
+// The name of the signal a core was dumped for, glibc's ("SIGSEGV"), for
+// the signals this output has always named; any other (SIGSYS, SIGXCPU, a
+// realtime one) reads "signal (N)", as before.
+std::string signal_name(int sig) {
+  namespace s = necro::arch::sig;
+  constexpr std::array named{s::sigquit, s::sigill, s::sigtrap, s::sigabrt, s::sigbus, s::sigfpe, s::sigsegv};
+  const char* abbrev = std::ranges::find(named, sig) != named.end() ? ::sigabbrev_np(sig) : nullptr;
+  return abbrev ? fmt::format("SIG{}", abbrev) : std::string("signal");
 }
 
 using necro::io::printable;
@@ -91,8 +88,8 @@ void inspect_core(const necro::elf::core_view<Arch>& core) {
     for (const auto& f : core.process().files)
       if (f.start == s.vaddr) label = fmt::format("{} +{:#x}", printable(f.path), f.offset);
     if (core.auxv(necro::arch::at::sysinfo_ehdr) == s.vaddr) label = "[vdso]";
-    fmt::print("    {:#014x}-{:#014x} {}{}{} {:>8} KiB{} {}\n", s.vaddr, s.end(), s.readable() ? 'r' : '-',
-               s.writable() ? 'w' : '-', s.executable() ? 'x' : '-', s.memsz / 1024,
+    fmt::print("    {:#014x}-{:#014x} {} {:>8} KiB{} {}\n", s.vaddr, s.end(),
+               necro::plan::rwx(s.readable(), s.writable(), s.executable()), s.memsz / 1024,
                s.complete() ? "" : fmt::format(" ({} KiB dumped)", s.filesz / 1024), label);
   }
   fmt::print("  auxv: {} entries; AT_SYSINFO_EHDR {:#x}, AT_PHDR {:#x}, AT_ENTRY {:#x}", core.process().auxv.size(),

@@ -9,34 +9,29 @@
 #pragma once
 
 #include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/types.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
-#include <vector>
 
 #include <fmt/format.h>
 
+#include <necro/criu/detail/criu_log.hpp>
+#include <necro/criu/detail/criu_process.hpp>
+#include <necro/criu/detail/swrk_wire.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/unique_fd.hpp>
 #include <necro/pb/rpc.pb.h>
-
-extern char** environ;  // posix_spawn passes our environment on
 
 namespace necro::criu::rpc {
 
@@ -83,92 +78,7 @@ struct restored {
 };
 
 /// A CRIU answer is a few hundred bytes; anything larger is not one.
-inline constexpr std::size_t max_response_size = 1u << 20;
-
-namespace detail {
-
-using io::unique_fd;
-
-/// Starts CRIU with `args` (after the binary), stdin on /dev/null and
-/// `child_fd` inherited at the same number (dup2 to itself clears its
-/// FD_CLOEXEC in the child only).
-inline result<pid_t> spawn_criu(const std::filesystem::path& criu, std::vector<std::string> args, int child_fd,
-                                std::string_view what) {
-  const std::string bin = criu.string();
-  args.insert(args.begin(), bin);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  if (const int e = ::posix_spawn_file_actions_init(&fa)) return fail(error::from_errno(bin, "posix_spawn", e));
-  ::posix_spawn_file_actions_adddup2(&fa, child_fd, child_fd);
-  ::posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  pid_t pid = -1;
-  const int e = ::posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-  ::posix_spawn_file_actions_destroy(&fa);
-  if (e) return fail(error::from_errno(bin, fmt::format("cannot start `criu {}`", what), e));
-  return pid;
-}
-
-/// Waits for the criu child; a description of how it ended.
-inline std::string reap(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return "could not be waited for";
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {}", WTERMSIG(status));
-  return "ended";
-}
-
-inline result<void> send_request(int fd, const pb::criu_req& req, const std::string& who) {
-  std::string wire;
-  if (!req.SerializeToString(&wire)) return fail(error(errc::bad_value, who, "criu_req could not be encoded"));
-  ssize_t n;
-  do n = ::send(fd, wire.data(), wire.size(), MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return fail(error::from_errno(who, "sending the request to criu swrk", errno));
-  return {};
-}
-
-/// One SOCK_SEQPACKET message: its size first (MSG_PEEK|MSG_TRUNC), then it.
-inline result<std::optional<pb::criu_resp>> read_response(int fd, const std::string& who) {
-  char probe;
-  ssize_t size;
-  do size = ::recv(fd, &probe, 1, MSG_PEEK | MSG_TRUNC);
-  while (size < 0 && errno == EINTR);
-  if (size < 0) return fail(error::from_errno(who, "reading criu's answer", errno));
-  if (size == 0) return std::optional<pb::criu_resp>{};  // criu closed without answering
-  if (static_cast<std::size_t>(size) > max_response_size)
-    return fail(error(errc::limit, who, fmt::format("criu's answer has {} bytes, more than {}", size, max_response_size)));
-  std::string buf(static_cast<std::size_t>(size), '\0');
-  ssize_t got;
-  do got = ::recv(fd, buf.data(), buf.size(), 0);
-  while (got < 0 && errno == EINTR);
-  if (got != size) return fail(error::from_errno(who, "reading criu's answer", got < 0 ? errno : EIO));
-  pb::criu_resp resp;
-  if (!resp.ParseFromString(buf)) return fail(error(errc::bad_value, who, "criu's answer is not a criu_resp"));
-  return std::optional<pb::criu_resp>{std::move(resp)};
-}
-
-/// The first lines of a CRIU log that say `Error`, for a one-screen report.
-inline std::vector<std::string> first_errors(const std::filesystem::path& log, std::size_t most = 5) {
-  std::vector<std::string> out;
-  std::ifstream in(log);
-  for (std::string line; out.size() < most && std::getline(in, line);)
-    if (line.find("Error") != std::string::npos && line.find("RLIMIT_NOFILE") == std::string::npos)
-      out.push_back(line.substr(0, 300));
-  return out;
-}
-
-/// A failure on `dir` explained by CRIU's log: `why`, CRIU's first error
-/// lines, then the path of the whole log, one per line.
-inline error failure_with_log(const std::string& dir, std::string why, const std::filesystem::path& log) {
-  for (const auto& line : first_errors(log)) why += "\n" + line;
-  why += fmt::format("\nthe whole log: {}", log.string());
-  return error(errc::io, dir, std::move(why));
-}
-
-}  // namespace detail
+using detail::max_response_size;
 
 /// Sends `req` to a new `criu swrk` and returns its answer. The criu process
 /// has ended when this returns.
@@ -177,7 +87,7 @@ inline result<pb::criu_resp> call(const std::filesystem::path& criu, const pb::c
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return fail(error::from_errno(who, "socketpair", errno));
-  detail::unique_fd ours(sv[0]), theirs(sv[1]);
+  io::unique_fd ours(sv[0]), theirs(sv[1]);
   NECRO_TRY_ASSIGN(const pid_t pid, detail::spawn_criu(criu, {"swrk", std::to_string(theirs.get())}, theirs.get(), "swrk"));
   theirs.reset();  // criu holds its end: our recv sees EOF when it exits
   auto sent = detail::send_request(ours.get(), req, who);
@@ -216,7 +126,7 @@ inline result<version> require_version(const std::filesystem::path& criu) {
 /// failure, CRIU's first error lines, and the path of the whole log.
 inline result<restored> restore(const std::filesystem::path& criu, const restore_request& r) {
   const std::string dir = r.images_dir.string();
-  detail::unique_fd images(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  io::unique_fd images(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (images.get() < 0) return fail(error::from_errno(dir, "cannot open the image directory", errno));
   pb::criu_req req;
   req.set_type(pb::REQ_RESTORE);
@@ -239,36 +149,6 @@ inline result<restored> restore(const std::filesystem::path& criu, const restore
   return fail(detail::failure_with_log(dir, std::move(why), log));
 }
 
-namespace detail {
-
-/// Waits up to `timeout` for the status byte CRIU writes once it is ready
-/// (--status-fd); false on EOF, error or time-out.
-inline bool wait_ready(int fd, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    char c;
-    const ssize_t got = ::read(fd, &c, 1);
-    if (got < 0 && errno == EINTR) continue;
-    return got == 1;
-  }
-}
-
-/// The pid in a --pidfile.
-inline int read_pidfile(const std::filesystem::path& f) {
-  std::ifstream in(f);
-  int pid = 0;
-  in >> pid;
-  return pid;
-}
-
-}  // namespace detail
-
 /// Starts `criu lazy-pages` for the image set in `images_dir` as a daemon of
 /// its own (not our child: nothing to reap) and returns once it listens
 /// (its socket is `lazy-pages.socket` there). Then restore with
@@ -279,7 +159,7 @@ inline result<lazy_pages_daemon> start_lazy_pages(const std::filesystem::path& c
   const std::string who = criu.string();
   int status[2];
   if (::pipe2(status, O_CLOEXEC) != 0) return fail(error::from_errno(who, "pipe", errno));
-  detail::unique_fd ready(status[0]), theirs(status[1]);
+  io::unique_fd ready(status[0]), theirs(status[1]);
   const auto pidfile = images_dir / "lazy-pages.pid";
   std::error_code ignored;  // a stale pid file from an earlier run goes
   std::filesystem::remove(pidfile, ignored);

@@ -8,21 +8,15 @@
 #define NECRO_CRIU_SHARED_MEMORY_HPP
 #pragma once
 
-#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
-#include <fmt/format.h>
-
-#include <necro/criu/image.hpp>
+#include <necro/criu/detail/image_entries.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/io/error.hpp>
-#include <necro/io/mapped_file.hpp>
 #include <necro/pb/ghost_file.pb.h>
 #include <necro/pb/memfd.pb.h>
 #include <necro/pb/pagemap.pb.h>
@@ -49,40 +43,6 @@ struct shared_memory_images {
     return nullptr;
   }
 };
-
-namespace detail {
-
-/// The number in "<prefix><n>.img", if `name` has that form.
-inline std::optional<std::uint32_t> image_number(std::string_view name, std::string_view prefix) {
-  if (!name.starts_with(prefix) || !name.ends_with(".img") || name.size() <= prefix.size() + 4) return std::nullopt;
-  const auto mid = name.substr(prefix.size(), name.size() - prefix.size() - 4);
-  std::uint32_t n = 0;
-  const auto [p, ec] = std::from_chars(mid.data(), mid.data() + mid.size(), n);
-  if (ec != std::errc{} || p != mid.data() + mid.size()) return std::nullopt;
-  return n;
-}
-
-/// The first entry of `dir/name` (an image of `image_magic`) as Msg.
-template <class Msg>
-result<Msg> read_first(const std::filesystem::path& dir, const std::string& name, std::uint32_t image_magic) {
-  NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open((dir / name).string()));
-  NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(f.view(), image_magic));
-  Msg m;
-  NECRO_TRY_ASSIGN(const bool ok, r.next(m));
-  if (!ok)
-    return fail(error(errc::missing, (dir / name).string(), fmt::format("no {} entry", Msg::descriptor()->name())));
-  return m;
-}
-
-/// Every entry of `dir/name` as Msg.
-template <class Msg>
-result<std::vector<Msg>> read_every(const std::filesystem::path& dir, const std::string& name, std::uint32_t image_magic) {
-  NECRO_TRY_ASSIGN(io::mapped_file f, io::mapped_file::open((dir / name).string()));
-  NECRO_TRY_ASSIGN(entry_reader r, entry_reader::open(f.view(), image_magic));
-  return r.template read_all<Msg>();
-}
-
-}  // namespace detail
 
 /// Reads the shared-memory images among `names` (the sorted file names of `dir`).
 inline result<shared_memory_images> load_shared_memory(const std::filesystem::path& dir,

@@ -5,38 +5,22 @@
 #define NECRO_MAP_FIELD_HPP
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <boost/hana/for_each.hpp>
-#include <boost/hana/fold_left.hpp>
 #include <boost/hana/length.hpp>
 #include <boost/hana/tuple.hpp>
-#include <boost/pfr/core.hpp>
 #include <boost/pfr/tuple_size.hpp>
 #include <fmt/format.h>
 
 #include <necro/io/error.hpp>
+#include <necro/map/detail/completeness.hpp>
+#include <necro/map/detail/member_traits.hpp>
 
 namespace necro::map {
-
-namespace detail {
-template <class T>
-struct is_std_array : std::false_type {};
-template <class T, std::size_t N>
-struct is_std_array<std::array<T, N>> : std::true_type {};
-
-template <class M>
-struct member_traits;
-template <class C, class T>
-struct member_traits<T C::*> {
-  using class_type = C;
-  using value_type = T;
-};
-}  // namespace detail
 
 /// One table row: source member `Src::*member` <-> a message field read by
 /// `get(msg)` and written by `set(msg, value)`. Arrays map to repeated fields:
@@ -127,34 +111,6 @@ result<Src> extract(const Table& table, const Msg& msg) {
   return src;
 }
 
-namespace detail {
-/// Whether member pointer `m` names PFR field I of Src (constant-evaluated).
-template <class Src, std::size_t I, class Member>
-constexpr bool names_field(Member m) {
-  using field_t = boost::pfr::tuple_element_t<I, Src>;
-  using member_t = typename member_traits<Member>::value_type;
-  if constexpr (!std::is_same_v<field_t, member_t> ||
-                !std::is_same_v<typename member_traits<Member>::class_type, Src>) {
-    return false;
-  } else {
-    Src s{};
-    return &(s.*m) == &boost::pfr::get<I>(s);
-  }
-}
-
-template <class Src, std::size_t I, class Table>
-constexpr std::size_t times_covered(const Table& table) {
-  return boost::hana::fold_left(table, std::size_t{0}, [](std::size_t n, const auto& row) {
-    return n + (names_field<Src, I>(row.member) ? 1 : 0);
-  });
-}
-
-template <class Src, class Table, std::size_t... I>
-constexpr bool covers_each(const Table& table, std::index_sequence<I...>) {
-  return ((times_covered<Src, I>(table) == 1) && ...);
-}
-}  // namespace detail
-
 /// True when every PFR field of Src is named exactly once (mapped or ignored).
 template <class Src, class Table>
 constexpr bool covers_all_fields(const Table& table) {
@@ -184,10 +140,15 @@ constexpr std::size_t row_count(const Table&) {
 /// A row that is deliberately not mapped, with the reason.
 #define NECRO_MAP_IGNORE(Src, member, why) ::necro::map::ignore(&Src::member, #member, why)
 
-/// The compile-time completeness check every table carries.
+/// The compile-time completeness check every table carries (`table` names a
+/// constexpr table at namespace scope). Each mistake fails its own
+/// static_assert, and the compiler's instantiation line names the table and
+/// the field: `necro: map table misses a field of its source structure`,
+/// `... names a field of its source structure more than once`, `... has a row
+/// for a field of another structure`.
 #define NECRO_MAP_ASSERT_COMPLETE(Src, table)                                                   \
-  static_assert(::necro::map::covers_all_fields<Src>(table),                                    \
-                "necro: field table for " #Src " must name every field of it exactly once " \
-                "(map it or NECRO_MAP_IGNORE it)")
+  static_assert(::necro::map::detail::assert_complete<Src, table>(),                            \
+                "necro: map table " #table " must name every field of " #Src " exactly once " \
+                "(see the field named above)")
 
 #endif

@@ -29,12 +29,14 @@ struct page_decision {
   std::uint64_t entries = 0;     ///< pagemap entries of the kept pages
 };
 
+/// Read, write and execute permission as /proc/PID/maps shows them: "r-x".
+inline std::string rwx(bool read, bool write, bool execute) {
+  return {read ? 'r' : '-', write ? 'w' : '-', execute ? 'x' : '-'};
+}
+
+/// A VMA's PROT_* bits as rwx().
 inline std::string prot_string(std::uint32_t prot) {
-  std::string s = "---";
-  if (prot & criu::mmap_bits::prot_read) s[0] = 'r';
-  if (prot & criu::mmap_bits::prot_write) s[1] = 'w';
-  if (prot & criu::mmap_bits::prot_exec) s[2] = 'x';
-  return s;
+  return rwx(prot & criu::mmap_bits::prot_read, prot & criu::mmap_bits::prot_write, prot & criu::mmap_bits::prot_exec);
 }
 
 /// A VMA's kind and share mode, when it is shared memory or shared: " (memfd, shared)".

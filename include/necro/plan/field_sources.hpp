@@ -24,6 +24,8 @@
 #include <google/protobuf/descriptor.h>
 
 #include <necro/map/aarch64.hpp>
+#include <necro/plan/detail/field_markdown.hpp>
+#include <necro/plan/detail/field_walk.hpp>
 #include <necro/map/x86_64.hpp>
 #include <necro/pb/core.pb.h>
 #include <necro/pb/fdinfo.pb.h>
@@ -175,9 +177,8 @@ inline void kobj_ids(field_list& l, std::string_view prefix, const field_source&
                     std::string(v)));
 }
 
-/// core_entry.thread_info (x86-64 cores), ti_aarch64 (aarch64 cores), and the
-/// other architectures' slots.
-inline void thread_info(field_list& l) {
+/// core_entry.thread_info: what an x86-64 core writes.
+inline void thread_info_x86_64(field_list& l) {
   const std::string ti = "core_entry.thread_info";
   l.add(ti + ".clear_tid_addr",
         set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta (pitfall 8)"),
@@ -208,8 +209,10 @@ inline void thread_info(field_list& l) {
                              {"limit_in_pages", "false"}, {"seg_not_present", "true"}, {"usable", "false"}})
     l.add(ti + ".tls." + f, kept("GDT TLS entries: the core has none"),
           defaulted(fmt::format("synthetic_thread_info: {} (an empty GDT slot)", v), v));
+}
 
-  // aarch64 cores (an x86-64 core writes thread_info, an aarch64 one ti_aarch64).
+/// core_entry.ti_aarch64: what an aarch64 core writes.
+inline void thread_info_aarch64(field_list& l) {
   const std::string ta = "core_entry.ti_aarch64";
   l.add(ta + ".clear_tid_addr",
         set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta (pitfall 8)"),
@@ -226,6 +229,13 @@ inline void thread_info(field_list& l) {
           "apdbkey_hi", "pac_enabled_key"},
          pac, no_pac);
   l.each(ta + ".pac_keys.pac_generic_keys", {"apgakey_lo", "apgakey_hi"}, pac, no_pac);
+}
+
+/// core_entry.thread_info (x86-64 cores), ti_aarch64 (aarch64 cores), and the
+/// other architectures' slots.
+inline void thread_info(field_list& l) {
+  thread_info_x86_64(l);
+  thread_info_aarch64(l);
   l.each("core_entry", {"ti_arm", "ti_ppc64", "ti_s390", "ti_mips", "ti_loongarch64", "ti_riscv64"},
          kept("not modelled (bytes); an x86-64 donor has none"), unwritten("architectures necro does not read"));
 }
@@ -519,41 +529,23 @@ struct field_row {
   const field_entry* entry = nullptr;  ///< null when the list lacks it
 };
 
-namespace detail {
-
-inline std::string type_of(const google::protobuf::FieldDescriptor& f) {
-  std::string t = f.is_repeated() ? "repeated " : "";
-  if (f.message_type()) return t + "message " + std::string(f.message_type()->name());
-  if (f.enum_type()) return t + "enum " + std::string(f.enum_type()->name());
-  return t + f.type_name();
-}
-
-inline void walk(const google::protobuf::Descriptor& d, const std::string& prefix, const std::string& image,
-                 const std::map<std::string, const field_entry*>& by_path, std::vector<field_row>& out, int depth) {
-  if (depth > 16) return;  // no recursive messages in CRIU's schema; a guard all the same
-  for (int i = 0; i < d.field_count(); ++i) {
-    const auto& f = *d.field(i);
-    field_row r;
-    r.image = image;
-    r.path = prefix + "." + std::string(f.name());
-    r.number = f.number();
-    r.type = type_of(f);
-    r.is_message = f.message_type() != nullptr;
-    if (const auto it = by_path.find(r.path); it != by_path.end()) r.entry = it->second;
-    out.push_back(r);
-    if (r.is_message) walk(*f.message_type(), r.path, image, by_path, out, depth + 1);
-  }
-}
-
-}  // namespace detail
-
 /// Every field under written_messages(), in descriptor order, with its entry in `list`.
 inline std::vector<field_row> field_rows(const std::vector<field_entry>& list = field_sources()) {
   std::map<std::string, const field_entry*> by_path;
   for (const auto& e : list) by_path.emplace(e.path, &e);
   std::vector<field_row> out;
   for (const auto& m : written_messages())
-    detail::walk(*m.descriptor, std::string(m.descriptor->name()), std::string(m.image), by_path, out, 0);
+    detail::walk_fields(*m.descriptor, std::string(m.descriptor->name()),
+                        [&](const google::protobuf::FieldDescriptor& f, const std::string& path) {
+                          field_row r;
+                          r.image = std::string(m.image);
+                          r.path = path;
+                          r.number = f.number();
+                          r.type = detail::type_of(f);
+                          r.is_message = f.message_type() != nullptr;
+                          if (const auto it = by_path.find(r.path); it != by_path.end()) r.entry = it->second;
+                          out.push_back(r);
+                        });
   return out;
 }
 
@@ -609,39 +601,12 @@ inline field_counts count_fields(bool donorless) {
   return c;
 }
 
-namespace detail {
-inline std::string cell(const field_source& s) {
-  std::string by = s.by;
-  for (auto& ch : by)
-    if (ch == '|') ch = '/';
-  if (by.empty()) return std::string(describe(s.kind));
-  return fmt::format("{}: {}", describe(s.kind), by);
-}
-}  // namespace detail
-
 /// docs/fields.md: the list as markdown, with the counts.
 inline std::string field_sources_markdown() {
+  const auto cell = [](const field_source& src) { return detail::markdown_cell(describe(src.kind), src.by); };
   std::string md;
   auto it = std::back_inserter(md);
-  fmt::format_to(it,
-                 "# Where every CRIU field comes from\n\n"
-                 "<!-- Generated from include/necro/plan/field_sources.hpp; do not edit. Regenerate with\n"
-                 "     cmake --build build --target update_fields_md -->\n\n"
-                 "One row per field of every protobuf message necro writes: its source in donor mode\n"
-                 "(`criu-necromancer -c CORE -i DONOR -o OUT`) and in donor-less mode (`-c CORE -o OUT`, which plans\n"
-                 "on the images `synthesize_donor` makes from the core).\n\n"
-                 "- **table**: a compile-time mapping table (map/) and its row;\n"
-                 "- **function**: the named function sets it;\n"
-                 "- **donor**: kept from the donor's image;\n"
-                 "- **default**: a stated default, or not written (CRIU's default applies);\n"
-                 "- **pending**: not decided yet; **same**: as in donor mode.\n\n"
-                 "An x86-64 core's images carry `core_entry.thread_info`, an aarch64 core's `core_entry.ti_aarch64`.\n\n"
-                 "A message field shows its place (and, where listed, what decides whether it is there); its\n"
-                 "fields carry the sources. `tests/unit/plan/field_sources_test.cpp` fails when a field has no row\n"
-                 "or a row names no field, and checks the rows on the fixtures: kept fields equal the donor's and\n"
-                 "follow a changed donor, table fields are the core's and do not, stated defaults are the values\n"
-                 "the donor-less plans of the counter, pool and shmem cores write, and every named function\n"
-                 "and table exists in include/necro.\n\n");
+  fmt::format_to(it, "{}", detail::fields_md_intro);
   fmt::format_to(it, "| mode | fields | set from a table | set by a function | kept from the donor | defaulted | "
                      "pending |\n|---|---:|---:|---:|---:|---:|---:|\n");
   for (const bool dl : {false, true}) {
@@ -663,8 +628,8 @@ inline std::string field_sources_markdown() {
     }
     const bool same = r.entry && r.entry->donor.kind == r.entry->donorless.kind && r.entry->donor.by == r.entry->donorless.by;
     fmt::format_to(it, "| `{}` | {} | {} | {} | {} |\n", r.path, r.number, r.type,
-                   r.entry ? detail::cell(r.entry->donor) : "**missing**",
-                   !r.entry ? "**missing**" : same ? "same" : detail::cell(r.entry->donorless));
+                   r.entry ? cell(r.entry->donor) : "**missing**",
+                   !r.entry ? "**missing**" : same ? "same" : cell(r.entry->donorless));
   }
   return md;
 }

@@ -5,7 +5,24 @@
 #define NECRO_CAPTURE_DETAIL_COLLECT_MAPS_HPP
 #pragma once
 
-#include <necro/capture/collect.hpp>
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include <necro/capture/detail/collector.hpp>
+#include <necro/capture/proc.hpp>
+#include <necro/elf/build_id.hpp>
+#include <necro/io/mapped_file.hpp>
+#include <necro/io/printable.hpp>
+#include <necro/io/unique_fd.hpp>
 
 namespace necro::capture::detail {
 
@@ -46,7 +63,8 @@ inline std::string mapped_build_id(int proc_dir, const maps_line& m, std::string
 
 namespace necro::capture::detail {
 
-inline void collector::maps_part() {
+template <class Options>
+void collector<Options>::maps_part() {
   std::set<std::string> seen;
   proc::for_each_line(*maps_, [&](std::string_view l) {
     const auto m = parse_maps_line(l);
@@ -59,7 +77,8 @@ inline void collector::maps_part() {
 }
 
 /// The VMAs with `s` in their permissions: MAP_SHARED, which a core does not record.
-inline void collector::shared_vmas_part() {
+template <class Options>
+void collector<Options>::shared_vmas_part() {
   auto& out = c_.shared_vmas.emplace();
   proc::for_each_line(*maps_, [&](std::string_view l) {
     const auto w = proc::words(l);

@@ -235,6 +235,4 @@ inline result<mapped_file> parse_map(const line& l) {
 
 }  // namespace necro::capture::detail
 
-#include <necro/capture/detail/text_dispatch.hpp>
-
 #endif

@@ -1,0 +1,39 @@
+/// What every CRIU file entry made from a capture shares (capture/criu_files.hpp):
+/// no owner (fown), the open flags without O_CLOEXEC (that one goes to
+/// fdinfo), and a regular file's reg_file_entry.
+#ifndef NECRO_CAPTURE_DETAIL_CRIU_COMMON_HPP
+#define NECRO_CAPTURE_DETAIL_CRIU_COMMON_HPP
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <necro/capture/model.hpp>
+#include <necro/pb/fown.pb.h>
+#include <necro/pb/regfile.pb.h>
+
+namespace necro::capture::detail {
+
+inline constexpr std::uint32_t o_cloexec = 02000000;  // x86-64 and aarch64
+
+inline void zero_fown(pb::fown_entry* f) {
+  f->set_uid(0), f->set_euid(0), f->set_signum(0), f->set_pid_type(0), f->set_pid(0);
+}
+
+inline pb::reg_file_entry reg_entry(std::uint32_t id, const std::string& name, std::uint32_t flags, const fd_entry* f) {
+  pb::reg_file_entry r;
+  r.set_id(id), r.set_flags(flags), r.set_pos(f ? f->pos : 0), r.set_name(name);
+  zero_fown(r.mutable_fown());
+  if (f) r.set_mnt_id(f->mnt_id), r.set_size(f->size), r.set_mode(f->mode);
+  return r;
+}
+
+template <class Msg>
+void with_common(Msg& m, std::uint32_t id, const fd_entry& f) {
+  m.set_id(id), m.set_flags(f.flags & ~o_cloexec);
+  zero_fown(m.mutable_fown());
+}
+
+}  // namespace necro::capture::detail
+
+#endif
