@@ -72,7 +72,7 @@ inline void plan_code_data(const address_space& as, const relocator& reloc, resu
   }
   std::uint64_t code_lo = UINT64_MAX, code_hi = 0, lo = UINT64_MAX, hi = 0;
   for (const auto& x : out.vmas) {
-    if (x.label != as.exe_path) continue;
+    if (x.kind != vma_kind::exe) continue;
     lo = std::min(lo, x.entry.start());
     hi = std::max(hi, x.entry.end());
     if (!(x.entry.prot() & criu::mmap_bits::prot_exec)) continue;

@@ -31,13 +31,13 @@ inline constexpr std::string_view shared_anon_name = "/dev/zero";
 /// How the kernel marks a mapped file that has no name left.
 inline constexpr std::string_view deleted_suffix = " (deleted)";
 
-/// The kind of VMA an NT_FILE path names.
+/// The kind of VMA an NT_FILE path names: a shared-memory kind, else a file on disk.
 constexpr vma_kind kind_of_path(std::string_view p) noexcept {
   if (p == "/dev/zero (deleted)") return vma_kind::shared_anon;
   if (p.starts_with("/SYSV") && p.ends_with(deleted_suffix)) return vma_kind::sysv_shm;
   if (p.starts_with("/memfd:") && p.ends_with(deleted_suffix)) return vma_kind::memfd;
   if (p.ends_with(deleted_suffix)) return vma_kind::deleted_file;
-  return vma_kind::plain;
+  return vma_kind::file;
 }
 
 /// The object's name: the memfd's name, the deleted file's path, "/dev/zero".
@@ -104,7 +104,7 @@ inline std::vector<victim_object> group_objects(const std::vector<vma>& vmas) {
   std::size_t prev_obj = 0;
   for (std::size_t i = 0; i < vmas.size(); ++i) {
     const auto& v = vmas[i];
-    if (v.kind == vma_kind::plain || v.kind == vma_kind::sysv_shm) continue;
+    if (!is_shared_memory(v.kind) || v.kind == vma_kind::sysv_shm) continue;
     const auto name = object_name(v.kind, v.label);
     std::size_t o = objs.size();
     if (v.kind == vma_kind::shared_anon) {
