@@ -161,7 +161,7 @@ class file_registry {
 };
 
 /// The victim's executable: its path and the end of its mappings.
-struct executable {
+struct victim_executable {
   std::string path;
   std::uint64_t end = 0;
 };
@@ -169,12 +169,12 @@ struct executable {
 /// The executable is the NT_FILE range that holds the program headers
 /// (AT_PHDR); the donor must run the same one.
 template <class Arch>
-result<executable> find_executable(const elf::core_view<Arch>& core, const criu::image_set& donor) {
+result<victim_executable> find_executable(const elf::core_view<Arch>& core, const criu::image_set& donor) {
   const std::string core_path(core.path());
   const auto& files = core.process().files;
   const auto phdr = core.auxv(arch::at::phdr);
   if (!phdr) return fail(error(errc::missing, core_path, "NT_AUXV has no AT_PHDR: cannot find the executable"));
-  executable exe;
+  victim_executable exe;
   for (const auto& f : files)
     if (*phdr >= f.start && *phdr < f.end) exe.path = std::string(f.path);
   if (exe.path.empty())
