@@ -79,7 +79,7 @@ inline std::optional<moved_range> pair_anon_by_place(const pb::vma_entry& d, con
   // The victim's VMAs are sorted by start: a binary search, not a scan (70 000 VMAs in each).
   const auto x = std::lower_bound(victim.begin(), victim.end(), vs,
                                   [](const vma& a, std::uint64_t s) { return a.entry.start() < s; });
-  if (x != victim.end() && x->label == "[anon]" && x->entry.start() == vs && x->entry.end() - vs == d.end() - d.start())
+  if (x != victim.end() && x->kind == vma_kind::anon && x->entry.start() == vs && x->entry.end() - vs == d.end() - d.start())
     return moved_range{d.start(), d.end(), vs,
                        fmt::format("anonymous memory at the same distance below {}", file_label(*ref))};
   return std::nullopt;
@@ -100,7 +100,7 @@ inline anon_sizes count_anon_sizes(const pb::mm_entry& donor_mm, const std::vect
   for (const auto& o : donor_mm.vmas())
     if (o.status() & criu::vma_status::anon_private) ++a.donor[{o.end() - o.start(), o.prot()}];
   for (const auto& x : victim)
-    if (x.label == "[anon]") {
+    if (x.kind == vma_kind::anon) {
       auto& [n, last] = a.victim[{x.entry.end() - x.entry.start(), x.entry.prot()}];
       ++n;
       last = &x;

@@ -42,7 +42,7 @@ inline std::string prot_string(std::uint32_t prot) {
 /// A VMA's kind and share mode, when it is shared memory or shared: " (memfd, shared)".
 inline std::string vma_note(const vma& v) {
   const bool shared = (v.entry.status() & criu::vma_status::file_shared) != 0;
-  if (v.kind == vma_kind::plain) return shared ? " (shared)" : "";
+  if (!is_shared_memory(v.kind)) return shared ? " (shared)" : "";
   return fmt::format(" ({}, {})", describe(v.kind), shared ? "shared" : "private");
 }
 

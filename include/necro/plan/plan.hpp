@@ -22,20 +22,44 @@
 
 namespace necro::plan {
 
-/// What a VMA maps, when it is more than memory or a file on disk. The core
-/// tells them apart by the NT_FILE path only (docs/shared-memory.md).
+/// What a VMA maps, as plan_address_space classified it. The core tells the
+/// shared-memory kinds apart by the NT_FILE path only (docs/shared-memory.md).
 enum class vma_kind : std::uint8_t {
-  plain,         ///< private anonymous memory, a file on disk, [vdso], [vvar], [vsyscall]
+  anon,          ///< private anonymous memory
+  heap,          ///< the brk heap (private anonymous memory)
+  stack,         ///< the main thread's stack
+  thread_stack,  ///< the stack of another thread (anonymous memory holding its sp)
+  stack_guard,   ///< the PROT_NONE anonymous page right below a thread's stack
+  exe,           ///< a mapping of the executable
+  file,          ///< a mapping of another file on disk
+  vdso,          ///< [vdso]
+  vvar,          ///< [vvar], recreated beside the vDSO
+  vsyscall,      ///< [vsyscall]
   shared_anon,   ///< MAP_SHARED|MAP_ANONYMOUS: "/dev/zero (deleted)"
   memfd,         ///< a memfd_create() file, shared or private: "/memfd:NAME (deleted)"
   deleted_file,  ///< a file unlinked since it was mapped: "PATH (deleted)"
   sysv_shm,      ///< System V shared memory: "/SYSV<key> (deleted)"
 };
 
+/// Whether the kind is memory that lived only in the process (plan/shared_memory.hpp).
+constexpr bool is_shared_memory(vma_kind k) noexcept {
+  return k == vma_kind::shared_anon || k == vma_kind::memfd || k == vma_kind::deleted_file ||
+         k == vma_kind::sysv_shm;
+}
+
 /// The kind in words, for --explain and errors.
 constexpr std::string_view describe(vma_kind k) noexcept {
   switch (k) {
-    case vma_kind::plain: return "memory";
+    case vma_kind::anon: return "memory";
+    case vma_kind::heap: return "heap";
+    case vma_kind::stack: return "stack";
+    case vma_kind::thread_stack: return "thread stack";
+    case vma_kind::stack_guard: return "stack guard";
+    case vma_kind::exe: return "executable";
+    case vma_kind::file: return "file";
+    case vma_kind::vdso: return "vDSO";
+    case vma_kind::vvar: return "vvar";
+    case vma_kind::vsyscall: return "vsyscall";
     case vma_kind::shared_anon: return "shared anonymous memory";
     case vma_kind::memfd: return "memfd";
     case vma_kind::deleted_file: return "deleted file";
@@ -62,12 +86,12 @@ struct share_modes {
 /// One VMA of the victim, with where it came from.
 struct vma {
   pb::vma_entry entry;
-  std::string label;        ///< file path, or [heap] [stack] [vdso] [vvar] [vsyscall] [anon]
+  std::string label;        ///< file path, or [heap] [stack] [stack:TID] [guard:TID] [vdso] [vvar] [vsyscall] [anon]
   std::int64_t segment = -1;  ///< index into core_view::segments(), -1 when none
   std::uint64_t page_limit = 0;  ///< pages at or above this address get no data (file EOF)
   bool carries_pages = false;    ///< private memory whose bytes go to pages-*.img
   bool anonymous = false;        ///< zero pages need no data
-  vma_kind kind = vma_kind::plain;
+  vma_kind kind = vma_kind::anon;
 };
 
 /// Pages to copy: `pages` pages at `vaddr`, from byte `core_offset` of the core.
@@ -82,7 +106,7 @@ struct page_run {
 /// or a ghost file (a deleted file). Its VMAs point at files.img entry
 /// `file_id` (vma_entry.shmid).
 struct shmem_object {
-  vma_kind kind = vma_kind::plain;
+  vma_kind kind = vma_kind::memfd;
   std::string name;             ///< memfd name without "memfd:", or the deleted file's path
   std::uint64_t size = 0;       ///< bytes
   std::uint32_t file_id = 0;    ///< files.img entry (MEMFD or REG)

@@ -310,7 +310,7 @@ TEST_CASE("without a donor, the captured share mode decides memfd and deleted-fi
   REQUIRE(p);
   std::size_t shared = 0, private_copies = 0;
   for (const auto& v : p->vmas) {
-    if (v.kind == plan::vma_kind::plain) continue;
+    if (!plan::is_shared_memory(v.kind)) continue;
     INFO(v.label << " at " << std::hex << v.entry.start());
     const bool want = shares.is_shared(v.entry.start(), v.entry.end());
     CHECK(((v.entry.flags() & necro::criu::mmap_bits::map_shared) != 0) == want);

@@ -2,6 +2,7 @@
 // (tests/data/x86_64/counter.core) and a donor run of it dumped by CRIU 4.2.
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include <catch2/catch.hpp>
 
@@ -84,6 +85,33 @@ TEST_CASE("the address space is the victim's, sorted, with one vvar below the vd
   CHECK(sp >= st->entry.start());
   CHECK(sp < st->entry.end());
   CHECK(st->entry.flags() & necro::criu::mmap_bits::map_growsdown);
+}
+
+TEST_CASE("each VMA's kind is what its status bits, its file and the stack pointer say", "[plan]") {
+  auto f = necro::test::plan_counter();
+  NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
+  const auto& p = f->plan;
+  using necro::plan::vma_kind;
+  namespace st = necro::criu::vma_status;
+  const auto sp = f->core.leader().regs().rsp;
+  std::map<vma_kind, int> seen;
+  for (const auto& v : p.vmas) {
+    INFO(v.label << " at " << std::hex << v.entry.start() << ": " << necro::plan::describe(v.kind));
+    ++seen[v.kind];
+    const auto s = v.entry.status();
+    if (s & vdso) CHECK(v.kind == vma_kind::vdso);
+    else if (s & vvar) CHECK(v.kind == vma_kind::vvar);
+    else if (s & st::vsyscall) CHECK(v.kind == vma_kind::vsyscall);
+    else if (s & heap) CHECK(v.kind == vma_kind::heap);
+    else if (s & (st::file_private | st::file_shared))
+      CHECK(v.kind == (v.label == p.exe_path ? vma_kind::exe : vma_kind::file));
+    else if (sp >= v.entry.start() && sp < v.entry.end()) CHECK(v.kind == vma_kind::stack);
+    else CHECK(v.kind == vma_kind::anon);
+  }
+  // The counter maps its executable, libc and ld.so, and has one heap, stack, vDSO and vvar.
+  CHECK(seen[vma_kind::exe] > 0);
+  CHECK(seen[vma_kind::file] > 0);
+  for (const auto k : {vma_kind::heap, vma_kind::stack, vma_kind::vdso, vma_kind::vvar}) CHECK(seen[k] == 1);
 }
 
 TEST_CASE("file VMAs point at the donor's regular-file entries of the same path", "[plan]") {

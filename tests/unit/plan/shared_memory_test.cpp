@@ -114,8 +114,8 @@ TEST_CASE("shared memory: NT_FILE paths name the kind", "[plan][shmem]") {
   CHECK(kind_of_path("/memfd:necro-shm (deleted)") == vma_kind::memfd);
   CHECK(kind_of_path("/SYSV0000162e (deleted)") == vma_kind::sysv_shm);
   CHECK(kind_of_path("/var/tmp/x (deleted)") == vma_kind::deleted_file);
-  CHECK(kind_of_path("/usr/lib/x86_64-linux-gnu/libc.so.6") == vma_kind::plain);
-  CHECK(kind_of_path("/dev/zero") == vma_kind::plain);
+  CHECK(kind_of_path("/usr/lib/x86_64-linux-gnu/libc.so.6") == vma_kind::file);
+  CHECK(kind_of_path("/dev/zero") == vma_kind::file);
   CHECK(object_name(vma_kind::memfd, "/memfd:necro-shm (deleted)") == "necro-shm");
   CHECK(object_name(vma_kind::memfd, "/memfd: (deleted)") == "");
   CHECK(object_name(vma_kind::memfd, "/mem") == "");  // never past the end
@@ -137,7 +137,7 @@ TEST_CASE("shared memory: VMAs group into objects", "[plan][shmem]") {
       make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x10000, 0x12000, 0),      // one mmap ...
       make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x12000, 0x13000, 0x2000), // ... split by mprotect
       make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x13000, 0x14000, 0),      // another mmap, adjacent
-      make(vma_kind::plain, "[anon]", 0x14000, 0x15000, 0),
+      make(vma_kind::anon, "[anon]", 0x14000, 0x15000, 0),
       make(vma_kind::memfd, "/memfd:q (deleted)", 0x20000, 0x21000, 0x3000),
       make(vma_kind::shared_anon, "/dev/zero (deleted)", 0x21000, 0x22000, 0x1000), // not a continuation
       make(vma_kind::memfd, "/memfd:q (deleted)", 0x30000, 0x32000, 0),             // same name: same object
@@ -211,7 +211,7 @@ TEST_CASE("shared memory: objects, ids and images on the fixture", "[plan][shmem
 
   // Every VMA of an object points at its file entry.
   for (const auto& v : p.vmas) {
-    if (v.kind == vma_kind::plain) continue;
+    if (!necro::plan::is_shared_memory(v.kind)) continue;
     const auto& o = object(p, v.kind);
     CHECK(v.entry.shmid() == o.file_id);
   }
@@ -296,7 +296,7 @@ TEST_CASE("shared memory: content comes from the shared mappings and holds the v
 
   // The process's own pagemap: nothing of the shared VMAs, all of the private ones.
   for (const auto& v : p.vmas) {
-    if (v.kind == vma_kind::plain) continue;
+    if (!necro::plan::is_shared_memory(v.kind)) continue;
     std::uint64_t in_runs = 0;
     for (const auto& r : p.runs)
       if (r.vaddr >= v.entry.start() && r.vaddr < v.entry.end()) in_runs += r.pages;

@@ -226,11 +226,13 @@ TEST_CASE("pool: every thread's stack is a VMA, with its guard page below and no
     REQUIRE(v);
     if (t.leader) {
       CHECK(v->label == "[stack]");
+      CHECK(v->kind == necro::plan::vma_kind::stack);
       // CRIU records the main stack by its MAP_GROWSDOWN flag, as the donor's.
       CHECK(v->entry.flags() & necro::criu::mmap_bits::map_growsdown);
       continue;
     }
     CHECK(v->label == fmt::format("[stack:{}]", t.tid));
+    CHECK(v->kind == necro::plan::vma_kind::thread_stack);
     CHECK(v->entry.prot() == (necro::criu::mmap_bits::prot_read | necro::criu::mmap_bits::prot_write));
     CHECK(v->entry.status() & necro::criu::vma_status::anon_private);
     CHECK_FALSE(v->entry.flags() & necro::criu::mmap_bits::map_growsdown);  // only the main stack grows down
@@ -238,6 +240,7 @@ TEST_CASE("pool: every thread's stack is a VMA, with its guard page below and no
     const auto* g = vma_holding(p, v->entry.start() - 1);
     REQUIRE(g);
     CHECK(g->label == fmt::format("[guard:{}]", t.tid));
+    CHECK(g->kind == necro::plan::vma_kind::stack_guard);
     CHECK(g->entry.end() == v->entry.start());
     CHECK(g->entry.prot() == 0);
     CHECK_FALSE(g->carries_pages);

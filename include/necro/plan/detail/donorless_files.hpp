@@ -63,7 +63,7 @@ synthetic_file_ids synthesize_files(const elf::core_view<Arch>& core, const io::
   std::uint32_t next = 1;
   for (const auto& f : core.process().files) {
     const std::string path(f.path);
-    if (kind_of_path(path) != vma_kind::plain || ids.mapped.contains(path)) continue;
+    if (kind_of_path(path) != vma_kind::file || ids.mapped.contains(path)) continue;
     const auto it = disk.find(path);
     const bool known = it != disk.end() && it->second;
     files.push_back(reg_entry(next, path, o_rdonly, known ? std::optional(it->second->size) : std::nullopt,

@@ -20,13 +20,13 @@ inline constexpr std::string_view shared_anon_name = "/dev/zero";
 /// How the kernel marks a mapped file that has no name left.
 inline constexpr std::string_view deleted_suffix = " (deleted)";
 
-/// The kind of VMA an NT_FILE path names.
+/// The kind of VMA an NT_FILE path names: a shared-memory kind, else a file on disk.
 constexpr vma_kind kind_of_path(std::string_view p) noexcept {
   if (p == "/dev/zero (deleted)") return vma_kind::shared_anon;
   if (p.starts_with("/SYSV") && p.ends_with(deleted_suffix)) return vma_kind::sysv_shm;
   if (p.starts_with("/memfd:") && p.ends_with(deleted_suffix)) return vma_kind::memfd;
   if (p.ends_with(deleted_suffix)) return vma_kind::deleted_file;
-  return vma_kind::plain;
+  return vma_kind::file;
 }
 
 /// The object's name: the memfd's name, the deleted file's path, "/dev/zero".

@@ -74,7 +74,7 @@ inline std::vector<victim_object> group_objects(const std::vector<vma>& vmas) {
   std::size_t prev_obj = 0;
   for (std::size_t i = 0; i < vmas.size(); ++i) {
     const auto& v = vmas[i];
-    if (v.kind == vma_kind::plain || v.kind == vma_kind::sysv_shm) continue;
+    if (!is_shared_memory(v.kind) || v.kind == vma_kind::sysv_shm) continue;
     const auto name = object_name(v.kind, v.label);
     std::size_t o = objs.size();
     if (v.kind == vma_kind::shared_anon) {
