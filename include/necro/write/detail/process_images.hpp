@@ -10,6 +10,7 @@
 #include <utility>
 
 #include <necro/criu/image.hpp>
+#include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/pagemap.hpp>
 #include <necro/io/error.hpp>

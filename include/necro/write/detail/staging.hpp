@@ -22,6 +22,7 @@
 #include <google/protobuf/message.h>
 
 #include <necro/criu/image.hpp>
+#include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/io/error.hpp>
 #include <necro/plan/plan.hpp>
