@@ -29,7 +29,7 @@
 #include <benchmark/benchmark.h>
 
 #include <necro/io/mapped_file.hpp>
-#include <necro/write/page_engine.hpp>
+#include <necro/write/copy_methods.hpp>
 
 #include "bench_support.hpp"
 

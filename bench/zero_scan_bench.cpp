@@ -14,7 +14,7 @@
 
 #include <necro/arch/x86_64.hpp>
 #include <necro/plan/pages.hpp>
-#include <necro/write/page_engine.hpp>
+#include <necro/write/detail/page_scanner.hpp>
 
 #include "bench_support.hpp"
 

@@ -532,8 +532,10 @@ void add_input_options(CLI::App& app, cli_options& o) {
 }
 
 void add_write_options(CLI::App& app, cli_options& o) {
+  std::vector<std::string> methods;
+  for (const auto m : necro::write::copy_methods) methods.emplace_back(necro::write::name(m));
   app.add_option("--copy-method", o.method, "how page bytes are copied (copy_file_range is the fastest measured)")
-      ->check(CLI::IsMember({"copy_file_range", "sendfile", "splice", "write"}));
+      ->check(CLI::IsMember(std::move(methods)));
   app.add_flag("--no-reflink", o.no_reflink,
                "read and elide pages even where the output's file system could share the core's extents "
                "(by default page runs are cloned there: nothing is read and no space used)");

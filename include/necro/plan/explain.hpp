@@ -73,11 +73,11 @@ inline void explain_pages(std::string& o, const resurrection& p, bool verbose, c
                        "{} equal to their file\n", d.kept_pages, decided->entries, d.zero_pages, decided->hole_pages,
         d.file_pages);
     fmt::format_to(it, "  of {} candidate pages in {} runs; {} past end of file, {} not in the core\n",
-        s.pages_written, p.runs.size(), s.past_eof_pages, s.not_dumped_pages);
+        s.candidate_pages, p.runs.size(), s.past_eof_pages, s.not_dumped_pages);
   } else {
     fmt::format_to(it, "\npages: {} candidates in {} runs (zero pages and pages equal to their file are elided "
                        "while writing: not counted here), {} past end of file, {} not in the core\n",
-        s.pages_written, p.runs.size(), s.past_eof_pages, s.not_dumped_pages);
+        s.candidate_pages, p.runs.size(), s.past_eof_pages, s.not_dumped_pages);
   }
   if (verbose)
     for (const auto& r : p.runs)

@@ -1,12 +1,12 @@
-/// necro::plan pages: which pages of the victim's private memory go to
-/// pages-*.img. plan_pages lists the candidate runs (vaddr, pages, core offset)
-/// and their pagemap entries from metadata alone: pages past a file's end and
-/// pages the core lacks are left out, and no page byte is read. The elision
-/// rules then say which candidate pages need no data at all: all-zero pages of
-/// anonymous memory (a pagemap hole restores as zero) and pages of private file
-/// mappings that still equal the file on disk (the restore maps the file).
-/// write::write_pages applies the rules while it streams the core (one pass);
-/// elide_pages applies them in memory, for tests, --explain and small cores.
+/// necro::plan pages: which pages of the victim's private memory may go to
+/// pages-*.img. plan_pages lists the candidate runs (vaddr, pages, core offset,
+/// pagemap flags) from metadata alone: pages past a file's end and pages the
+/// core lacks are left out, and no page byte is read. The elision rules then
+/// say which candidate pages need no data at all: all-zero pages of anonymous
+/// memory (a pagemap hole restores as zero) and pages of private file mappings
+/// that still equal the file on disk (the restore maps the file). The page
+/// engine (write::write_pages, write::classify_pages) applies them while it
+/// streams the core, and makes the one pagemap that is written and explained.
 #ifndef NECRO_PLAN_PAGES_HPP
 #define NECRO_PLAN_PAGES_HPP
 #pragma once
@@ -54,9 +54,6 @@ inline bool is_zero(const std::byte* p, std::size_t len) noexcept {
     if (p[i] != std::byte{0}) return false;
   return true;
 }
-
-/// Whether a page is all zeros (is_zero under its historical name).
-inline bool is_zero_page(const std::byte* p, std::size_t len) noexcept { return is_zero(p, len); }
 
 /// Which pages of a run may go without data.
 enum class elision : std::uint8_t {
@@ -149,7 +146,7 @@ void elide_range(const page_rule& rule, const std::byte* run_bytes, std::uint64_
 
 /// The rule of every run of `p`, in order: anonymous VMAs elide zero pages;
 /// private file VMAs elide pages equal to the file when `files` holds its
-/// content (io::gather_files with map_content); everything else keeps all.
+/// content (io::stat_files with map_content); everything else keeps all.
 inline std::vector<page_rule> page_rules(const resurrection& p, const io::file_facts& files) {
   std::vector<page_rule> rules;
   rules.reserve(p.runs.size());
@@ -175,16 +172,15 @@ inline std::vector<page_rule> page_rules(const resurrection& p, const io::file_f
   return rules;
 }
 
-/// The candidate page runs and their pagemap entries: for each VMA that
-/// carries pages, its dumped pages below its page limit, one run per VMA.
-/// Reads no page: zero and clean file pages are elided later (write_pages, or
-/// elide_pages). Counts pages past a file's end and pages the core lacks.
+/// The candidate page runs: for each VMA that carries pages, its dumped pages
+/// below its page limit, one run per VMA, flagged present (and lazy when
+/// anonymous). Reads no page: zero and clean file pages are elided by the page
+/// engine. Counts pages past a file's end and pages the core lacks.
 template <class Arch>
 void plan_pages(const elf::core_view<Arch>& core, resurrection& out) {
   constexpr std::uint64_t page = Arch::page_size;
   out.runs.clear();
-  out.pagemap.clear();
-  out.stats.pages_written = 0;
+  out.stats.candidate_pages = 0;
   for (const auto& v : out.vmas) {
     if (!v.carries_pages || v.segment < 0) continue;
     const auto& seg = core.segments()[static_cast<std::size_t>(v.segment)];
@@ -194,48 +190,10 @@ void plan_pages(const elf::core_view<Arch>& core, resurrection& out) {
     out.stats.past_eof_pages += npages - limit;
     out.stats.not_dumped_pages += limit - dumped;
     if (dumped == 0) continue;
-    pb::pagemap_entry pe;
-    pe.set_vaddr(seg.vaddr);
-    pe.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(dumped, UINT32_MAX)));
-    pe.set_nr_pages(dumped);
-    pe.set_flags(criu::pe::present | (v.anonymous ? criu::pe::lazy : 0));
-    out.pagemap.push_back(pe);
-    out.runs.push_back({seg.vaddr, dumped, seg.offset});
-    out.stats.pages_written += dumped;
+    const std::uint32_t flags = criu::pe::present | (v.anonymous ? criu::pe::lazy : 0);
+    out.runs.push_back({seg.vaddr, dumped, seg.offset, flags});
+    out.stats.candidate_pages += dumped;
   }
-}
-
-/// Applies the elision rules to the candidate runs in memory, reading every
-/// candidate page once through the core's mapping: rewrites out.runs,
-/// out.pagemap and out.stats (zero_pages_elided, pages_written). Pure, but it
-/// touches the whole core: write::write_pages does the same while streaming,
-/// with memory that does not grow with the core.
-template <class Arch>
-elision_stats elide_pages(const elf::core_view<Arch>& core, const io::file_facts& files, resurrection& out) {
-  constexpr std::uint64_t page = Arch::page_size;
-  const auto rules = page_rules(out, files);
-  std::vector<page_run> runs;
-  std::vector<pb::pagemap_entry> pagemap;
-  elision_stats st;
-  for (std::size_t i = 0; i < out.runs.size(); ++i) {
-    const auto& r = out.runs[i];
-    const std::uint32_t flags = out.pagemap[i].flags();
-    const std::byte* bytes = core.bytes().data() + r.core_offset;
-    elide_range(rules[i], bytes, 0, r.pages, page, st, [&](std::uint64_t first, std::uint64_t n) {
-      pb::pagemap_entry pe;
-      pe.set_vaddr(r.vaddr + first * page);
-      pe.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(n, UINT32_MAX)));
-      pe.set_nr_pages(n);
-      pe.set_flags(flags);
-      pagemap.push_back(pe);
-      runs.push_back({r.vaddr + first * page, n, r.core_offset + first * page});
-    });
-  }
-  out.runs = std::move(runs);
-  out.pagemap = std::move(pagemap);
-  out.stats.pages_written = st.kept_pages;
-  out.stats.zero_pages_elided += st.zero_pages;
-  return st;
 }
 
 }  // namespace necro::plan

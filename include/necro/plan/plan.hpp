@@ -16,7 +16,6 @@
 #include <necro/pb/ghost_file.pb.h>
 #include <necro/pb/memfd.pb.h>
 #include <necro/pb/mm.pb.h>
-#include <necro/pb/pagemap.pb.h>
 #include <necro/pb/pstree.pb.h>
 #include <necro/pb/remap_file_path.pb.h>
 
@@ -94,11 +93,14 @@ struct vma {
   vma_kind kind = vma_kind::anon;
 };
 
-/// Pages to copy: `pages` pages at `vaddr`, from byte `core_offset` of the core.
+/// Candidate pages: `pages` pages at `vaddr`, from byte `core_offset` of the
+/// core. The page engine (write::write_pages) decides which of them need data
+/// and gives those pagemap entries with `flags`.
 struct page_run {
   std::uint64_t vaddr = 0;
   std::uint64_t pages = 0;
   std::uint64_t core_offset = 0;
+  std::uint32_t flags = 0;  ///< pagemap_entry.flags (criu::pe) of the run's entries
 };
 
 /// A shared-memory object rebuilt from the core: a memfd inode (memfds and
@@ -166,10 +168,10 @@ struct capture_use {
   std::vector<std::string> lost;      ///< what comes back different (signal handlers, unread pipe bytes...)
 };
 
-/// Counts for the page engine and the report.
+/// Counts of the candidate pages, for the report; what is written and elided
+/// is the page engine's (write::pages_report).
 struct page_stats {
-  std::uint64_t pages_written = 0;
-  std::uint64_t zero_pages_elided = 0;
+  std::uint64_t candidate_pages = 0;  ///< pages of the candidate runs
   std::uint64_t past_eof_pages = 0;
   std::uint64_t not_dumped_pages = 0;  ///< filesz < memsz: the core lacks them
 };
@@ -187,8 +189,7 @@ struct resurrection {
   std::vector<vma> vmas;  ///< sorted, same order as mm.vmas
   std::vector<pb::file_entry> files;  ///< files.img, donor's entries plus new ones
   std::uint32_t pages_id = 1;
-  std::vector<pb::pagemap_entry> pagemap;
-  std::vector<page_run> runs;  ///< in pagemap order
+  std::vector<page_run> runs;  ///< candidate pages, in address order (the page engine makes the pagemap)
   shared_memory_plan shared;   ///< memfds, shared anonymous memory, deleted files
   page_stats stats;
   std::vector<carried_file> carried;

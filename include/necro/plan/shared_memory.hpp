@@ -110,21 +110,15 @@ inline carry carry_shared(std::string_view name, const criu::image_set& donor, c
 }
 
 /// The content of memfd object `obj` as a plan the page engine writes into
-/// pages-<pages_id>.img, with pagemap-shmem-<shmid>.img's entries: one
-/// anonymous VMA over the object (offsets as addresses), so that all-zero
-/// pages are left out (a pagemap hole restores as zero).
+/// pages-<pages_id>.img, with pagemap-shmem-<shmid>.img's entries: its runs
+/// flagged present (never lazy), over one anonymous VMA spanning the object
+/// (offsets as addresses), so that all-zero pages are left out (a pagemap
+/// hole restores as zero).
 inline resurrection shmem_page_plan(const shmem_object& obj, std::uint64_t page) {
   resurrection p;
   p.pages_id = obj.pages_id;
   p.runs = obj.runs;
-  for (const auto& r : obj.runs) {
-    pb::pagemap_entry e;
-    e.set_vaddr(r.vaddr);
-    e.set_compat_nr_pages(static_cast<std::uint32_t>(std::min<std::uint64_t>(r.pages, UINT32_MAX)));
-    e.set_nr_pages(r.pages);
-    e.set_flags(criu::pe::present);
-    p.pagemap.push_back(e);
-  }
+  for (auto& r : p.runs) r.flags = criu::pe::present;
   vma whole;
   whole.entry.set_start(0);
   whole.entry.set_end((obj.size + page - 1) / page * page);

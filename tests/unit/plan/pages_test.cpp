@@ -1,8 +1,7 @@
-// plan/pages.hpp: the zero check, the elision rules, the candidate runs, and
-// on the real fixture that the elided plan restores to the core's bytes.
+// plan/pages.hpp: the zero check, the elision rules and the candidate runs.
+// The page engine applies the rules (tests/unit/write/page_engine_test.cpp).
 #include <algorithm>
 #include <cstring>
-#include <map>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -15,44 +14,10 @@
 
 namespace {
 
-using core_t = necro::elf::core_view<necro::arch::x86_64>;
 using necro::plan::elision;
 constexpr std::size_t page = 4096;
 
 std::vector<std::byte> zeros(std::size_t n) { return std::vector<std::byte>(n, std::byte{0}); }
-
-/// The bytes a restore would put at every candidate page of `candidates`,
-/// given the (elided) pagemap and the pages it carries: data where the
-/// pagemap has the page, zeros in anonymous memory, the file otherwise.
-/// Compares each with the core's bytes; returns the number of pages that differ.
-std::uint64_t restore_mismatches(const core_t& core, const necro::plan::resurrection& candidates,
-                                 const necro::plan::resurrection& elided, const necro::io::file_facts& files) {
-  std::map<std::uint64_t, const std::byte*> present;  // vaddr -> bytes
-  for (const auto& r : elided.runs)
-    for (std::uint64_t k = 0; k < r.pages; ++k)
-      present[r.vaddr + k * page] = core.bytes().data() + r.core_offset + k * page;
-  const auto rules = necro::plan::page_rules(candidates, files);
-  std::uint64_t bad = 0;
-  const auto no_page = zeros(page);
-  for (std::size_t i = 0; i < candidates.runs.size(); ++i) {
-    const auto& r = candidates.runs[i];
-    for (std::uint64_t k = 0; k < r.pages; ++k) {
-      const std::byte* want = core.bytes().data() + r.core_offset + k * page;
-      std::vector<std::byte> got = no_page;
-      if (auto it = present.find(r.vaddr + k * page); it != present.end()) {
-        std::memcpy(got.data(), it->second, page);
-      } else if (rules[i].kind == elision::same_as_file) {
-        const auto f = necro::plan::file_page(rules[i], k, page);
-        std::memcpy(got.data(), f.data(), f.size());
-      } else if (rules[i].kind != elision::zero) {
-        ++bad;  // a page that must be written was not
-        continue;
-      }
-      if (std::memcmp(got.data(), want, page) != 0) ++bad;
-    }
-  }
-  return bad;
-}
 
 }  // namespace
 
@@ -72,7 +37,7 @@ TEST_CASE("is_zero: every length, and one non-zero byte anywhere in a page", "[p
   q[299] = std::byte{1};
   CHECK_FALSE(necro::plan::is_zero(q.data(), q.size()));
   CHECK(necro::plan::is_zero(q.data(), 299));
-  CHECK(necro::plan::is_zero_page(p.data(), page));
+  CHECK(necro::plan::is_zero(p.data(), page));
 }
 
 TEST_CASE("needs_data: zero, same-as-file (short last page), none", "[plan]") {
@@ -126,28 +91,28 @@ TEST_CASE("elide_range: maximal kept ranges, counts, and none keeps without read
   CHECK(st3.kept_pages == 1000);
 }
 
-TEST_CASE("plan_pages lists candidates from metadata, elide_pages leaves out zero pages and restores the core", "[plan]") {
+TEST_CASE("plan_pages lists candidate runs and their pagemap flags from metadata", "[plan]") {
   auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& core = f->core;
   const auto& p = f->plan;
 
-  // Candidates: one run per page-carrying VMA with dumped pages, in VMA order.
-  REQUIRE(p.runs.size() == p.pagemap.size());
+  // Candidates: one run per page-carrying VMA with dumped pages, in VMA order,
+  // present, and lazy when anonymous.
   std::uint64_t pages = 0;
   for (std::size_t i = 0; i < p.runs.size(); ++i) {
     const auto& r = p.runs[i];
-    CHECK(p.pagemap[i].vaddr() == r.vaddr);
-    CHECK(p.pagemap[i].nr_pages() == r.pages);
-    CHECK(p.pagemap[i].compat_nr_pages() == r.pages);
     const auto* seg = core.segment_at(r.vaddr);
     REQUIRE(seg);
     CHECK(r.core_offset == seg->offset + (r.vaddr - seg->vaddr));
     CHECK(r.core_offset + r.pages * page <= seg->offset + seg->filesz);
     if (i > 0) CHECK(p.runs[i - 1].vaddr < r.vaddr);
+    const auto v = std::find_if(p.vmas.begin(), p.vmas.end(), [&](const auto& m) { return m.entry.start() == r.vaddr; });
+    REQUIRE(v != p.vmas.end());
+    CHECK(r.flags == (necro::criu::pe::present | (v->anonymous ? necro::criu::pe::lazy : 0u)));
     pages += r.pages;
   }
-  CHECK(pages == p.stats.pages_written);
+  CHECK(pages == p.stats.candidate_pages);
 
   // The rules: anonymous VMAs elide zeros; the vDSO keeps everything; file VMAs
   // keep everything when no file content was gathered (offline).
@@ -162,38 +127,14 @@ TEST_CASE("plan_pages lists candidates from metadata, elide_pages leaves out zer
     zero_rules += rules[i].kind == elision::zero;
   }
   CHECK(zero_rules > 0);
-
-  // Elided in memory: no zero page left in anonymous memory, counts add up,
-  // and what a restore would build equals the core byte for byte.
-  auto elided = p;
-  const auto st = necro::plan::elide_pages(core, {}, elided);
-  CHECK(st.zero_pages > 0);
-  CHECK(st.file_pages == 0);
-  CHECK(st.kept_pages + st.zero_pages == p.stats.pages_written);
-  CHECK(elided.stats.pages_written == st.kept_pages);
-  CHECK(elided.stats.zero_pages_elided == p.stats.zero_pages_elided + st.zero_pages);
-  REQUIRE(elided.runs.size() == elided.pagemap.size());
-  for (std::size_t i = 0; i < elided.runs.size(); ++i) {
-    const auto& r = elided.runs[i];
-    CHECK(elided.pagemap[i].vaddr() == r.vaddr);
-    CHECK(elided.pagemap[i].nr_pages() == r.pages);
-    const auto* v = &*std::find_if(p.vmas.begin(), p.vmas.end(), [&](const auto& m) {
-      return r.vaddr >= m.entry.start() && r.vaddr < m.entry.end();
-    });
-    CHECK(elided.pagemap[i].flags() == (necro::criu::pe::present | (v->anonymous ? necro::criu::pe::lazy : 0u)));
-    if (v->anonymous)
-      for (std::uint64_t k = 0; k < r.pages; ++k)
-        CHECK_FALSE(necro::plan::is_zero(core.bytes().data() + r.core_offset + k * page, page));
-  }
-  CHECK(restore_mismatches(core, p, elided, {}) == 0);
 }
 
-TEST_CASE("elide_pages: zero pages, holes and clean file pages are left out and restore to the same bytes", "[plan]") {
+TEST_CASE("page_rules: zero for anonymous memory, same_as_file with the file's content, none for the vDSO", "[plan]") {
   necro::test::synthetic_memory m;
   using sm = necro::test::synthetic_memory;
   const auto& p = m.plan;
   REQUIRE(p.runs.size() == 3);
-  CHECK(p.stats.pages_written == sm::anon_pages + sm::file_vma_pages + sm::vdso_pages);
+  CHECK(p.stats.candidate_pages == sm::anon_pages + sm::file_vma_pages + sm::vdso_pages);
 
   const auto rules = necro::plan::page_rules(p, m.files);
   REQUIRE(rules.size() == 3);
@@ -206,23 +147,9 @@ TEST_CASE("elide_pages: zero pages, holes and clean file pages are left out and 
   CHECK(necro::plan::file_page(rules[1], sm::file_vma_pages - 1, page).size() == 100);
   CHECK(necro::plan::file_page(rules[1], sm::file_vma_pages, page).empty());
 
-  auto elided = p;
-  const auto st = necro::plan::elide_pages(*m.core, m.files, elided);
-  CHECK(st.zero_pages == sm::zero_pages);
-  CHECK(st.file_pages == sm::file_pages);
-  CHECK(st.kept_pages == p.stats.pages_written - sm::zero_pages - sm::file_pages);
-  CHECK(restore_mismatches(*m.core, p, elided, m.files) == 0);
-  // Kept: anon 0, 3-7, 16-19, 21-23; file page 2; both vDSO pages.
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
-  for (const auto& r : elided.runs) runs.emplace_back(r.vaddr, r.pages);
-  CHECK(runs == std::vector<std::pair<std::uint64_t, std::uint64_t>>{
-                    {sm::anon_at, 1}, {sm::anon_at + 3 * page, 5}, {sm::anon_at + 16 * page, 4},
-                    {sm::anon_at + 21 * page, 3}, {sm::file_at + 2 * page, 1}, {sm::vdso_at, 2}});
-
-  // Without the file's content, file pages are all written.
-  auto no_files = p;
-  const auto st2 = necro::plan::elide_pages(*m.core, {}, no_files);
-  CHECK(st2.file_pages == 0);
-  CHECK(st2.zero_pages == sm::zero_pages);
-  CHECK(restore_mismatches(*m.core, p, no_files, {}) == 0);
+  // Without the file's content, file pages are all kept.
+  const auto no_files = necro::plan::page_rules(p, {});
+  CHECK(no_files[0].kind == elision::zero);
+  CHECK(no_files[1].kind == elision::none);
+  CHECK(no_files[2].kind == elision::none);
 }

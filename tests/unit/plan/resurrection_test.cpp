@@ -220,15 +220,11 @@ TEST_CASE("pages: candidate runs lie in private VMAs and carry the core's bytes"
   auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& p = f->plan;
-  REQUIRE(p.pagemap.size() == p.runs.size());
   std::uint64_t pages = 0;
   for (std::size_t i = 0; i < p.runs.size(); ++i) {
     const auto& r = p.runs[i];
-    const auto& e = p.pagemap[i];
-    CHECK(e.vaddr() == r.vaddr);
-    CHECK(e.nr_pages() == r.pages);
-    CHECK(e.compat_nr_pages() == r.pages);  // both set (pitfall 1)
-    CHECK(e.flags() & necro::criu::pe::present);
+    CHECK(r.pages > 0);
+    CHECK(r.flags & necro::criu::pe::present);
     if (i > 0) CHECK(p.runs[i - 1].vaddr + p.runs[i - 1].pages * 4096 <= r.vaddr);
     const auto v = std::find_if(p.vmas.begin(), p.vmas.end(), [&](const auto& m) {
       return r.vaddr >= m.entry.start() && r.vaddr + r.pages * 4096 <= m.entry.end();
@@ -246,8 +242,7 @@ TEST_CASE("pages: candidate runs lie in private VMAs and carry the core's bytes"
     }
     pages += r.pages;
   }
-  CHECK(pages == p.stats.pages_written);
-  CHECK(p.stats.zero_pages_elided == 0);  // counted by the writer, not the plan
+  CHECK(pages == p.stats.candidate_pages);  // what is elided is the page engine's to count
 }
 
 TEST_CASE("per-pid images are renamed, the donor's pages and cores are not carried", "[plan]") {

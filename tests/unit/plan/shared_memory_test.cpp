@@ -306,10 +306,10 @@ TEST_CASE("shared memory: content comes from the shared mappings and holds the v
 
   // The memfd object's pages as a plan for the page engine.
   const auto sub = necro::plan::shmem_page_plan(object(p, vma_kind::memfd), 4096);
-  REQUIRE(sub.pagemap.size() == 1);
-  CHECK(sub.pagemap[0].vaddr() == 0);
-  CHECK(sub.pagemap[0].nr_pages() == 5);
-  CHECK(sub.pagemap[0].flags() == necro::criu::pe::present);
+  REQUIRE(sub.runs.size() == 1);
+  CHECK(sub.runs[0].vaddr == 0);
+  CHECK(sub.runs[0].pages == 5);
+  CHECK(sub.runs[0].flags == necro::criu::pe::present);
 }
 
 TEST_CASE("shared memory: commit writes memfd.img, pagemap-shmem, pages and the ghost file", "[write][shmem]") {

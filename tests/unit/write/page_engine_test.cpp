@@ -1,8 +1,8 @@
 // write/page_engine.hpp: the copy methods, and write_pages streaming the
-// synthetic core and the real fixture: its pagemap is plan::elide_pages', its
-// pages image carries exactly the kept pages, and a restore of them gives the
-// core's bytes back, for every method, window size, with and without the
-// scanner thread.
+// synthetic core and the real fixture: its pagemap holds exactly the pages
+// the elision rules keep, its pages image carries them, and a restore of them
+// gives the core's bytes back, for every method, window size, with and
+// without the scanner thread.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -18,6 +18,7 @@
 
 #include "support/fixtures.hpp"
 #include "support/planned.hpp"
+#include "write/page_audit.hpp"
 #include "write/synthetic_memory.hpp"
 
 namespace fs = std::filesystem;
@@ -49,12 +50,19 @@ bool same_entries(const std::vector<necro::pb::pagemap_entry>& a, const std::vec
   return true;
 }
 
-constexpr copy_method all_methods[] = {copy_method::copy_file_range, copy_method::sendfile, copy_method::splice,
-                                       copy_method::write_from_map};
+/// The candidate runs' own entries: what write_pages gives with no elision.
+std::vector<necro::pb::pagemap_entry> candidate_entries(const necro::plan::resurrection& p) {
+  std::vector<necro::pb::pagemap_entry> out;
+  for (const auto& r : p.runs) out.push_back(necro::criu::make_pagemap_entry(r.vaddr, r.pages, r.flags));
+  return out;
+}
+
+constexpr auto all_methods = necro::write::copy_methods;
 
 }  // namespace
 
 TEST_CASE("copy methods have names the CLI parses", "[write]") {
+  CHECK(all_methods.size() == 4);
   for (auto m : all_methods) CHECK(necro::write::parse_copy_method(necro::write::name(m)) == m);
   CHECK(necro::write::parse_copy_method("write_from_map") == copy_method::write_from_map);
   CHECK_FALSE(necro::write::parse_copy_method("memcpy"));
@@ -106,8 +114,7 @@ TEST_CASE("range_copier falls back to the mapping when the kernel cannot copy", 
 TEST_CASE("write_pages elides zero pages, holes and clean file pages, and the restore gives the core back", "[write]") {
   necro::test::synthetic_memory m;
   using sm = necro::test::synthetic_memory;
-  auto reference = m.plan;
-  const auto ref_st = necro::plan::elide_pages(*m.core, m.files, reference);
+  const std::uint64_t kept_pages = m.plan.stats.candidate_pages - sm::zero_pages - sm::file_pages;
 
   for (auto method : all_methods)
     for (bool parallel : {true, false})
@@ -124,12 +131,17 @@ TEST_CASE("write_pages elides zero pages, holes and clean file pages, and the re
         auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), m.plan, m.files, out.fd,
                                                                   out.path.string(), opt);
         REQUIRE(rep);
-        CHECK(same_entries(rep->pagemap, reference.pagemap));
+        CHECK(necro::test::entry_spans(rep->pagemap) == sm::kept_entries());
+        for (const auto& e : rep->pagemap) {
+          CHECK(e.compat_nr_pages() == e.nr_pages());
+          CHECK(e.flags() == (e.vaddr() < sm::file_at ? necro::criu::pe::present | necro::criu::pe::lazy
+                                                      : necro::criu::pe::present));
+        }
         CHECK(rep->pages.zero_pages == sm::zero_pages);
         CHECK(rep->pages.file_pages == sm::file_pages);
-        CHECK(rep->pages.kept_pages == ref_st.kept_pages);
+        CHECK(rep->pages.kept_pages == kept_pages);
         CHECK(rep->hole_pages == (m.sparse ? sm::hole_pages : 0));
-        CHECK(rep->bytes_written == ref_st.kept_pages * page);
+        CHECK(rep->bytes_written == kept_pages * page);
         CHECK(rep->bytes_elided == (sm::zero_pages + sm::file_pages) * page);
         CHECK_FALSE(rep->fell_back);
         const auto image = out.content();
@@ -139,7 +151,7 @@ TEST_CASE("write_pages elides zero pages, holes and clean file pages, and the re
         REQUIRE_FALSE(seen.empty());
         for (std::size_t i = 1; i < seen.size(); ++i) CHECK(seen[i - 1].done <= seen[i].done);
         CHECK(seen.back().done == seen.back().total);
-        CHECK(seen.back().total == m.plan.stats.pages_written * page);
+        CHECK(seen.back().total == m.plan.stats.candidate_pages * page);
         CHECK(seen.back().written == rep->bytes_written);
         CHECK(seen.back().elided == rep->bytes_elided);
       }
@@ -155,9 +167,9 @@ TEST_CASE("write_pages without elision, or without the file's content, writes th
     auto rep = necro::write::write_pages<necro::arch::x86_64>(*m.core->file(), m.plan, m.files, out.fd,
                                                               out.path.string(), opt);
     REQUIRE(rep);
-    CHECK(same_entries(rep->pagemap, m.plan.pagemap));
+    CHECK(same_entries(rep->pagemap, candidate_entries(m.plan)));
     CHECK(rep->bytes_elided == 0);
-    CHECK(rep->bytes_written == m.plan.stats.pages_written * page);
+    CHECK(rep->bytes_written == m.plan.stats.candidate_pages * page);
     CHECK(m.restore_mismatches(rep->pagemap, out.content()) == 0);
   }
   {
@@ -207,13 +219,12 @@ TEST_CASE("write_pages refuses runs past the end of the core", "[write]") {
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("past the end of the core"));
 }
 
-TEST_CASE("write_pages on the real fixture matches plan::elide_pages", "[write]") {
+TEST_CASE("write_pages on the real fixture keeps exactly the pages the rules need, and they restore the core", "[write]") {
   auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
   const auto& core = f->core;
   const auto& plan = f->plan;
-  auto reference = plan;
-  const auto st = necro::plan::elide_pages(core, {}, reference);
+  const auto rules = necro::plan::page_rules(plan, {});
   const auto dir = fs::temp_directory_path();
   for (auto method : all_methods) {
     INFO("method " << necro::write::name(method));
@@ -221,16 +232,34 @@ TEST_CASE("write_pages on the real fixture matches plan::elide_pages", "[write]"
     auto rep = necro::write::write_pages<necro::arch::x86_64>(*core.file(), plan, {}, out.fd, out.path.string(),
                                                               {.method = method});
     REQUIRE(rep);
-    CHECK(same_entries(rep->pagemap, reference.pagemap));
-    CHECK(rep->pages.zero_pages == st.zero_pages);
     const auto image = out.content();
-    REQUIRE(image.size() == st.kept_pages * page);
-    std::uint64_t at = 0;
-    for (const auto& r : reference.runs) {
-      CHECK(std::memcmp(image.data() + at, core.bytes().data() + r.core_offset, r.pages * page) == 0);
-      at += r.pages * page;
-    }
+    const auto a = necro::test::audit_pages(core.bytes().bytes(), plan, rules, rep->pagemap, image);
+    CHECK(a.image_size_ok);
+    CHECK(a.wrong == 0);     // the restore gives the core back
+    CHECK(a.missed == 0);    // no zero anonymous page is written
+    CHECK(a.bad == 0);       // entries in the candidates, with their flags, both counts set
+    CHECK(a.unmerged == 0);  // one entry per kept range of a run
+    CHECK(a.kept == rep->pages.kept_pages);
+    CHECK(a.elided == rep->pages.zero_pages);
+    CHECK(rep->pages.zero_pages > 0);
+    CHECK(rep->pages.file_pages == 0);
+    CHECK(a.kept + a.elided == plan.stats.candidate_pages);
+    CHECK(image.size() == rep->pages.kept_pages * page);
   }
+  // The audit sees a difference: without elision the zero pages are written
+  // (missed), and a kept range left out of the pagemap is lost (wrong).
+  out_file out(dir, "necro-page-engine-test-" + std::to_string(::getpid()) + ".img");
+  auto all = necro::write::write_pages<necro::arch::x86_64>(*core.file(), plan, {}, out.fd, out.path.string(),
+                                                            {.elide = false});
+  REQUIRE(all);
+  const auto zero = necro::write::classify_pages<necro::arch::x86_64>(*core.file(), plan, {});
+  REQUIRE(zero);
+  const auto a = necro::test::audit_pages(core.bytes().bytes(), plan, rules, all->pagemap, out.content());
+  CHECK(a.wrong == 0);
+  CHECK(a.missed == zero->pages.zero_pages);
+  auto fewer = zero->pagemap;
+  fewer.pop_back();
+  CHECK(necro::test::audit_pages(core.bytes().bytes(), plan, rules, fewer, std::nullopt).wrong > 0);
 }
 
 TEST_CASE("classify_pages decides as write_pages does, and writes nothing", "[write]") {

@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -105,6 +106,13 @@ struct synthetic_memory {
 
   /// Pages the rules leave out: anonymous zeros, and file pages equal to the file.
   static constexpr std::uint64_t zero_pages = 3 + hole_pages, file_pages = file_vma_pages - 1;
+
+  /// The pagemap the rules give, as (vaddr, pages): anon 0, 3-7, 16-19,
+  /// 21-23; file page 2; both vDSO pages.
+  static std::vector<std::pair<std::uint64_t, std::uint64_t>> kept_entries() {
+    return {{anon_at, 1}, {anon_at + 3 * page, 5}, {anon_at + 16 * page, 4},
+            {anon_at + 21 * page, 3}, {file_at + 2 * page, 1}, {vdso_at, 2}};
+  }
 
   /// The memory a restore builds from a pagemap and its pages (the pages image's
   /// bytes, in order): present pages from the image, the rest zero in anonymous
