@@ -128,6 +128,7 @@ struct x86_64 {
   using prstatus = x86_64_abi::prstatus;
   using fpregs = x86_64_abi::fpregs;
   using prpsinfo = x86_64_abi::prpsinfo;
+  using siginfo = lp64_core_abi::siginfo;
 
   using thread_regsets = x86_64_abi::thread_regsets;
   using process_regsets = x86_64_abi::process_regsets;
