@@ -1,5 +1,5 @@
 /// Fixed-width mirrors of the ELF64 file header, program header, section
-/// header, symbol and note header.
+/// header, symbol, dynamic entry and note header.
 #ifndef NECRO_ELF_TYPES_HPP
 #define NECRO_ELF_TYPES_HPP
 #pragma once
@@ -51,6 +51,13 @@ struct sym64 {
   std::uint64_t value, size;
 };
 static_assert(sizeof(sym64) == 24);
+
+/// Elf64_Dyn
+struct dyn64 {
+  std::uint64_t tag, val;
+};
+static_assert(sizeof(dyn64) == 16);
+static_assert(offsetof(dyn64, val) == 8);
 
 /// Elf64_Nhdr (same layout as Elf32_Nhdr)
 struct nhdr {
