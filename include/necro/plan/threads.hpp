@@ -135,6 +135,44 @@ void relocate_thread_pointers(std::int32_t tid, const pb::core_entry& tmpl, std:
   }
 }
 
+/// The thread's signal state from the core (pitfalls 15, 16): its blocked
+/// mask, and its queue rebuilt from its pending mask, less the death (the
+/// donor's pending signals are not the victim's).
+template <class Arch>
+void plan_thread_signals(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t,
+                         pb::thread_core_entry& tc, resurrection& out) {
+  // The signal that killed the process: the first thread took it (pitfall 6).
+  const int fatal_signal = core.threads().front().prstatus.cursig;
+  std::uint32_t uid = 0;
+  if (auto ps = core.prpsinfo()) uid = ps->uid;
+  tc.set_blk_sigset(t.prstatus.sighold);
+  tc.mutable_signals_p()->Clear();
+  for (const int sig : pending_signals(t.prstatus.sigpend, fatal_signal)) {
+    *tc.mutable_signals_p()->add_signals()->mutable_siginfo() = make_siginfo(sig, core.pid(), uid);
+    out.changes.push_back(fmt::format("thread {}: signal {} pending again (the core's pending mask)", t.tid(), sig));
+  }
+}
+
+/// The leader's process-wide task core: the leader's blocked mask, no shared
+/// pending signals, exit code 0, comm from NT_PRPSINFO, and the donor's signal
+/// handlers relocated.
+template <class Arch>
+void plan_leader_task(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t, pb::task_core_entry& task,
+                      const relocator& reloc, resurrection& out) {
+  task.set_blk_sigset(t.prstatus.sighold);
+  task.mutable_signals_s()->Clear();
+  task.set_exit_code(0);
+  if (auto ps = core.prpsinfo()) {
+    const auto& fn = ps->fname;
+    std::string comm(fn.data(), strnlen(fn.data(), fn.size()));
+    if (!comm.empty()) task.set_comm(comm);
+  }
+  relocate_sigactions(task, reloc, out);
+}
+
+/// One victim thread's core_entry from the donor thread image `tmpl`: the
+/// victim's registers (rewound), thread pointers, signal state and, for the
+/// leader, its task core; a non-leader's image loses the process-wide parts.
 template <class Arch>
 result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t,
                                 std::uint32_t template_tid, const pb::core_entry& tmpl, bool leader,
@@ -152,40 +190,16 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
   // Registers, rewound like CRIU rewinds a task stopped in a syscall (pitfall 5).
   auto regs = t.regs();
   tp.rewind = std::string(Arch::describe(Arch::rewind_syscall(regs)));
-  // The signal that killed the process: the first thread took it (pitfall 6).
-  const int fatal_signal = core.threads().front().prstatus.cursig;
-  std::uint32_t uid = 0;
-  if (auto ps = core.prpsinfo()) uid = ps->uid;
   const std::uint64_t donor_tp = bridge::thread_pointer(tmpl);
   const std::uint64_t victim_tp = Arch::thread_pointer(regs, t.regsets());
   {
     auto r = bridge::set_registers(c, t, core.process(), regs, out.warnings);
     if (!r) return fail(std::move(r).error_value().prefix(fmt::format("thread {}: ", t.tid())));
   }
-
   relocate_thread_pointers<Arch>(t.tid(), tmpl, donor_tp, victim_tp, reloc, c, out);
-  auto* tc = c.mutable_thread_core();
-  // Masks from the core (pitfall 15). The donor's pending signals are not the
-  // victim's: the queue is rebuilt from the core's pending mask, less the death
-  // (pitfall 16).
-  tc->set_blk_sigset(t.prstatus.sighold);
-  tc->mutable_signals_p()->Clear();
-  for (const int sig : pending_signals(t.prstatus.sigpend, fatal_signal)) {
-    *tc->mutable_signals_p()->add_signals()->mutable_siginfo() = make_siginfo(sig, core.pid(), uid);
-    out.changes.push_back(fmt::format("thread {}: signal {} pending again (the core's pending mask)", t.tid(), sig));
-  }
-
+  plan_thread_signals(core, t, *c.mutable_thread_core(), out);
   if (leader) {
-    auto* task = c.mutable_tc();
-    task->set_blk_sigset(t.prstatus.sighold);
-    task->mutable_signals_s()->Clear();
-    task->set_exit_code(0);
-    if (auto ps = core.prpsinfo()) {
-      const auto& fn = ps->fname;
-      std::string comm(fn.data(), strnlen(fn.data(), fn.size()));
-      if (!comm.empty()) task->set_comm(comm);
-    }
-    relocate_sigactions(*task, reloc, out);
+    plan_leader_task(core, t, *c.mutable_tc(), reloc, out);
   } else {
     // Thread images carry no process-wide parts (pitfall 7).
     c.clear_tc();
