@@ -66,10 +66,12 @@ struct owned_file_mapping {
   std::string path;
 };
 
-/// One auxv pair.
+/// One auxv pair (Elf64_auxv_t: a_type, a_un.a_val).
 struct auxv_entry {
   std::uint64_t key = 0, value = 0;
 };
+static_assert(sizeof(auxv_entry) == 16);
+static_assert(offsetof(auxv_entry, value) == 8);
 
 /// The notes of one thread: NT_PRSTATUS and the regsets that follow it. The
 /// architecture's own regsets (x86-64: xstate; aarch64: tls) are members of
@@ -413,15 +415,16 @@ class core_view {
   }
 
   result<void> parse_auxv(const io::byte_view& d) {
-    if (d.size() % 16 != 0)
-      return fail(d.error_at(0, errc::bad_value, fmt::format("NT_AUXV size {} is not a multiple of 16", d.size())));
+    if (d.size() % sizeof(auxv_entry) != 0)
+      return fail(d.error_at(0, errc::bad_value, fmt::format("NT_AUXV size {} is not a multiple of {}", d.size(),
+                                                             sizeof(auxv_entry))));
     if (d.size() / 8 > max_auxv_words)
       return fail(d.error_at(0, errc::limit, fmt::format("NT_AUXV has {} words, cap is {}", d.size() / 8, max_auxv_words)));
     process_.auxv_bytes = d;
     process_.auxv.clear();
-    for (std::uint64_t off = 0; off < d.size(); off += 16) {
-      NECRO_TRY_ASSIGN(const auto k, d.load<std::uint64_t>(off, "auxv key"));
-      NECRO_TRY_ASSIGN(const auto v, d.load<std::uint64_t>(off + 8, "auxv value"));
+    for (std::uint64_t off = 0; off < d.size(); off += sizeof(auxv_entry)) {
+      NECRO_TRY_ASSIGN(const auto k, d.load<std::uint64_t>(off + offsetof(auxv_entry, key), "auxv key"));
+      NECRO_TRY_ASSIGN(const auto v, d.load<std::uint64_t>(off + offsetof(auxv_entry, value), "auxv value"));
       process_.auxv.push_back({k, v});
       if (k == arch::at::null) break;
     }
