@@ -20,6 +20,7 @@
 #include <benchmark/benchmark.h>
 
 #include <necro/necro.hpp>
+#include <necro/plan/disk_facts.hpp>
 
 #include "bench_support.hpp"
 
@@ -87,9 +88,7 @@ void BM_patch(benchmark::State& st, necro::write::copy_method method, bool durab
       st.SkipWithError(donor.error().message().c_str());
       break;
     }
-    std::set<std::string> paths;
-    for (const auto& f : core->process().files) paths.emplace(f.path);
-    const auto facts = in.offline ? necro::io::file_facts{} : necro::io::stat_files(paths, {.map_content = true});
+    const auto facts = necro::plan::gather_disk_facts(*core, {.offline = in.offline});
     auto plan = necro::plan::plan_resurrection(*core, *donor, facts, {.offline = in.offline});
     if (!plan) {
       st.SkipWithError(plan.error().message().c_str());

@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 
 #include <necro/necro.hpp>
+#include <necro/plan/disk_facts.hpp>
 
 #include "donorless_facts.hpp"
 
@@ -595,18 +596,6 @@ std::filesystem::path locate_criu(const cli_options& o) {
   return *found;
 }
 
-/// The mapped files on this machine's disk, mapped, not read: pages of private
-/// file mappings are compared with the file while writing (and by --explain,
-/// which counts what the write will elide); build-ids are read from each
-/// file's headers and compared with the ones the victim ran.
-template <class Arch>
-necro::io::file_facts disk_facts(const necro::elf::core_view<Arch>& core, bool offline) {
-  if (offline) return {};
-  std::set<std::string> paths;
-  for (const auto& f : core.process().files) paths.emplace(f.path);
-  return necro::io::stat_files(paths, {.map_content = true, .build_ids = true});
-}
-
 void print_summary(const necro::plan::resurrection& plan, const necro::write::commit_report& rep, bool restore) {
   const auto& pg = rep.pages;
   fmt::print("resurrected pid {} ({} thread(s)) into {}\n", plan.pid, plan.threads.size(), printable(rep.out_dir.string()));
@@ -690,7 +679,10 @@ int run(const cli_options& o, necro::io::mapped_file file) {
   if (o.inspect) return inspect(o, *core);
   const std::filesystem::path criu = o.restore ? locate_criu(o) : std::filesystem::path{};
   auto dm = read_donor_and_mappings(o.images_dir, *core, o.offline);
-  const auto disk = disk_facts(*core, o.offline);
+  // The mapped files, mapped, not read: pages of private file mappings are
+  // compared with the file while writing (and by --explain, which counts what
+  // the write will elide); build-ids are compared with the ones the victim ran.
+  const auto disk = necro::plan::gather_disk_facts(*core, {.offline = o.offline});
   const auto cap = read_capture(o, core->pid(), dm.warnings);
   const necro::plan::options plan_options{.offline = o.offline, .shares = shares_of(cap)};
   const donor_source donor = load_donor(*core, std::move(dm.donor), disk, o.choice, plan_options.shares);

@@ -71,7 +71,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (s.memsz > 0) check(c.segment_at(s.vaddr) != nullptr);
     if (s.filesz > 0) check(c.read_memory<std::uint8_t>(s.vaddr).has_value());
     (void)c.read_string(s.vaddr);
+    // memory(): the dumped bytes from an address on, never past its PT_LOAD's.
+    if (const auto m = c.memory(s.vaddr)) check(m->size() == s.filesz && m->file_offset() == s.offset);
+    check(!c.memory(s.vaddr, s.filesz + 1));
   }
+  if (const auto si = c.siginfo(); si && *si) sink = sink + static_cast<std::uint32_t>((*si)->si_signo);
   for (const auto& a : c.process().auxv) {
     (void)c.read_string(a.value);
     (void)c.read_memory<std::uint32_t>(a.value);

@@ -1,6 +1,6 @@
 /// necro::arch::aarch64: traits and fixed-width mirrors of the aarch64 Linux
 /// core ABI (elf_prstatus with user_pt_regs, user_fpsimd_state, NT_ARM_TLS,
-/// elf_prpsinfo),
+/// elf_prpsinfo, siginfo),
 /// pinned by static_asserts. Any host can read an aarch64 core with these.
 #ifndef NECRO_ARCH_AARCH64_HPP
 #define NECRO_ARCH_AARCH64_HPP
@@ -84,6 +84,7 @@ struct aarch64 {
   using prstatus = aarch64_abi::prstatus;
   using fpregs = aarch64_abi::fpregs;
   using prpsinfo = aarch64_abi::prpsinfo;
+  using siginfo = lp64_core_abi::siginfo;
 
   using thread_regsets = aarch64_abi::thread_regsets;
   using process_regsets = aarch64_abi::process_regsets;

@@ -128,6 +128,7 @@ struct x86_64 {
   using prstatus = x86_64_abi::prstatus;
   using fpregs = x86_64_abi::fpregs;
   using prpsinfo = x86_64_abi::prpsinfo;
+  using siginfo = lp64_core_abi::siginfo;
 
   using thread_regsets = x86_64_abi::thread_regsets;
   using process_regsets = x86_64_abi::process_regsets;
@@ -137,6 +138,8 @@ struct x86_64 {
   static constexpr int max_saved_auxv_words = 44;
   /// The register that holds the thread pointer, for messages.
   static constexpr std::string_view thread_pointer_name = "fs_base";
+  /// Bytes of the `syscall` instruction (0f 05), which a restart re-executes.
+  static constexpr std::uint64_t syscall_insn_size = 2;
 
   static std::uint64_t pc(const user_regs& r) noexcept { return r.rip; }
   static std::uint64_t sp(const user_regs& r) noexcept { return r.rsp; }
@@ -179,7 +182,7 @@ struct x86_64 {
     const auto ax = static_cast<std::int64_t>(static_cast<std::int32_t>(r.rax));
     if (ax == -kerr::erestartnohand || ax == -kerr::erestartsys || ax == -kerr::erestartnointr) {
       r.rax = r.orig_rax;
-      r.rip -= 2;
+      r.rip -= syscall_insn_size;
       return rewind::restart;
     }
     if (ax == -kerr::erestart_restartblock) {

@@ -7,64 +7,30 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include <necro/elf/detail/symbol_table.hpp>
+#include <necro/elf/identity.hpp>
 #include <necro/elf/types.hpp>
 #include <necro/io/byte_view.hpp>
 #include <necro/io/error.hpp>
 
 namespace necro::elf {
 
-/// Elf64_Shdr
-struct shdr64 {
-  std::uint32_t name, type;
-  std::uint64_t flags, addr, offset, size;
-  std::uint32_t link, info;
-  std::uint64_t addralign, entsize;
-};
-static_assert(sizeof(shdr64) == 64);
-
-/// Elf64_Sym
-struct sym64 {
-  std::uint32_t name;
-  unsigned char info, other;
-  std::uint16_t shndx;
-  std::uint64_t value, size;
-};
-static_assert(sizeof(sym64) == 24);
-
 /// SHT_DYNSYM, and caps on what is read of a hostile file.
 inline constexpr std::uint32_t sht_dynsym = 11;
 inline constexpr std::uint32_t max_section_headers = 1u << 16;
 inline constexpr std::uint64_t max_dynamic_symbols = 1u << 22;
-
-namespace detail {
-
-/// The symbol `name` in the symbol table `tab` (strings in `strtab`).
-inline result<std::optional<std::uint64_t>> find_symbol(const io::byte_view& tab, const io::byte_view& strtab,
-                                                        std::string_view name) {
-  const std::uint64_t n = std::min<std::uint64_t>(tab.size() / sizeof(sym64), max_dynamic_symbols);
-  for (std::uint64_t i = 1; i < n; ++i) {
-    NECRO_TRY_ASSIGN(const auto s, tab.load<sym64>(i * sizeof(sym64), "dynamic symbol"));
-    if (s.shndx == 0 || s.name >= strtab.size() || strtab.size() - s.name <= name.size()) continue;
-    const auto* p = reinterpret_cast<const char*>(strtab.data() + s.name);
-    if (std::memcmp(p, name.data(), name.size()) == 0 && p[name.size()] == '\0') return std::optional(s.value);
-  }
-  return std::optional<std::uint64_t>{};
-}
-
-}  // namespace detail
 
 /// st_value of the defined dynamic symbol `name` of the ELF file `file`;
 /// nullopt when the file has no .dynsym or no such symbol (a file that is not
 /// ELF64 little-endian is an error naming it).
 inline result<std::optional<std::uint64_t>> dynamic_symbol(const io::byte_view& file, std::string_view name) {
   NECRO_TRY_ASSIGN(const auto eh, file.load<ehdr64>(0, "ELF header"));
-  if (std::memcmp(eh.ident.data(), "\x7f" "ELF", 4) != 0 || eh.ident[4] != 2 || eh.ident[5] != 1)
+  if (!has_elf_magic(eh) || !identity_of(eh).elf64_lsb())
     return fail(file.error_at(0, errc::unsupported, "not an ELF64 little-endian file"));
   if (eh.shentsize != sizeof(shdr64) || eh.shnum > max_section_headers) return std::optional<std::uint64_t>{};
   for (std::uint64_t i = 0; i < eh.shnum; ++i) {
@@ -74,7 +40,7 @@ inline result<std::optional<std::uint64_t>> dynamic_symbol(const io::byte_view& 
                                                         "section header of .dynstr"));
     NECRO_TRY_ASSIGN(const auto tab, file.sub(sh.offset, sh.size, ".dynsym"));
     NECRO_TRY_ASSIGN(const auto str, file.sub(link.offset, link.size, ".dynstr"));
-    return detail::find_symbol(tab, str, name);
+    return detail::find_symbol(tab, str, name, max_dynamic_symbols);
   }
   return std::optional<std::uint64_t>{};
 }

@@ -6,7 +6,7 @@
 #define NECRO_ELF_FILE_LAYOUT_HPP
 #pragma once
 
-#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +16,7 @@
 
 #include <necro/arch/common.hpp>
 #include <necro/elf/build_id.hpp>
+#include <necro/elf/identity.hpp>
 #include <necro/elf/types.hpp>
 #include <necro/io/byte_view.hpp>
 #include <necro/io/error.hpp>
@@ -34,15 +35,14 @@ struct file_layout {
 /// file and the offset: not ELF64 little-endian, headers past its end, no
 /// PT_LOAD, or more program headers than an object has.
 inline result<file_layout> read_file_layout(const io::byte_view& file) {
-  NECRO_TRY_ASSIGN(const ehdr64 eh, file.load<ehdr64>(0, "ELF header"));
-  if (!std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(), eh.ident.begin()))
-    return fail(file.error_at(0, errc::bad_magic, "not an ELF file (bad magic)"));
-  if (eh.ident[4] != arch::elfc::class64 || eh.ident[5] != arch::elfc::data_lsb)
-    return fail(file.error_at(4, errc::unsupported, "not ELF64 little-endian"));
+  NECRO_TRY_ASSIGN(const ehdr64 eh, read_elf_header(file));
+  if (!identity_of(eh).elf64_lsb())
+    return fail(file.error_at(arch::elfc::ei_class, errc::unsupported, "not ELF64 little-endian"));
   if (eh.type != arch::elfc::et_exec && eh.type != arch::elfc::et_dyn)
-    return fail(file.error_at(16, errc::bad_value, fmt::format("ELF type {} is neither ET_EXEC nor ET_DYN", eh.type)));
+    return fail(file.error_at(offsetof(ehdr64, type), errc::bad_value,
+                              fmt::format("ELF type {} is neither ET_EXEC nor ET_DYN", eh.type)));
   if (eh.phentsize != sizeof(phdr64))
-    return fail(file.error_at(54, errc::bad_value, fmt::format("e_phentsize {} is not {}", eh.phentsize, sizeof(phdr64))));
+    return fail(file.error_at(offsetof(ehdr64, phentsize), errc::bad_value, fmt::format("e_phentsize {} is not {}", eh.phentsize, sizeof(phdr64))));
   NECRO_TRY_ASSIGN(const io::byte_view table,
                    file.sub(eh.phoff, std::uint64_t{eh.phnum} * sizeof(phdr64), "program header table"));
   file_layout out;

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <necro/elf/detail/align.hpp>
 #include <necro/elf/types.hpp>
 #include <necro/io/byte_view.hpp>
 #include <necro/io/error.hpp>
@@ -27,11 +28,6 @@ struct note {
 /// Caps on what a note stream may contain (hostile cores).
 inline constexpr std::uint64_t max_notes = 1u << 20;
 inline constexpr std::uint32_t max_note_name = 256;
-
-namespace detail {
-constexpr std::uint64_t align4(std::uint64_t v) noexcept { return (v + 3) & ~std::uint64_t{3}; }
-constexpr std::uint64_t align8(std::uint64_t v) noexcept { return (v + 7) & ~std::uint64_t{7}; }
-}  // namespace detail
 
 /// Note alignment: 4 in cores; 8 in a PT_NOTE segment whose p_align is 8.
 enum class note_align { four = 4, eight = 8 };

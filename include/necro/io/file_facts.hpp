@@ -1,6 +1,7 @@
 /// necro::io::file_facts: what the disk says now about files a core mapped
-/// (size, mode and, when asked, a read-only mapping of the content and the GNU
-/// build-id), gathered before planning so the planner itself does no I/O.
+/// (size, mode and, when asked, a read-only mapping of the content; the GNU
+/// build-id is filled in above io/, by plan::gather_disk_facts), gathered
+/// before planning so the planner itself does no I/O.
 #ifndef NECRO_IO_FILE_FACTS_HPP
 #define NECRO_IO_FILE_FACTS_HPP
 #pragma once
@@ -13,7 +14,6 @@
 #include <optional>
 #include <string>
 
-#include <necro/elf/build_id.hpp>
 #include <necro/io/mapped_file.hpp>
 
 namespace necro::io {
@@ -24,9 +24,9 @@ struct file_fact {
   /// The file's bytes as they are on disk now, when gathered with map_content
   /// (regular files only). Mapping reads nothing: pages are read when looked at.
   std::shared_ptr<const mapped_file> content = nullptr;
-  /// The file's GNU build-id in lower-case hex, when gathered with build_ids and
-  /// the file is an ELF file that has one (plan::check_build_ids compares it
-  /// with the build-id the dead process ran).
+  /// The file's GNU build-id in lower-case hex, when gathered by
+  /// plan::gather_disk_facts and the file is an ELF file that has one
+  /// (plan::check_build_ids compares it with the build-id the dead process ran).
   std::optional<std::string> build_id = std::nullopt;
 };
 
@@ -38,13 +38,10 @@ struct gather_options {
   /// Map each regular file read-only, so that pages of private file mappings
   /// can be compared with the file (plan::page_rules).
   bool map_content = false;
-  /// Read each regular file's GNU build-id from its ELF program headers and
-  /// notes (only those pages are read; a malformed or non-ELF file has none).
-  bool build_ids = false;
 };
 
-/// stat()s each path (and maps it, with map_content; reads its build-id, with
-/// build_ids). A file that cannot be mapped keeps its stat facts and no content.
+/// stat()s each path (and maps it, with map_content). A file that cannot be
+/// mapped keeps its stat facts and no content. Build-ids: plan::gather_disk_facts.
 template <class Paths>
 file_facts stat_files(const Paths& paths, const gather_options& opt = {}) {
   file_facts out;
@@ -61,17 +58,6 @@ file_facts stat_files(const Paths& paths, const gather_options& opt = {}) {
     if (opt.map_content && S_ISREG(st.st_mode)) {
       auto m = mapped_file::open(path);
       if (m && m->size() == f.size) f.content = std::make_shared<const mapped_file>(std::move(*m));
-    }
-    if (opt.build_ids && S_ISREG(st.st_mode)) {
-      // Mapped, not read: only the pages of the headers and notes are touched.
-      std::optional<mapped_file> temp;
-      const mapped_file* m = f.content.get();
-      if (!m) {
-        if (auto t = mapped_file::open(path)) temp.emplace(std::move(*t));
-        if (temp) m = &*temp;
-      }
-      if (m)
-        if (auto id = elf::read_build_id(m->view()); id && *id) f.build_id = elf::to_hex((*id)->bytes());
     }
     out.emplace(std::move(path), std::move(f));
   }

@@ -14,8 +14,11 @@
 
 #include <fmt/format.h>
 
+#include <necro/arch/common.hpp>
+#include <necro/arch/elf_core_abi.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/map/criu_thread.hpp>
+#include <necro/plan/detail/thread_pointers.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/plan.hpp>
 
@@ -25,23 +28,11 @@ namespace necro::plan {
 /// treated as TLS (struct pthread and the static TLS block sit right there).
 inline constexpr std::uint64_t max_tls_distance = 1ULL << 20;
 
-namespace detail {
-inline bool near(std::uint64_t a, std::uint64_t b) {
-  return (a > b ? a - b : b - a) < max_tls_distance;
-}
-/// What a cleared thread pointer costs, for the warning.
-inline const char* consequence_of_clearing(std::string_view what) {
-  if (what == "rseq area") return "rseq is not registered again; sched_getcpu() may read a stale CPU";
-  if (what == "robust futex list") return "mutexes the thread holds are not marked EOWNERDEAD when it exits";
-  return "nothing is woken when the thread exits";
-}
-}  // namespace detail
-
 /// Signals in a pending mask that come back pending: all but the one that
 /// killed the process and SIGKILL (a restored task must not die again of them).
 inline std::vector<int> pending_signals(std::uint64_t mask, int fatal_signal) {
   std::vector<int> out;
-  for (int sig = 1; sig <= 64; ++sig)
+  for (int sig = 1; sig <= arch::sig::count; ++sig)
     if ((mask >> (sig - 1)) & 1 && sig != fatal_signal && sig != arch::sig::sigkill) out.push_back(sig);
   return out;
 }
@@ -49,12 +40,13 @@ inline std::vector<int> pending_signals(std::uint64_t mask, int fatal_signal) {
 /// A raw siginfo_t for a signal the core only lists in a mask: the core keeps
 /// no siginfo for it, so it reads as sent by the process itself (SI_TKILL).
 inline std::string make_siginfo(int sig, std::int32_t pid, std::uint32_t uid) {
-  std::string raw(128, '\0');
-  const std::int32_t si_code = -6;  // SI_TKILL
-  std::memcpy(raw.data(), &sig, 4);
-  std::memcpy(raw.data() + 8, &si_code, 4);
-  std::memcpy(raw.data() + 16, &pid, 4);  // _kill.si_pid
-  std::memcpy(raw.data() + 20, &uid, 4);  // _kill.si_uid
+  arch::lp64_core_abi::siginfo si{};
+  si.si_signo = sig;
+  si.si_code = arch::si::tkill;
+  si.kill_pid = pid;
+  si.kill_uid = uid;
+  std::string raw(sizeof(si), '\0');
+  std::memcpy(raw.data(), &si, sizeof(si));
   return raw;
 }
 
@@ -64,7 +56,7 @@ inline std::string make_siginfo(int sig, std::int32_t pid, std::uint32_t uid) {
 inline std::optional<std::uint64_t> relocate_tls(std::uint64_t v, const std::string& what, std::uint64_t donor_tp,
                                                  std::uint64_t victim_tp, const relocator& reloc, resurrection& out) {
   if (v == 0) return 0;
-  if (detail::near(v, donor_tp)) {
+  if (detail::near(v, donor_tp, max_tls_distance)) {
     const auto moved = by_thread_pointer(v, donor_tp, victim_tp);
     out.relocations.push_back({what, v, moved, "thread-pointer delta"});
     return moved;
@@ -85,19 +77,19 @@ inline void relocate_sigactions(pb::task_core_entry& task, const relocator& relo
   for (int i = 0; i < task.sigactions_size(); ++i) {
     auto* sa = task.mutable_sigactions(i);
     const std::uint64_t handler = sa->sigaction(), restorer = sa->restorer();
-    const moved h = handler <= 1 ? moved({handler, ""}) : reloc.by_file(handler);  // SIG_DFL, SIG_IGN stay
-    const moved r = restorer <= 1 ? moved({restorer, ""}) : reloc.by_file(restorer);
+    const moved h = handler <= arch::sig::sig_ign ? moved({handler, ""}) : reloc.by_file(handler);  // SIG_DFL, SIG_IGN stay
+    const moved r = restorer <= arch::sig::sig_ign ? moved({restorer, ""}) : reloc.by_file(restorer);
     if (!h || !r) {
       out.warnings.push_back(fmt::format("signal {} handler {:#x} (restorer {:#x}) is in no file the donor mapped: "
                                          "{}",
                                          i + 1, handler, restorer,
-                                         handler <= 1 ? "restorer cleared" : "reset to the default action"));
-      if (handler > 1) sa->set_sigaction(0);
+                                         handler <= arch::sig::sig_ign ? "restorer cleared" : "reset to the default action"));
+      if (handler > arch::sig::sig_ign) sa->set_sigaction(arch::sig::sig_dfl);
       sa->set_restorer(0);
       continue;
     }
     for (const auto& [what, from, to] : {std::tuple{"handler", handler, h}, std::tuple{"restorer", restorer, r}}) {
-      if (from <= 1) continue;
+      if (from <= arch::sig::sig_ign) continue;
       out.relocations.push_back({fmt::format("signal {} {}", i + 1, what), from, to->first, to->second});
     }
     sa->set_sigaction(h->first);
@@ -129,7 +121,7 @@ void relocate_thread_pointers(std::int32_t tid, const pb::core_entry& tmpl, std:
     rs->clear_rseq_cs_pointer();  // no critical section is in flight in a new process
     rs->set_rseq_abi_pointer(tls(rs->rseq_abi_pointer(), "rseq area"));  // CRIU registers no zero area
   }
-  if (tc->has_sas() && !(tc->sas().ss_flags() & 2 /* SS_DISABLE */) && tc->sas().ss_sp() != 0) {
+  if (tc->has_sas() && !(tc->sas().ss_flags() & arch::ss::disable) && tc->sas().ss_sp() != 0) {
     const auto sp = tc->sas().ss_sp();
     if (auto f = reloc.by_file(sp)) {
       out.relocations.push_back({fmt::format("thread {} sigaltstack", tid), sp, f->first, f->second});
@@ -138,11 +130,49 @@ void relocate_thread_pointers(std::int32_t tid, const pb::core_entry& tmpl, std:
       out.warnings.push_back(fmt::format("thread {} sigaltstack {:#x} cannot be relocated: disabled", tid, sp));
       tc->mutable_sas()->set_ss_sp(0);
       tc->mutable_sas()->set_ss_size(0);
-      tc->mutable_sas()->set_ss_flags(2);
+      tc->mutable_sas()->set_ss_flags(arch::ss::disable);
     }
   }
 }
 
+/// The thread's signal state from the core (pitfalls 15, 16): its blocked
+/// mask, and its queue rebuilt from its pending mask, less the death (the
+/// donor's pending signals are not the victim's).
+template <class Arch>
+void plan_thread_signals(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t,
+                         pb::thread_core_entry& tc, resurrection& out) {
+  // The signal that killed the process: the first thread took it (pitfall 6).
+  const int fatal_signal = core.threads().front().prstatus.cursig;
+  std::uint32_t uid = 0;
+  if (auto ps = core.prpsinfo()) uid = ps->uid;
+  tc.set_blk_sigset(t.prstatus.sighold);
+  tc.mutable_signals_p()->Clear();
+  for (const int sig : pending_signals(t.prstatus.sigpend, fatal_signal)) {
+    *tc.mutable_signals_p()->add_signals()->mutable_siginfo() = make_siginfo(sig, core.pid(), uid);
+    out.changes.push_back(fmt::format("thread {}: signal {} pending again (the core's pending mask)", t.tid(), sig));
+  }
+}
+
+/// The leader's process-wide task core: the leader's blocked mask, no shared
+/// pending signals, exit code 0, comm from NT_PRPSINFO, and the donor's signal
+/// handlers relocated.
+template <class Arch>
+void plan_leader_task(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t, pb::task_core_entry& task,
+                      const relocator& reloc, resurrection& out) {
+  task.set_blk_sigset(t.prstatus.sighold);
+  task.mutable_signals_s()->Clear();
+  task.set_exit_code(0);
+  if (auto ps = core.prpsinfo()) {
+    const auto& fn = ps->fname;
+    std::string comm(fn.data(), strnlen(fn.data(), fn.size()));
+    if (!comm.empty()) task.set_comm(comm);
+  }
+  relocate_sigactions(task, reloc, out);
+}
+
+/// One victim thread's core_entry from the donor thread image `tmpl`: the
+/// victim's registers (rewound), thread pointers, signal state and, for the
+/// leader, its task core; a non-leader's image loses the process-wide parts.
 template <class Arch>
 result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t,
                                 std::uint32_t template_tid, const pb::core_entry& tmpl, bool leader,
@@ -160,40 +190,16 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
   // Registers, rewound like CRIU rewinds a task stopped in a syscall (pitfall 5).
   auto regs = t.regs();
   tp.rewind = std::string(Arch::describe(Arch::rewind_syscall(regs)));
-  // The signal that killed the process: the first thread took it (pitfall 6).
-  const int fatal_signal = core.threads().front().prstatus.cursig;
-  std::uint32_t uid = 0;
-  if (auto ps = core.prpsinfo()) uid = ps->uid;
   const std::uint64_t donor_tp = bridge::thread_pointer(tmpl);
   const std::uint64_t victim_tp = Arch::thread_pointer(regs, t.regsets());
   {
     auto r = bridge::set_registers(c, t, core.process(), regs, out.warnings);
     if (!r) return fail(std::move(r).error_value().prefix(fmt::format("thread {}: ", t.tid())));
   }
-
   relocate_thread_pointers<Arch>(t.tid(), tmpl, donor_tp, victim_tp, reloc, c, out);
-  auto* tc = c.mutable_thread_core();
-  // Masks from the core (pitfall 15). The donor's pending signals are not the
-  // victim's: the queue is rebuilt from the core's pending mask, less the death
-  // (pitfall 16).
-  tc->set_blk_sigset(t.prstatus.sighold);
-  tc->mutable_signals_p()->Clear();
-  for (const int sig : pending_signals(t.prstatus.sigpend, fatal_signal)) {
-    *tc->mutable_signals_p()->add_signals()->mutable_siginfo() = make_siginfo(sig, core.pid(), uid);
-    out.changes.push_back(fmt::format("thread {}: signal {} pending again (the core's pending mask)", t.tid(), sig));
-  }
-
+  plan_thread_signals(core, t, *c.mutable_thread_core(), out);
   if (leader) {
-    auto* task = c.mutable_tc();
-    task->set_blk_sigset(t.prstatus.sighold);
-    task->mutable_signals_s()->Clear();
-    task->set_exit_code(0);
-    if (auto ps = core.prpsinfo()) {
-      const auto& fn = ps->fname;
-      std::string comm(fn.data(), strnlen(fn.data(), fn.size()));
-      if (!comm.empty()) task->set_comm(comm);
-    }
-    relocate_sigactions(*task, reloc, out);
+    plan_leader_task(core, t, *c.mutable_tc(), reloc, out);
   } else {
     // Thread images carry no process-wide parts (pitfall 7).
     c.clear_tc();

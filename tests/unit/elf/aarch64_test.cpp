@@ -26,6 +26,10 @@ TEST_CASE("an aarch64 core parses with the aarch64 traits", "[elf][aarch64]") {
   REQUIRE(stack);
   CHECK(stack->writable());
   CHECK(core->auxv(necro::arch::at::pagesz) == std::optional<std::uint64_t>(4096));
+  // NT_SIGINFO, typed, when the writer of the core gave one.
+  const auto si = core->siginfo();
+  REQUIRE(si);
+  if (*si) CHECK((*si)->si_signo == t.prstatus.cursig);
 
   // Through the table into CRIU's message and back.
   necro::pb::user_aarch64_regs_entry m;

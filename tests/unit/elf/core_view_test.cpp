@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,7 @@
 
 #include <necro/arch/x86_64.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/notes.hpp>
 
 #include "support/core_builder.hpp"
 #include "support/fixtures.hpp"
@@ -69,6 +71,11 @@ TEST_CASE("core_view: parses a valid synthetic core", "[elf][core_view]") {
     CHECK(std::string_view(ps->fname.data()) == "synthetic");
     REQUIRE(p.siginfo);
     CHECK(p.siginfo->size() == 128);
+    const auto si = c.siginfo();  // typed: the builder filled it with 0x11
+    REQUIRE(si);
+    REQUIRE(*si);
+    CHECK((*si)->si_signo == 0x11111111);
+    CHECK((*si)->kill_uid == 0x11111111u);
     CHECK(p.unknown_notes == 1);
     CHECK_FALSE(p.xsave_layout);
   }
@@ -118,6 +125,21 @@ TEST_CASE("core_view: parses a valid synthetic core", "[elf][core_view]") {
     CHECK(c.segment_at(0) == nullptr);
     CHECK(c.segment_at(~std::uint64_t{0}) == nullptr);
     CHECK(c.segment_at(small::stack_base + 0x20fff) == &s[2]);
+  }
+
+  SECTION("memory: views of the dumped bytes, never across a PT_LOAD's end") {
+    const auto all = c.memory(small::exe_base);
+    REQUIRE(all);
+    CHECK(all->size() == 64);  // the dumped part of the program's first page
+    CHECK(all->file_offset() == c.segment_at(small::exe_base)->offset);
+    const auto tail = c.memory(small::exe_base + 60, 4);
+    REQUIRE(tail);
+    CHECK(tail->size() == 4);
+    CHECK(tail->file_offset() == all->file_offset() + 60);
+    CHECK(c.memory(small::exe_base + 64, 0));  // right past the dumped bytes: empty
+    CHECK_FALSE(c.memory(small::exe_base + 61, 4));
+    CHECK_FALSE(c.memory(small::exe_base + 65));  // in the VMA, not dumped
+    CHECK_FALSE(c.memory(0x1000, 1));
   }
 
   SECTION("read_memory and read_string") {
@@ -237,6 +259,13 @@ TEST_CASE("core_view: the real x86-64 core", "[elf][core_view][fixture]") {
       auto signo = c.process().siginfo->load<std::int32_t>(0, "si_signo");
       REQUIRE(signo);
       CHECK(*signo == static_cast<std::int32_t>(*sig));
+      // The typed NT_SIGINFO says the same: the signal the first thread took.
+      const auto si = c.siginfo();
+      REQUIRE(si);
+      REQUIRE(*si);
+      CHECK((*si)->si_signo == first.prstatus.cursig);
+      CHECK((*si)->si_signo == static_cast<std::int32_t>(*sig));
+      CHECK((*si)->si_signo == first.prstatus.info.si_signo);
     }
     for (const auto& t : c.threads()) {
       CHECK(t.fpregs.has_value());
@@ -305,6 +334,45 @@ TEST_CASE("core_view: the real x86-64 core", "[elf][core_view][fixture]") {
         INFO(p);
         CHECK(std::any_of(files.begin(), files.end(), [&](const auto& f) { return f.path == p; }));
       }
+    }
+  }
+
+  SECTION("NT_FILE entries equal a reading of the note at the kernel's offsets") {
+    // The note's own bytes, read as the kernel writes them (fs/binfmt_elf.c):
+    // count and page size, then start, end and page offset 24 bytes apart.
+    std::optional<necro::io::byte_view> desc;
+    const auto& eh = c.header();
+    for (std::uint64_t i = 0; i < eh.phnum; ++i) {
+      const auto ph = c.bytes().load<necro::elf::phdr64>(eh.phoff + i * sizeof(necro::elf::phdr64), "phdr");
+      REQUIRE(ph);
+      if (ph->type != necro::arch::elfc::pt_note) continue;
+      const auto notes = c.bytes().sub(ph->offset, ph->filesz, "notes");
+      REQUIRE(notes);
+      REQUIRE(necro::elf::for_each_note(*notes, [&](const necro::elf::note& n) -> necro::result<void> {
+        if (n.owner == "CORE" && n.type == necro::arch::nt::file) desc = n.desc;
+        return {};
+      }));
+    }
+    REQUIRE(desc);
+    auto u64 = [&](std::uint64_t off) {
+      std::uint64_t v = 0;
+      REQUIRE(desc->covers(off, 8));
+      std::memcpy(&v, desc->data() + off, 8);
+      return v;
+    };
+    const auto& files = c.process().files;
+    REQUIRE(u64(0) == files.size());
+    const std::uint64_t page = u64(8);
+    CHECK(page == c.process().file_page_size);
+    std::uint64_t name = 16 + files.size() * 24;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      INFO("entry " << i);
+      CHECK(files[i].start == u64(16 + i * 24));
+      CHECK(files[i].end == u64(16 + i * 24 + 8));
+      CHECK(files[i].offset == u64(16 + i * 24 + 16) * page);
+      const std::string_view recorded(reinterpret_cast<const char*>(desc->data() + name));
+      CHECK(files[i].path == recorded);
+      name += recorded.size() + 1;
     }
   }
 

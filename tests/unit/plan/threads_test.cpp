@@ -4,6 +4,8 @@
 // into pool.donor, a CRIU 4.2 dump of a run with only 3 threads. Every
 // expectation is read from pool.facts.txt, which make-fixtures.sh recorded
 // from the core itself (a python walk of its notes) and from gdb.
+#include <signal.h>
+
 #include <algorithm>
 #include <cstring>
 #include <set>
@@ -322,4 +324,20 @@ TEST_CASE("pool: --explain names the donor threads a smaller victim leaves out",
   CHECK_THAT(text, Catch::Matchers::Contains("threads (2; the donor has 3)"));
   CHECK_THAT(text, Catch::Matchers::Contains("donor threads left out (the victim has fewer): " + donor_tids[2]));
   CHECK_THAT(text, !Catch::Matchers::Contains("reused"));
+}
+
+TEST_CASE("make_siginfo: a kernel siginfo_t of SI_TKILL from the process itself", "[plan][threads]") {
+  const auto raw = necro::plan::make_siginfo(necro::arch::sig::sigquit, 4711, 1000);
+  necro::arch::lp64_core_abi::siginfo si{};
+  REQUIRE(raw.size() == sizeof(si));
+  std::memcpy(&si, raw.data(), sizeof(si));
+  CHECK(si.si_signo == necro::arch::sig::sigquit);
+  CHECK(si.si_errno == 0);
+  CHECK(si.si_code == -6);  // SI_TKILL in asm-generic/siginfo.h
+  CHECK(si.kill_pid == 4711);
+  CHECK(si.kill_uid == 1000u);
+  CHECK(std::all_of(si.sifields_rest.begin(), si.sifields_rest.end(), [](auto b) { return b == 0; }));
+  // The named constants are the kernel's (<signal.h> agrees for SS_DISABLE).
+  CHECK(necro::arch::ss::disable == static_cast<std::uint32_t>(SS_DISABLE));
+  CHECK(necro::arch::si::tkill == SI_TKILL);
 }

@@ -31,11 +31,17 @@ namespace necro::plan::detail {
 /// How far from the thread pointer glibc's struct pthread is searched.
 inline constexpr std::uint64_t pthread_window = 4096;
 /// Signals CRIU keeps a sigaction for: 1..64 but SIGKILL and SIGSTOP.
-inline constexpr int max_signal = 64;
+inline constexpr int max_signal = arch::sig::count;
 /// glibc's registration length of its rseq area (struct rseq_area, 32 bytes).
 inline constexpr std::uint32_t rseq_min_size = 32;
 /// The value glibc leaves in rseq_area.cpu_id when registration failed.
 inline constexpr std::int32_t rseq_cpu_id_registration_failed = -2;
+/// Where struct rseq (linux/rseq.h) keeps cpu_id: after the u32 cpu_id_start.
+inline constexpr std::uint64_t rseq_cpu_id_offset = 4;
+/// struct robust_list_head (linux/futex.h) on LP64: the list's next pointer,
+/// then futex_offset at 8, then list_op_pending: 24 bytes, set_robust_list's length.
+inline constexpr std::uint64_t robust_head_futex_offset = 8;
+inline constexpr std::uint32_t robust_list_head_size = 24;
 inline constexpr std::uint32_t loginuid_unset = 0xffffffffu;
 
 /// Where glibc keeps a thread's kernel-visible pointers (struct pthread).
@@ -55,7 +61,7 @@ std::optional<glibc_thread> find_glibc_thread(const elf::core_view<Arch>& core, 
   for (std::uint64_t a = tp - pthread_window + 16; a < tp + pthread_window; a += 8) {
     const auto self = core.template read_memory<std::uint64_t>(a);
     if (!self || *self != a) continue;
-    const auto futex_offset = core.template read_memory<std::int64_t>(a + 8);
+    const auto futex_offset = core.template read_memory<std::int64_t>(a + robust_head_futex_offset);
     if (!futex_offset || *futex_offset >= 0 || *futex_offset < -static_cast<std::int64_t>(pthread_window)) continue;
     const auto t = core.template read_memory<std::int32_t>(a - 16);
     if (t && *t == tid) return glibc_thread{a - 16, a};
@@ -87,7 +93,7 @@ std::optional<std::int64_t> glibc_rseq_offset(const elf::core_view<Arch>& core, 
 template <class Arch>
 std::optional<pb::rseq_entry> thread_rseq(const elf::core_view<Arch>& core, std::uint64_t tp, std::int64_t offset) {
   const std::uint64_t area = tp + static_cast<std::uint64_t>(offset);
-  const auto cpu_id = core.template read_memory<std::int32_t>(area + 4);
+  const auto cpu_id = core.template read_memory<std::int32_t>(area + rseq_cpu_id_offset);
   if (!cpu_id || *cpu_id == rseq_cpu_id_registration_failed) return std::nullopt;
   pb::rseq_entry r;
   r.set_rseq_abi_pointer(area);
@@ -163,13 +169,13 @@ pb::thread_core_entry synthetic_thread_core(const elf::core_view<Arch>& core, co
                                             const std::optional<pb::rseq_entry>& rseq) {
   pb::thread_core_entry c;
   c.set_futex_rla(pt ? pt->robust_head : 0);
-  c.set_futex_rla_len(pt ? 24 : 0);
+  c.set_futex_rla_len(pt ? robust_list_head_size : 0);
   const auto ps = core.prpsinfo();
   c.set_sched_nice(ps ? ps->nice : 0);
   c.set_sched_policy(0);
   c.set_blk_sigset(t.prstatus.sighold);
   auto* sas = c.mutable_sas();
-  sas->set_ss_sp(0), sas->set_ss_size(0), sas->set_ss_flags(2);  // SS_DISABLE
+  sas->set_ss_sp(0), sas->set_ss_size(0), sas->set_ss_flags(arch::ss::disable);
   c.mutable_signals_p();
   *c.mutable_creds() = synthetic_creds(ps ? ps->uid : 0, ps ? ps->gid : 0, opt);
   c.set_comm(process_comm(core));

@@ -17,6 +17,7 @@
 
 #include <necro/elf/build_id.hpp>
 #include <necro/elf/core_view.hpp>
+#include <necro/elf/identity.hpp>
 #include <necro/elf/link_map.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/object_files.hpp>
@@ -186,8 +187,7 @@ void warn_unmatched(const elf::core_view<Arch>& core, const std::vector<const el
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     const auto* s = sorted[i];
     if (used[i] || s->vaddr == Arch::vsyscall_start) continue;
-    const bool elf_head = s->bytes.size() >= 4 && std::equal(arch::elfc::magic.begin(), arch::elfc::magic.end(),
-                                                             reinterpret_cast<const unsigned char*>(s->bytes.data()));
+    const bool elf_head = elf::has_elf_magic(s->bytes);
     if (!elf_head && !(s->readable() && !s->writable())) continue;
     if (++count <= max_listed_segments)
       listed.push_back(fmt::format("{:#x}-{:#x}{}", s->vaddr, s->end(), elf_head ? " (an ELF file)" : ""));
