@@ -20,7 +20,7 @@
 #include <benchmark/benchmark.h>
 
 #include <necro/necro.hpp>
-#include <necro/plan/disk_facts.hpp>
+#include <necro/disk/facts.hpp>
 
 #include "bench_support.hpp"
 
@@ -88,7 +88,7 @@ void BM_patch(benchmark::State& st, necro::write::copy_method method, bool durab
       st.SkipWithError(donor.error().message().c_str());
       break;
     }
-    const auto facts = necro::plan::gather_disk_facts(*core, {.offline = in.offline});
+    const auto facts = necro::disk::gather_disk_facts(*core, {.offline = in.offline});
     auto plan = necro::plan::plan_resurrection(*core, *donor, facts, {.offline = in.offline});
     if (!plan) {
       st.SkipWithError(plan.error().message().c_str());

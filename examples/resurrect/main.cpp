@@ -34,7 +34,7 @@
 #include <fmt/format.h>
 
 #include <necro/necro.hpp>
-#include <necro/plan/disk_facts.hpp>
+#include <necro/disk/facts.hpp>
 
 #include "donorless_facts.hpp"
 
@@ -454,7 +454,7 @@ necro::result<std::string> rebuild_file_mappings(necro::elf::core_view<Arch>& co
   names = exe_names;
   for (const auto& o : loaded->objects)
     if (!o.name.empty() && o.name.front() == '/') names.emplace_back(o.name);
-  const auto disk = necro::io::read_object_files(names);
+  const auto disk = necro::disk::read_object_files(names);
   auto rebuilt = necro::plan::rebuild_file_mappings(core, *loaded, exe_names, disk);
   if (!rebuilt) return necro::fail(rebuilt.error());
   for (auto& w : rebuilt->warnings) warnings.push_back(std::move(w));
@@ -682,7 +682,7 @@ int run(const cli_options& o, necro::io::mapped_file file) {
   // The mapped files, mapped, not read: pages of private file mappings are
   // compared with the file while writing (and by --explain, which counts what
   // the write will elide); build-ids are compared with the ones the victim ran.
-  const auto disk = necro::plan::gather_disk_facts(*core, {.offline = o.offline});
+  const auto disk = necro::disk::gather_disk_facts(*core, {.offline = o.offline});
   const auto cap = read_capture(o, core->pid(), dm.warnings);
   const necro::plan::options plan_options{.offline = o.offline, .shares = shares_of(cap)};
   const donor_source donor = load_donor(*core, std::move(dm.donor), disk, o.choice, plan_options.shares);

@@ -9,11 +9,11 @@
 #include <necro/io/byte_view.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/io/file_facts.hpp>
-#include <necro/io/object_files.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/io/unique_fd.hpp>
 #include <necro/io/zstd_file.hpp>
 #include <necro/arch/common.hpp>
+#include <necro/arch/elf_core_abi.hpp>
 #include <necro/arch/x86_64.hpp>
 #include <necro/arch/aarch64.hpp>
 #include <necro/elf/types.hpp>
@@ -24,8 +24,12 @@
 #include <necro/elf/file_layout.hpp>
 #include <necro/elf/link_map.hpp>
 #include <necro/elf/dynamic_symbols.hpp>
+#include <necro/disk/facts.hpp>
+#include <necro/disk/object_files.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
+#include <necro/criu/file_entries.hpp>
+#include <necro/criu/pagemap.hpp>
 #include <necro/criu/shared_memory.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/rpc.hpp>
@@ -48,7 +52,9 @@
 #include <necro/plan/explain.hpp>
 #include <necro/plan/field_sources.hpp>
 #include <necro/plan/file_mappings.hpp>
+#include <necro/plan/build_ids.hpp>
 #include <necro/plan/capture.hpp>
+#include <necro/write/copy_methods.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>

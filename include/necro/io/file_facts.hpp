@@ -1,6 +1,6 @@
 /// necro::io::file_facts: what the disk says now about files a core mapped
 /// (size, mode and, when asked, a read-only mapping of the content; the GNU
-/// build-id is filled in above io/, by plan::gather_disk_facts), gathered
+/// build-id is filled in above io/, by disk::gather_disk_facts), gathered
 /// before planning so the planner itself does no I/O.
 #ifndef NECRO_IO_FILE_FACTS_HPP
 #define NECRO_IO_FILE_FACTS_HPP
@@ -25,7 +25,7 @@ struct file_fact {
   /// (regular files only). Mapping reads nothing: pages are read when looked at.
   std::shared_ptr<const mapped_file> content = nullptr;
   /// The file's GNU build-id in lower-case hex, when gathered by
-  /// plan::gather_disk_facts and the file is an ELF file that has one
+  /// disk::gather_disk_facts and the file is an ELF file that has one
   /// (plan::check_build_ids compares it with the build-id the dead process ran).
   std::optional<std::string> build_id = std::nullopt;
 };
@@ -41,7 +41,7 @@ struct gather_options {
 };
 
 /// stat()s each path (and maps it, with map_content). A file that cannot be
-/// mapped keeps its stat facts and no content. Build-ids: plan::gather_disk_facts.
+/// mapped keeps its stat facts and no content. Build-ids: disk::gather_disk_facts.
 template <class Paths>
 file_facts stat_files(const Paths& paths, const gather_options& opt = {}) {
   file_facts out;

@@ -3,7 +3,7 @@
 /// kernel.core_file_note_size_limit (4 MiB by default: 65 536 VMAs). What the
 /// core still holds names the files: the executable (AT_PHDR, AT_EXECFN) and
 /// the objects of the dynamic linker's link_map (elf::read_loaded_objects);
-/// each object's PT_LOADs, read from its file on disk (io::read_object_files,
+/// each object's PT_LOADs, read from its file on disk (disk::read_object_files,
 /// build-id checked against the one the core holds), say which of the core's
 /// segments map it and from which offset. Pure: no I/O.
 #ifndef NECRO_PLAN_FILE_MAPPINGS_HPP
@@ -23,7 +23,7 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/elf/link_map.hpp>
 #include <necro/io/error.hpp>
-#include <necro/io/object_files.hpp>
+#include <necro/disk/object_files.hpp>
 #include <necro/io/printable.hpp>
 
 namespace necro::plan {
@@ -71,7 +71,7 @@ namespace necro::plan {
 template <class Arch>
 result<rebuilt_mappings> rebuild_file_mappings(const elf::core_view<Arch>& core, const elf::loaded_objects& loaded,
                                                const std::vector<std::string>& exe_names,
-                                               const io::object_files& disk) {
+                                               const disk::object_files& disk) {
   rebuilt_mappings out;
   const auto sorted = detail::sorted_segments(core);
   out.vma_count = sorted.size();

@@ -11,7 +11,7 @@
 
 #include <necro/necro.hpp>
 #include <necro/plan/build_ids.hpp>
-#include <necro/plan/disk_facts.hpp>
+#include <necro/disk/facts.hpp>
 
 #include "support/core_builder.hpp"
 #include "support/fixtures.hpp"
@@ -43,7 +43,7 @@ std::optional<loaded> load_counter() {
 necro::io::file_facts facts_of(const std::string& rel, const std::string& as) {
   const auto p = necro::test::fixture(rel);
   REQUIRE(p);
-  auto gathered = necro::plan::gather_file_facts(std::vector<std::string>{p->string()}, {.map_content = false});
+  auto gathered = necro::disk::gather_file_facts(std::vector<std::string>{p->string()}, {.map_content = false});
   REQUIRE(gathered.size() == 1);
   REQUIRE(gathered.begin()->second);
   necro::io::file_facts disk;
@@ -66,7 +66,7 @@ TEST_CASE("gathering reads the build-id of regular ELF files only when asked", "
   NECRO_REQUIRE_FIXTURE(facts && bin && readme, "bin/counter");
   const std::vector<std::string> paths{bin->string(), readme->string(), necro::test::data_dir().string(),
                                        (necro::test::data_dir() / "no-such-file").string()};
-  const auto with = necro::plan::gather_file_facts(paths, {.map_content = false});
+  const auto with = necro::disk::gather_file_facts(paths, {.map_content = false});
   REQUIRE(with.at(paths[0]));
   CHECK(with.at(paths[0])->build_id == facts->get("binary_build_id"));
   CHECK_FALSE(with.at(paths[0])->content);  // read through a temporary mapping
@@ -74,20 +74,20 @@ TEST_CASE("gathering reads the build-id of regular ELF files only when asked", "
   CHECK_FALSE(with.at(paths[2])->build_id);  // a directory
   CHECK_FALSE(with.at(paths[3]));
   // With the content mapped, the build-id comes from that mapping.
-  const auto mapped = necro::plan::gather_file_facts(paths);  // mapped and build-ids: the defaults
+  const auto mapped = necro::disk::gather_file_facts(paths);  // mapped and build-ids: the defaults
   CHECK(mapped.at(paths[0])->content);
   CHECK(mapped.at(paths[0])->build_id == facts->get("binary_build_id"));
-  const auto without = necro::plan::gather_file_facts(paths, {.build_ids = false});
+  const auto without = necro::disk::gather_file_facts(paths, {.build_ids = false});
   CHECK_FALSE(without.at(paths[0])->build_id);
   CHECK(without.at(paths[0])->content);
   CHECK_FALSE(necro::io::stat_files(paths).at(paths[0])->build_id);  // io/ reads no build-id
-  CHECK(necro::plan::gather_file_facts(paths, {.offline = true}).empty());
+  CHECK(necro::disk::gather_file_facts(paths, {.offline = true}).empty());
 }
 
 TEST_CASE("gather_disk_facts: every file the core maps, build-ids on by default", "[plan][build_id]") {
   auto f = load_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor + facts.txt");
-  const auto disk = necro::plan::gather_disk_facts(f->core);
+  const auto disk = necro::disk::gather_disk_facts(f->core);
   std::set<std::string> paths;
   for (const auto& m : f->core.process().files) paths.emplace(m.path);
   REQUIRE(disk.size() == paths.size());
@@ -104,9 +104,9 @@ TEST_CASE("gather_disk_facts: every file the core maps, build-ids on by default"
   }
   // This machine has at least the dynamic linker the fixture names, with a build-id.
   CHECK(with_id >= 1);
-  const auto without = necro::plan::gather_disk_facts(f->core, {.build_ids = false});
+  const auto without = necro::disk::gather_disk_facts(f->core, {.build_ids = false});
   for (const auto& [path, fact] : without) CHECK((!fact || !fact->build_id));
-  CHECK(necro::plan::gather_disk_facts(f->core, {.offline = true}).empty());
+  CHECK(necro::disk::gather_disk_facts(f->core, {.offline = true}).empty());
 }
 
 TEST_CASE("online planning checks the executable's build-id against the disk", "[plan][build_id]") {

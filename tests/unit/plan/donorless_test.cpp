@@ -12,7 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <necro/necro.hpp>
-#include <necro/plan/disk_facts.hpp>
+#include <necro/disk/facts.hpp>
 
 #include "support/fixtures.hpp"
 
@@ -273,7 +273,7 @@ TEST_CASE("donor-less rseq: glibc's __rseq_offset read from the core, where CRIU
   REQUIRE(donor);
   const std::string ld = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
   // The symbols come from this machine's ld.so: only when it is the one the victim ran.
-  const auto disk = necro::plan::gather_file_facts(std::set<std::string>{ld});
+  const auto disk = necro::disk::gather_file_facts(std::set<std::string>{ld});
   std::vector<std::string> warnings;
   const auto ran = necro::plan::victim_build_id_hex(*core, ld, warnings);
   const auto& fact = disk.at(ld);

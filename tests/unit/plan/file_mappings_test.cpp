@@ -39,10 +39,10 @@ map_line parse_map(const std::string& line) {
   return m;
 }
 
-/// Object k of the facts as io::read_object_file would have found it on the
+/// Object k of the facts as disk::read_object_file would have found it on the
 /// machine that recorded the fixture (its PT_LOADs and build-id, by readelf).
-necro::io::object_file object_of(const necro::test::facts& f, int k) {
-  necro::io::object_file o;
+necro::disk::object_file object_of(const necro::test::facts& f, int k) {
+  necro::disk::object_file o;
   const std::string key = "object_" + std::to_string(k);
   o.canonical = *f.get(key + "_path");
   necro::elf::file_layout l;
@@ -67,14 +67,14 @@ necro::io::object_file object_of(const necro::test::facts& f, int k) {
 
 /// The disk as the link_map's names and the executable's name found it:
 /// each name maps to the facts object whose build-id the core holds there.
-necro::io::object_files disk_of(const core_t& core, const necro::elf::loaded_objects& lo,
+necro::disk::object_files disk_of(const core_t& core, const necro::elf::loaded_objects& lo,
                                 const necro::test::facts& f) {
-  std::map<std::string, necro::io::object_file> by_id;
+  std::map<std::string, necro::disk::object_file> by_id;
   for (int k = 0; k < static_cast<int>(*f.number("object_count")); ++k) {
     auto o = object_of(f, k);
     by_id.emplace(*o.layout->build_id, std::move(o));
   }
-  necro::io::object_files disk;
+  necro::disk::object_files disk;
   disk.emplace(*f.get("binary"), by_id.at(*f.get("object_0_build_id")));
   for (const auto& o : lo.objects) {
     if (o.name.empty() || o.name.front() != '/') continue;

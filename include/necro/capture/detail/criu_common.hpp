@@ -9,6 +9,7 @@
 #include <string>
 
 #include <necro/capture/model.hpp>
+#include <necro/criu/file_entries.hpp>
 #include <necro/pb/fown.pb.h>
 #include <necro/pb/regfile.pb.h>
 
@@ -16,14 +17,10 @@ namespace necro::capture::detail {
 
 inline constexpr std::uint32_t o_cloexec = 02000000;  // x86-64 and aarch64
 
-inline void zero_fown(pb::fown_entry* f) {
-  f->set_uid(0), f->set_euid(0), f->set_signum(0), f->set_pid_type(0), f->set_pid(0);
-}
+inline void zero_fown(pb::fown_entry* f) { criu::clear_owner(*f); }
 
 inline pb::reg_file_entry reg_entry(std::uint32_t id, const std::string& name, std::uint32_t flags, const fd_entry* f) {
-  pb::reg_file_entry r;
-  r.set_id(id), r.set_flags(flags), r.set_pos(f ? f->pos : 0), r.set_name(name);
-  zero_fown(r.mutable_fown());
+  auto r = criu::make_reg_file(id, name, flags, f ? f->pos : 0);
   if (f) r.set_mnt_id(f->mnt_id), r.set_size(f->size), r.set_mode(f->mode);
   return r;
 }

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/criu/file_entries.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
@@ -130,27 +131,15 @@ class file_registry {
  private:
   /// A file only the victim mapped: CRIU checks its size at restore (pitfall 12).
   result<std::uint32_t> add(const std::string& path, std::uint32_t fdflags) {
-    pb::file_entry fe;
-    fe.set_type(pb::REG);
-    fe.set_id(next_id_);
-    auto* reg = fe.mutable_reg();
-    reg->set_id(next_id_);
-    reg->set_flags(fdflags);
-    reg->set_pos(0);
-    reg->mutable_fown()->set_uid(0);
-    reg->mutable_fown()->set_euid(0);
-    reg->mutable_fown()->set_signum(0);
-    reg->mutable_fown()->set_pid_type(0);
-    reg->mutable_fown()->set_pid(0);
-    reg->set_name(path);
+    auto reg = criu::make_reg_file(next_id_, path, fdflags);
     const auto it = disk_.find(path);
     if (it != disk_.end() && it->second) {
-      reg->set_size(it->second->size);
-      reg->set_mode(it->second->mode);
+      reg.set_size(it->second->size);
+      reg.set_mode(it->second->mode);
     } else if (!offline_) {
       return fail(error(errc::missing, path, "mapped by the dead process but missing on disk: CRIU cannot restore it"));
     }
-    files_.push_back(std::move(fe));
+    files_.push_back(criu::make_file_entry(std::move(reg)));
     return next_id_++;
   }
 

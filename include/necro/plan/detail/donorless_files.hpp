@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/criu/file_entries.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
@@ -33,25 +34,12 @@ inline constexpr std::uint64_t no_position = ~std::uint64_t{0};
 
 inline pb::file_entry reg_entry(std::uint32_t id, const std::string& path, std::uint32_t flags,
                                 std::optional<std::uint64_t> size, std::uint32_t mode) {
-  pb::file_entry fe;
-  fe.set_type(pb::REG);
-  fe.set_id(id);
-  auto* reg = fe.mutable_reg();
-  reg->set_id(id);
-  reg->set_flags(flags);
   // A tty or pipe cannot seek: position -1 tells restore to leave it (criu/files-reg.c).
   const std::uint32_t type = mode & 0170000;
-  reg->set_pos(type == 0020000 || type == 0010000 ? no_position : 0);
-  auto* own = reg->mutable_fown();
-  own->set_uid(0);
-  own->set_euid(0);
-  own->set_signum(0);
-  own->set_pid_type(0);
-  own->set_pid(0);
-  reg->set_name(path);
-  if (size) reg->set_size(*size);
-  if (mode != 0) reg->set_mode(mode);
-  return fe;
+  auto reg = criu::make_reg_file(id, path, flags, type == 0020000 || type == 0010000 ? no_position : 0);
+  if (size) reg.set_size(*size);
+  if (mode != 0) reg.set_mode(mode);
+  return criu::make_file_entry(std::move(reg));
 }
 
 /// files.img: every file the core maps (size and mode from this machine's

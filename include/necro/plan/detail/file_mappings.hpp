@@ -20,7 +20,7 @@
 #include <necro/elf/identity.hpp>
 #include <necro/elf/link_map.hpp>
 #include <necro/io/error.hpp>
-#include <necro/io/object_files.hpp>
+#include <necro/disk/object_files.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/plan/file_mappings.hpp>
 
@@ -77,7 +77,7 @@ inline std::pair<std::size_t, std::size_t> segments_within(const std::vector<con
 /// file's. A mismatch is refused: the file's program headers would be wrong.
 template <class Arch>
 result<std::string> check_object_build_id(const elf::core_view<Arch>& core, std::uint64_t start,
-                                          const io::object_file& f, std::vector<std::string>& warnings) {
+                                          const disk::object_file& f, std::vector<std::string>& warnings) {
   auto id = elf::build_id_at(core, start);
   if (!id || !*id) {
     warnings.push_back(fmt::format("{}: the core lacks its ELF headers or build-id at {:#x} (coredump_filter bit "
@@ -116,7 +116,7 @@ inline std::size_t match_ranges(const std::vector<const elf::segment*>& sorted, 
 /// the core means the bias or the file is wrong: skipped with a warning.
 template <class Arch>
 result<void> rebuild_object(const elf::core_view<Arch>& core, const std::vector<const elf::segment*>& sorted,
-                            std::uint64_t bias, const io::object_file& f, bool holes, std::vector<bool>& used,
+                            std::uint64_t bias, const disk::object_file& f, bool holes, std::vector<bool>& used,
                             rebuilt_mappings& out) {
   const auto ranges = loader_ranges(*f.layout, bias, Arch::page_size, holes);
   const std::uint64_t start = page_down(bias + f.layout->loads.front().vaddr, Arch::page_size);
@@ -139,8 +139,8 @@ result<void> rebuild_object(const elf::core_view<Arch>& core, const std::vector<
 /// AT_EXECFN may name another program from necro's working directory).
 /// nullptr when none fits; `tried` then says why.
 template <class Arch>
-const io::object_file* pick_executable(const elf::core_view<Arch>& core, std::uint64_t bias,
-                                       const std::vector<std::string>& candidates, const io::object_files& disk,
+const disk::object_file* pick_executable(const elf::core_view<Arch>& core, std::uint64_t bias,
+                                       const std::vector<std::string>& candidates, const disk::object_files& disk,
                                        std::vector<std::string>& tried) {
   for (const auto& c : candidates) {
     const auto it = disk.find(c);

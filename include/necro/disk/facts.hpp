@@ -1,12 +1,12 @@
-/// necro::plan::gather_disk_facts: the one gathering of what the disk says now
+/// necro::disk::gather_disk_facts: the one gathering of what the disk says now
 /// about the files a core maps, done before planning so that the planners
 /// themselves do no I/O. Every path of the core's file mappings (NT_FILE's, or
 /// the ones core_view::adopt_file_mappings took for a core without it) is
 /// stat'ed and mapped read-only (io::stat_files), and each regular file's GNU
 /// build-id is read from its ELF headers and notes (elf::read_build_id), for
 /// plan::check_build_ids to compare with the one the dead process ran.
-#ifndef NECRO_PLAN_DISK_FACTS_HPP
-#define NECRO_PLAN_DISK_FACTS_HPP
+#ifndef NECRO_DISK_FACTS_HPP
+#define NECRO_DISK_FACTS_HPP
 #pragma once
 
 #include <sys/stat.h>
@@ -20,7 +20,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/io/mapped_file.hpp>
 
-namespace necro::plan {
+namespace necro::disk {
 
 /// What gather_disk_facts reads.
 struct disk_fact_options {
@@ -70,6 +70,6 @@ io::file_facts gather_disk_facts(const elf::core_view<Arch>& core, const disk_fa
   return gather_file_facts(paths, opt);
 }
 
-}  // namespace necro::plan
+}  // namespace necro::disk
 
 #endif

@@ -1,10 +1,10 @@
-/// necro::io::read_object_files: what the disk says now about the objects a
+/// necro::disk::read_object_files: what the disk says now about the objects a
 /// dead process had loaded (the names of its link_map, or its AT_EXECFN): the
 /// canonical path (symlinks resolved, as the kernel's NT_FILE names files),
 /// size and mode, and the ELF layout (PT_LOADs, build-id). Gathered before
 /// planning, so that plan::rebuild_file_mappings itself does no I/O.
-#ifndef NECRO_IO_OBJECT_FILES_HPP
-#define NECRO_IO_OBJECT_FILES_HPP
+#ifndef NECRO_DISK_OBJECT_FILES_HPP
+#define NECRO_DISK_OBJECT_FILES_HPP
 #pragma once
 
 #include <sys/stat.h>
@@ -20,7 +20,7 @@
 #include <necro/io/error.hpp>
 #include <necro/io/mapped_file.hpp>
 
-namespace necro::io {
+namespace necro::disk {
 
 /// One object as found on disk, or why it was not.
 struct object_file {
@@ -57,7 +57,7 @@ inline object_file read_object_file(const std::string& name) {
   }
   o.size = static_cast<std::uint64_t>(st.st_size);
   o.mode = static_cast<std::uint32_t>(st.st_mode);
-  auto m = mapped_file::open(o.canonical);
+  auto m = io::mapped_file::open(o.canonical);
   if (!m) {
     o.problem = m.error().message();
     return o;
@@ -81,6 +81,6 @@ object_files read_object_files(const Names& names) {
   return out;
 }
 
-}  // namespace necro::io
+}  // namespace necro::disk
 
 #endif
