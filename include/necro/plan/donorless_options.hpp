@@ -70,6 +70,8 @@ inline constexpr std::uint32_t criu_img_version = 2, task_alive = 1;
 inline constexpr std::uint32_t o_rdonly = 0, o_wronly = 01, o_append = 02000, o_largefile = 0100000;
 /// More O_* bits a captured fd's flags are read for (x86-64 and aarch64).
 inline constexpr std::uint32_t o_accmode = 03, o_nonblock = 04000, o_cloexec = 02000000;
+/// S_IF* file-type bits of a mode (reg_file_entry.mode, a captured fd's mode).
+inline constexpr std::uint32_t s_ifmt = 0170000, s_ifsock = 0140000, s_ififo = 0010000, s_ifchr = 0020000;
 
 }  // namespace necro::plan
 

@@ -17,8 +17,6 @@ namespace necro::capture::detail {
 
 inline constexpr std::uint32_t o_cloexec = 02000000;  // x86-64 and aarch64
 
-inline void zero_fown(pb::fown_entry* f) { criu::clear_owner(*f); }
-
 inline pb::reg_file_entry reg_entry(std::uint32_t id, const std::string& name, std::uint32_t flags, const fd_entry* f) {
   auto r = criu::make_reg_file(id, name, flags, f ? f->pos : 0);
   if (f) r.set_mnt_id(f->mnt_id), r.set_size(f->size), r.set_mode(f->mode);
@@ -28,7 +26,7 @@ inline pb::reg_file_entry reg_entry(std::uint32_t id, const std::string& name, s
 template <class Msg>
 void with_common(Msg& m, std::uint32_t id, const fd_entry& f) {
   m.set_id(id), m.set_flags(f.flags & ~o_cloexec);
-  zero_fown(m.mutable_fown());
+  criu::clear_owner(*m.mutable_fown());
 }
 
 }  // namespace necro::capture::detail

@@ -31,7 +31,7 @@ inline void timer_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) 
 inline void epoll_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
   auto* ep = e.mutable_epfd();
   ep->set_id(id), ep->set_flags(f.flags & ~o_cloexec);
-  zero_fown(ep->mutable_fown());
+  criu::clear_owner(*ep->mutable_fown());
   for (const auto& t : f.targets) {
     auto* x = ep->add_tfd();
     x->set_id(id), x->set_tfd(t.tfd), x->set_events(t.events), x->set_data(t.data), x->set_inode(t.ino), x->set_pos(t.pos);

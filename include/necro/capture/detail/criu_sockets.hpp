@@ -57,7 +57,7 @@ inline void inet_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
     std::memcpy(&a, k.local_addr.data() + 4 * w, 4), std::memcpy(&b, k.remote_addr.data() + 4 * w, 4);
     s.add_src_addr(a), s.add_dst_addr(b);
   }
-  zero_fown(s.mutable_fown());
+  criu::clear_owner(*s.mutable_fown());
   default_opts(s.mutable_opts(), k.proto == 6, k.state == tcp_listen);
   e.set_type(pb::INETSK), e.set_isk(s.SerializeAsString());
 }
@@ -75,7 +75,7 @@ inline void unix_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f, s
   // A path name as the kernel reports it (UNIX_DIAG_NAME) ends in its NUL; an abstract one is exact bytes.
   if (!name.empty() && name[0] != '\0') name.push_back('\0');
   s.set_name(name);
-  zero_fown(s.mutable_fown());
+  criu::clear_owner(*s.mutable_fown());
   default_opts(s.mutable_opts(), false, false);
   e.set_type(pb::UNIXSK), e.set_usk(s.SerializeAsString());
 }

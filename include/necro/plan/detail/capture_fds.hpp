@@ -38,7 +38,6 @@ struct capture_facts {
 
 namespace detail {
 
-inline constexpr std::uint32_t s_ifmt = 0170000, s_ifsock = 0140000, s_ififo = 0010000, s_ifchr = 0020000;
 inline constexpr std::uint32_t ipproto_tcp = 6, af_inet6 = 10, sock_stream = 1;
 inline constexpr std::uint32_t tcp_state_established = 1, tcp_state_close = 7, tcp_state_listen = 10;
 

@@ -35,8 +35,8 @@ inline constexpr std::uint64_t no_position = ~std::uint64_t{0};
 inline pb::file_entry reg_entry(std::uint32_t id, const std::string& path, std::uint32_t flags,
                                 std::optional<std::uint64_t> size, std::uint32_t mode) {
   // A tty or pipe cannot seek: position -1 tells restore to leave it (criu/files-reg.c).
-  const std::uint32_t type = mode & 0170000;
-  auto reg = criu::make_reg_file(id, path, flags, type == 0020000 || type == 0010000 ? no_position : 0);
+  const std::uint32_t type = mode & s_ifmt;
+  auto reg = criu::make_reg_file(id, path, flags, type == s_ifchr || type == s_ififo ? no_position : 0);
   if (size) reg.set_size(*size);
   if (mode != 0) reg.set_mode(mode);
   return criu::make_file_entry(std::move(reg));
