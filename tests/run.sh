@@ -113,6 +113,7 @@ build_criu() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   local src
+  mkdir -p "$build"   # a fresh clone has no build tree yet
   src=$(mktemp -d "$build/criu-src.XXXXXX")
   echo "== fetching criu/$criu_suite's source tarball" >&2
   (cd "$src" && apt-get source -qq --tar-only "criu/$criu_suite" >&2)
