@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The image-set snapshot: criu-necromancer run on every fixture in every mode
+# (donor, donor patched in place, donor-less, capture, zstd, aarch64,
+# --explain, --inspect, refusals), every file it writes and everything it
+# prints hashed into one manifest. A restructuring of the library must leave
+# the manifest as it is: the test compares it with the committed one.
+#
+#   snapshot.sh check  NECROMANCER DATA_DIR BUILD_DATA_DIR MANIFEST   (the test)
+#   snapshot.sh update NECROMANCER DATA_DIR BUILD_DATA_DIR MANIFEST   (rewrite it)
+#   snapshot.sh keep   NECROMANCER DATA_DIR BUILD_DATA_DIR OUT_DIR    (the outputs, to diff by hand)
+#
+# What a donor-less set takes from this machine is held fixed, so the manifest
+# is the same on every machine: each run is in a new pid namespace (no pid of
+# a fixture's victim is taken there), with an empty /tmp/necro-fixture (where
+# tests/data/make-fixtures.sh ran the victims: no path a capture names exists),
+# as user nobody without capabilities, with the same rlimits.
+# That needs root; as another user the test reports itself skipped (77).
+set -euo pipefail
+action=$1 tool=$2 data=$3 build_data=$4 target=$5
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "snapshot: needs root (a pid namespace, an empty /tmp/necro-fixture and a fixed user keep the donor-less sets the same on every machine)"
+  exit 77
+fi
+[[ -x $tool ]] || { echo "snapshot: $tool is not an executable" >&2; exit 1; }
+tool=$(realpath "$tool") data=$(realpath "$data") build_data=$(realpath "$build_data")
+for cmd in unshare setpriv prlimit sha256sum; do
+  command -v "$cmd" >/dev/null || { echo "snapshot: $cmd is not installed" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/necro-snapshot.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work"
+out=$work/out
+mkdir -m 1777 "$out"
+
+# Every rlimit set to the same value, below the usual hard limits.
+limits=(--cpu=100000 --fsize=1099511627776 --data=1099511627776 --stack=8388608 --core=0
+        --rss=1099511627776 --nproc=4096 --nofile=1024 --memlock=65536 --as=17592186044416
+        --locks=4096 --sigpending=4096 --msgqueue=819200 --nice=0 --rtprio=0 --rttime=1000000000)
+
+# Only lowering is allowed without CAP_SYS_RESOURCE: a hard limit below one
+# of these would change the sets, so say so at once.
+prlimit "${limits[@]}" true ||
+  { echo "snapshot: cannot set the fixed rlimits (a hard limit below them here?): ${limits[*]}" >&2; exit 1; }
+
+# run CASE ARGS...: criu-necromancer ARGS in the fixed environment, from
+# inside $out/CASE (so -o takes a relative path); its stdout, stderr and exit
+# status are kept beside what it wrote.
+run() {
+  local name=$1
+  shift
+  mkdir -m 1777 "$out/$name"
+  local rc=0
+  (cd "$out/$name" &&
+    unshare --pid --fork --mount --mount-proc --propagation private \
+      bash -c 'f=/tmp/necro-fixture; if [[ -d $f ]]; then mount -t tmpfs tmpfs "$f"; fi; exec "$@"' snapshot \
+      prlimit "${limits[@]}" -- \
+      setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+      "$tool" "$@" >stdout 2>stderr) || rc=$?
+  echo "$rc" >"$out/$name/exit"
+  # The fixtures' and the work directory's paths are this machine's.
+  sed -i -e "s|$build_data|@BUILD_DATA@|g" -e "s|$data|@DATA@|g" -e "s|$out|@OUT@|g" \
+    "$out/$name/stdout" "$out/$name/stderr"
+}
+
+x=$data/x86_64
+bx=$build_data/x86_64
+common=(--offline --no-reflink --no-sync --progress never)
+
+# donor, explain, inspect and donor-less for each x86-64 fixture; the .zst
+# ones are given compressed (the zstd path), counter plain.
+for f in counter epoll manymaps norandom pool shmem; do
+  core=$x/$f.core
+  [[ -f $core ]] || core=$x/$f.core.zst
+  run "$f-donor" -c "$core" -i "$x/$f.donor" -o images "${common[@]}"
+  run "$f-explain" -c "$core" -i "$x/$f.donor" --explain -v --offline
+  run "$f-inspect" -c "$core" -i "$x/$f.donor" --inspect --offline
+  run "$f-nodonor" -c "$core" -o images --no-capture "${common[@]}"
+  run "$f-nodonor-explain" -c "$core" --explain -v --offline --no-capture
+done
+
+# The same core decompressed: the same sets as from the .zst (also checked by cli/zstd).
+run pool-plain-donor -c "$bx/pool.core" -i "$x/pool.donor" -o images "${common[@]}"
+
+# The donor patched in place: the new set in the donor's directory, the
+# originals in DIR.donor.
+run_in_place() {
+  local name=counter-in-place
+  local keep=$work/in-place
+  mkdir -m 0777 "$keep"
+  cp -r "$x/counter.donor" "$keep/donor"
+  chown -R 65534:65534 "$keep/donor"
+  run "$name" -c "$x/counter.core" -i "$keep/donor" "${common[@]}"
+  mv "$keep/donor" "$out/$name/donor"
+  [[ -d $keep/donor.donor ]] && mv "$keep/donor.donor" "$out/$name/donor.donor"
+  sed -i "s|$keep|@IN_PLACE@|g" "$out/$name/stdout" "$out/$name/stderr"
+}
+run_in_place
+
+# The capture at death (necro-catch's directory), and the same core without it.
+run catch-capture -c "$x/catch.core.zst" --capture "$x/catch.capture" -o images "${common[@]}"
+run catch-capture-explain -c "$x/catch.core.zst" --capture "$x/catch.capture" --explain -v --offline
+run catch-nocapture -c "$x/catch.core.zst" --no-capture -o images "${common[@]}"
+
+# aarch64: qemu-user's core as written (refused: no NT_FILE) and with NT_FILE added.
+a=$data/aarch64
+run aarch64-inspect -c "$a/crash.core" --inspect --offline
+run aarch64-raw-nodonor -c "$a/crash.core" -o images "${common[@]}"
+if [[ -f $build_data/aarch64/crash.ntfile.core ]]; then
+  run aarch64-nodonor -c "$build_data/aarch64/crash.ntfile.core" -o images "${common[@]}"
+  run aarch64-nodonor-explain -c "$build_data/aarch64/crash.ntfile.core" --explain -v --offline
+fi
+
+# Refusals: a donor of another program, one of another architecture.
+run wrong-donor -c "$x/counter.core" -i "$x/pool.donor" -o images "${common[@]}"
+run aarch64-with-x86-donor -c "$a/crash.core" -i "$x/counter.donor" -o images "${common[@]}"
+
+manifest() { (cd "$out" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sed 's|  \./|  |'); }
+
+case $action in
+  update)
+    manifest >"$target"
+    echo "snapshot: $(wc -l <"$target") files hashed into $target"
+    ;;
+  check)
+    if ! diff -u "$target" <(manifest) >"$work/diff"; then
+      echo "snapshot: the outputs differ from $target (- committed, + now):" >&2
+      grep -E '^[-+][0-9a-f]' "$work/diff" >&2 || true
+      echo "snapshot: keep both with 'snapshot.sh keep' on each build and diff them; if the change is meant," >&2
+      echo "snapshot: rewrite the manifest with 'snapshot.sh update' and say why in the commit" >&2
+      exit 1
+    fi
+    echo "snapshot: $(wc -l <"$target") files as committed"
+    ;;
+  keep)
+    rm -rf "$target"
+    cp -r "$out" "$target"
+    echo "snapshot: outputs in $target"
+    ;;
+  *)
+    echo "snapshot.sh: unknown action $action (check, update, keep)" >&2
+    exit 2
+    ;;
+esac
