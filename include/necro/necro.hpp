@@ -13,6 +13,7 @@
 #include <necro/io/unique_fd.hpp>
 #include <necro/io/zstd_file.hpp>
 #include <necro/arch/common.hpp>
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/arch/elf_core_abi.hpp>
 #include <necro/arch/x86_64.hpp>
 #include <necro/arch/aarch64.hpp>

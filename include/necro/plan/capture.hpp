@@ -30,7 +30,6 @@
 #include <necro/plan/detail/capture_fd_table.hpp>
 #include <necro/plan/detail/capture_fds.hpp>
 #include <necro/plan/detail/capture_task.hpp>
-#include <necro/plan/donorless_options.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {

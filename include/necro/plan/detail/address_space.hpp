@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/file_entries.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
@@ -23,7 +24,6 @@
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
 #include <necro/map/criu_thread.hpp>
-#include <necro/plan/donorless_options.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory.hpp>
 
@@ -114,7 +114,7 @@ class file_registry {
   /// a new entry when the donor has none.
   result<std::uint32_t> id_of(const std::string& path, std::uint32_t fdflags) {
     for (const auto& f : files_)
-      if (f.has_reg() && f.reg().name() == path && (f.reg().flags() & o_accmode) == (fdflags & o_accmode))
+      if (f.has_reg() && f.reg().name() == path && (f.reg().flags() & arch::o::accmode) == (fdflags & arch::o::accmode))
         return f.id();
     return add(path, fdflags);
   }

@@ -17,11 +17,12 @@
 
 #include <fmt/format.h>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/criu_files.hpp>
 #include <necro/capture/model.hpp>
+#include <necro/criu/file_entries.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/plan/detail/capture_fds.hpp>
-#include <necro/plan/detail/donorless_files.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
@@ -35,7 +36,7 @@ inline void fit_regular_file(pb::file_entry& e, const capture::fd_entry& f, cons
   reg->clear_mnt_id();
   reg->clear_size();
   if (const auto it = facts.present.find(f.link); it != facts.present.end()) reg->set_mode(it->second);
-  if ((f.mode & s_ifmt) == s_ifchr) reg->set_pos(no_position);
+  if ((f.mode & arch::s_if::mask) == arch::s_if::chr) reg->set_pos(criu::no_position);
 }
 
 /// An epoll instance keeps the registrations of fds that come back (as the

@@ -16,7 +16,7 @@
 
 #include <necro/capture/model.hpp>
 #include <necro/io/printable.hpp>
-#include <necro/plan/donorless_options.hpp>
+#include <necro/arch/kernel_abi.hpp>
 
 namespace necro::plan {
 
@@ -38,9 +38,6 @@ struct capture_facts {
 
 namespace detail {
 
-inline constexpr std::uint32_t ipproto_tcp = 6, af_inet6 = 10, sock_stream = 1;
-inline constexpr std::uint32_t tcp_state_established = 1, tcp_state_close = 7, tcp_state_listen = 10;
-
 /// What becomes of a captured fd.
 enum class fd_fate {
   own,       ///< the victim's own object comes back
@@ -55,20 +52,21 @@ struct fd_verdict {
 };
 
 inline std::string access_words(std::uint32_t flags) {
-  const std::uint32_t acc = flags & o_accmode;
-  std::string s = acc == o_rdonly ? "read-only" : acc == o_wronly ? "write-only" : "read-write";
-  if (flags & o_append) s += ", appending";
-  if (flags & o_nonblock) s += ", non-blocking";
-  if (flags & o_cloexec) s += ", close-on-exec";
+  namespace o = arch::o;
+  const std::uint32_t acc = flags & o::accmode;
+  std::string s = acc == o::rdonly ? "read-only" : acc == o::wronly ? "write-only" : "read-write";
+  if (flags & o::append) s += ", appending";
+  if (flags & o::nonblock) s += ", non-blocking";
+  if (flags & o::cloexec) s += ", close-on-exec";
   return s;
 }
 
 inline std::string address(const capture::socket_info& k, bool local) {
   const auto& a = local ? k.local_addr : k.remote_addr;
   char text[INET6_ADDRSTRLEN] = {};
-  ::inet_ntop(k.family == af_inet6 ? AF_INET6 : AF_INET, a.data(), text, sizeof text);
+  ::inet_ntop(k.family == arch::sock::af_inet6 ? AF_INET6 : AF_INET, a.data(), text, sizeof text);
   const auto port = local ? k.local_port : k.remote_port;
-  return k.family == af_inet6 ? fmt::format("[{}]:{}", text, port) : fmt::format("{}:{}", text, port);
+  return k.family == arch::sock::af_inet6 ? fmt::format("[{}]:{}", text, port) : fmt::format("{}:{}", text, port);
 }
 
 /// "tcp 127.0.0.1:6379 listening", "unix stream /run/x.sock listening", ...
@@ -76,12 +74,12 @@ inline std::string describe_socket(const capture::fd_entry& f) {
   if (!f.sock) return fmt::format("socket {}", io::printable(f.link));
   const auto& k = *f.sock;
   if (f.kind == capture::fd_kind::unix_sk) {
-    const std::string_view type = k.type == sock_stream ? "stream" : k.type == 2 ? "datagram" : "seqpacket";
+    const std::string_view type = k.type == arch::sock::stream ? "stream" : k.type == arch::sock::dgram ? "datagram" : "seqpacket";
     return fmt::format("unix {} {}{}", type, k.unix_name.empty() ? "(unnamed)" : io::printable(k.unix_name),
                        k.backlog ? " listening" : "");
   }
-  const std::string proto = k.proto == ipproto_tcp ? "tcp" : "udp";
-  if (k.state == tcp_state_listen) return fmt::format("{} {} listening", proto, address(k, true));
+  const std::string proto = k.proto == arch::sock::ipproto_tcp ? "tcp" : "udp";
+  if (k.state == arch::sock::tcp_listen) return fmt::format("{} {} listening", proto, address(k, true));
   if (k.remote_port == 0) return fmt::format("{} {}", proto, address(k, true));
   return fmt::format("{} {} -> {}", proto, address(k, true), address(k, false));
 }
@@ -93,7 +91,7 @@ inline std::string describe_fd(const capture::fd_entry& f) {
     case fd_kind::reg:
       return fmt::format("{} ({}, offset {})", io::printable(f.link), access_words(f.flags), f.pos);
     case fd_kind::pipe:
-      return fmt::format("pipe {} ({} end)", f.ino, (f.flags & o_accmode) == o_rdonly ? "read" : "write");
+      return fmt::format("pipe {} ({} end)", f.ino, (f.flags & arch::o::accmode) == arch::o::rdonly ? "read" : "write");
     case fd_kind::eventfd: return fmt::format("eventfd (count {})", f.eventfd_count.value_or(0));
     case fd_kind::signalfd: return fmt::format("signalfd (mask {:#x})", f.sigmask.value_or(0));
     case fd_kind::timerfd:
@@ -116,14 +114,14 @@ inline capture::fd_entry stand_in_for(capture::fd_entry f) {
   auto& k = *f.sock;
   k.local_addr = {}, k.remote_addr = {}, k.local_port = 0, k.remote_port = 0, k.backlog = 0;
   k.unix_name.clear();
-  k.state = f.kind == capture::fd_kind::unix_sk ? 1u : tcp_state_close;  // SS_UNCONNECTED, TCP_CLOSE
+  k.state = f.kind == capture::fd_kind::unix_sk ? arch::sock::ss_unconnected : arch::sock::tcp_close;
   return f;
 }
 
 /// What holds a stand-in's fd, in words.
 inline std::string_view stand_in_words(const capture::fd_entry& f) {
   if (f.kind == capture::fd_kind::pipe)
-    return (f.flags & o_accmode) == o_rdonly ? "a pipe whose write end is closed holds the fd (reads see end of file)"
+    return (f.flags & arch::o::accmode) == arch::o::rdonly ? "a pipe whose write end is closed holds the fd (reads see end of file)"
                                                    : "a pipe whose read end is closed holds the fd (writes fail with EPIPE)";
   return "an unconnected socket of the same kind holds the fd (reads and writes see the connection gone)";
 }
@@ -138,7 +136,7 @@ inline std::map<std::uint64_t, pipe_ends> pipes_held(const capture::process_capt
   for (const auto& f : c.fds) {
     if (f.kind != capture::fd_kind::pipe) continue;
     auto& e = out[f.ino];
-    ((f.flags & o_accmode) == o_rdonly ? e.read : e.write) = true;
+    ((f.flags & arch::o::accmode) == arch::o::rdonly ? e.read : e.write) = true;
   }
   return out;
 }
@@ -150,11 +148,11 @@ inline fd_verdict judge_path(std::string_view path, std::uint32_t captured_mode,
   const auto closed = [](std::string why) { return fd_verdict{fd_fate::closed, std::move(why)}; };
   if (path.empty() || path.front() != '/') return closed("not a path on a file system");
   if (path.ends_with(" (deleted)")) return closed("the file was deleted before the death");
-  const auto type = captured_mode & s_ifmt;
-  if (type == s_ififo || type == s_ifsock) return closed("a named FIFO or socket file is not reopened by path");
+  const auto type = captured_mode & arch::s_if::mask;
+  if (type == arch::s_if::fifo || type == arch::s_if::sock) return closed("a named FIFO or socket file is not reopened by path");
   const auto it = facts.present.find(path);
   if (it == facts.present.end()) return closed("it is gone from this machine");
-  if ((it->second & s_ifmt) != type) return closed("another kind of file is at that path now");
+  if ((it->second & arch::s_if::mask) != type) return closed("another kind of file is at that path now");
   return {fd_fate::own, {}};
 }
 
@@ -167,12 +165,12 @@ inline fd_verdict judge_socket(const capture::fd_entry& f) {
   const auto& k = *f.sock;
   if (f.kind == capture::fd_kind::unix_sk) {
     if (k.backlog) return {fd_fate::own, {}};
-    if (k.state == 3) return {fd_fate::stand_in, "its peer is gone"};
-    if (k.type != sock_stream) return {fd_fate::own, {}};  // an unconnected datagram socket
+    if (k.state == arch::sock::ss_connected) return {fd_fate::stand_in, "its peer is gone"};
+    if (k.type != arch::sock::stream) return {fd_fate::own, {}};  // an unconnected datagram socket
     return {fd_fate::stand_in, "an unconnected unix stream socket comes back unbound"};
   }
-  if (k.proto != ipproto_tcp) return {fd_fate::own, {}};  // UDP: bound, connected or not, it needs no peer
-  if (k.state == tcp_state_listen || k.state == tcp_state_close) return {fd_fate::own, {}};
+  if (k.proto != arch::sock::ipproto_tcp) return {fd_fate::own, {}};  // UDP: bound, connected or not, it needs no peer
+  if (k.state == arch::sock::tcp_listen || k.state == arch::sock::tcp_close) return {fd_fate::own, {}};
   return {fd_fate::stand_in, "a TCP connection cannot come back (its peer and sequence numbers are gone)"};
 }
 

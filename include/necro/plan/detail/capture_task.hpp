@@ -15,27 +15,23 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/criu_files.hpp>
 #include <necro/capture/model.hpp>
+#include <necro/criu/file_entries.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/plan/detail/capture_fd_table.hpp>
 #include <necro/plan/detail/capture_fds.hpp>
-#include <necro/plan/detail/donorless_files.hpp>
-#include <necro/plan/detail/donorless_threads.hpp>
-#include <necro/plan/donorless_options.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
 
-/// RLIM_INFINITY.
-inline constexpr std::uint64_t rlim_infinity = ~std::uint64_t{0};
-
-/// The index of `sig` in tc.sigactions: CRIU keeps one for 1..max_signal but SIGKILL and SIGSTOP.
+/// The index of `sig` in tc.sigactions: CRIU keeps one for 1..64 but SIGKILL and SIGSTOP.
 inline int sigaction_index(int sig) { return sig - 1 - (sig > arch::sig::sigkill) - (sig > arch::sig::sigstop); }
 
 inline std::string signal_names(std::uint64_t mask) {
   std::vector<std::string> names;
-  for (int sig = 1; sig <= max_signal; ++sig) {
+  for (int sig = 1; sig <= arch::sig::count; ++sig) {
     if (!(mask >> (sig - 1) & 1)) continue;
     const char* abbrev = ::sigabbrev_np(sig);
     names.push_back(abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig));
@@ -51,12 +47,12 @@ inline pb::fs_entry rebuild_fs(resurrection& plan, const pb::fs_entry& before, c
   std::uint32_t next = last_file_id(plan.files) + 1;
   const auto directory = [&](const std::string& path, const char* what, auto set) {
     if (path.empty()) return;  // not captured
-    const auto v = judge_path(path, 040000, facts);
+    const auto v = judge_path(path, arch::s_if::dir, facts);
     if (v.fate != fd_fate::own) {
       use.closed.push_back(fmt::format("{} {}: {}; the default is used", what, io::printable(path), v.why));
       return;
     }
-    plan.files.push_back(reg_entry(next, path, o_rdonly, std::nullopt, facts.present.find(path)->second));
+    plan.files.push_back(criu::make_reg_entry(next, path, arch::o::rdonly, std::nullopt, facts.present.find(path)->second));
     (fs.*set)(next++);
     use.restored.push_back(fmt::format("{} {}", what, io::printable(path)));
   };
@@ -81,11 +77,11 @@ inline void apply_task_settings(resurrection& plan, const capture::process_captu
   auto* tc = plan.threads.front().core.mutable_tc();
   std::size_t limits = 0;
   for (const auto& r : c.rlimits) {
-    if (r.resource < 0 || r.resource >= static_cast<int>(rlimit_count)) continue;
+    if (r.resource < 0 || r.resource >= static_cast<int>(arch::rlim::count)) continue;
     auto* all = tc->mutable_rlimits();
     while (all->rlimits_size() <= r.resource) {  // a set without them: unlimited until said
       auto* l = all->add_rlimits();
-      l->set_cur(rlim_infinity), l->set_max(rlim_infinity);
+      l->set_cur(arch::rlim::infinity), l->set_max(arch::rlim::infinity);
     }
     all->mutable_rlimits(r.resource)->set_cur(r.cur), all->mutable_rlimits(r.resource)->set_max(r.max), ++limits;
   }
@@ -93,7 +89,7 @@ inline void apply_task_settings(resurrection& plan, const capture::process_captu
   if (c.personality) tc->set_personality(*c.personality);
   if (!c.signals) return;
   std::uint64_t ignored = 0;
-  for (int sig = 1; sig <= max_signal; ++sig) {
+  for (int sig = 1; sig <= arch::sig::count; ++sig) {
     const int i = sigaction_index(sig);
     if (!(c.signals->ignored >> (sig - 1) & 1) || sig == arch::sig::sigkill || sig == arch::sig::sigstop ||
         i >= tc->sigactions_size())

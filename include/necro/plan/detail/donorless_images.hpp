@@ -40,7 +40,7 @@ inline void synthesize_images(std::uint32_t pid, const synthetic_file_ids& ids, 
   task.set_cgroup_ns_id(sid::cgroup_ns);
   task.set_time_ns_id(sid::time_ns);
   pb::inventory_entry inv;
-  inv.set_img_version(criu_img_version);
+  inv.set_img_version(criu::img_version);
   inv.set_fdinfo_per_id(true);
   *inv.mutable_root_ids() = task;
   for (auto set : {&pb::task_kobj_ids_entry::set_vm_id, &pb::task_kobj_ids_entry::set_files_id,

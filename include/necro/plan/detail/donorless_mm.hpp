@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/elf/types.hpp>
@@ -26,10 +27,6 @@
 
 namespace necro::plan::detail {
 
-/// CRIU marks the vvar VMA MADV_DONTDUMP (vma_entry.madv is a bit per advice).
-inline constexpr std::uint64_t madv_dontdump_bit = 1ULL << 16;
-/// Program header types read here.
-inline constexpr std::uint32_t pt_load = 1, pt_phdr = 6;
 /// A cap on AT_PHNUM (the kernel refuses executables with more than 64 KiB of headers).
 inline constexpr std::uint64_t max_exe_phdrs = 65536 / sizeof(elf::phdr64);
 
@@ -68,7 +65,7 @@ std::optional<pb::vma_entry> synthetic_vvar(const elf::core_view<Arch>& core, st
   whole.flags = arch::elfc::pf_r;
   auto e = anon_vma(whole, criu::vma_status::regular | criu::vma_status::vvar | criu::vma_status::anon_private,
                     criu::mmap_bits::map_private | criu::mmap_bits::map_anonymous);
-  e.set_madv(madv_dontdump_bit);
+  e.set_madv(1ULL << arch::madv::dontdump);  // CRIU marks vvar MADV_DONTDUMP (a bit per advice)
   return e;
 }
 
@@ -92,7 +89,7 @@ std::optional<pb::vma_entry> synthetic_vma(const elf::core_view<Arch>& core, con
                       shared ? mmap_bits::map_shared : mmap_bits::map_private);
     e.set_pgoff(f.offset);
     e.set_shmid(id->second);
-    e.set_fdflags(shared && s.writable() ? o_rdwr : 0);  // a shared writable mapping's file opens read-write
+    e.set_fdflags(shared && s.writable() ? arch::o::rdwr : 0);  // a shared writable mapping's file opens read-write
     return e;
   }
   if (stack_at >= s.vaddr && stack_at < s.end())
@@ -107,9 +104,9 @@ std::optional<std::uint64_t> load_bias(const elf::core_view<Arch>& core, const s
                                        const std::string& exe) {
   const auto at_phdr = *core.auxv(arch::at::phdr);
   for (const auto& p : ph)
-    if (p.type == pt_phdr) return at_phdr - p.vaddr;
+    if (p.type == arch::elfc::pt_phdr) return at_phdr - p.vaddr;
   for (const auto& p : ph) {
-    if (p.type != pt_load) continue;
+    if (p.type != arch::elfc::pt_load) continue;
     for (const auto& f : core.process().files)
       if (f.path == exe && f.offset == 0) return f.start - (p.vaddr & ~(Arch::page_size - 1));
     break;
@@ -134,7 +131,7 @@ bool code_data_from_phdrs(const elf::core_view<Arch>& core, const std::string& e
   if (!bias) return false;
   std::uint64_t start_code = UINT64_MAX, end_code = 0, start_data = 0, end_data = 0;
   for (const auto& p : ph) {
-    if (p.type != pt_load) continue;
+    if (p.type != arch::elfc::pt_load) continue;
     const bool x = (p.flags & arch::elfc::pf_x) != 0;
     if (x) start_code = std::min(start_code, p.vaddr), end_code = std::max(end_code, p.vaddr + p.filesz);
     start_data = std::max(start_data, p.vaddr);

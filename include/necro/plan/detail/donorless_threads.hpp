@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/map/criu_thread.hpp>
@@ -30,8 +31,6 @@ namespace necro::plan::detail {
 
 /// How far from the thread pointer glibc's struct pthread is searched.
 inline constexpr std::uint64_t pthread_window = 4096;
-/// Signals CRIU keeps a sigaction for: 1..64 but SIGKILL and SIGSTOP.
-inline constexpr int max_signal = arch::sig::count;
 /// glibc's registration length of its rseq area (struct rseq_area, 32 bytes).
 inline constexpr std::uint32_t rseq_min_size = 32;
 /// The value glibc leaves in rseq_area.cpu_id when registration failed.
@@ -135,7 +134,7 @@ std::string process_comm(const elf::core_view<Arch>& core) {
 template <class Arch>
 pb::task_core_entry synthetic_task_core(const elf::core_view<Arch>& core, const donorless_options& opt) {
   pb::task_core_entry tc;
-  tc.set_task_state(task_alive);
+  tc.set_task_state(criu::task_state::alive);
   tc.set_exit_code(0);
   tc.set_personality(0);
   const auto ps = core.prpsinfo();
@@ -153,7 +152,7 @@ pb::task_core_entry synthetic_task_core(const elf::core_view<Arch>& core, const 
   tc.mutable_signals_s();
   tc.set_loginuid(loginuid_unset);
   tc.set_oom_score_adj(0);
-  for (int sig = 1; sig <= max_signal; ++sig) {
+  for (int sig = 1; sig <= arch::sig::count; ++sig) {  // CRIU keeps all but SIGKILL and SIGSTOP
     if (sig == arch::sig::sigkill || sig == arch::sig::sigstop) continue;
     auto* sa = tc.add_sigactions();
     sa->set_sigaction(0), sa->set_flags(0), sa->set_restorer(0), sa->set_mask(0), sa->set_compat_sigaction(false);

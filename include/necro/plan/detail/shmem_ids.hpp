@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
@@ -91,7 +92,7 @@ inline void place_memfd(shmem_object& obj, shared_memory_plan& sp,
   auto fe = new_file_entry(pb::MEMFD, ids.file++);
   auto* mf = fe.mutable_memfd();
   mf->set_id(fe.id());
-  mf->set_flags(o_rdwr);
+  mf->set_flags(arch::o::rdwr);
   mf->set_pos(0);
   clear_fown(*mf);
   mf->set_inode_id(static_cast<std::uint32_t>(m.inode_id()));

@@ -14,14 +14,13 @@
 
 #include <fmt/format.h>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/plan/detail/shmem_names.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
-
-inline constexpr std::uint32_t o_rdwr = 2;
 
 /// A donor VMA of a shared-memory object.
 struct donor_shared_vma {
@@ -109,7 +108,7 @@ inline void choose_share_mode(const victim_object& o, vma& v, std::size_t nth,
     if (d.kind == o.kind && d.name == o.name && d.entry->pgoff() == v.entry.pgoff()) same.push_back(d.entry);
   const pb::vma_entry* match = same.empty() ? nullptr : same[std::min(nth, same.size() - 1)];
   bool shared = true;
-  std::uint32_t fdflags = o.kind == vma_kind::deleted_file && !(v.entry.prot() & mmap_bits::prot_write) ? 0 : o_rdwr;
+  std::uint32_t fdflags = o.kind == vma_kind::deleted_file && !(v.entry.prot() & mmap_bits::prot_write) ? 0 : arch::o::rdwr;
   if (o.kind == vma_kind::shared_anon) {
     shared = true;
   } else if (match) {
