@@ -17,7 +17,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/plan/detail/address_space.hpp>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/shared_memory.hpp>
+#include <necro/plan/shared_memory/shared_memory.hpp>
 
 namespace necro::plan {
 

@@ -33,7 +33,7 @@
 #include <necro/plan/address_space.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/shared_memory.hpp>
+#include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/plan/detail/donorless_files.hpp>
 #include <necro/plan/detail/donorless_images.hpp>
 #include <necro/plan/detail/donorless_mm.hpp>

@@ -25,7 +25,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/shared_memory.hpp>
+#include <necro/plan/shared_memory/shared_memory.hpp>
 
 namespace necro::plan::detail {
 

@@ -20,7 +20,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/pb/fdinfo.pb.h>
 #include <necro/plan/donorless_options.hpp>
-#include <necro/plan/shared_memory.hpp>
+#include <necro/plan/shared_memory/shared_memory.hpp>
 
 namespace necro::plan::detail {
 

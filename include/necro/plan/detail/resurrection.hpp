@@ -25,7 +25,7 @@
 #include <necro/plan/build_ids.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/shared_memory.hpp>
+#include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/plan/threads.hpp>
 
 namespace necro::plan::detail {

@@ -5,8 +5,8 @@
 /// files whose content goes to ghost-file-<id>.img. The bytes come from the
 /// core; the donor lends its object of the same kind and name (ids, owner,
 /// seals, share mode) where it has one. System V shm is refused.
-#ifndef NECRO_PLAN_SHARED_MEMORY_HPP
-#define NECRO_PLAN_SHARED_MEMORY_HPP
+#ifndef NECRO_PLAN_SHARED_MEMORY_SHARED_MEMORY_HPP
+#define NECRO_PLAN_SHARED_MEMORY_SHARED_MEMORY_HPP
 #pragma once
 
 #include <algorithm>
@@ -22,10 +22,10 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
-#include <necro/plan/detail/shmem_content.hpp>
-#include <necro/plan/detail/shmem_ids.hpp>
-#include <necro/plan/detail/shmem_names.hpp>
-#include <necro/plan/detail/shmem_objects.hpp>
+#include <necro/plan/shared_memory/detail/content.hpp>
+#include <necro/plan/shared_memory/detail/ids.hpp>
+#include <necro/plan/shared_memory/detail/names.hpp>
+#include <necro/plan/shared_memory/detail/objects.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {

@@ -1,9 +1,9 @@
 /// necro::plan::detail: how the kernel names memory that lived only in the
 /// process in NT_FILE and /proc/PID/maps ("/memfd:x (deleted)", "/dev/zero
 /// (deleted)", "<path> (deleted)") and the object each name stands for.
-/// plan/shared_memory.hpp makes these public (plan::kind_of_path, ...).
-#ifndef NECRO_PLAN_DETAIL_SHMEM_NAMES_HPP
-#define NECRO_PLAN_DETAIL_SHMEM_NAMES_HPP
+/// plan/shared_memory/shared_memory.hpp makes these public (plan::kind_of_path, ...).
+#ifndef NECRO_PLAN_SHARED_MEMORY_DETAIL_NAMES_HPP
+#define NECRO_PLAN_SHARED_MEMORY_DETAIL_NAMES_HPP
 #pragma once
 
 #include <algorithm>

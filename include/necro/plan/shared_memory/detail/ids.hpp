@@ -1,8 +1,8 @@
 /// necro::plan::detail: the ids and images of each shared-memory object
-/// (plan/shared_memory.hpp): the donor's object of the same name where it has
+/// (plan/shared_memory/shared_memory.hpp): the donor's object of the same name where it has
 /// one, else a new memfd inode and MEMFD entry, or REG entry, remap and ghost.
-#ifndef NECRO_PLAN_DETAIL_SHMEM_IDS_HPP
-#define NECRO_PLAN_DETAIL_SHMEM_IDS_HPP
+#ifndef NECRO_PLAN_SHARED_MEMORY_DETAIL_IDS_HPP
+#define NECRO_PLAN_SHARED_MEMORY_DETAIL_IDS_HPP
 #pragma once
 
 #include <algorithm>
@@ -14,7 +14,7 @@
 #include <necro/criu/image.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
-#include <necro/plan/detail/shmem_objects.hpp>
+#include <necro/plan/shared_memory/detail/objects.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {

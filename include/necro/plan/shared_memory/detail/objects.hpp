@@ -1,8 +1,8 @@
 /// necro::plan::detail: the shared-memory objects of plan_shared_memory
-/// (plan/shared_memory.hpp): the donor's, the victim's grouped from its VMAs,
+/// (plan/shared_memory/shared_memory.hpp): the donor's, the victim's grouped from its VMAs,
 /// and each VMA's share mode and each object's size.
-#ifndef NECRO_PLAN_DETAIL_SHMEM_OBJECTS_HPP
-#define NECRO_PLAN_DETAIL_SHMEM_OBJECTS_HPP
+#ifndef NECRO_PLAN_SHARED_MEMORY_DETAIL_OBJECTS_HPP
+#define NECRO_PLAN_SHARED_MEMORY_DETAIL_OBJECTS_HPP
 #pragma once
 
 #include <algorithm>
@@ -17,7 +17,7 @@
 #include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
-#include <necro/plan/detail/shmem_names.hpp>
+#include <necro/plan/shared_memory/detail/names.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {

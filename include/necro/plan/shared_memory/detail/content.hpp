@@ -1,7 +1,7 @@
 /// necro::plan::detail: the content of a shared-memory object from the
-/// core's segments (plan/shared_memory.hpp), and a private VMA's page limit.
-#ifndef NECRO_PLAN_DETAIL_SHMEM_CONTENT_HPP
-#define NECRO_PLAN_DETAIL_SHMEM_CONTENT_HPP
+/// core's segments (plan/shared_memory/shared_memory.hpp), and a private VMA's page limit.
+#ifndef NECRO_PLAN_SHARED_MEMORY_DETAIL_CONTENT_HPP
+#define NECRO_PLAN_SHARED_MEMORY_DETAIL_CONTENT_HPP
 #pragma once
 
 #include <algorithm>
@@ -17,7 +17,7 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
-#include <necro/plan/detail/shmem_objects.hpp>
+#include <necro/plan/shared_memory/detail/objects.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
