@@ -42,7 +42,7 @@
 #include <necro/plan/plan.hpp>
 #include <necro/plan/layout.hpp>
 #include <necro/plan/initial_stack.hpp>
-#include <necro/plan/pages.hpp>
+#include <necro/plan/pages/pages.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/plan/eventpoll.hpp>
 #include <necro/plan/address_space.hpp>

@@ -23,7 +23,7 @@
 #include <necro/plan/eventpoll.hpp>
 #include <necro/plan/initial_stack.hpp>
 #include <necro/plan/layout.hpp>
-#include <necro/plan/pages.hpp>
+#include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/threads.hpp>
 

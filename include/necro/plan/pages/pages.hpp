@@ -7,8 +7,8 @@
 /// that still equal the file on disk (the restore maps the file). The page
 /// engine (write::write_pages, write::classify_pages) applies them while it
 /// streams the core, and makes the one pagemap that is written and explained.
-#ifndef NECRO_PLAN_PAGES_HPP
-#define NECRO_PLAN_PAGES_HPP
+#ifndef NECRO_PLAN_PAGES_PAGES_HPP
+#define NECRO_PLAN_PAGES_PAGES_HPP
 #pragma once
 
 #include <algorithm>
