@@ -30,8 +30,8 @@
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
 #include <necro/map/criu_thread.hpp>
-#include <necro/plan/address_space.hpp>
-#include <necro/plan/layout.hpp>
+#include <necro/plan/address_space/address_space.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/plan/detail/donorless_files.hpp>

@@ -19,7 +19,7 @@
 
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
-#include <necro/plan/layout.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {

@@ -19,7 +19,7 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/plan/detail/thread_pointers.hpp>
-#include <necro/plan/layout.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {

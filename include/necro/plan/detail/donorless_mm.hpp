@@ -21,7 +21,7 @@
 #include <necro/elf/types.hpp>
 #include <necro/io/error.hpp>
 #include <necro/pb/mm.pb.h>
-#include <necro/plan/address_space.hpp>
+#include <necro/plan/address_space/address_space.hpp>
 #include <necro/plan/detail/donorless_files.hpp>
 #include <necro/plan/plan.hpp>
 

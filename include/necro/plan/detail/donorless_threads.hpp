@@ -24,7 +24,7 @@
 #include <necro/map/criu_thread.hpp>
 #include <necro/pb/core.pb.h>
 #include <necro/plan/donorless_options.hpp>
-#include <necro/plan/layout.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {

@@ -21,9 +21,9 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
-#include <necro/plan/address_space.hpp>
-#include <necro/plan/build_ids.hpp>
-#include <necro/plan/layout.hpp>
+#include <necro/plan/address_space/address_space.hpp>
+#include <necro/plan/address_space/build_ids.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/plan/threads.hpp>

@@ -16,9 +16,9 @@
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
-#include <necro/plan/address_space.hpp>
+#include <necro/plan/address_space/address_space.hpp>
 #include <necro/plan/initial_stack.hpp>
-#include <necro/plan/layout.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {

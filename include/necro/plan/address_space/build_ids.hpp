@@ -2,8 +2,8 @@
 /// from disk, so each must be the file the dead process ran. Compares the GNU
 /// build-id the core holds (the loaded ELF header's notes) with the one on disk
 /// (io::file_fact::build_id, gathered before planning). Pure: no I/O.
-#ifndef NECRO_PLAN_BUILD_IDS_HPP
-#define NECRO_PLAN_BUILD_IDS_HPP
+#ifndef NECRO_PLAN_ADDRESS_SPACE_BUILD_IDS_HPP
+#define NECRO_PLAN_ADDRESS_SPACE_BUILD_IDS_HPP
 #pragma once
 
 #include <algorithm>

@@ -6,8 +6,8 @@
 /// each object's PT_LOADs, read from its file on disk (disk::read_object_files,
 /// build-id checked against the one the core holds), say which of the core's
 /// segments map it and from which offset. Pure: no I/O.
-#ifndef NECRO_PLAN_FILE_MAPPINGS_HPP
-#define NECRO_PLAN_FILE_MAPPINGS_HPP
+#ifndef NECRO_PLAN_ADDRESS_SPACE_FILE_MAPPINGS_HPP
+#define NECRO_PLAN_ADDRESS_SPACE_FILE_MAPPINGS_HPP
 #pragma once
 
 #include <algorithm>
@@ -59,7 +59,7 @@ inline std::uint64_t note_size_limit_for(std::uint64_t vmas) {
 
 }  // namespace necro::plan
 
-#include <necro/plan/detail/file_mappings.hpp>
+#include <necro/plan/address_space/detail/file_mappings.hpp>
 
 namespace necro::plan {
 

@@ -1,8 +1,8 @@
 /// necro::plan::layout and relocator: where each mapped file sits in the donor
 /// and in the victim, and the translation of donor addresses into the victim's
 /// layout (same file + offset; TLS by the thread-pointer delta).
-#ifndef NECRO_PLAN_LAYOUT_HPP
-#define NECRO_PLAN_LAYOUT_HPP
+#ifndef NECRO_PLAN_ADDRESS_SPACE_LAYOUT_HPP
+#define NECRO_PLAN_ADDRESS_SPACE_LAYOUT_HPP
 #pragma once
 
 #include <algorithm>

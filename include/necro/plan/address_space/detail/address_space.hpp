@@ -1,9 +1,9 @@
-/// necro::plan::detail: the steps of plan_address_space (plan/address_space.hpp):
+/// necro::plan::detail: the steps of plan_address_space (plan/address_space/address_space.hpp):
 /// the file registry, the executable, the vvar beside the vDSO, the
 /// classification of each core segment into a VMA, thread stacks and their
 /// guards, and the brk heap.
-#ifndef NECRO_PLAN_DETAIL_ADDRESS_SPACE_HPP
-#define NECRO_PLAN_DETAIL_ADDRESS_SPACE_HPP
+#ifndef NECRO_PLAN_ADDRESS_SPACE_DETAIL_ADDRESS_SPACE_HPP
+#define NECRO_PLAN_ADDRESS_SPACE_DETAIL_ADDRESS_SPACE_HPP
 #pragma once
 
 #include <algorithm>

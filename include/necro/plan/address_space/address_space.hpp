@@ -1,8 +1,8 @@
 /// necro::plan::plan_address_space: the victim's VMAs, built from the core
 /// (PT_LOAD + NT_FILE + auxv + registers), never by index-matching the donor's;
 /// the donor only lends what the core lacks (share mode, vvar size, file ids).
-#ifndef NECRO_PLAN_ADDRESS_SPACE_HPP
-#define NECRO_PLAN_ADDRESS_SPACE_HPP
+#ifndef NECRO_PLAN_ADDRESS_SPACE_ADDRESS_SPACE_HPP
+#define NECRO_PLAN_ADDRESS_SPACE_ADDRESS_SPACE_HPP
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
-#include <necro/plan/detail/address_space.hpp>
+#include <necro/plan/address_space/detail/address_space.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
 
