@@ -41,7 +41,7 @@
 #include <necro/map/architectures.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/address_space/layout.hpp>
-#include <necro/plan/initial_stack.hpp>
+#include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/pages/pages.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/plan/eventpoll.hpp>

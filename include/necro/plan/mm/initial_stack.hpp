@@ -12,8 +12,8 @@
 /// never change. Each value is taken from the first source that still holds
 /// it; a value no source holds is estimated, ordered so that CRIU and the
 /// kernel's prctl(PR_SET_MM_MAP) accept it, and named in `estimates`.
-#ifndef NECRO_PLAN_INITIAL_STACK_HPP
-#define NECRO_PLAN_INITIAL_STACK_HPP
+#ifndef NECRO_PLAN_MM_INITIAL_STACK_HPP
+#define NECRO_PLAN_MM_INITIAL_STACK_HPP
 #pragma once
 
 #include <algorithm>
@@ -48,7 +48,7 @@ inline constexpr std::size_t max_arg_strlen = 32 * 4096;
 
 }  // namespace necro::plan
 
-#include <necro/plan/detail/initial_stack.hpp>
+#include <necro/plan/mm/detail/initial_stack.hpp>
 
 namespace necro::plan {
 

@@ -1,8 +1,8 @@
 /// necro::plan::detail: the victim's mm_entry (plan/resurrection.hpp): the
 /// donor's, with the victim's VMAs, code and data range, brk, initial stack
 /// and saved auxv.
-#ifndef NECRO_PLAN_DETAIL_RESURRECTION_MM_HPP
-#define NECRO_PLAN_DETAIL_RESURRECTION_MM_HPP
+#ifndef NECRO_PLAN_MM_DETAIL_MM_HPP
+#define NECRO_PLAN_MM_DETAIL_MM_HPP
 #pragma once
 
 #include <algorithm>
@@ -17,7 +17,7 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/plan/address_space/address_space.hpp>
-#include <necro/plan/initial_stack.hpp>
+#include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 

@@ -2,8 +2,8 @@
 /// VMAs plan_address_space borrows from a donor (file mappings, vDSO and one
 /// vvar, vsyscall, the initial stack), and mm's code and data range from the
 /// executable's program headers in the core's memory.
-#ifndef NECRO_PLAN_DETAIL_DONORLESS_MM_HPP
-#define NECRO_PLAN_DETAIL_DONORLESS_MM_HPP
+#ifndef NECRO_PLAN_MM_DETAIL_SYNTHETIC_MM_HPP
+#define NECRO_PLAN_MM_DETAIL_SYNTHETIC_MM_HPP
 #pragma once
 
 #include <algorithm>

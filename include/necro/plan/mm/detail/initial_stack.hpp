@@ -1,9 +1,9 @@
-/// necro::plan::detail: the search of plan/initial_stack.hpp: the auxv and
+/// necro::plan::detail: the search of plan/mm/initial_stack.hpp: the auxv and
 /// argc on the victim's initial stack, the arg/env strings, and the estimates
-/// when the process rewrote them. Part of plan/initial_stack.hpp, which
+/// when the process rewrote them. Part of plan/mm/initial_stack.hpp, which
 /// includes it after its types.
-#ifndef NECRO_PLAN_DETAIL_INITIAL_STACK_HPP
-#define NECRO_PLAN_DETAIL_INITIAL_STACK_HPP
+#ifndef NECRO_PLAN_MM_DETAIL_INITIAL_STACK_HPP
+#define NECRO_PLAN_MM_DETAIL_INITIAL_STACK_HPP
 #pragma once
 
 #include <algorithm>
@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include <necro/elf/core_view.hpp>
-#include <necro/plan/initial_stack.hpp>
+#include <necro/plan/mm/initial_stack.hpp>
 
 namespace necro::plan::detail {
 
