@@ -46,7 +46,7 @@
 #include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/plan/eventpoll.hpp>
 #include <necro/plan/address_space/address_space.hpp>
-#include <necro/plan/threads.hpp>
+#include <necro/plan/threads/threads.hpp>
 #include <necro/plan/resurrection.hpp>
 #include <necro/plan/donorless_options.hpp>
 #include <necro/plan/donorless.hpp>

@@ -29,7 +29,7 @@
 #include <necro/io/printable.hpp>
 #include <necro/plan/detail/capture_fd_table.hpp>
 #include <necro/plan/detail/capture_fds.hpp>
-#include <necro/plan/detail/capture_task.hpp>
+#include <necro/plan/threads/detail/capture_task.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {

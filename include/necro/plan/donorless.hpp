@@ -37,7 +37,7 @@
 #include <necro/plan/detail/donorless_files.hpp>
 #include <necro/plan/detail/donorless_images.hpp>
 #include <necro/plan/mm/detail/synthetic_mm.hpp>
-#include <necro/plan/detail/donorless_threads.hpp>
+#include <necro/plan/threads/detail/synthetic_threads.hpp>
 #include <necro/plan/donorless_options.hpp>
 #include <necro/plan/resurrection.hpp>
 

@@ -25,7 +25,8 @@
 #include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/threads.hpp>
+#include <necro/plan/threads/detail/threads.hpp>
+#include <necro/plan/threads/threads.hpp>
 
 namespace necro::plan {
 

@@ -1,5 +1,5 @@
 /// necro::plan::detail: the synthetic donor's inventory, ids-, fs- and
-/// fdinfo- images, its pstree, and the defaults every donor-less set takes
+/// fdinfo- images, and the defaults every donor-less set takes
 /// (plan/donorless.hpp).
 #ifndef NECRO_PLAN_DETAIL_DONORLESS_IMAGES_HPP
 #define NECRO_PLAN_DETAIL_DONORLESS_IMAGES_HPP
@@ -66,24 +66,6 @@ inline void synthesize_images(std::uint32_t pid, const synthetic_file_ids& ids, 
     fdinfo.add(e);
   }
   images[criu::image_name("fdinfo-", sid::task_objects)] = fdinfo.bytes();
-}
-
-/// pstree: the victim's pid and threads (leader first, then the core's
-/// order: plan_resurrection's templates then pair each thread with itself);
-/// ppid 0 (restore makes it CRIU's child), group and session from NT_PRPSINFO.
-template <class Arch>
-pb::pstree_entry synthesize_pstree(const elf::core_view<Arch>& core) {
-  pb::pstree_entry p;
-  const auto pid = static_cast<std::uint32_t>(core.pid());
-  p.set_pid(pid);
-  p.set_ppid(0);
-  const auto ps = core.prpsinfo();
-  p.set_pgid(ps && ps->pgrp > 0 ? static_cast<std::uint32_t>(ps->pgrp) : pid);
-  p.set_sid(ps && ps->sid > 0 ? static_cast<std::uint32_t>(ps->sid) : pid);
-  p.add_threads(static_cast<std::uint32_t>(core.leader().tid()));
-  for (const auto& t : core.threads())
-    if (&t != &core.leader()) p.add_threads(static_cast<std::uint32_t>(t.tid()));
-  return p;
 }
 
 /// The defaults every donor-less set takes, in words.

@@ -2,9 +2,10 @@
 /// (plan/donorless.hpp): registers through the architecture's bridge,
 /// thread_core (creds from NT_PRPSINFO, glibc's robust list and
 /// clear_child_tid found in the thread's struct pthread, rseq from glibc's
-/// __rseq_offset), and the leader's task core with default dispositions.
-#ifndef NECRO_PLAN_DETAIL_DONORLESS_THREADS_HPP
-#define NECRO_PLAN_DETAIL_DONORLESS_THREADS_HPP
+/// __rseq_offset), the leader's task core with default dispositions, and
+/// pstree.
+#ifndef NECRO_PLAN_THREADS_DETAIL_SYNTHETIC_THREADS_HPP
+#define NECRO_PLAN_THREADS_DETAIL_SYNTHETIC_THREADS_HPP
 #pragma once
 
 #include <algorithm>
@@ -246,6 +247,24 @@ result<void> synthesize_threads(const elf::core_view<Arch>& core, const donorles
   }
   describe_thread_defaults(core, rseq_offset, rseq_why, found, warnings, defaults);
   return {};
+}
+
+/// pstree: the victim's pid and threads (leader first, then the core's
+/// order: plan_resurrection's templates then pair each thread with itself);
+/// ppid 0 (restore makes it CRIU's child), group and session from NT_PRPSINFO.
+template <class Arch>
+pb::pstree_entry synthesize_pstree(const elf::core_view<Arch>& core) {
+  pb::pstree_entry p;
+  const auto pid = static_cast<std::uint32_t>(core.pid());
+  p.set_pid(pid);
+  p.set_ppid(0);
+  const auto ps = core.prpsinfo();
+  p.set_pgid(ps && ps->pgrp > 0 ? static_cast<std::uint32_t>(ps->pgrp) : pid);
+  p.set_sid(ps && ps->sid > 0 ? static_cast<std::uint32_t>(ps->sid) : pid);
+  p.add_threads(static_cast<std::uint32_t>(core.leader().tid()));
+  for (const auto& t : core.threads())
+    if (&t != &core.leader()) p.add_threads(static_cast<std::uint32_t>(t.tid()));
+  return p;
 }
 
 }  // namespace necro::plan::detail

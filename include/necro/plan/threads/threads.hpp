@@ -1,8 +1,8 @@
 /// necro::plan::plan_thread: one victim thread's core_entry, made from a donor
 /// thread's image (the template) with the victim's registers, FPU, masks, and
 /// every TLS pointer moved by the thread-pointer delta.
-#ifndef NECRO_PLAN_THREADS_HPP
-#define NECRO_PLAN_THREADS_HPP
+#ifndef NECRO_PLAN_THREADS_THREADS_HPP
+#define NECRO_PLAN_THREADS_THREADS_HPP
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,7 @@
 #include <necro/arch/elf_core_abi.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/map/criu_thread.hpp>
-#include <necro/plan/detail/thread_pointers.hpp>
+#include <necro/plan/threads/detail/thread_pointers.hpp>
 #include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 

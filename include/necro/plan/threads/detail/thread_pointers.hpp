@@ -1,8 +1,8 @@
-/// necro::plan::detail: helpers of plan/threads.hpp's relocation of a donor
+/// necro::plan::detail: helpers of plan/threads/threads.hpp's relocation of a donor
 /// thread's pointers: whether an address lies near a thread pointer, and what
 /// clearing one that cannot be moved costs (for the warning).
-#ifndef NECRO_PLAN_DETAIL_THREAD_POINTERS_HPP
-#define NECRO_PLAN_DETAIL_THREAD_POINTERS_HPP
+#ifndef NECRO_PLAN_THREADS_DETAIL_THREAD_POINTERS_HPP
+#define NECRO_PLAN_THREADS_DETAIL_THREAD_POINTERS_HPP
 #pragma once
 
 #include <cstdint>

@@ -2,8 +2,8 @@
 /// capture (plan/capture.hpp): cwd, root and umask; credentials, rlimits,
 /// personality and ignored signals; and the donor-less defaults they replace.
 /// Pure.
-#ifndef NECRO_PLAN_DETAIL_CAPTURE_TASK_HPP
-#define NECRO_PLAN_DETAIL_CAPTURE_TASK_HPP
+#ifndef NECRO_PLAN_THREADS_DETAIL_CAPTURE_TASK_HPP
+#define NECRO_PLAN_THREADS_DETAIL_CAPTURE_TASK_HPP
 #pragma once
 
 #include <string.h>
