@@ -44,7 +44,7 @@
 #include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/pages/pages.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
-#include <necro/plan/eventpoll.hpp>
+#include <necro/plan/files/eventpoll.hpp>
 #include <necro/plan/address_space/address_space.hpp>
 #include <necro/plan/threads/threads.hpp>
 #include <necro/plan/resurrection.hpp>
@@ -54,6 +54,7 @@
 #include <necro/plan/field_sources.hpp>
 #include <necro/plan/address_space/file_mappings.hpp>
 #include <necro/plan/address_space/build_ids.hpp>
+#include <necro/plan/capture_options.hpp>
 #include <necro/plan/capture.hpp>
 #include <necro/write/copy_methods.hpp>
 #include <necro/write/page_engine.hpp>

@@ -34,8 +34,8 @@
 #include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
-#include <necro/plan/detail/donorless_files.hpp>
-#include <necro/plan/detail/donorless_images.hpp>
+#include <necro/plan/files/detail/synthetic_files.hpp>
+#include <necro/plan/detail/donorless.hpp>
 #include <necro/plan/mm/detail/synthetic_mm.hpp>
 #include <necro/plan/threads/detail/synthetic_threads.hpp>
 #include <necro/plan/donorless_options.hpp>

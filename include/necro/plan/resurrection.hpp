@@ -20,7 +20,7 @@
 #include <necro/plan/address_space/build_ids.hpp>
 #include <necro/plan/detail/resurrection.hpp>
 #include <necro/plan/mm/detail/mm.hpp>
-#include <necro/plan/eventpoll.hpp>
+#include <necro/plan/files/eventpoll.hpp>
 #include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/pages/pages.hpp>

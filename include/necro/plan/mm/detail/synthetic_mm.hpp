@@ -22,7 +22,7 @@
 #include <necro/io/error.hpp>
 #include <necro/pb/mm.pb.h>
 #include <necro/plan/address_space/address_space.hpp>
-#include <necro/plan/detail/donorless_files.hpp>
+#include <necro/plan/files/detail/synthetic_files.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {

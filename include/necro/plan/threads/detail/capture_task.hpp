@@ -1,7 +1,6 @@
 /// necro::plan::detail: the task settings plan::apply_capture takes from a
-/// capture (plan/capture.hpp): cwd, root and umask; credentials, rlimits,
-/// personality and ignored signals; and the donor-less defaults they replace.
-/// Pure.
+/// capture (plan/capture.hpp): credentials, rlimits, personality and ignored
+/// signals, into the threads' core images. Pure.
 #ifndef NECRO_PLAN_THREADS_DETAIL_CAPTURE_TASK_HPP
 #define NECRO_PLAN_THREADS_DETAIL_CAPTURE_TASK_HPP
 #pragma once
@@ -18,10 +17,6 @@
 #include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/criu_files.hpp>
 #include <necro/capture/model.hpp>
-#include <necro/criu/file_entries.hpp>
-#include <necro/io/printable.hpp>
-#include <necro/plan/detail/capture_fd_table.hpp>
-#include <necro/plan/detail/capture_fds.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
@@ -37,32 +32,6 @@ inline std::string signal_names(std::uint64_t mask) {
     names.push_back(abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig));
   }
   return fmt::format("{}", fmt::join(names, " "));
-}
-
-/// cwd and root: the victim's where they still exist, else the set's own
-/// (silently where the capture has none, or the caller chose the cwd).
-inline pb::fs_entry rebuild_fs(resurrection& plan, const pb::fs_entry& before, const capture::process_capture& c,
-                               const capture_facts& facts, capture_use& use) {
-  pb::fs_entry fs = before;
-  std::uint32_t next = last_file_id(plan.files) + 1;
-  const auto directory = [&](const std::string& path, const char* what, auto set) {
-    if (path.empty()) return;  // not captured
-    const auto v = judge_path(path, arch::s_if::dir, facts);
-    if (v.fate != fd_fate::own) {
-      use.closed.push_back(fmt::format("{} {}: {}; the default is used", what, io::printable(path), v.why));
-      return;
-    }
-    plan.files.push_back(criu::make_reg_entry(next, path, arch::o::rdonly, std::nullopt, facts.present.find(path)->second));
-    (fs.*set)(next++);
-    use.restored.push_back(fmt::format("{} {}", what, io::printable(path)));
-  };
-  if (!facts.cwd_chosen) directory(c.cwd, "cwd", &pb::fs_entry::set_cwd_id);
-  directory(c.root, "root", &pb::fs_entry::set_root_id);
-  if (c.umask) {
-    fs.set_umask(*c.umask);
-    use.restored.push_back(fmt::format("umask {:03o}", *c.umask));
-  }
-  return fs;
 }
 
 /// The task's settings: credentials (every thread), rlimits, personality,
@@ -101,16 +70,6 @@ inline void apply_task_settings(resurrection& plan, const capture::process_captu
   if (c.signals->caught)
     use.lost.push_back(fmt::format("the handlers of {}: SIG_DFL now (a handler's address is in neither the core nor /proc)",
                                    signal_names(c.signals->caught)));
-}
-
-/// The defaults a donor-less set took that the capture now gives.
-inline void drop_supplied_defaults(resurrection& plan) {
-  std::erase_if(plan.not_in_core, [](const default_taken& d) {
-    return d.what == "open files" || d.what == "cwd and root" || d.what == "rlimits" || d.what == "credentials";
-  });
-  for (auto& d : plan.not_in_core)
-    if (d.what == "signal handlers")
-      d.value = "SIG_DFL for every caught signal; ignored signals stay SIG_IGN (from the capture)";
 }
 
 }  // namespace necro::plan::detail

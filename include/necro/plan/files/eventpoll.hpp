@@ -3,8 +3,8 @@
 /// Programs store fds there (left alone) or pointers (nginx: its
 /// ngx_connection_t, with an `instance` bit ORed into bit 0): a pointer into a
 /// donor mapping is moved into the victim's layout, like any donor address.
-#ifndef NECRO_PLAN_EVENTPOLL_HPP
-#define NECRO_PLAN_EVENTPOLL_HPP
+#ifndef NECRO_PLAN_FILES_EVENTPOLL_HPP
+#define NECRO_PLAN_FILES_EVENTPOLL_HPP
 #pragma once
 
 #include <algorithm>

@@ -1,14 +1,15 @@
-/// necro::plan::detail: the fd table plan::apply_capture rebuilds from a
-/// capture (plan/capture.hpp) — each fd judged, brought back as the
-/// victim's own object or a stand-in, or closed — and the files.img and
-/// carried-image bookkeeping around it. Pure.
-#ifndef NECRO_PLAN_DETAIL_CAPTURE_FD_TABLE_HPP
-#define NECRO_PLAN_DETAIL_CAPTURE_FD_TABLE_HPP
+/// necro::plan::detail: the files plan::apply_capture rebuilds from a
+/// capture (plan/capture.hpp): the fd table — each fd judged, brought back as
+/// the victim's own object or a stand-in, or closed — with its files.img
+/// entries, and fs (cwd, root, umask). Pure.
+#ifndef NECRO_PLAN_FILES_DETAIL_CAPTURE_FILES_HPP
+#define NECRO_PLAN_FILES_DETAIL_CAPTURE_FILES_HPP
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -22,7 +23,9 @@
 #include <necro/capture/model.hpp>
 #include <necro/criu/file_entries.hpp>
 #include <necro/criu/image_set.hpp>
-#include <necro/plan/detail/capture_fds.hpp>
+#include <necro/io/printable.hpp>
+#include <necro/plan/capture_options.hpp>
+#include <necro/plan/files/detail/capture_fds.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
@@ -143,24 +146,30 @@ inline std::map<int, pb::fdinfo_entry> rebuild_fd_table(resurrection& plan, cons
   return after;
 }
 
-/// Entries nothing refers to any more: those of the fds and directories replaced.
-inline void drop_unreferenced(resurrection& plan, const std::set<std::uint32_t>& replaced,
-                              const std::map<int, pb::fdinfo_entry>& table, const pb::fs_entry& fs) {
-  std::set<std::uint32_t> used{fs.cwd_id(), fs.root_id(), static_cast<std::uint32_t>(plan.mm.exe_file_id())};
-  for (const auto& [fd, fi] : table) used.insert(fi.id());
-  for (const auto& v : plan.mm.vmas()) used.insert(static_cast<std::uint32_t>(v.shmid()));
-  for (const auto& o : plan.shared.objects) used.insert(o.file_id);
-  std::erase_if(plan.files, [&](const pb::file_entry& f) { return replaced.contains(f.id()) && !used.contains(f.id()); });
-}
-
-/// Puts `bytes` in place of the carried image `name` (or adds it).
-inline void replace_carried(resurrection& plan, const std::string& name, std::string bytes) {
-  for (auto& c : plan.carried)
-    if (c.to == name) {
-      c.bytes = std::move(bytes);
+/// cwd and root: the victim's where they still exist, else the set's own
+/// (silently where the capture has none, or the caller chose the cwd).
+inline pb::fs_entry rebuild_fs(resurrection& plan, const pb::fs_entry& before, const capture::process_capture& c,
+                               const capture_facts& facts, capture_use& use) {
+  pb::fs_entry fs = before;
+  std::uint32_t next = last_file_id(plan.files) + 1;
+  const auto directory = [&](const std::string& path, const char* what, auto set) {
+    if (path.empty()) return;  // not captured
+    const auto v = judge_path(path, arch::s_if::dir, facts);
+    if (v.fate != fd_fate::own) {
+      use.closed.push_back(fmt::format("{} {}: {}; the default is used", what, io::printable(path), v.why));
       return;
     }
-  plan.carried.push_back({name, name, std::move(bytes)});
+    plan.files.push_back(criu::make_reg_entry(next, path, arch::o::rdonly, std::nullopt, facts.present.find(path)->second));
+    (fs.*set)(next++);
+    use.restored.push_back(fmt::format("{} {}", what, io::printable(path)));
+  };
+  if (!facts.cwd_chosen) directory(c.cwd, "cwd", &pb::fs_entry::set_cwd_id);
+  directory(c.root, "root", &pb::fs_entry::set_root_id);
+  if (c.umask) {
+    fs.set_umask(*c.umask);
+    use.restored.push_back(fmt::format("umask {:03o}", *c.umask));
+  }
+  return fs;
 }
 
 }  // namespace necro::plan::detail

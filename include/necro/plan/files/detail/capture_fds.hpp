@@ -1,7 +1,7 @@
-/// necro::plan::detail: which of a capture's fds can come back, and how each
-/// is named in --explain (plan/capture.hpp). Pure.
-#ifndef NECRO_PLAN_DETAIL_CAPTURE_FDS_HPP
-#define NECRO_PLAN_DETAIL_CAPTURE_FDS_HPP
+/// necro::plan::detail: which of a capture's fds and directories can come
+/// back, and how each is named in --explain (plan/capture.hpp). Pure.
+#ifndef NECRO_PLAN_FILES_DETAIL_CAPTURE_FDS_HPP
+#define NECRO_PLAN_FILES_DETAIL_CAPTURE_FDS_HPP
 #pragma once
 
 #include <arpa/inet.h>
@@ -14,29 +14,12 @@
 
 #include <fmt/format.h>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/io/printable.hpp>
-#include <necro/arch/kernel_abi.hpp>
+#include <necro/plan/capture_options.hpp>
 
-namespace necro::plan {
-
-/// How much of a capture is applied: without a donor everything it holds;
-/// with one only the victim's regular files (the donor's sockets, pipes and
-/// event fds serve, and its handlers are the program's own).
-enum class capture_scope { everything, regular_files };
-
-/// What the capture step needs to know of this machine now (the caller stats
-/// the captured paths): a file gone since the death cannot be reopened.
-struct capture_facts {
-  std::string dir;  ///< the capture directory, for --explain
-  /// st_mode of every captured path (fd targets, cwd, root) that exists now.
-  std::map<std::string, std::uint32_t, std::less<>> present;
-  /// The caller chose the cwd (--cwd): the set's own stays. Unix socket
-  /// names are still resolved in the captured one, where they were bound.
-  bool cwd_chosen = false;
-};
-
-namespace detail {
+namespace necro::plan::detail {
 
 /// What becomes of a captured fd.
 enum class fd_fate {
@@ -199,7 +182,6 @@ inline fd_verdict judge_fd(const capture::fd_entry& f, const std::map<std::uint6
   }
 }
 
-}  // namespace detail
-}  // namespace necro::plan
+}  // namespace necro::plan::detail
 
 #endif

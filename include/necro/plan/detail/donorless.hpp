@@ -1,8 +1,8 @@
 /// necro::plan::detail: the synthetic donor's inventory, ids-, fs- and
 /// fdinfo- images, and the defaults every donor-less set takes
 /// (plan/donorless.hpp).
-#ifndef NECRO_PLAN_DETAIL_DONORLESS_IMAGES_HPP
-#define NECRO_PLAN_DETAIL_DONORLESS_IMAGES_HPP
+#ifndef NECRO_PLAN_DETAIL_DONORLESS_HPP
+#define NECRO_PLAN_DETAIL_DONORLESS_HPP
 #pragma once
 
 #include <cstdint>
@@ -16,13 +16,13 @@
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
-#include <necro/plan/detail/donorless_files.hpp>
+#include <necro/plan/files/detail/synthetic_files.hpp>
 #include <necro/plan/donorless_options.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
 
-/// The further images restore reads: inventory, ids-, fs-, fdinfo-.
+/// The further images restore reads: inventory, ids-, and fs-, fdinfo- (synthesize_file_images).
 inline void synthesize_images(std::uint32_t pid, const synthetic_file_ids& ids, const donorless_options& opt,
                               std::map<std::string, std::string, std::less<>>& images) {
   namespace sid = synthetic_ids;
@@ -51,21 +51,7 @@ inline void synthesize_images(std::uint32_t pid, const synthetic_file_ids& ids, 
   inv.set_network_lock_method(0);
   images["inventory.img"] = criu::image_builder(criu::magic::inventory).add(inv).bytes();
   images[criu::image_name("ids-", pid)] = criu::image_builder(criu::magic::ids).add(task).bytes();
-  pb::fs_entry fs;
-  fs.set_cwd_id(ids.cwd);
-  fs.set_root_id(ids.root);
-  fs.set_umask(opt.umask);
-  images[criu::image_name("fs-", pid)] = criu::image_builder(criu::magic::fs).add(fs).bytes();
-  criu::image_builder fdinfo(criu::magic::fdinfo);
-  for (std::uint32_t fd = 0; fd < 3; ++fd) {
-    pb::fdinfo_entry e;
-    e.set_id(fd == 0 ? ids.stdin_id : ids.stdout_id);
-    e.set_flags(0);
-    e.set_type(pb::REG);
-    e.set_fd(fd);
-    fdinfo.add(e);
-  }
-  images[criu::image_name("fdinfo-", sid::task_objects)] = fdinfo.bytes();
+  synthesize_file_images(pid, ids, opt, images);
 }
 
 /// The defaults every donor-less set takes, in words.

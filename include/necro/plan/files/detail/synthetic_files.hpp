@@ -1,7 +1,7 @@
-/// necro::plan::detail: the synthetic donor's files.img (plan/donorless.hpp):
-/// the mapped files, stdio, cwd and root.
-#ifndef NECRO_PLAN_DETAIL_DONORLESS_FILES_HPP
-#define NECRO_PLAN_DETAIL_DONORLESS_FILES_HPP
+/// necro::plan::detail: the synthetic donor's files (plan/donorless.hpp):
+/// files.img (the mapped files, stdio, cwd and root), fs- and fdinfo-.
+#ifndef NECRO_PLAN_FILES_DETAIL_SYNTHETIC_FILES_HPP
+#define NECRO_PLAN_FILES_DETAIL_SYNTHETIC_FILES_HPP
 #pragma once
 
 #include <cstdint>
@@ -15,10 +15,14 @@
 #include <necro/arch/common.hpp>
 #include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/file_entries.hpp>
+#include <necro/criu/image.hpp>
+#include <necro/criu/image_set.hpp>
+#include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
 #include <necro/pb/fdinfo.pb.h>
+#include <necro/pb/fs.pb.h>
 #include <necro/plan/donorless_options.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
 
@@ -56,6 +60,27 @@ synthetic_file_ids synthesize_files(const elf::core_view<Arch>& core, const io::
   files.push_back(criu::make_reg_entry(ids.cwd = next++, opt.cwd.path, o::rdonly, std::nullopt, opt.cwd.mode));
   files.push_back(criu::make_reg_entry(ids.root = next++, opt.root.path, o::rdonly, std::nullopt, opt.root.mode));
   return ids;
+}
+
+/// fs-<pid>.img (cwd, root, umask) and fdinfo-<id>.img: fds 0-2 on stdio.
+inline void synthesize_file_images(std::uint32_t pid, const synthetic_file_ids& ids, const donorless_options& opt,
+                                   std::map<std::string, std::string, std::less<>>& images) {
+  namespace sid = synthetic_ids;
+  pb::fs_entry fs;
+  fs.set_cwd_id(ids.cwd);
+  fs.set_root_id(ids.root);
+  fs.set_umask(opt.umask);
+  images[criu::image_name("fs-", pid)] = criu::image_builder(criu::magic::fs).add(fs).bytes();
+  criu::image_builder fdinfo(criu::magic::fdinfo);
+  for (std::uint32_t fd = 0; fd < 3; ++fd) {
+    pb::fdinfo_entry e;
+    e.set_id(fd == 0 ? ids.stdin_id : ids.stdout_id);
+    e.set_flags(0);
+    e.set_type(pb::REG);
+    e.set_fd(fd);
+    fdinfo.add(e);
+  }
+  images[criu::image_name("fdinfo-", sid::task_objects)] = fdinfo.bytes();
 }
 
 /// The executable's path: the NT_FILE range that holds AT_PHDR.
