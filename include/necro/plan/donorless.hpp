@@ -34,6 +34,7 @@
 #include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
+#include <necro/plan/address_space/detail/synthetic_vmas.hpp>
 #include <necro/plan/files/detail/synthetic_files.hpp>
 #include <necro/plan/detail/donorless.hpp>
 #include <necro/plan/mm/detail/synthetic_mm.hpp>

@@ -83,17 +83,6 @@ inline void synthesize_file_images(std::uint32_t pid, const synthetic_file_ids& 
   images[criu::image_name("fdinfo-", sid::task_objects)] = fdinfo.bytes();
 }
 
-/// The executable's path: the NT_FILE range that holds AT_PHDR.
-template <class Arch>
-result<std::string> executable_path(const elf::core_view<Arch>& core) {
-  const auto phdr = core.auxv(arch::at::phdr);
-  if (!phdr) return fail(error(errc::missing, std::string(core.path()), "NT_AUXV has no AT_PHDR: cannot find the executable"));
-  for (const auto& f : core.process().files)
-    if (*phdr >= f.start && *phdr < f.end) return std::string(f.path);
-  return fail(error(errc::missing, std::string(core.path()),
-                    fmt::format("no NT_FILE entry covers AT_PHDR {:#x}: cannot find the executable", *phdr)));
-}
-
 }  // namespace necro::plan::detail
 
 #endif
