@@ -41,6 +41,7 @@
 #include <necro/map/architectures.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/address_space/layout.hpp>
+#include <necro/plan/mm/initial_stack_types.hpp>
 #include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/pages/pages.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
@@ -52,6 +53,7 @@
 #include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/plan/field_sources.hpp>
+#include <necro/plan/address_space/file_mappings_types.hpp>
 #include <necro/plan/address_space/file_mappings.hpp>
 #include <necro/plan/address_space/build_ids.hpp>
 #include <necro/plan/capture_options.hpp>

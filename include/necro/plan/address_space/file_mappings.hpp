@@ -25,40 +25,7 @@
 #include <necro/io/error.hpp>
 #include <necro/disk/object_files.hpp>
 #include <necro/io/printable.hpp>
-
-namespace necro::plan {
-
-/// The kernel's cap on sysctl kernel.core_file_note_size_limit (16 MiB).
-inline constexpr std::uint64_t core_file_note_size_max = 16u << 20;
-/// At most this many suspicious segments are named in the warning.
-inline constexpr std::size_t max_listed_segments = 16;
-
-/// One rebuilt object: where it was loaded and how many VMAs map it.
-struct rebuilt_object {
-  std::string path;
-  std::uint64_t bias = 0;
-  std::size_t mappings = 0;
-  std::string build_id;  ///< hex; empty when the core lacks the object's headers
-};
-
-/// What rebuild_file_mappings found.
-struct rebuilt_mappings {
-  std::vector<elf::owned_file_mapping> entries;  ///< sorted by start, as NT_FILE would list them
-  std::vector<rebuilt_object> objects;
-  std::vector<std::string> warnings;
-  std::uint64_t vma_count = 0;  ///< PT_LOADs of the core: the VMAs the kernel counted
-};
-
-/// The smallest kernel.core_file_note_size_limit (bytes, rounded up to a MiB)
-/// with which the kernel would have written NT_FILE for `vmas` VMAs: it needs
-/// 64 bytes a VMA below the limit (a quarter more when paths are long).
-inline std::uint64_t note_size_limit_for(std::uint64_t vmas) {
-  const std::uint64_t need = vmas * 64 + vmas * 16 + 1;
-  return (need + (1u << 20) - 1) / (1u << 20) * (1u << 20);
-}
-
-}  // namespace necro::plan
-
+#include <necro/plan/address_space/file_mappings_types.hpp>
 #include <necro/plan/address_space/detail/file_mappings.hpp>
 
 namespace necro::plan {

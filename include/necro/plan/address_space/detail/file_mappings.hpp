@@ -1,7 +1,7 @@
 /// necro::plan::detail: the steps of rebuild_file_mappings
 /// (plan/address_space/file_mappings.hpp): the executable on disk, each object's PT_LOADs
-/// matched to the core's segments, and the segments left unmatched. Part of
-/// plan/address_space/file_mappings.hpp, which includes it after its types.
+/// matched to the core's segments, and the segments left unmatched, into
+/// plan::rebuilt_mappings (plan/address_space/file_mappings_types.hpp).
 #ifndef NECRO_PLAN_ADDRESS_SPACE_DETAIL_FILE_MAPPINGS_HPP
 #define NECRO_PLAN_ADDRESS_SPACE_DETAIL_FILE_MAPPINGS_HPP
 #pragma once
@@ -22,7 +22,7 @@
 #include <necro/io/error.hpp>
 #include <necro/disk/object_files.hpp>
 #include <necro/io/printable.hpp>
-#include <necro/plan/address_space/file_mappings.hpp>
+#include <necro/plan/address_space/file_mappings_types.hpp>
 
 namespace necro::plan::detail {
 

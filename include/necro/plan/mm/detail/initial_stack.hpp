@@ -1,7 +1,7 @@
 /// necro::plan::detail: the search of plan/mm/initial_stack.hpp: the auxv and
 /// argc on the victim's initial stack, the arg/env strings, and the estimates
-/// when the process rewrote them. Part of plan/mm/initial_stack.hpp, which
-/// includes it after its types.
+/// when the process rewrote them, into plan::initial_stack
+/// (plan/mm/initial_stack_types.hpp).
 #ifndef NECRO_PLAN_MM_DETAIL_INITIAL_STACK_HPP
 #define NECRO_PLAN_MM_DETAIL_INITIAL_STACK_HPP
 #pragma once
@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include <necro/elf/core_view.hpp>
-#include <necro/plan/mm/initial_stack.hpp>
+#include <necro/plan/mm/initial_stack_types.hpp>
 
 namespace necro::plan::detail {
 
