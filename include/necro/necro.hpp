@@ -52,7 +52,6 @@
 #include <necro/plan/donorless_options.hpp>
 #include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
-#include <necro/plan/field_sources.hpp>
 #include <necro/plan/address_space/file_mappings_types.hpp>
 #include <necro/plan/address_space/file_mappings.hpp>
 #include <necro/plan/address_space/build_ids.hpp>

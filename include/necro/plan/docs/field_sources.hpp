@@ -5,8 +5,8 @@
 /// tests/unit/plan/field_sources_test.cpp walks the protobuf descriptors of
 /// every written message against it (and checks it on the fixtures), and
 /// docs/fields.md is generated from it (field_sources_markdown()).
-#ifndef NECRO_PLAN_FIELD_SOURCES_HPP
-#define NECRO_PLAN_FIELD_SOURCES_HPP
+#ifndef NECRO_PLAN_DOCS_FIELD_SOURCES_HPP
+#define NECRO_PLAN_DOCS_FIELD_SOURCES_HPP
 #pragma once
 
 #include <array>
@@ -24,8 +24,8 @@
 #include <google/protobuf/descriptor.h>
 
 #include <necro/map/aarch64.hpp>
-#include <necro/plan/detail/field_markdown.hpp>
-#include <necro/plan/detail/field_walk.hpp>
+#include <necro/plan/docs/detail/field_markdown.hpp>
+#include <necro/plan/docs/detail/field_walk.hpp>
 #include <necro/map/x86_64.hpp>
 #include <necro/pb/core.pb.h>
 #include <necro/pb/fdinfo.pb.h>
@@ -472,7 +472,7 @@ inline void shared_memory(field_list& l) {
 }
 
 /// Images donor mode copies as they are (renamed per pid); donor-less mode
-/// writes them from synthesize_images.
+/// writes them from synthesize_images (fs- and fdinfo-: synthesize_file_images).
 inline void carried(field_list& l) {
   const auto copied = [](std::string_view img) { return kept(fmt::format("{} copied", img)); };
   const std::string inv = "inventory_entry";
@@ -490,15 +490,15 @@ inline void carried(field_list& l) {
   kobj_ids(l, inv + ".root_ids", img, "synthesize_images", "1");
   l.add(inv + ".plugins_entry.plugins", img, unwritten("no plugins"));
   const auto fs = copied("fs-<pid>.img");
-  l.add("fs_entry.cwd_id", fs, set_by("synthesize_images: the files.img entry of --cwd (default /)"));
-  l.add("fs_entry.root_id", fs, set_by("synthesize_images: the files.img entry of /"));
-  l.add("fs_entry.umask", fs, defaulted("synthesize_images: 022 (donorless_options::umask): not in the core", "18"));
+  l.add("fs_entry.cwd_id", fs, set_by("synthesize_file_images: the files.img entry of --cwd (default /)"));
+  l.add("fs_entry.root_id", fs, set_by("synthesize_file_images: the files.img entry of /"));
+  l.add("fs_entry.umask", fs, defaulted("synthesize_file_images: 022 (donorless_options::umask): not in the core", "18"));
   kobj_ids(l, "task_kobj_ids_entry", copied("ids-<pid>.img"), "synthesize_images", "2");
   const auto fd = copied("fdinfo-<id>.img");
-  l.add("fdinfo_entry.id", fd, set_by("synthesize_images: the stdio entries of files.img (fd 0 read, 1-2 write)"));
-  l.add("fdinfo_entry.flags", fd, defaulted("synthesize_images: 0 (no FD_CLOEXEC)", "0"));
-  l.add("fdinfo_entry.type", fd, defaulted("synthesize_images: REG", "1"));
-  l.add("fdinfo_entry.fd", fd, set_by("synthesize_images: 0, 1, 2"));
+  l.add("fdinfo_entry.id", fd, set_by("synthesize_file_images: the stdio entries of files.img (fd 0 read, 1-2 write)"));
+  l.add("fdinfo_entry.flags", fd, defaulted("synthesize_file_images: 0 (no FD_CLOEXEC)", "0"));
+  l.add("fdinfo_entry.type", fd, defaulted("synthesize_file_images: REG", "1"));
+  l.add("fdinfo_entry.fd", fd, set_by("synthesize_file_images: 0, 1, 2"));
   l.add("fdinfo_entry.xattr_security_selinux", fd, unwritten("no LSM"));
 }
 
@@ -553,7 +553,7 @@ inline std::vector<field_row> field_rows(const std::vector<field_entry>& list = 
 /// with no entry, an entry naming no field, a path listed twice, a source
 /// that names nothing.
 inline std::vector<std::string> field_source_problems(const std::vector<field_entry>& list = field_sources()) {
-  constexpr std::string_view where = "necro::plan::field_sources() in include/necro/plan/field_sources.hpp";
+  constexpr std::string_view where = "necro::plan::field_sources() in include/necro/plan/docs/field_sources.hpp";
   std::vector<std::string> out;
   const auto rows = field_rows(list);
   std::map<std::string, const field_row*> fields;

@@ -1,7 +1,7 @@
 /// necro::plan::detail: every field under a protobuf message descriptor, in
 /// descriptor order, with its path and type as plan::field_rows lists them.
-#ifndef NECRO_PLAN_DETAIL_FIELD_WALK_HPP
-#define NECRO_PLAN_DETAIL_FIELD_WALK_HPP
+#ifndef NECRO_PLAN_DOCS_DETAIL_FIELD_WALK_HPP
+#define NECRO_PLAN_DOCS_DETAIL_FIELD_WALK_HPP
 #pragma once
 
 #include <string>

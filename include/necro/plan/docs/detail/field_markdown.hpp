@@ -1,7 +1,7 @@
 /// necro::plan::detail: pieces of docs/fields.md (plan::field_sources_markdown):
 /// its opening text and one source as a table cell.
-#ifndef NECRO_PLAN_DETAIL_FIELD_MARKDOWN_HPP
-#define NECRO_PLAN_DETAIL_FIELD_MARKDOWN_HPP
+#ifndef NECRO_PLAN_DOCS_DETAIL_FIELD_MARKDOWN_HPP
+#define NECRO_PLAN_DOCS_DETAIL_FIELD_MARKDOWN_HPP
 #pragma once
 
 #include <string>
@@ -14,7 +14,7 @@ namespace necro::plan::detail {
 /// docs/fields.md up to its counts table.
 inline constexpr std::string_view fields_md_intro =
     "# Where every CRIU field comes from\n\n"
-    "<!-- Generated from include/necro/plan/field_sources.hpp; do not edit. Regenerate with\n"
+    "<!-- Generated from include/necro/plan/docs/field_sources.hpp; do not edit. Regenerate with\n"
     "     cmake --build build --target update_fields_md -->\n\n"
     "One row per field of every protobuf message necro writes: its source in donor mode\n"
     "(`criu-necromancer -c CORE -i DONOR -o OUT`) and in donor-less mode (`-c CORE -o OUT`, which plans\n"
