@@ -18,11 +18,11 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/plan/address_space/address_space.hpp>
 #include <necro/plan/address_space/build_ids.hpp>
-#include <necro/plan/detail/resurrection.hpp>
-#include <necro/plan/mm/detail/mm.hpp>
-#include <necro/plan/files/eventpoll.hpp>
-#include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/address_space/layout.hpp>
+#include <necro/plan/detail/resurrection.hpp>
+#include <necro/plan/files/eventpoll.hpp>
+#include <necro/plan/mm/detail/mm.hpp>
+#include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/threads/detail/threads.hpp>

@@ -19,14 +19,14 @@
 
 #include <fmt/format.h>
 
+#include <necro/disk/object_files.hpp>
 #include <necro/elf/build_id.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/elf/link_map.hpp>
 #include <necro/io/error.hpp>
-#include <necro/disk/object_files.hpp>
 #include <necro/io/printable.hpp>
-#include <necro/plan/address_space/file_mappings_types.hpp>
 #include <necro/plan/address_space/detail/file_mappings.hpp>
+#include <necro/plan/address_space/file_mappings_types.hpp>
 
 namespace necro::plan {
 

@@ -16,8 +16,8 @@
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
-#include <necro/plan/files/detail/synthetic_files.hpp>
 #include <necro/plan/donorless_options.hpp>
+#include <necro/plan/files/detail/synthetic_files.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {

@@ -24,8 +24,6 @@
 #include <google/protobuf/descriptor.h>
 
 #include <necro/map/aarch64.hpp>
-#include <necro/plan/docs/detail/field_markdown.hpp>
-#include <necro/plan/docs/detail/field_walk.hpp>
 #include <necro/map/x86_64.hpp>
 #include <necro/pb/core.pb.h>
 #include <necro/pb/fdinfo.pb.h>
@@ -37,6 +35,8 @@
 #include <necro/pb/pagemap.pb.h>
 #include <necro/pb/pstree.pb.h>
 #include <necro/pb/remap_file_path.pb.h>
+#include <necro/plan/docs/detail/field_markdown.hpp>
+#include <necro/plan/docs/detail/field_walk.hpp>
 
 namespace necro::plan {
 

@@ -27,8 +27,8 @@
 #include <fmt/format.h>
 
 #include <necro/elf/core_view.hpp>
-#include <necro/plan/mm/initial_stack_types.hpp>
 #include <necro/plan/mm/detail/initial_stack.hpp>
+#include <necro/plan/mm/initial_stack_types.hpp>
 
 namespace necro::plan {
 

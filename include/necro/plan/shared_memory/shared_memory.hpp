@@ -22,11 +22,11 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
+#include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/detail/content.hpp>
 #include <necro/plan/shared_memory/detail/ids.hpp>
 #include <necro/plan/shared_memory/detail/names.hpp>
 #include <necro/plan/shared_memory/detail/objects.hpp>
-#include <necro/plan/plan.hpp>
 
 namespace necro::plan {
 

@@ -18,9 +18,9 @@
 #include <necro/arch/elf_core_abi.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/map/criu_thread.hpp>
-#include <necro/plan/threads/detail/thread_pointers.hpp>
 #include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/threads/detail/thread_pointers.hpp>
 
 namespace necro::plan {
 

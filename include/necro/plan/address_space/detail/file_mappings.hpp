@@ -15,12 +15,12 @@
 
 #include <fmt/format.h>
 
+#include <necro/disk/object_files.hpp>
 #include <necro/elf/build_id.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/elf/identity.hpp>
 #include <necro/elf/link_map.hpp>
 #include <necro/io/error.hpp>
-#include <necro/disk/object_files.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/plan/address_space/file_mappings_types.hpp>
 

@@ -17,8 +17,8 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/plan/address_space/address_space.hpp>
-#include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/address_space/layout.hpp>
+#include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {

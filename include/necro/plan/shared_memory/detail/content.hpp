@@ -17,8 +17,8 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
-#include <necro/plan/shared_memory/detail/objects.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/shared_memory/detail/objects.hpp>
 
 namespace necro::plan::detail {
 

@@ -14,8 +14,8 @@
 #include <necro/criu/image.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
-#include <necro/plan/shared_memory/detail/objects.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/shared_memory/detail/objects.hpp>
 
 namespace necro::plan::detail {
 

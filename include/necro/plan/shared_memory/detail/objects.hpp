@@ -17,8 +17,8 @@
 #include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
-#include <necro/plan/shared_memory/detail/names.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/shared_memory/detail/names.hpp>
 
 namespace necro::plan::detail {
 

@@ -24,8 +24,8 @@
 #include <necro/io/error.hpp>
 #include <necro/map/criu_thread.hpp>
 #include <necro/pb/core.pb.h>
-#include <necro/plan/donorless_options.hpp>
 #include <necro/plan/address_space/layout.hpp>
+#include <necro/plan/donorless_options.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
