@@ -356,7 +356,8 @@ constexpr bool each_field_named_once(std::index_sequence<I...>) {
 /// What names row K in a diagnostic: its member pointer, or K for a check.
 template <const auto& Table, std::size_t K>
 constexpr auto row_id() {
-  if constexpr (names_a_member<std::decay_t<decltype(boost::hana::at_c<K>(Table))>>) return boost::hana::at_c<K>(Table).member;
+  constexpr const auto& r = boost::hana::at_c<K>(Table);
+  if constexpr (names_a_member<std::decay_t<decltype(r)>>) return r.member;
   else return K;
 }
 

@@ -103,9 +103,10 @@ struct build_id_format {
     const auto id = l.raw(name);
     if (!id || id->size() > 128 || id->empty())
       return fail(l.fail(fmt::format("{}: {}= must be - or up to 128 hex digits", l.key, name)));
+    if (*id == "-") return {};
     for (const char ch : *id)
-      if (*id != "-" && hex_digit(ch) < 0) return fail(l.fail(fmt::format("{}: {}= holds a non-hex digit", l.key, name)));
-    if (*id != "-") v = std::string(*id);
+      if (hex_digit(ch) < 0) return fail(l.fail(fmt::format("{}: {}= holds a non-hex digit", l.key, name)));
+    v = std::string(*id);
     return {};
   }
 };
