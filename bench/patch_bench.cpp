@@ -1,6 +1,6 @@
-// The whole patch of a large core, as criu-necromancer runs it: open the core,
-// load the donor, gather the mapped files' facts (and map them), plan, commit
-// into a new directory. Per copy method, with and without fsync (durable), and
+// The whole patch of a large core, as criu-necromancer runs it
+// (necro::resurrect): open the core, load the donor, gather the mapped files'
+// facts (and map them), plan, commit into a new directory. Per copy method, with and without fsync (durable), and
 // next to it the yardstick: the core copied whole by copy_file_range, which is
 // what `cp` (coreutils 9) does on one file system. bytes/s are of the core.
 //
@@ -20,14 +20,12 @@
 #include <benchmark/benchmark.h>
 
 #include <necro/necro.hpp>
-#include <necro/disk/facts.hpp>
 
 #include "bench_support.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
-using core_t = necro::elf::core_view<necro::arch::x86_64>;
 
 struct input {
   fs::path core, donor;
@@ -72,42 +70,34 @@ fs::path out_dir() { return necro::bench::data_dir() / "patch-bench-out"; }
 
 void BM_patch(benchmark::State& st, necro::write::copy_method method, bool durable) {
   const auto& in = the_input();
-  std::uint64_t core_size = 0, written = 0, elided = 0;
+  necro::resurrect_options options;
+  options.core = in.core;
+  options.donor = in.donor;
+  options.out = out_dir();
+  options.capture = necro::capture_choice::none;
+  options.offline = in.offline;
+  options.method = method;
+  options.durable = durable;
+  std::uint64_t written = 0, elided = 0;
   for (auto _ : st) {
     st.PauseTiming();
     fs::remove_all(out_dir());
     st.ResumeTiming();
 
-    auto core = core_t::open(in.core.string());
-    if (!core) {
-      st.SkipWithError(core.error().message().c_str());
-      break;
-    }
-    auto donor = necro::criu::image_set::load(in.donor);
-    if (!donor) {
-      st.SkipWithError(donor.error().message().c_str());
-      break;
-    }
-    const auto facts = necro::disk::gather_disk_facts(*core, {.offline = in.offline});
-    auto plan = necro::plan::plan_resurrection(*core, *donor, facts, {.offline = in.offline});
-    if (!plan) {
-      st.SkipWithError(plan.error().message().c_str());
-      break;
-    }
-    auto rep = necro::write::commit(*plan, *core, *donor, out_dir(),
-                                    {.method = method, .files = &facts, .progress = {}, .durable = durable});
+    auto rep = necro::resurrect(options);
     if (!rep) {
       st.SkipWithError(rep.error().message().c_str());
       break;
     }
 
     st.PauseTiming();
-    core_size = core->bytes().size();
-    written = rep->pages.bytes_written;
-    elided = rep->pages.bytes_elided;
+    written = rep->commit.pages.bytes_written;
+    elided = rep->commit.pages.bytes_elided;
     st.ResumeTiming();
   }
   fs::remove_all(out_dir());
+  std::error_code ec;
+  const std::uint64_t core_size = fs::file_size(in.core, ec);
   st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * core_size));
   st.counters["core_MiB"] = static_cast<double>(core_size >> 20);
   st.counters["written_MiB"] = static_cast<double>(written >> 20);

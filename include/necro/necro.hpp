@@ -67,5 +67,13 @@
 #include <necro/capture/reader.hpp>
 #include <necro/capture/collect.hpp>
 #include <necro/capture/criu_files.hpp>
+#include <necro/resurrect/options.hpp>
+#include <necro/resurrect/inputs.hpp>
+#include <necro/resurrect/session.hpp>
+#include <necro/resurrect/resurrect.hpp>
+#include <necro/resurrect/restore.hpp>
+#include <necro/resurrect/text.hpp>
+#include <necro/resurrect/progress_line.hpp>
+#include <necro/resurrect/interrupt.hpp>
 
 #endif

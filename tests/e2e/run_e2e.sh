@@ -1442,8 +1442,9 @@ counter | segv | segv-thread | heapsig | pool | pool-fewer | handshake | shmem |
     [ "$(cd "$WORK/donor" && sha256sum -- * | sha256sum)" = "$DONOR_SUM" ] &&
         pass "donor images untouched" || fail "criu-necromancer modified the donor images"
     if command -v crit >/dev/null; then
-        # Structure check with the system crit (an older CRIU: see design.md
-        # pitfall 1). Only image kinds it decodes in the donor count.
+        # Structure check with the system crit (an older CRIU: see
+        # docs/pitfalls.md#pagemap-page-counts). Only image kinds it decodes in
+        # the donor count.
         bad=
         for img in "$IMG"/*.img; do
             base=${img##*/}

@@ -4,6 +4,9 @@
 #   MODE=add_subdirectory: builds tests/package/add_subdirectory, which pulls
 #                          in NECRO_SOURCE_DIR.
 # The consumer then reads CORE (when it exists) and must print its threads.
+# With DONOR and CLI given, necro_resurrect (tests/package/resurrect.cpp)
+# resurrects CORE with DONOR through necro::resurrect, and its image set must
+# equal, file for file and byte for byte, the one criu-necromancer writes.
 foreach(var MODE NECRO_SOURCE_DIR WORK_DIR CXX GENERATOR CORE)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "run_consumer.cmake: ${var} is not set")
@@ -56,4 +59,28 @@ if(EXISTS ${CORE})
   message(STATUS "consumer (${MODE}): ${run_output}")
 else()
   message(STATUS "consumer (${MODE}) built; ${CORE} is missing, not run on a core")
+endif()
+
+if(DEFINED DONOR AND DEFINED CLI AND NOT CLI STREQUAL "" AND EXISTS ${CORE})
+  set(lib_set ${WORK_DIR}/library-set)
+  set(cli_set ${WORK_DIR}/cli-set)
+  run("necro_resurrect" ${WORK_DIR}/build/necro_resurrect ${CORE} ${DONOR} ${lib_set})
+  message(STATUS "necro_resurrect (${MODE}): ${run_output}")
+  run("criu-necromancer" ${CLI} -c ${CORE} -i ${DONOR} -o ${cli_set} --offline -q)
+  file(GLOB lib_files RELATIVE ${lib_set} ${lib_set}/*)
+  file(GLOB cli_files RELATIVE ${cli_set} ${cli_set}/*)
+  list(SORT lib_files)
+  list(SORT cli_files)
+  if(NOT lib_files STREQUAL cli_files OR lib_files STREQUAL "")
+    message(FATAL_ERROR "the library wrote [${lib_files}], the CLI [${cli_files}]")
+  endif()
+  foreach(f IN LISTS lib_files)
+    file(SHA256 ${lib_set}/${f} a)
+    file(SHA256 ${cli_set}/${f} b)
+    if(NOT a STREQUAL b)
+      message(FATAL_ERROR "${f}: the library's image differs from the CLI's")
+    endif()
+  endforeach()
+  list(LENGTH lib_files n)
+  message(STATUS "necro::resurrect wrote the CLI's image set: ${n} files, byte for byte")
 endif()

@@ -105,7 +105,7 @@ struct thread_regsets {
 
 /// The x86-specific notes of the process.
 struct process_regsets {
-  std::optional<io::byte_view> xsave_layout;  ///< NT_X86_XSAVE_LAYOUT (pitfall 14)
+  std::optional<io::byte_view> xsave_layout;  ///< NT_X86_XSAVE_LAYOUT (docs/pitfalls.md#xsave-offsets)
 };
 
 }  // namespace x86_64_abi
@@ -134,7 +134,8 @@ struct x86_64 {
   using process_regsets = x86_64_abi::process_regsets;
 
   static constexpr std::uint32_t nt_fpregs = nt::prfpreg;
-  /// CRIU keeps at most this many words of the saved auxv (AT_VECTOR_SIZE, pitfall 2).
+  /// CRIU keeps at most this many words of the saved auxv (AT_VECTOR_SIZE,
+  /// docs/pitfalls.md#auxv-too-long).
   static constexpr int max_saved_auxv_words = 44;
   /// The register that holds the thread pointer, for messages.
   static constexpr std::string_view thread_pointer_name = "fs_base";

@@ -26,9 +26,7 @@ inline std::string to_text(const process_capture& c) {
   std::string o;
   detail::put_process(o, c);
   for (const auto& f : c.fds) detail::put_fd(o, f);
-  for (const auto& m : c.mapped_files)
-    o += fmt::format("map ino={} build_id={} path={}\n", m.ino, m.build_id.empty() ? "-" : m.build_id,
-                     detail::escape(m.path));
+  for (const auto& m : c.mapped_files) detail::put_line(o, "map", detail::map_fields, m);
   if (c.shared_vmas) {
     o += fmt::format("shared-vmas {}\n", c.shared_vmas->size());
     for (const auto& v : *c.shared_vmas) o += fmt::format("shared {:#x} {:#x}\n", v.start, v.end);

@@ -1,7 +1,8 @@
 /// necro::criu pagemaps: the one way necro makes a pagemap_entry, with both
-/// page counts set (design.md pitfall 1: CRIU 4.x reads the 64-bit nr_pages,
-/// field 5; older readers the 32-bit compat_nr_pages, field 2), and the bytes
-/// of a pagemap image (pagemap-<pid>.img, pagemap-shmem-<shmid>.img).
+/// page counts set (CRIU 4.x reads the 64-bit nr_pages, field 5; older
+/// readers the 32-bit compat_nr_pages, field 2:
+/// docs/pitfalls.md#pagemap-page-counts), and the bytes of a pagemap image
+/// (pagemap-<pid>.img, pagemap-shmem-<shmid>.img).
 #ifndef NECRO_CRIU_PAGEMAP_HPP
 #define NECRO_CRIU_PAGEMAP_HPP
 #pragma once

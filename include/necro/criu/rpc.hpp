@@ -142,7 +142,8 @@ inline result<restored> restore(const std::filesystem::path& criu, const restore
   NECRO_TRY_ASSIGN(const auto resp, call(criu, req));
   if (resp.success() && resp.has_restore() && resp.restore().pid() > 0) return restored{resp.restore().pid(), log};
   // One line for the failure, then CRIU's first error lines (its cr_errmsg is
-  // often the benign RLIMIT_NOFILE one, design.md pitfall 24), then the log.
+  // often the benign RLIMIT_NOFILE one, docs/pitfalls.md#rlimit-nofile-noise),
+  // then the log.
   std::string why = "criu restore failed";
   if (resp.has_cr_errno() && resp.cr_errno())
     why += fmt::format(" (errno {}: {})", resp.cr_errno(), std::error_code(resp.cr_errno(), std::generic_category()).message());

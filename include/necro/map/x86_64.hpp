@@ -75,7 +75,8 @@ struct criu_thread<arch::x86_64> {
   static bool has_thread_info(const pb::core_entry& c) { return c.has_thread_info(); }
 
   /// Where XSAVE component `feature` sits in NT_X86_XSTATE: from the core's
-  /// NT_X86_XSAVE_LAYOUT when present (offsets are the CPU's, pitfall 14).
+  /// NT_X86_XSAVE_LAYOUT when present (offsets are the CPU's,
+  /// docs/pitfalls.md#xsave-offsets).
   static std::optional<std::pair<std::uint32_t, std::uint32_t>> component(
       unsigned feature, const std::optional<io::byte_view>& layout) {
     if (layout) {

@@ -437,7 +437,8 @@ TEST_CASE("field sources: on the pool fixture, every thread's kept fields are it
     REQUIRE(tmpl);
     for (const auto& path : donor_mode_paths("core_entry", origin::donor)) {
       if (!t.leader && (path.starts_with("core_entry.tc.") || path.starts_with("core_entry.ids."))) {
-        CHECK(values_at(t.core, path).starts_with("<no "));  // thread images carry no process-wide parts (pitfall 7)
+        // Thread images carry no process-wide parts (docs/pitfalls.md#thread-images).
+        CHECK(values_at(t.core, path).starts_with("<no "));
         continue;
       }
       INFO("thread " << t.tid << " (template " << t.template_tid << "): " << path << " is listed as kept from the donor");

@@ -66,7 +66,7 @@ TEST_CASE("the address space is the victim's, sorted, with one vvar below the vd
     REQUIRE(it != p.vmas.end());
     CHECK(it->entry.end() == s.end());
   }
-  // The vvar size is the donor's (one VMA, pitfall 3).
+  // The vvar size is the donor's (one VMA: docs/pitfalls.md#one-vvar).
   const auto& dv = *std::find_if(f->donor.mm().vmas().begin(), f->donor.mm().vmas().end(),
                                  [](const auto& v) { return v.status() & vvar; });
   CHECK(vv->entry.end() - vv->entry.start() == dv.end() - dv.start());

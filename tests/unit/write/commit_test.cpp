@@ -105,7 +105,8 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
       REQUIRE(entries->size() == rep->pages.pagemap.size());
       for (std::size_t i = 0; i < entries->size(); ++i) {
         CHECK((*entries)[i].SerializeAsString() == decided->pagemap[i].SerializeAsString());
-        CHECK((*entries)[i].nr_pages() == (*entries)[i].compat_nr_pages());  // both set (pitfall 1)
+        // Both page counts set: docs/pitfalls.md#pagemap-page-counts.
+        CHECK((*entries)[i].nr_pages() == (*entries)[i].compat_nr_pages());
       }
       // pages-N.img holds the kept pages, in pagemap order, and they restore the core.
       const auto pages = necro::test::slurp(out / necro::criu::image_name("pages-", plan.pages_id));

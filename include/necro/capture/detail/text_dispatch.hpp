@@ -17,7 +17,7 @@ result<void> append_capped(const line& l, std::vector<T>& v, std::size_t cap, re
 }
 
 inline result<void> add_fd(const line& l, parse_state& st) {
-  NECRO_TRY_ASSIGN(auto f, parse_fd(l));
+  NECRO_TRY_ASSIGN(auto f, read_fields<fd_entry>(l, fd_fields));
   if (!st.c.fds.empty() && st.c.fds.back().fd >= f.fd)
     return fail(l.fail(fmt::format("fd {} after fd {}: fds must be listed once each, in ascending order", f.fd,
                                    st.c.fds.back().fd)));
@@ -44,8 +44,8 @@ inline result<bool> process_line(const line& l, parse_state& st) {
   else if (k == "root") NECRO_TRY(assign(c.root, single_text(l)));
   else if (k == "umask") NECRO_TRY(assign(c.umask, single_number<std::uint32_t>(l)));
   else if (k == "personality") NECRO_TRY(assign(c.personality, single_number<std::uint32_t>(l)));
-  else if (k == "creds") NECRO_TRY(assign(c.creds, parse_creds(l)));
-  else if (k == "signals") NECRO_TRY(assign(c.signals, parse_signals(l)));
+  else if (k == "creds") NECRO_TRY(assign(c.creds, read_fields<credentials>(l, creds_fields)));
+  else if (k == "signals") NECRO_TRY(assign(c.signals, read_fields<signal_masks>(l, signals_fields)));
   else return false;
   return true;
 }
@@ -55,10 +55,10 @@ inline result<void> parse_line(const line& l, parse_state& st) {
   NECRO_TRY_ASSIGN(const bool done, process_line(l, st));
   if (done) return {};
   const auto k = l.key;
-  if (k == "rlimit") return append_capped(l, st.c.rlimits, max_rlimits, parse_rlimit(l));
+  if (k == "rlimit") return append_capped(l, st.c.rlimits, max_rlimits, read_fields<rlimit_entry>(l, rlimit_fields));
   if (k == "fd") return add_fd(l, st);
   if (k == "tfd") return parse_tfd(l, st);
-  if (k == "map") return append_capped(l, st.c.mapped_files, max_maps, parse_map(l));
+  if (k == "map") return append_capped(l, st.c.mapped_files, max_maps, read_fields<mapped_file>(l, map_fields));
   if (k == "skipped") return append_capped(l, st.c.skipped, max_skipped, single_text(l));
   if (k == "shared-vmas") {
     if (st.shared_declared) return fail(l.fail("shared-vmas: a second one"));

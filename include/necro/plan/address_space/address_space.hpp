@@ -21,7 +21,8 @@
 
 namespace necro::plan {
 
-/// How far above the executable the brk heap may start (randomised, pitfall 19).
+/// How far above the executable the brk heap may start (randomised,
+/// docs/pitfalls.md#brk-heap).
 inline constexpr std::uint64_t max_brk_gap = 1ULL << 30;
 
 /// The victim's address space and what was learned while building it.

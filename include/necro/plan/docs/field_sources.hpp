@@ -181,7 +181,8 @@ inline void kobj_ids(field_list& l, std::string_view prefix, const field_source&
 inline void thread_info_x86_64(field_list& l) {
   const std::string ti = "core_entry.thread_info";
   l.add(ti + ".clear_tid_addr",
-        set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta (pitfall 8)"),
+        set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta "
+               "(docs/pitfalls.md#thread-pointers)"),
         set_by("synthesize_threads: &pd->tid of glibc's struct pthread found in the core (find_glibc_thread), "
                "else 0"));
   l.table(ti + ".gpregs", map::x86_64::gpregs, "map::x86_64::gpregs",
@@ -193,7 +194,7 @@ inline void thread_info_x86_64(field_list& l) {
   const auto bv = set_by("criu_thread<x86_64>::set_registers: the XSAVE header of NT_X86_XSTATE");
   l.add(ti + ".fpregs.xsave.xstate_bv", bv, bv);
   const auto xs = "criu_thread<x86_64>::set_registers: the XSAVE component of NT_X86_XSTATE at the CPU's offset "
-                  "(NT_X86_XSAVE_LAYOUT, pitfall 14)";
+                  "(NT_X86_XSAVE_LAYOUT, docs/pitfalls.md#xsave-offsets)";
   l.each(ti + ".fpregs.xsave",
          {"ymmh_space", "bndreg_state", "bndcsr_state", "opmask_reg", "zmm_upper", "hi16_zmm", "pkru"},
          set_by(fmt::format("{}, as many elements as the donor's image has", xs)),
@@ -215,7 +216,8 @@ inline void thread_info_x86_64(field_list& l) {
 inline void thread_info_aarch64(field_list& l) {
   const std::string ta = "core_entry.ti_aarch64";
   l.add(ta + ".clear_tid_addr",
-        set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta (pitfall 8)"),
+        set_by("relocate_thread_pointers: the template thread's, moved by the thread-pointer delta "
+               "(docs/pitfalls.md#thread-pointers)"),
         set_by("synthesize_threads: &pd->tid of glibc's struct pthread found in the core (find_glibc_thread), "
                "else 0"));
   l.table(ta, map::aarch64::tls, "map::aarch64::tls", "NT_ARM_TLS; 0 without it");
@@ -240,18 +242,19 @@ inline void thread_info(field_list& l) {
          kept("not modelled (bytes); an x86-64 donor has none"), unwritten("architectures necro does not read"));
 }
 
-/// core_entry.tc: the process-wide part, in the leader's image only (pitfall 7).
+/// core_entry.tc: the process-wide part, in the leader's image only (docs/pitfalls.md#thread-images).
 inline void task_core(field_list& l) {
   const std::string tc = "core_entry.tc";
   const auto both = [&](std::string_view f, const field_source& s) { l.add(tc + "." + std::string(f), s, s); };
   const auto none = [](std::string_view why) { return unwritten(why); };
   both("exit_code", set_by("plan_thread: 0"));
-  both("blk_sigset", set_by("plan_thread: the leader's NT_PRSTATUS pr_sighold (pitfall 15)"));
+  both("blk_sigset", set_by("plan_thread: the leader's NT_PRSTATUS pr_sighold (docs/pitfalls.md#blocked-masks)"));
   both("comm", set_by("plan_thread: NT_PRPSINFO pr_fname (the donor's when empty)"));
-  both("signals_s.signals.siginfo", set_by("plan_thread: cleared (the death is not re-queued, pitfall 16)"));
+  both("signals_s.signals.siginfo",
+       set_by("plan_thread: cleared (the death is not re-queued, docs/pitfalls.md#death-not-redelivered)"));
   l.each(tc + ".sigactions", {"sigaction", "restorer"},
-         set_by("relocate_sigactions: the donor's, moved by the load delta of the file holding them (pitfall 9); "
-                "reset to SIG_DFL when in no file"),
+         set_by("relocate_sigactions: the donor's, moved by the load delta of the file holding them "
+                "(docs/pitfalls.md#signal-handlers); reset to SIG_DFL when in no file"),
          defaulted("synthetic_task_core: SIG_DFL for signals 1-64 but SIGKILL and SIGSTOP: the core holds no "
                    "handlers, they are lost",
                    "0"));
@@ -284,11 +287,12 @@ inline void thread_core(field_list& l) {
   const std::string th = "core_entry.thread_core";
   const auto both = [&](std::string_view f, const field_source& s) { l.add(th + "." + std::string(f), s, s); };
   l.add(th + ".futex_rla",
-        set_by("relocate_thread_pointers: the robust list, moved by the thread-pointer delta (pitfall 8)"),
+        set_by("relocate_thread_pointers: the robust list, moved by the thread-pointer delta "
+               "(docs/pitfalls.md#thread-pointers)"),
         set_by("synthetic_thread_core: &pd->robust_head of glibc's struct pthread found in the core "
                "(find_glibc_thread), else 0"));
   l.add(th + ".futex_rla_len", kept(), set_by("synthetic_thread_core: 24 with a robust list, else 0"));
-  both("blk_sigset", set_by("plan_thread: the thread's NT_PRSTATUS pr_sighold (pitfall 15)"));
+  both("blk_sigset", set_by("plan_thread: the thread's NT_PRSTATUS pr_sighold (docs/pitfalls.md#blocked-masks)"));
   both("signals_p.signals.siginfo",
        set_by("plan_thread: one SI_TKILL siginfo per signal of pr_sigpend but the fatal one and SIGKILL "
               "(pending_signals, make_siginfo)"));
@@ -298,7 +302,7 @@ inline void thread_core(field_list& l) {
   l.add(th + ".sas.ss_size", sas, defaulted("synthetic_thread_core: 0, disabled: not in the core", "0"));
   l.add(th + ".sas.ss_flags", sas, defaulted("synthetic_thread_core: SS_DISABLE: not in the core", "2"));
   l.add(th + ".rseq_entry.rseq_abi_pointer",
-        set_by("relocate_thread_pointers: moved by the thread-pointer delta (pitfall 4)"),
+        set_by("relocate_thread_pointers: moved by the thread-pointer delta (docs/pitfalls.md#rseq-area)"),
         set_by("thread_rseq: thread pointer + glibc's __rseq_offset, read from the core at the symbol's address "
                "in libc on disk; not registered (no rseq_entry) when unknown"));
   both("rseq_entry.rseq_cs_pointer", set_by("relocate_thread_pointers: cleared"));
@@ -327,7 +331,8 @@ inline void thread_core(field_list& l) {
 
 inline void core(field_list& l) {
   // Which images carry the optional parts (message fields: their presence).
-  const auto leader_only = set_by("plan_thread: the leader's image only, cleared in the others (pitfall 7)");
+  const auto leader_only =
+      set_by("plan_thread: the leader's image only, cleared in the others (docs/pitfalls.md#thread-images)");
   l.add("core_entry.tc", leader_only, leader_only);
   l.add("core_entry.thread_core.rseq_entry", kept("the template thread's, its pointers moved"),
         set_by("thread_rseq: present when glibc's __rseq_offset is known and the thread's area is registered"));
@@ -348,13 +353,16 @@ inline void mm(field_list& l) {
   const std::string mm = "mm_entry";
   const auto both = [&](std::string_view f, const field_source& s) { l.add(mm + "." + std::string(f), s, s); };
   l.each(mm, {"mm_start_code", "mm_end_code", "mm_start_data", "mm_end_data"},
-         set_by("plan_code_data: the donor's, moved by the executable's load delta (pitfall 18)"),
+         set_by("plan_code_data: the donor's, moved by the executable's load delta (docs/pitfalls.md#code-data-range)"),
          set_by("synthesize_mm: the executable's PT_LOADs (AT_PHDR, AT_PHNUM) in the core (code_data_from_phdrs); "
                 "else plan_code_data's estimate from its mappings"));
   for (const auto f : {"mm_start_stack", "mm_arg_start", "mm_arg_end", "mm_env_start", "mm_env_end"})
-    both(f, set_by("plan_initial_stack: find_initial_stack on the victim's initial stack (pitfall 17)"));
-  for (const auto f : {"mm_start_brk", "mm_brk"}) both(f, set_by("plan_brk: the victim's brk heap VMA (pitfall 19)"));
-  both("mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most Arch::max_saved_auxv_words (CRIU's: 44 on x86-64, 40 on aarch64; pitfall 2)"));
+    both(f, set_by("plan_initial_stack: find_initial_stack on the victim's initial stack "
+                   "(docs/pitfalls.md#initial-stack)"));
+  for (const auto f : {"mm_start_brk", "mm_brk"})
+    both(f, set_by("plan_brk: the victim's brk heap VMA (docs/pitfalls.md#brk-heap)"));
+  both("mm_saved_auxv", set_by("plan_saved_auxv: NT_AUXV less AT_NULL, at most Arch::max_saved_auxv_words (CRIU's: "
+                               "44 on x86-64, 40 on aarch64; docs/pitfalls.md#auxv-too-long)"));
   l.add(mm + ".exe_file_id", kept("checked: names the core's executable (plan_address_space)"),
         set_by("synthesize_files: the files.img id of the NT_FILE entry holding AT_PHDR"));
   l.add(mm + ".dumpable", kept(), defaulted("synthesize_mm: 1 (it dumped core)", "1"));
@@ -366,8 +374,8 @@ inline void mm(field_list& l) {
   both(v + "shmid", set_by("plan_address_space: the files.img id of the mapped file; plan_shared_memory: the memfd "
                            "or ghost file's"));
   l.each(mm + ".vmas", {"flags", "status", "fdflags"},
-         set_by("plan_address_space: the donor's VMA of the same file and offset (pitfall 10), anonymous/stack/heap/"
-                "vdso/vvar bits from the core's layout; choose_share_mode for shared memory"),
+         set_by("plan_address_space: the donor's VMA of the same file and offset (docs/pitfalls.md#share-mode), "
+                "anonymous/stack/heap/vdso/vvar bits from the core's layout; choose_share_mode for shared memory"),
          set_by("plan_address_space, synthesize_mm: file mappings private and read-only (the share mode "
                 "is not in the core), anonymous/stack/heap/vdso/vvar bits from the core's layout; choose_share_mode "
                 "for shared memory"));
@@ -388,9 +396,9 @@ inline void pstree_and_pages(field_list& l) {
         set_by("plan_resurrection: synthetic_ids::pages (1); assign_pages_ids for pagemap-shmem"));
   l.each("pagemap_entry", {"vaddr", "nr_pages", "compat_nr_pages", "flags"},
          set_by("write_pages: one entry per run of kept pages (zero and file-equal pages elided; both page counts, "
-                "pitfall 1)"),
+                "docs/pitfalls.md#pagemap-page-counts)"),
          set_by("write_pages: one entry per run of kept pages (zero and file-equal pages elided; both page counts, "
-                "pitfall 1)"));
+                "docs/pitfalls.md#pagemap-page-counts)"));
   both("pagemap_entry.in_parent", unwritten("false: no parent images"));
 }
 
@@ -410,7 +418,8 @@ inline void files(field_list& l) {
          kept("not modelled (bytes)"),
          unwritten("the core holds no file descriptors (a capture at death gives them: apply_capture, plan/capture.hpp)"));
   const std::string r = f + ".reg";
-  const auto new_reg = "new entries: plan_address_space (files only the victim mapped, pitfall 12), place_ghost";
+  const auto new_reg =
+      "new entries: plan_address_space (files only the victim mapped, docs/pitfalls.md#victim-only-files), place_ghost";
   l.add(r + ".id", kept(new_reg), set_by(fmt::format("{}{}", synth, shm)));
   l.add(r + ".name", kept(fmt::format("{}; checked: the executable's must be the core's (plan_address_space)", new_reg)),
         set_by(fmt::format("{}{}", synth, shm)));

@@ -68,10 +68,11 @@ inline std::optional<std::uint64_t> relocate_tls(std::uint64_t v, const std::str
   return std::nullopt;
 }
 
-/// Signal handlers and restorers are donor addresses (pitfall 9): moved by
-/// the load delta of the file that holds them. One in no file the donor
-/// mapped (JIT code, a freed mapping) would be a jump into whatever the victim
-/// has there: that signal gets its default action back instead, with a warning.
+/// Signal handlers and restorers are donor addresses
+/// (docs/pitfalls.md#signal-handlers): moved by the load delta of the file
+/// that holds them. One in no file the donor mapped (JIT code, a freed
+/// mapping) would be a jump into whatever the victim has there: that signal
+/// gets its default action back instead, with a warning.
 inline void relocate_sigactions(pb::task_core_entry& task, const relocator& reloc, resurrection& out) {
   using moved = std::optional<std::pair<std::uint64_t, std::string>>;
   for (int i = 0; i < task.sigactions_size(); ++i) {
@@ -97,7 +98,8 @@ inline void relocate_sigactions(pb::task_core_entry& task, const relocator& relo
   }
 }
 
-/// The donor's per-thread pointers moved into the victim (pitfalls 4, 8):
+/// The donor's per-thread pointers moved into the victim
+/// (docs/pitfalls.md#rseq-area, docs/pitfalls.md#thread-pointers):
 /// clear_child_tid, the robust futex list, the rseq area, the sigaltstack.
 /// Where one cannot be moved it is cleared, with a warning: the kernel writes
 /// (clear_child_tid), walks (robust list) or registers (rseq: a bad one makes
@@ -135,13 +137,15 @@ void relocate_thread_pointers(std::int32_t tid, const pb::core_entry& tmpl, std:
   }
 }
 
-/// The thread's signal state from the core (pitfalls 15, 16): its blocked
-/// mask, and its queue rebuilt from its pending mask, less the death (the
-/// donor's pending signals are not the victim's).
+/// The thread's signal state from the core (docs/pitfalls.md#blocked-masks,
+/// docs/pitfalls.md#death-not-redelivered): its blocked mask, and its queue
+/// rebuilt from its pending mask, less the death (the donor's pending signals
+/// are not the victim's).
 template <class Arch>
 void plan_thread_signals(const elf::core_view<Arch>& core, const elf::thread_notes<Arch>& t,
                          pb::thread_core_entry& tc, resurrection& out) {
-  // The signal that killed the process: the first thread took it (pitfall 6).
+  // The signal that killed the process: the first thread took it
+  // (docs/pitfalls.md#first-thread-took-the-signal).
   const int fatal_signal = core.threads().front().prstatus.cursig;
   std::uint32_t uid = 0;
   if (auto ps = core.prpsinfo()) uid = ps->uid;
@@ -187,7 +191,8 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
   if (!bridge::has_thread_info(c))
     return fail(error(errc::missing, "", fmt::format("donor thread {} has no thread_info for {}", template_tid, Arch::name)));
 
-  // Registers, rewound like CRIU rewinds a task stopped in a syscall (pitfall 5).
+  // Registers, rewound like CRIU rewinds a task stopped in a syscall
+  // (docs/pitfalls.md#syscall-restart).
   auto regs = t.regs();
   tp.rewind = std::string(Arch::describe(Arch::rewind_syscall(regs)));
   const std::uint64_t donor_tp = bridge::thread_pointer(tmpl);
@@ -201,7 +206,7 @@ result<thread_plan> plan_thread(const elf::core_view<Arch>& core, const elf::thr
   if (leader) {
     plan_leader_task(core, t, *c.mutable_tc(), reloc, out);
   } else {
-    // Thread images carry no process-wide parts (pitfall 7).
+    // Thread images carry no process-wide parts (docs/pitfalls.md#thread-images).
     c.clear_tc();
     c.clear_ids();
   }

@@ -129,7 +129,8 @@ class file_registry {
   }
 
  private:
-  /// A file only the victim mapped: CRIU checks its size at restore (pitfall 12).
+  /// A file only the victim mapped: CRIU checks its size at restore
+  /// (docs/pitfalls.md#victim-only-files).
   result<std::uint32_t> add(const std::string& path, std::uint32_t fdflags) {
     auto reg = criu::make_reg_file(next_id_, path, fdflags);
     const auto it = disk_.find(path);
@@ -183,9 +184,9 @@ result<victim_executable> find_executable(const elf::core_view<Arch>& core, cons
   return exe;
 }
 
-/// The single vvar VMA CRIU expects below the vDSO (pitfall 3): the donor's,
-/// at the same distance from the victim's vDSO; none (with a warning) when it
-/// would overlap other memory of the core.
+/// The single vvar VMA CRIU expects below the vDSO (docs/pitfalls.md#one-vvar):
+/// the donor's, at the same distance from the victim's vDSO; none (with a
+/// warning) when it would overlap other memory of the core.
 template <class Arch>
 std::optional<pb::vma_entry> place_vvar(const elf::core_view<Arch>& core, const criu::image_set& donor,
                                         std::optional<std::uint64_t> vdso_addr, std::vector<std::string>& warnings) {
@@ -272,7 +273,7 @@ struct share_mode {
 };
 
 /// Share mode is not in the core: the donor's for the same file and offset
-/// (pitfall 10), else private.
+/// (docs/pitfalls.md#share-mode), else private.
 inline share_mode donor_share_mode(const criu::image_set& donor, const std::string& path, std::uint64_t offset) {
   namespace vma_status = criu::vma_status;
   for (const auto& dv : donor.mm().vmas()) {
@@ -301,7 +302,7 @@ result<void> classify_file(const elf::file_mapping& fm, segment_context<Arch>& c
   v.kind = path == ctx.exe_path ? vma_kind::exe : vma_kind::file;
   v.label = path;
   v.carries_pages = (mode.status & criu::vma_status::file_private) != 0;
-  // Pages past the end of the file are not memory (pitfall 13).
+  // Pages past the end of the file are not memory (docs/pitfalls.md#pages-past-eof).
   if (const auto size = ctx.files.size_of(path)) {
     const std::uint64_t eof_page = (*size + Arch::page_size - 1) / Arch::page_size * Arch::page_size;
     v.page_limit = eof_page <= fm.offset ? e.start() : std::min(e.end(), e.start() + (eof_page - fm.offset));
@@ -440,8 +441,9 @@ void label_thread_stacks(const elf::core_view<Arch>& core, const criu::image_set
 
 /// The brk heap: the first anonymous rw VMA above the executable that is not
 /// glued to it (that one is bss), within `max_gap` of it (brk randomisation,
-/// pitfall 19). Without brk randomisation (randomize_va_space < 2, setarch -R,
-/// gdb) the heap is glued to the executable: then the donor's is too.
+/// docs/pitfalls.md#brk-heap). Without brk randomisation (randomize_va_space
+/// < 2, setarch -R, gdb) the heap is glued to the executable: then the donor's
+/// is too.
 inline std::optional<std::size_t> find_heap(const criu::image_set& donor, std::vector<vma>& vmas,
                                             std::uint64_t exe_end, std::uint64_t max_gap) {
   namespace mmap_bits = criu::mmap_bits;

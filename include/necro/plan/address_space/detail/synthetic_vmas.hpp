@@ -39,7 +39,7 @@ inline pb::vma_entry anon_vma(const elf::segment& s, std::uint32_t status, std::
 }
 
 /// vvar: the read-only, unnamed segments right below the vDSO, as one VMA
-/// (CRIU dumps [vvar] and [vvar_vclock] as one; pitfall 3).
+/// (CRIU dumps [vvar] and [vvar_vclock] as one; docs/pitfalls.md#one-vvar).
 template <class Arch>
 std::optional<pb::vma_entry> synthetic_vvar(const elf::core_view<Arch>& core, std::uint64_t vdso) {
   const auto named = [&](const elf::segment& s) {
@@ -94,7 +94,8 @@ std::optional<pb::vma_entry> synthetic_vma(const elf::core_view<Arch>& core, con
 
 /// Without ASLR (the executable at the architecture's ELF_ET_DYN_BASE) the
 /// brk heap starts right at the executable's end: the synthetic donor says so
-/// with a HEAP VMA there, as CRIU's dump of such a process does (pitfall 19).
+/// with a HEAP VMA there, as CRIU's dump of such a process does
+/// (docs/pitfalls.md#brk-heap).
 template <class Arch>
 void mark_glued_heap(const elf::core_view<Arch>& core, const std::string& exe, pb::mm_entry& mm) {
   if constexpr (requires { Arch::et_dyn_base; }) {

@@ -33,10 +33,10 @@ inline void start_mm(const criu::image_set& donor, resurrection& out) {
 }
 
 /// mm's start/end code and data: the donor's, moved by the executable's load
-/// delta (pitfall 18). Without the executable in both layouts, the victim's
-/// own mappings of it stand in (code: its executable range, data: all of it
-/// above the code), with a warning; prctl(PR_SET_MM_MAP) needs start_code <
-/// end_code and start_data <= end_data.
+/// delta (docs/pitfalls.md#code-data-range). Without the executable in both
+/// layouts, the victim's own mappings of it stand in (code: its executable
+/// range, data: all of it above the code), with a warning; prctl(PR_SET_MM_MAP)
+/// needs start_code < end_code and start_data <= end_data.
 inline void plan_code_data(const address_space& as, const relocator& reloc, resurrection& out) {
   auto& mm = out.mm;
   const auto d = reloc.donor().find(as.exe_path);
@@ -111,8 +111,9 @@ const elf::segment* initial_stack_segment(const elf::core_view<Arch>& core, cons
 }
 
 /// mm's start_stack and arg/env ranges from the victim's initial stack
-/// (pitfall 17); values only estimated are warnings, and with nothing to go
-/// by the donor's stay (ordered addresses the kernel accepts).
+/// (docs/pitfalls.md#initial-stack); values only estimated are warnings, and
+/// with nothing to go by the donor's stay (ordered addresses the kernel
+/// accepts).
 template <class Arch>
 void plan_initial_stack(const elf::core_view<Arch>& core, const address_space& as, resurrection& out) {
   const auto* seg = initial_stack_segment(core, as, out);
@@ -136,10 +137,11 @@ void plan_initial_stack(const elf::core_view<Arch>& core, const address_space& a
   for (const auto& e : st->estimates) out.warnings.push_back("initial stack: " + e);
 }
 
-/// mm's saved auxv: NT_AUXV without the AT_NULL pair (pitfall 2). CRIU takes
-/// at most Arch::max_saved_auxv_words; the kernel only shows the saved copy in
-/// /proc/PID/auxv (the process reads its own from the stack), so the
-/// trailing pairs beyond are dropped, with a warning.
+/// mm's saved auxv: NT_AUXV without the AT_NULL pair
+/// (docs/pitfalls.md#auxv-too-long). CRIU takes at most
+/// Arch::max_saved_auxv_words; the kernel only shows the saved copy in
+/// /proc/PID/auxv (the process reads its own from the stack), so the trailing
+/// pairs beyond are dropped, with a warning.
 template <class Arch>
 void plan_saved_auxv(const elf::core_view<Arch>& core, resurrection& out) {
   auto& mm = out.mm;

@@ -76,7 +76,8 @@ result<void> collect_content(const elf::core_view<Arch>& core, const std::vector
   return {};
 }
 
-/// A private VMA's pages past the object's end are not memory (pitfall 13).
+/// A private VMA's pages past the object's end are not memory
+/// (docs/pitfalls.md#pages-past-eof).
 template <class Arch>
 void limit_private_pages(vma& v, std::uint64_t size) {
   const std::uint64_t eof = (size + Arch::page_size - 1) / Arch::page_size * Arch::page_size;

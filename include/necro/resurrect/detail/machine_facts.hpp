@@ -1,0 +1,114 @@
+/// What a resurrection reads of this machine and of the necro process before
+/// planning (the planner itself reads nothing): the stat modes of --stdio,
+/// --cwd and of the paths a capture would reopen; necro's own rlimits and
+/// capabilities; whether the victim's pid is taken; where glibc's rseq
+/// symbols are.
+#ifndef NECRO_RESURRECT_DETAIL_MACHINE_FACTS_HPP
+#define NECRO_RESURRECT_DETAIL_MACHINE_FACTS_HPP
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
+#include <necro/capture/model.hpp>
+#include <necro/elf/dynamic_symbols.hpp>
+#include <necro/io/error.hpp>
+#include <necro/io/file_facts.hpp>
+#include <necro/plan/capture.hpp>
+#include <necro/plan/donorless_options.hpp>
+
+namespace necro::detail {
+
+/// `path` with its stat mode, or an error naming it.
+inline result<plan::opened_path> opened(const std::string& path, bool want_dir, bool given) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return fail(error::from_errno(path, "cannot stat", errno));
+  if (want_dir != S_ISDIR(st.st_mode))
+    return fail(error(errc::bad_value, path, want_dir ? "is not a directory" : "is a directory"));
+  return plan::opened_path{std::filesystem::absolute(path).lexically_normal().string(),
+                           static_cast<std::uint32_t>(st.st_mode), given};
+}
+
+/// The capability words of line `key` ("CapEff:") of /proc/self/status; none
+/// when the line is missing or not hexadecimal.
+inline std::array<std::uint32_t, 2> own_capabilities(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (!line.starts_with(key)) continue;
+    const auto digits = line.find_first_not_of(" \t", key.size());
+    if (digits == std::string::npos) break;
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(line.data() + digits, line.data() + line.size(), v, 16);
+    if (ec != std::errc{}) break;
+    return {static_cast<std::uint32_t>(v), static_cast<std::uint32_t>(v >> 32)};
+  }
+  return {0, 0};
+}
+
+/// glibc's __rseq_offset and __rseq_size in the first mapped file that
+/// defines them (ld.so since glibc 2.35), read from the files on disk.
+inline std::optional<plan::rseq_symbols> find_rseq_symbols(const io::file_facts& disk, std::string& why) {
+  for (const auto& [path, fact] : disk) {
+    if (!fact || !fact->content) continue;
+    const auto off = elf::dynamic_symbol(fact->content->view(), "__rseq_offset");
+    const auto size = elf::dynamic_symbol(fact->content->view(), "__rseq_size");
+    if (off && size && *off && *size) return plan::rseq_symbols{path, **off, **size};
+  }
+  why = disk.empty() ? "--offline: the mapped files were not read"
+                     : "no mapped file defines glibc's __rseq_offset (glibc < 2.35, or another libc)";
+  return std::nullopt;
+}
+
+/// Everything plan::synthesize_donor takes from this machine.
+inline result<plan::donorless_options> donorless_facts(std::int32_t pid, const io::file_facts& disk,
+                                                       const std::string& stdio, const std::string& cwd) {
+  plan::donorless_options o;
+  if (!stdio.empty()) {
+    NECRO_TRY_ASSIGN(o.stdio, opened(stdio, false, true));
+  }
+  if (!cwd.empty()) {
+    NECRO_TRY_ASSIGN(o.cwd, opened(cwd, true, true));
+  }
+  for (int r = 0; r < static_cast<int>(plan::rlimit_count); ++r) {
+    struct rlimit rl {};
+    if (::getrlimit(r, &rl) != 0) rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+    o.rlimits.emplace_back(rl.rlim_cur, rl.rlim_max);
+  }
+  o.cap_eff = own_capabilities("CapEff:");
+  o.cap_bnd = own_capabilities("CapBnd:");
+  std::error_code ec;
+  o.pid_taken = std::filesystem::exists(fmt::format("/proc/{}", pid), ec);
+  o.rseq = find_rseq_symbols(disk, o.rseq_missing);
+  return o;
+}
+
+/// st_mode of each path the capture would reopen (fd targets, cwd, root).
+inline plan::capture_facts stat_captured_paths(const capture::process_capture& c, const std::string& dir) {
+  plan::capture_facts facts{.dir = dir, .present = {}};
+  auto add = [&](const std::string& path) {
+    struct stat st {};
+    if (!path.empty() && path.front() == '/' && ::stat(path.c_str(), &st) == 0)
+      facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
+  };
+  for (const auto& f : c.fds)
+    if (f.kind == capture::fd_kind::reg) add(f.link);
+  add(c.cwd);
+  add(c.root);
+  return facts;
+}
+
+}  // namespace necro::detail
+
+#endif

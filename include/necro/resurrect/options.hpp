@@ -1,0 +1,56 @@
+/// necro::resurrect_options: everything a resurrection is asked to do — the
+/// core, the donor or none, the capture at death, the choices a donor-less
+/// set needs, where the set goes and how pages are copied — and the progress
+/// callbacks. What criu-necromancer's command line fills in.
+#ifndef NECRO_RESURRECT_OPTIONS_HPP
+#define NECRO_RESURRECT_OPTIONS_HPP
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include <necro/io/zstd_file.hpp>
+#include <necro/write/commit.hpp>
+#include <necro/write/copy_methods.hpp>
+
+namespace necro {
+
+/// Which capture at death (necro-catch's CORE.necro/) completes the set.
+enum class capture_choice {
+  beside_core,  ///< CORE.necro/ when it exists; an unreadable one is a warning, and none is used
+  given,        ///< resurrect_options::capture_dir; an unreadable one is an error
+  none,         ///< none
+};
+
+struct resurrect_options {
+  std::filesystem::path core;   ///< an x86_64 or aarch64 ELF core, plain or zstd-compressed
+  std::filesystem::path donor;  ///< a `criu dump` directory; empty: every image synthesized from the core
+  /// Where the new set goes (must not exist). Empty: the donor's directory is
+  /// patched in place and its originals kept in DIR.donor.
+  std::filesystem::path out;
+  capture_choice capture = capture_choice::beside_core;
+  std::filesystem::path capture_dir;  ///< with capture_choice::given
+  /// Without a donor: fds 0-2 of the resurrected process ("" is /dev/null)
+  /// and its working directory ("" is the captured one, else /).
+  std::string stdio, cwd;
+  /// Read nothing of this machine's mapped files (a core from another machine).
+  bool offline = false;
+  write::copy_method method = write::copy_method::copy_file_range;
+  bool reflink = true;  ///< clone page runs from the core where the file system can
+  bool durable = true;  ///< fsync the set before it appears
+  /// Cancellation (a signal handler's flag, see resurrect/interrupt.hpp): the
+  /// write stops and removes what it wrote.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+/// Progress of the two long steps: decompressing a .zst core, writing pages.
+struct progress_callbacks {
+  io::decompress_progress_fn decompress = {};
+  write::progress_fn pages = {};
+};
+
+}  // namespace necro
+
+#endif
