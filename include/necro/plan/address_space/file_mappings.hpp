@@ -40,7 +40,7 @@ result<rebuilt_mappings> rebuild_file_mappings(const elf::core_view<Arch>& core,
                                                const std::vector<std::string>& exe_names,
                                                const disk::object_files& disk) {
   rebuilt_mappings out;
-  const auto sorted = detail::sorted_segments(core);
+  const auto sorted = detail::segments_by_address(core);
   out.vma_count = sorted.size();
   std::vector<bool> used(sorted.size(), false);
   std::vector<std::string> tried;

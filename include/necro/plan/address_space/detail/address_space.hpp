@@ -24,15 +24,11 @@
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
 #include <necro/map/criu_thread.hpp>
+#include <necro/plan/address_space/detail/segments.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/shared_memory.hpp>
 
 namespace necro::plan::detail {
-
-inline std::uint32_t prot_of(const elf::segment& s) {
-  return (s.readable() ? criu::mmap_bits::prot_read : 0) | (s.writable() ? criu::mmap_bits::prot_write : 0) |
-         (s.executable() ? criu::mmap_bits::prot_exec : 0);
-}
 
 inline const pb::vma_entry* donor_vma_with(const criu::image_set& d, std::uint32_t status_bit) {
   for (const auto& v : d.mm().vmas())
@@ -44,22 +40,6 @@ inline const pb::vma_entry* donor_vma_at(const criu::image_set& d, std::uint64_t
   for (const auto& v : d.mm().vmas())
     if (addr >= v.start() && addr < v.end()) return &v;
   return nullptr;
-}
-
-/// A VMA of memory that lived only in the process (shared anonymous memory, a
-/// memfd, a deleted file): share mode, ids and content are planned by
-/// plan_shared_memory once every VMA is known. System V shm is refused.
-inline result<void> shared_vma(vma_kind kind, const elf::file_mapping& fm, vma& v, const std::string& core_path) {
-  if (kind == vma_kind::sysv_shm)
-    return fail(error(errc::unsupported, core_path,
-                      fmt::format("VMA {:#x}-{:#x} maps {} (System V shared memory): not supported; CRIU restores "
-                                  "SysV segments only with the IPC namespace they live in (criu dump --namespaces "
-                                  "ipc), and the core does not say which segment id was attached",
-                                  fm.start, fm.end, fm.path)));
-  v.kind = kind;
-  v.label = std::string(fm.path);
-  v.entry.set_pgoff(fm.offset);
-  return {};
 }
 
 /// Whether a vvar VMA at [v.start, v.end) only covers the core's vvar pages:
@@ -234,13 +214,7 @@ inline vma segment_vma(const elf::segment& s, std::int64_t index) {
   vma v;
   v.segment = index;
   v.page_limit = s.end();
-  auto& e = v.entry;
-  e.set_start(s.vaddr);
-  e.set_end(s.end());
-  e.set_pgoff(0);
-  e.set_shmid(0);
-  e.set_prot(prot_of(s));
-  e.set_fd(-1);
+  v.entry = segment_entry(s);
   return v;
 }
 
@@ -356,15 +330,6 @@ result<vma> classify_segment(const elf::segment& s, segment_context<Arch>& ctx) 
   }
   classify_anon(ctx, v);
   return v;
-}
-
-/// The core's segments by address.
-template <class Arch>
-std::vector<const elf::segment*> segments_by_address(const elf::core_view<Arch>& core) {
-  std::vector<const elf::segment*> segs;
-  for (const auto& s : core.segments()) segs.push_back(&s);
-  std::sort(segs.begin(), segs.end(), [](const auto* a, const auto* b) { return a->vaddr < b->vaddr; });
-  return segs;
 }
 
 /// The vvar VMA: no pages of its own (the kernel provides them).

@@ -22,6 +22,7 @@
 #include <necro/elf/link_map.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/printable.hpp>
+#include <necro/plan/address_space/detail/segments.hpp>
 #include <necro/plan/address_space/file_mappings_types.hpp>
 
 namespace necro::plan::detail {
@@ -51,16 +52,6 @@ inline std::vector<file_range> loader_ranges(const elf::file_layout& l, std::uin
     if (end > start) out.push_back({start, end, page_down(ph.offset, page)});
     alloc_end = std::max(alloc_end, page_up(bias + ph.vaddr + ph.memsz, page));
   }
-  return out;
-}
-
-/// The core's PT_LOADs sorted by address (the order NT_FILE lists VMAs in).
-template <class Arch>
-std::vector<const elf::segment*> sorted_segments(const elf::core_view<Arch>& core) {
-  std::vector<const elf::segment*> out;
-  out.reserve(core.segments().size());
-  for (const auto& s : core.segments()) out.push_back(&s);
-  std::sort(out.begin(), out.end(), [](const auto* a, const auto* b) { return a->vaddr < b->vaddr; });
   return out;
 }
 

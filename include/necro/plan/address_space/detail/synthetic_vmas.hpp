@@ -20,21 +20,17 @@
 #include <necro/io/error.hpp>
 #include <necro/pb/mm.pb.h>
 #include <necro/plan/address_space/detail/address_space.hpp>
+#include <necro/plan/address_space/detail/segments.hpp>
 #include <necro/plan/files/detail/synthetic_files.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan::detail {
 
+/// An anonymous VMA over segment `s` with `status` and `flags`.
 inline pb::vma_entry anon_vma(const elf::segment& s, std::uint32_t status, std::uint32_t flags) {
-  pb::vma_entry e;
-  e.set_start(s.vaddr);
-  e.set_end(s.end());
-  e.set_pgoff(0);
-  e.set_shmid(0);
-  e.set_prot(prot_of(s));
+  auto e = segment_entry(s);
   e.set_flags(flags);
   e.set_status(status);
-  e.set_fd(-1);
   return e;
 }
 

@@ -1,6 +1,8 @@
 /// necro::plan::detail: the shared-memory objects of plan_shared_memory
-/// (plan/shared_memory/shared_memory.hpp): the donor's, the victim's grouped from its VMAs,
-/// and each VMA's share mode and each object's size.
+/// (plan/shared_memory/shared_memory.hpp): each such VMA's kind as the
+/// address space classifies it (shared_vma), the donor's objects, the
+/// victim's grouped from its VMAs, and each VMA's share mode and each
+/// object's size.
 #ifndef NECRO_PLAN_SHARED_MEMORY_DETAIL_OBJECTS_HPP
 #define NECRO_PLAN_SHARED_MEMORY_DETAIL_OBJECTS_HPP
 #pragma once
@@ -17,10 +19,28 @@
 #include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/criu/magic.hpp>
+#include <necro/elf/core_view.hpp>
+#include <necro/io/error.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/plan/shared_memory/detail/names.hpp>
 
 namespace necro::plan::detail {
+
+/// A VMA of memory that lived only in the process (shared anonymous memory, a
+/// memfd, a deleted file): share mode, ids and content are planned by
+/// plan_shared_memory once every VMA is known. System V shm is refused.
+inline result<void> shared_vma(vma_kind kind, const elf::file_mapping& fm, vma& v, const std::string& core_path) {
+  if (kind == vma_kind::sysv_shm)
+    return fail(error(errc::unsupported, core_path,
+                      fmt::format("VMA {:#x}-{:#x} maps {} (System V shared memory): not supported; CRIU restores "
+                                  "SysV segments only with the IPC namespace they live in (criu dump --namespaces "
+                                  "ipc), and the core does not say which segment id was attached",
+                                  fm.start, fm.end, fm.path)));
+  v.kind = kind;
+  v.label = std::string(fm.path);
+  v.entry.set_pgoff(fm.offset);
+  return {};
+}
 
 /// A donor VMA of a shared-memory object.
 struct donor_shared_vma {
