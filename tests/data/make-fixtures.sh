@@ -72,7 +72,7 @@
 # Side effects: temporarily rewrites /proc/sys/kernel/core_pattern
 # (machine-wide); the old value is restored on exit. core_pattern is shared
 # with the e2e tests, so the script first takes /tmp/necro-e2e.lock (flock,
-# the lock tests/e2e/run_e2e.sh takes) and waits for it. Creates/overwrites
+# the lock the tests of tests/e2e take) and waits for it. Creates/overwrites
 # /tmp/necro-fixture (kept). Only processes started by this script are ever
 # signalled, by PID.
 set -euo pipefail

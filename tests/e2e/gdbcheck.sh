@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# gdbcheck.sh - sourced by run_e2e.sh: debugging a crash with a live process.
+# gdbcheck.sh - sourced by lib.sh: debugging a crash with a live process.
 #
 #   check_gdb_live PROGRAM CORE PID
 #

@@ -2,6 +2,8 @@
 //
 //   necro-e2e-oracle [options] CORE PID      compare; exit 0 same, 1 different, 2 error
 //   necro-e2e-oracle --info CORE             print the core's pid, threads, signals, ip
+//   necro-e2e-oracle --self-test-xsave       the XSAVE layout logic on synthetic AMD and
+//                                            Intel images (xsave_selftest.cpp)
 //
 // What "the same" means (see tests/e2e/README.md for why):
 //   threads   the live process's tids are exactly the core's NT_PRSTATUS tids, and
@@ -12,7 +14,10 @@
 //             except orig_rax (-1 after `criu restore -s`). --raw-regs: no rewind,
 //             orig_rax compared too (a live process never dumped, e.g. gcore).
 //             FPU: the FXSAVE fields of NT_PRFPREG (PTRACE_GETFPREGS); xstate: every
-//             XSAVE component above SSE (YMM, AVX-512, PKRU, ...) of NT_X86_XSTATE.
+//             XSAVE component above SSE (YMM, AVX-512, PKRU, ...) enabled in XCR0, of
+//             NT_X86_XSTATE (PTRACE_GETREGSET), each side at its own offsets: the
+//             core's from its NT_X86_XSAVE_LAYOUT (or, for gdb's gcore, gdb's
+//             layout), the live one's from CPUID leaf 0xD (xsave_layout.hpp).
 //   signals   each thread's blocked mask (/proc status SigBlk) is the core's
 //             pr_sighold; its pending mask (SigPnd) is the core's pr_sigpend less
 //             the fatal signal and SIGKILL; the fatal signal and SIGKILL are not
@@ -55,6 +60,7 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -62,6 +68,8 @@
 
 #include <necro/arch/x86_64.hpp>
 #include <necro/elf/core_view.hpp>
+
+#include "xsave_layout.hpp"
 
 namespace {
 
@@ -255,35 +263,27 @@ void compare_regs(const core_t& core, const necro::elf::thread_notes<arch>& t, p
   } else {
     std::printf("oracle: thread %d: core has no NT_PRFPREG, FPU not compared\n", tid);
   }
-  // XSAVE components above SSE, at the offsets the core's layout note (or the
-  // standard format) gives.
+  // XSAVE components above SSE: each at its offset in the core's layout and
+  // at its offset in this CPU's (xsave_layout.hpp).
   if (t.xstate) {
     std::vector<unsigned char> lx(1 << 16);
     iovec iov{lx.data(), lx.size()};
     if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(static_cast<std::uintptr_t>(nt_x86_xstate)), &iov) != 0)
       die("PTRACE_GETREGSET NT_X86_XSTATE: " + std::string(std::strerror(errno)));
     lx.resize(iov.iov_len);
-    const auto& cx = *t.xstate;
-    std::vector<necro::arch::x86_64_abi::xfeat_component> comps;
-    if (const auto& lay = core.process().xsave_layout; lay) {
-      for (std::size_t off = 0; off + 16 <= lay->size(); off += 16) {
-        necro::arch::x86_64_abi::xfeat_component c{};
-        std::memcpy(&c, lay->data() + off, sizeof c);
-        comps.push_back(c);
-      }
-    } else {
-      for (const auto& d : necro::arch::x86_64_abi::xfeat_defaults) comps.push_back({d.feature, d.size, d.offset, 0});
+    const std::span<const unsigned char> cx(reinterpret_cast<const unsigned char*>(t.xstate->data()), t.xstate->size());
+    static const necro_e2e::xlayout cpu = necro_e2e::cpuid_layout();
+    const auto xcr0 = necro_e2e::xcr0_of(cx) ? necro_e2e::xcr0_of(cx) : necro_e2e::xcr0_of(lx);
+    const auto layout = necro_e2e::resolve_core_layout(core.process().xsave_layout, o.gdb_core, cx.size(), xcr0, cpu);
+    const auto x = necro_e2e::compare_xstate(cx, layout, lx, cpu, o.gdb_core);
+    rep.regs_compared += x.compared;
+    for (const auto& m : x.mismatches) {
+      ++bad;
+      std::printf("oracle: thread %d: MISMATCH %s\n", tid, m.c_str());
     }
-    for (const auto& c : comps) {
-      if (c.type < 2) continue;  // x87 and SSE: compared above
-      if (u64{c.offset} + c.size > cx.size() || u64{c.offset} + c.size > lx.size()) continue;
-      ++rep.regs_compared;
-      if (std::memcmp(cx.data() + c.offset, lx.data() + c.offset, c.size) != 0) {
-        ++bad;
-        std::printf("oracle: thread %d: MISMATCH xstate component %u (%u bytes at %u)\n", tid, c.type, c.size,
-                    c.offset);
-      }
-    }
+    for (const auto& n : x.notes) std::printf("oracle: thread %d: %s\n", tid, n.c_str());
+    std::printf("oracle: thread %d: xstate: %u components compared (core layout: %s; live: CPUID leaf 0xD)\n", tid,
+                x.compared, layout.source.c_str());
   }
   rep.regs_mismatch += bad;
   std::printf("oracle: thread %d: registers %s (rewind: %s, core rip %s)\n", tid, bad ? "DIFFER" : "match",
@@ -562,11 +562,14 @@ int usage() {
   std::fprintf(stderr,
                "usage: necro-e2e-oracle [--raw-regs] [--regs-only|--memory-only] [--gdb-core]\n"
                "                        [--max-report N] CORE PID\n"
-               "       necro-e2e-oracle --info CORE\n");
+               "       necro-e2e-oracle --info CORE\n"
+               "       necro-e2e-oracle --self-test-xsave\n");
   return 2;
 }
 
 }  // namespace
+
+int xsave_self_test();  // xsave_selftest.cpp
 
 int main(int argc, char** argv) {
   options o;
@@ -579,6 +582,7 @@ int main(int argc, char** argv) {
     else if (a == "--memory-only") o.regs = false;
     else if (a == "--gdb-core") o.gdb_core = true;
     else if (a == "--info") info_mode = true;
+    else if (a == "--self-test-xsave") return xsave_self_test();
     else if (a == "--max-report" && i + 1 < argc) o.max_report = std::stoul(argv[++i]);
     else if (a.starts_with("--")) return usage();
     else pos.emplace_back(a);

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# redis.sh - redis-server (5 threads) with its own redis.conf, no persistence.
+#   redis        50 000 `SET key:N val:N:...` through `redis-cli --pipe`, a
+#                1000-element list, a 100-field hash, then a marker key just
+#                before SIGQUIT. After: DBSIZE, 13 sampled values, list and
+#                hash, the marker, INFO's run_id equals the victim's (the
+#                donor's differs) and process_id the victim's pid, a write
+#                (SET, GET, DBSIZE). Redis rewrites its process title (argv
+#                and environ strings copied to the heap).
+#   redis-catch  Redis killed under necro-catch (core_pattern `|necro-catch
+#                --dir WORK/caught %P`, core_pipe_limit 1) and resurrected
+#                WITHOUT a donor: criu-necromancer takes the victim's own fds
+#                from the capture beside the core (core.PID.necro/). The
+#                capture must list the listening TCP socket on the port (state
+#                10), the epoll fd watching it and the cwd; --explain must
+#                show what it took from the capture and keep the listener and
+#                the epoll (the fds it closed are logged). After: the redis
+#                checks (run_id and process_id the victim's, no donor to
+#                differ from), the victim's cwd, umask, ignored signals and
+#                open-files limit (its own: umask 027, RLIMIT_NOFILE
+#                12345/19999, which only the capture knows), the restored pid
+#                listening on the port with the victim's fd, and two clients
+#                at once (one kept open through bash's /dev/tcp, a second sees
+#                both in CLIENT LIST, then the first reads the marker).
+#   redis-catch-conn  redis-catch with a client connected through the kill
+#                (bash's /dev/tcp): --explain must list its fd as closed; the
+#                first new client gets that fd number and must be answered
+#                within 5 s, and Redis must drop the dead client from CLIENT
+#                LIST. The fd comes back as an unconnected TCP socket still
+#                registered in the epoll (EPOLLHUP: Redis frees the client
+#                itself); were it simply closed, Redis's event loop would still
+#                hold it as registered, EPOLL_CTL_MOD for the new client would
+#                fail with ENOENT, and that client would never be answered.
+#@test redis              redis-server: 50 000 keys, marker, run_id; rewrites its title
+#@test redis-catch        redis killed under necro-catch, no donor: its own listener, epoll, cwd from the capture
+#@test redis-catch-conn   the same with a client connected at death: a stand-in socket hangs up, Redis frees it
+# shellcheck source=../lib.sh disable=SC2034 # lib.sh reads BIN, CMD, KILLSIG, LAUNCH_*
+. "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
+e2e_args e2e.real. "$@"
+real_begin
+need redis-server redis-server
+need redis-cli redis-tools
+
+REDIS_KEYS=50000
+redis_val() { printf 'val:%d:%d' "$1" $(( ($1 * 7919) % 100003 )); }
+rcli() { timeout 30 redis-cli -h 127.0.0.1 -p "$PORT" "$@" {LOCKFD}>&-; }
+redis_info() { rcli INFO server | tr -d '\r' | sed -n "s/^$1://p"; }
+
+BIN=$(readlink -f "$(command -v redis-server)")
+mkdir -p "$WORK/redis"
+cat >"$WORK/redis.conf" <<CONF
+port $PORT
+bind 127.0.0.1
+protected-mode yes
+daemonize no
+supervised no
+save ""
+appendonly no
+dir $WORK/redis
+logfile $WORK/redis.log
+loglevel notice
+databases 4
+CONF
+CMD=("$(command -v redis-server)" "$WORK/redis.conf")
+KILLSIG=QUIT
+
+prog_ready() { [ "$(rcli PING 2>/dev/null)" = PONG ]; }
+prog_load() {
+    local out
+    awk -v n="$REDIS_KEYS" 'BEGIN {
+        for (i = 1; i <= n; i++) {
+            k = "key:" i; v = "val:" i ":" (i * 7919) % 100003
+            printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v
+        }
+        for (i = 1; i <= 1000; i++) { v = "item" i; printf "*3\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$%d\r\n%s\r\n", length(v), v }
+        for (i = 1; i <= 100; i++) { f = "f" i; v = "h" i * i
+            printf "*4\r\n$4\r\nHSET\r\n$4\r\nhash\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(f), f, length(v), v }
+    }' >"$WORK/load.resp"
+    out=$(timeout 60 redis-cli -h 127.0.0.1 -p "$PORT" --pipe <"$WORK/load.resp" {LOCKFD}>&- 2>&1) ||
+        fatal "redis-cli --pipe failed: $out"
+    log "redis-cli --pipe: $(tail -n 1 <<<"$out")"
+    grep -q 'errors: 0, replies: 51100' <<<"$out" || fatal "redis-cli --pipe: $out"
+    VICTIM_DBSIZE=$(rcli DBSIZE)
+    [ "$VICTIM_DBSIZE" = $((REDIS_KEYS + 2)) ] && pass "victim holds $VICTIM_DBSIZE keys" ||
+        fatal "victim DBSIZE is $VICTIM_DBSIZE, expected $((REDIS_KEYS + 2))"
+    VICTIM_RUNID=$(redis_info run_id)
+    log "victim run_id $VICTIM_RUNID; $(rcli INFO memory | tr -d '\r' | grep -E '^used_memory_human:' || true)"
+}
+prog_before_kill() {
+    MARKER="marker-$RANDOM-$RANDOM-$(date +%s%N)"
+    [ "$(rcli SET necro:marker "$MARKER")" = OK ] || fatal "could not set the marker"
+    log "marker necro:marker = $MARKER"
+}
+prog_donor() {
+    DONOR_RUNID=$(redis_info run_id)
+    log "donor run_id $DONOR_RUNID"
+    [ -n "$DONOR_RUNID" ] && [ "$DONOR_RUNID" != "$VICTIM_RUNID" ] ||
+        fatal "the donor's run_id '$DONOR_RUNID' does not differ from the victim's"
+}
+prog_check() {
+    local n i bad=0 got want
+    n=$(rcli DBSIZE)
+    [ "$n" = $((REDIS_KEYS + 3)) ] && pass "DBSIZE is $n: the victim's keys and the marker" ||
+        fail "DBSIZE is '$n', expected $((REDIS_KEYS + 3))"
+    for i in 1 2 3 17 99 1000 4242 12345 25000 33333 49999 "$REDIS_KEYS" $((RANDOM % REDIS_KEYS + 1)); do
+        got=$(rcli GET "key:$i")
+        want=$(redis_val "$i")
+        [ "$got" = "$want" ] || { fail "GET key:$i is '$got', expected '$want'"; bad=1; }
+    done
+    [ "$bad" = 0 ] && pass "13 sampled keys have the victim's values"
+    got=$(rcli LLEN list)/$(rcli LINDEX list 499)/$(rcli HGET hash f77)/$(rcli HLEN hash)
+    [ "$got" = "1000/item500/h5929/100" ] && pass "list and hash intact (LLEN/LINDEX/HGET/HLEN: $got)" ||
+        fail "list/hash: '$got', expected '1000/item500/h5929/100'"
+    got=$(rcli GET necro:marker)
+    [ "$got" = "$MARKER" ] && pass "the marker set just before the kill is there: $got" ||
+        fail "the marker is '$got', expected '$MARKER'"
+    got=$(redis_info run_id)
+    [ "$got" = "$VICTIM_RUNID" ] && pass "INFO run_id is the victim's ($got; the donor's was $DONOR_RUNID)" ||
+        fail "INFO run_id is '$got'; the victim's was $VICTIM_RUNID, the donor's $DONOR_RUNID"
+    got=$(redis_info process_id)
+    [ "$got" = "$VPID" ] && pass "INFO process_id is the victim's pid $got" ||
+        fail "INFO process_id is '$got', expected $VPID"
+    want="after-$RANDOM"
+    got=$(rcli SET necro:after "$want")/$(rcli GET necro:after)/$(rcli DBSIZE)
+    [ "$got" = "OK/$want/$((REDIS_KEYS + 4))" ] && pass "a write works: SET, GET, DBSIZE -> $got" ||
+        fail "write after resurrection: '$got', expected 'OK/$want/$((REDIS_KEYS + 4))'"
+}
+
+# prog_two_clients: one connection stays open (bash's /dev/tcp, Redis's
+# inline protocol) while a second one comes and goes: the listener accepts
+# again and the epoll serves both.
+prog_two_clients() {
+    local h a a2 b n
+    exec {h}<>"/dev/tcp/127.0.0.1/$PORT"
+    printf 'CLIENT SETNAME necro-first\r\n' >&"$h"
+    IFS= read -r -t 10 a <&"$h" || a='(no answer)'
+    n=$(rcli CLIENT LIST | grep -c '^id=' || true)
+    b=$(rcli CLIENT LIST | grep -c 'name=necro-first' || true)
+    printf 'GET necro:marker\r\n' >&"$h"
+    IFS= read -r -t 10 _ <&"$h" || true
+    IFS= read -r -t 10 a2 <&"$h" || a2='(no answer)'
+    exec {h}>&-
+    a=${a%$'\r'} a2=${a2%$'\r'}
+    [ "$a" = +OK ] && [ "$n" -ge 2 ] && [ "$b" = 1 ] && [ "$a2" = "$MARKER" ] &&
+        pass "two clients at once: the first named itself ($a), a second saw $n clients, then the first read the marker ($a2)" ||
+        fail "two clients: first '$a', the second saw $n clients ($b named necro-first), the first then read '$a2' (marker $MARKER)"
+}
+
+# prog_hold_connection (-conn): a client (bash's /dev/tcp, named necro-held)
+# stays connected through the kill; VICTIM_HELD_FD is its fd in the victim.
+prog_hold_connection() {
+    local a
+    exec {HELD}<>"/dev/tcp/127.0.0.1/$PORT"
+    printf 'CLIENT SETNAME necro-held\r\n' >&"$HELD"
+    IFS= read -r -t 10 a <&"$HELD" || a='(no answer)'
+    [ "${a%$'\r'}" = +OK ] || fatal "the held connection: CLIENT SETNAME answered '$a'"
+    VICTIM_HELD_FD=$(ss -Htnp state established "sport = :$PORT" | grep -o "pid=$VPID,fd=[0-9]*" | head -n1 | sed 's/.*fd=//')
+    [ -n "$VICTIM_HELD_FD" ] || fatal "the victim shows no established connection: $(ss -Htanp | grep "pid=$VPID," || true)"
+    log "a client stays connected through the kill: fd $VICTIM_HELD_FD in the victim"
+}
+
+# prog_after_held (-conn): the dead connection's fd number is free again, so
+# the first new client gets it. Redis's event loop still believes that fd is
+# registered (EPOLL_CTL_MOD then fails with ENOENT when the registration is
+# gone): that client is never answered unless the resurrection lets Redis see
+# the old connection end (EPOLLHUP) and close it itself.
+prog_after_held() {
+    local got t0
+    wait_for 10 test -e "/proc/$VPID" || return 0
+    t0=$(now_ms)
+    got=$(timeout 5 redis-cli -h 127.0.0.1 -p "$PORT" PING {LOCKFD}>&- 2>&1) || got="(no answer: exit $?)"
+    [ "$got" = PONG ] && pass "the first client after the resurrection is answered: PING -> $got in $(( $(now_ms) - t0 )) ms" ||
+        fail "the first client after the resurrection (on the dead connection's fd $VICTIM_HELD_FD) is not answered in 5 s: '$got'"
+    wait_for 5 held_client_gone && pass "Redis dropped the client that was connected at its death" ||
+        fail "CLIENT LIST still shows the client connected at death: $(rcli CLIENT LIST | grep -E 'necro-held|fd='"$VICTIM_HELD_FD"' ' | paste -sd'|')"
+}
+held_client_gone() { ! rcli CLIENT LIST | grep -q 'name=necro-held'; }
+
+real_story
+exit 0
