@@ -13,7 +13,7 @@
 #include <benchmark/benchmark.h>
 
 #include <necro/arch/x86_64.hpp>
-#include <necro/plan/pages.hpp>
+#include <necro/plan/pages/pages.hpp>
 #include <necro/write/detail/page_scanner.hpp>
 
 #include "bench_support.hpp"

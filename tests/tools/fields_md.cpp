@@ -1,11 +1,11 @@
 // Writes docs/fields.md: the field-source list of
-// include/necro/plan/field_sources.hpp as markdown, to the file named by its
+// include/necro/plan/docs/field_sources.hpp as markdown, to the file named by its
 // argument (stdout without one). Run by the `update_fields_md` target;
 // plan/field_sources_test fails while the committed docs/fields.md differs.
 #include <cstdio>
 #include <fstream>
 
-#include <necro/plan/field_sources.hpp>
+#include <necro/plan/docs/field_sources.hpp>
 
 int main(int argc, char** argv) {
   const auto md = necro::plan::field_sources_markdown();

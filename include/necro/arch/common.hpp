@@ -20,7 +20,7 @@ inline constexpr unsigned char class64 = 2;
 inline constexpr unsigned char data_lsb = 1;
 inline constexpr unsigned char data_msb = 2;
 inline constexpr std::uint16_t et_exec = 2, et_dyn = 3, et_core = 4;
-inline constexpr std::uint32_t pt_load = 1;
+inline constexpr std::uint32_t pt_load = 1, pt_dynamic = 2, pt_phdr = 6;
 inline constexpr std::uint32_t pt_note = 4;
 inline constexpr std::uint32_t pf_x = 1, pf_w = 2, pf_r = 4;
 /// e_phnum's escape (PN_XNUM): the real count is in section header 0's sh_info.

@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/detail/criu_common.hpp>
 #include <necro/capture/detail/criu_fd_entries.hpp>
 #include <necro/capture/model.hpp>
@@ -62,7 +63,7 @@ inline std::optional<pb::file_entry> file_entry_for(const fd_entry& f, std::uint
 /// The fdinfo entry that puts file `id` at the captured fd's number.
 inline pb::fdinfo_entry fdinfo_for(const fd_entry& f, std::uint32_t id, pb::fd_types type) {
   pb::fdinfo_entry fi;
-  fi.set_id(id), fi.set_flags((f.flags & detail::o_cloexec) ? 1u : 0u), fi.set_type(type);
+  fi.set_id(id), fi.set_flags((f.flags & arch::o::cloexec) ? 1u : 0u), fi.set_type(type);
   fi.set_fd(static_cast<std::uint32_t>(f.fd));
   return fi;
 }

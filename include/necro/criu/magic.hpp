@@ -71,6 +71,14 @@ constexpr std::optional<std::uint32_t> magic_for(std::string_view file_name) {
   return std::nullopt;
 }
 
+/// inventory_entry.img_version of the image sets necro writes (CRIU's image format version).
+inline constexpr std::uint32_t img_version = 2;
+
+/// task_core_entry.task_state values: TASK_ALIVE.
+namespace task_state {
+inline constexpr std::uint32_t alive = 1;
+}
+
 /// memfd seals (F_SEAL_*), as memfd_inode_entry.seals holds them.
 namespace seal {
 inline constexpr std::uint32_t seal = 0x1, shrink = 0x2, grow = 0x4, write = 0x8, future_write = 0x10;

@@ -35,7 +35,8 @@ inline constexpr std::uint64_t max_exe_phnum = 1u << 10;
 /// ELF dynamic tags and program header types the walk needs.
 namespace dyn {
 inline constexpr std::uint64_t dt_null = 0, dt_debug = 21;
-inline constexpr std::uint32_t pt_dynamic = 2, pt_phdr = 6;
+using arch::elfc::pt_dynamic;
+using arch::elfc::pt_phdr;
 }  // namespace dyn
 
 /// One `struct link_map` of the chain (LP64 layout: l_addr, l_name, l_ld, l_next, l_prev).

@@ -33,7 +33,7 @@ struct field {
 
   Member member;
   std::string_view name;  ///< the source field's name, for --explain
-  std::string_view dst;   ///< the message field's name (plan/field_sources.hpp lists it)
+  std::string_view dst;   ///< the message field's name (plan/docs/field_sources.hpp lists it)
   Get get;
   Set set;
 

@@ -27,11 +27,11 @@
 #include <necro/criu/magic.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/printable.hpp>
-#include <necro/plan/detail/capture_fd_table.hpp>
-#include <necro/plan/detail/capture_fds.hpp>
-#include <necro/plan/detail/capture_task.hpp>
-#include <necro/plan/donorless_options.hpp>
+#include <necro/plan/capture_options.hpp>
+#include <necro/plan/detail/capture.hpp>
+#include <necro/plan/files/detail/capture_files.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/threads/detail/capture_task.hpp>
 
 namespace necro::plan {
 

@@ -10,36 +10,25 @@
 #define NECRO_PLAN_DONORLESS_HPP
 #pragma once
 
-#include <array>
-#include <cstdint>
-#include <cstring>
-#include <map>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include <necro/arch/common.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/criu/image_set.hpp>
-#include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
-#include <necro/elf/types.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
-#include <necro/map/criu_thread.hpp>
-#include <necro/plan/address_space.hpp>
-#include <necro/plan/layout.hpp>
-#include <necro/plan/plan.hpp>
-#include <necro/plan/shared_memory.hpp>
-#include <necro/plan/detail/donorless_files.hpp>
-#include <necro/plan/detail/donorless_images.hpp>
-#include <necro/plan/detail/donorless_mm.hpp>
-#include <necro/plan/detail/donorless_threads.hpp>
+#include <necro/plan/address_space/detail/synthetic_vmas.hpp>
+#include <necro/plan/detail/donorless.hpp>
 #include <necro/plan/donorless_options.hpp>
+#include <necro/plan/files/detail/synthetic_files.hpp>
+#include <necro/plan/mm/detail/synthetic_mm.hpp>
+#include <necro/plan/plan.hpp>
 #include <necro/plan/resurrection.hpp>
+#include <necro/plan/threads/detail/synthetic_threads.hpp>
 
 namespace necro::plan {
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {
@@ -61,17 +62,8 @@ inline constexpr std::uint32_t pid_ns = 1, net_ns = 2, ipc_ns = 3, uts_ns = 4, t
 inline constexpr std::uint32_t pages = 1;
 }  // namespace synthetic_ids
 
-/// RLIMIT_NLIMITS on Linux: the rlimits CRIU keeps for a task.
-inline constexpr std::size_t rlimit_count = 16;
-
-/// CRIU's image format version (inventory img_version) and TASK_ALIVE.
-inline constexpr std::uint32_t criu_img_version = 2, task_alive = 1;
-/// O_* flags the synthetic files are opened with.
-inline constexpr std::uint32_t o_rdonly = 0, o_wronly = 01, o_append = 02000, o_largefile = 0100000;
-/// More O_* bits a captured fd's flags are read for (x86-64 and aarch64).
-inline constexpr std::uint32_t o_accmode = 03, o_nonblock = 04000, o_cloexec = 02000000;
-/// S_IF* file-type bits of a mode (reg_file_entry.mode, a captured fd's mode).
-inline constexpr std::uint32_t s_ifmt = 0170000, s_ifsock = 0140000, s_ififo = 0010000, s_ifchr = 0020000;
+/// RLIMIT_NLIMITS (arch::rlim::count): the rlimits CRIU keeps for a task, under the name callers use.
+inline constexpr std::size_t rlimit_count = arch::rlim::count;
 
 }  // namespace necro::plan
 

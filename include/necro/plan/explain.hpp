@@ -16,7 +16,7 @@
 
 #include <necro/criu/magic.hpp>
 #include <necro/io/printable.hpp>
-#include <necro/plan/pages.hpp>
+#include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {

@@ -40,7 +40,7 @@ enum class vma_kind : std::uint8_t {
   sysv_shm,      ///< System V shared memory: "/SYSV<key> (deleted)"
 };
 
-/// Whether the kind is memory that lived only in the process (plan/shared_memory.hpp).
+/// Whether the kind is memory that lived only in the process (plan/shared_memory/shared_memory.hpp).
 constexpr bool is_shared_memory(vma_kind k) noexcept {
   return k == vma_kind::shared_anon || k == vma_kind::memfd || k == vma_kind::deleted_file ||
          k == vma_kind::sysv_shm;

@@ -16,16 +16,17 @@
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/file_facts.hpp>
-#include <necro/plan/address_space.hpp>
-#include <necro/plan/build_ids.hpp>
+#include <necro/plan/address_space/address_space.hpp>
+#include <necro/plan/address_space/build_ids.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/detail/resurrection.hpp>
-#include <necro/plan/detail/resurrection_mm.hpp>
-#include <necro/plan/eventpoll.hpp>
-#include <necro/plan/initial_stack.hpp>
-#include <necro/plan/layout.hpp>
-#include <necro/plan/pages.hpp>
+#include <necro/plan/files/eventpoll.hpp>
+#include <necro/plan/mm/detail/mm.hpp>
+#include <necro/plan/mm/initial_stack.hpp>
+#include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/threads.hpp>
+#include <necro/plan/threads/detail/threads.hpp>
+#include <necro/plan/threads/threads.hpp>
 
 namespace necro::plan {
 

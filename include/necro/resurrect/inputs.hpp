@@ -21,7 +21,7 @@
 #include <necro/io/error.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/io/zstd_file.hpp>
-#include <necro/plan/file_mappings.hpp>
+#include <necro/plan/address_space/file_mappings.hpp>
 #include <necro/plan/resurrection.hpp>
 #include <necro/resurrect/options.hpp>
 

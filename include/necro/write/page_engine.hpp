@@ -4,7 +4,7 @@
 /// with the core. Page bytes never pass through a user-space buffer: they are
 /// copied in the kernel (copy_file_range, sendfile or splice) or written
 /// straight from the core's mapping (write/copy_methods.hpp). While the copy
-/// runs, a second thread applies the elision rules of plan/pages.hpp to the
+/// runs, a second thread applies the elision rules of plan/pages/pages.hpp to the
 /// pages ahead of it (zero anonymous pages, clean file pages), skipping the
 /// holes of a sparse core without reading them, and drops what it has read.
 /// Where the output's file system can share extents with the core (XFS with
@@ -28,7 +28,7 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/pb/pagemap.pb.h>
-#include <necro/plan/pages.hpp>
+#include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
 #include <necro/write/copy_methods.hpp>
 #include <necro/write/detail/copy_methods.hpp>

@@ -10,7 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <necro/necro.hpp>
-#include <necro/plan/build_ids.hpp>
+#include <necro/plan/address_space/build_ids.hpp>
 #include <necro/disk/facts.hpp>
 
 #include "support/core_builder.hpp"

@@ -192,7 +192,7 @@ TEST_CASE("donor-less fs, files and fdinfo: / and /dev/null by default, --stdio 
         CHECK((r.flags() & 3) == (fd.fd() == 0 ? 0u : 1u));
         if (fd.fd() > 0) CHECK((r.flags() & 02000) != 0);  // O_APPEND
         // /dev/null is a character device: restore must not seek it (nor a tty).
-        CHECK(r.pos() == (chosen ? 0 : necro::plan::detail::no_position));
+        CHECK(r.pos() == (chosen ? 0 : necro::criu::no_position));
       }
     }
   }
@@ -203,7 +203,7 @@ TEST_CASE("donor-less fs, files and fdinfo: / and /dev/null by default, --stdio 
   int ttys = 0;
   for (const auto& f : s.images.files())
     if (f.reg().name() == "/dev/pts/3") {
-      CHECK(f.reg().pos() == necro::plan::detail::no_position);
+      CHECK(f.reg().pos() == necro::criu::no_position);
       ++ttys;
     }
   CHECK(ttys == 2);

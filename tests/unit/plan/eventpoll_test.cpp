@@ -11,7 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <necro/necro.hpp>
-#include <necro/plan/eventpoll.hpp>
+#include <necro/plan/files/eventpoll.hpp>
 
 #include "support/fixtures.hpp"
 #include "support/planned.hpp"

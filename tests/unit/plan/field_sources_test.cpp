@@ -22,7 +22,7 @@
 #include <google/protobuf/message.h>
 
 #include <necro/necro.hpp>
-#include <necro/plan/field_sources.hpp>
+#include <necro/plan/docs/field_sources.hpp>
 
 #include "support/fixtures.hpp"
 #include "support/planned.hpp"
@@ -280,7 +280,7 @@ TEST_CASE("field sources: a field the list lacks, or an entry naming no field, i
   REQUIRE(problems.size() == 5);  // missing comm, comn names nothing, front twice, ppid twice and unnamed
   CHECK_THAT(problems[0], Catch::Matchers::StartsWith("field core_entry.tc.comm (number 6, string) of core-<tid>.img "
                                                       "has no source: add it to necro::plan::field_sources() in "
-                                                      "include/necro/plan/field_sources.hpp"));
+                                                      "include/necro/plan/docs/field_sources.hpp"));
   CHECK_THAT(problems[1], Catch::Matchers::StartsWith("core_entry.tc.comn names no field"));
   CHECK_THAT(problems[2], Catch::Matchers::StartsWith(list.front().path + " is listed more than once"));
   CHECK_THAT(problems[3], Catch::Matchers::StartsWith("pstree_entry.ppid is listed more than once"));
@@ -332,7 +332,7 @@ TEST_CASE("field sources: every table and function a source names is in the libr
       }
     }
   for (const auto& n : names) {
-    INFO(n << " is named as a source in include/necro/plan/field_sources.hpp but occurs nowhere else in include/necro");
+    INFO(n << " is named as a source in include/necro/plan/docs/field_sources.hpp but occurs nowhere else in include/necro");
     CHECK(defined(n));
   }
   CHECK(names.size() > 25);
@@ -376,7 +376,7 @@ TEST_CASE("field sources: docs/fields.md is generated from the list", "[plan][fi
   const auto want = necro::plan::field_sources_markdown();
   const auto have = necro::test::slurp(doc);
   if (have != want)
-    FAIL("docs/fields.md differs from the list in include/necro/plan/field_sources.hpp: regenerate it with\n"
+    FAIL("docs/fields.md differs from the list in include/necro/plan/docs/field_sources.hpp: regenerate it with\n"
          "  cmake --build build --target update_fields_md\nand commit it");
   const auto c = necro::plan::count_fields(false);
   CHECK_THAT(want, Catch::Matchers::Contains(fmt::format("| donor | {} | {} | {} | {} |", c.total(), c.table,

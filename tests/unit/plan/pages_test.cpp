@@ -1,4 +1,4 @@
-// plan/pages.hpp: the zero check, the elision rules and the candidate runs.
+// plan/pages/pages.hpp: the zero check, the elision rules and the candidate runs.
 // The page engine applies the rules (tests/unit/write/page_engine_test.cpp).
 #include <algorithm>
 #include <cstring>

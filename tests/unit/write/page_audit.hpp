@@ -1,6 +1,6 @@
 // Test support for the page engine: a pagemap the engine made (and its pages
 // image, when it wrote one) checked page by page against the plan's
-// candidate runs and the core's bytes, under the rules of plan/pages.hpp.
+// candidate runs and the core's bytes, under the rules of plan/pages/pages.hpp.
 #ifndef NECRO_TEST_PAGE_AUDIT_HPP
 #define NECRO_TEST_PAGE_AUDIT_HPP
 #pragma once

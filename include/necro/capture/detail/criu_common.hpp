@@ -8,14 +8,13 @@
 #include <cstdint>
 #include <string>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/criu/file_entries.hpp>
 #include <necro/pb/fown.pb.h>
 #include <necro/pb/regfile.pb.h>
 
 namespace necro::capture::detail {
-
-inline constexpr std::uint32_t o_cloexec = 02000000;  // x86-64 and aarch64
 
 inline pb::reg_file_entry reg_entry(std::uint32_t id, const std::string& name, std::uint32_t flags, const fd_entry* f) {
   auto r = criu::make_reg_file(id, name, flags, f ? f->pos : 0);
@@ -25,7 +24,7 @@ inline pb::reg_file_entry reg_entry(std::uint32_t id, const std::string& name, s
 
 template <class Msg>
 void with_common(Msg& m, std::uint32_t id, const fd_entry& f) {
-  m.set_id(id), m.set_flags(f.flags & ~o_cloexec);
+  m.set_id(id), m.set_flags(f.flags & ~arch::o::cloexec);
   criu::clear_owner(*m.mutable_fown());
 }
 

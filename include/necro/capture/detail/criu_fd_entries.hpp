@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/detail/criu_common.hpp>
 #include <necro/capture/detail/criu_sockets.hpp>
 #include <necro/capture/model.hpp>
@@ -30,7 +31,7 @@ inline void timer_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) 
 
 inline void epoll_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
   auto* ep = e.mutable_epfd();
-  ep->set_id(id), ep->set_flags(f.flags & ~o_cloexec);
+  ep->set_id(id), ep->set_flags(f.flags & ~arch::o::cloexec);
   criu::clear_owner(*ep->mutable_fown());
   for (const auto& t : f.targets) {
     auto* x = ep->add_tfd();
@@ -43,7 +44,7 @@ inline void epoll_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) 
 inline bool file_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f, std::string_view cwd) {
   e.set_id(id);
   switch (f.kind) {
-    case fd_kind::reg: return e.set_type(pb::REG), *e.mutable_reg() = reg_entry(id, f.link, f.flags & ~o_cloexec, &f), true;
+    case fd_kind::reg: return e.set_type(pb::REG), *e.mutable_reg() = reg_entry(id, f.link, f.flags & ~arch::o::cloexec, &f), true;
     case fd_kind::pipe: {
       pb::pipe_entry p;
       with_common(p, id, f), p.set_pipe_id(static_cast<std::uint32_t>(f.ino));

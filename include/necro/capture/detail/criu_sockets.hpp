@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/detail/criu_common.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/pb/fdinfo.pb.h>
@@ -40,10 +41,9 @@ inline void default_opts(pb::sk_opts_entry* o, bool tcp, bool listening) {
 
 /// A unix socket's state as CRIU records it (the kernel's sk_state, TCP_*
 /// numbers) from /proc/net/unix's St column (SS_*) and its listening flag.
-inline constexpr std::uint32_t tcp_established = 1, tcp_close = 7, tcp_listen = 10;
 inline std::uint32_t unix_state(const socket_info& k) {
-  constexpr std::uint32_t ss_connected = 3;
-  return k.backlog ? tcp_listen : k.state == ss_connected ? tcp_established : tcp_close;
+  namespace sock = arch::sock;
+  return k.backlog ? sock::tcp_listen : k.state == sock::ss_connected ? sock::tcp_established : sock::tcp_close;
 }
 
 inline void inet_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
@@ -51,14 +51,14 @@ inline void inet_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f) {
   const auto& k = *f.sock;
   s.set_id(id), s.set_ino(static_cast<std::uint32_t>(f.ino)), s.set_family(k.family), s.set_type(k.type);
   s.set_proto(k.proto), s.set_state(k.state), s.set_src_port(k.local_port), s.set_dst_port(k.remote_port);
-  s.set_flags(f.flags & ~o_cloexec), s.set_backlog(k.state == tcp_listen ? listen_backlog : 0);
+  s.set_flags(f.flags & ~arch::o::cloexec), s.set_backlog(k.state == arch::sock::tcp_listen ? listen_backlog : 0);
   for (std::size_t w = 0; w < (k.family == 10 ? 4u : 1u); ++w) {
     std::uint32_t a = 0, b = 0;
     std::memcpy(&a, k.local_addr.data() + 4 * w, 4), std::memcpy(&b, k.remote_addr.data() + 4 * w, 4);
     s.add_src_addr(a), s.add_dst_addr(b);
   }
   criu::clear_owner(*s.mutable_fown());
-  default_opts(s.mutable_opts(), k.proto == 6, k.state == tcp_listen);
+  default_opts(s.mutable_opts(), k.proto == arch::sock::ipproto_tcp, k.state == arch::sock::tcp_listen);
   e.set_type(pb::INETSK), e.set_isk(s.SerializeAsString());
 }
 
@@ -68,7 +68,7 @@ inline void unix_entry(pb::file_entry& e, std::uint32_t id, const fd_entry& f, s
   pb::unix_sk_entry s;
   const auto& k = *f.sock;
   s.set_id(id), s.set_ino(static_cast<std::uint32_t>(f.ino)), s.set_type(k.type), s.set_state(unix_state(k));
-  s.set_flags(f.flags & ~o_cloexec), s.set_uflags(0), s.set_backlog(k.backlog ? listen_backlog : 0), s.set_peer(0);
+  s.set_flags(f.flags & ~arch::o::cloexec), s.set_uflags(0), s.set_backlog(k.backlog ? listen_backlog : 0), s.set_peer(0);
   std::string name = k.unix_name;
   if (!name.empty() && name[0] == '@') name[0] = '\0';  // abstract: a leading NUL
   if (!name.empty() && name[0] != '\0' && name[0] != '/' && !cwd.empty()) s.set_name_dir(std::string(cwd));

@@ -1,7 +1,7 @@
 /// necro::plan::detail: the steps of plan_resurrection (plan/resurrection.hpp)
-/// besides the mm (detail/resurrection_mm.hpp): the address space taken over,
-/// the file checks, the relocator, the threads, pstree, the donor images
-/// carried over and the changes in words.
+/// that span concerns (the others are in each concern's folder: mm/, threads/,
+/// ...): the address space taken over, the file checks, the relocator, the
+/// donor images carried over and the changes in words.
 #ifndef NECRO_PLAN_DETAIL_RESURRECTION_HPP
 #define NECRO_PLAN_DETAIL_RESURRECTION_HPP
 #pragma once
@@ -21,12 +21,11 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
-#include <necro/plan/address_space.hpp>
-#include <necro/plan/build_ids.hpp>
-#include <necro/plan/layout.hpp>
+#include <necro/plan/address_space/address_space.hpp>
+#include <necro/plan/address_space/build_ids.hpp>
+#include <necro/plan/address_space/layout.hpp>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/shared_memory.hpp>
-#include <necro/plan/threads.hpp>
+#include <necro/plan/shared_memory/shared_memory.hpp>
 
 namespace necro::plan::detail {
 
@@ -62,46 +61,6 @@ relocator donor_relocator(const elf::core_view<Arch>& core, const criu::image_se
   for (const auto& v : donor.mm().vmas())
     if (v.status() & criu::vma_status::anon_private) donor_anon.emplace_back(v.start(), v.end());
   return relocator(donor_files(donor), victim_files(core.process()), std::move(donor_anon));
-}
-
-/// Threads: the leader first, then the others in the core's order. Templates:
-/// the donor's leader for the leader, the donor's other threads in order for
-/// the rest (the last one again when the donor has fewer).
-template <class Arch>
-result<void> plan_threads(const elf::core_view<Arch>& core, const criu::image_set& donor, const relocator& reloc,
-                          resurrection& out) {
-  std::vector<std::uint32_t> donor_others;
-  for (const auto tid : donor.process().threads()) {
-    out.donor_tids.push_back(tid);
-    if (tid != donor.pid()) donor_others.push_back(tid);
-  }
-  const auto& leader = core.leader();
-  {
-    NECRO_TRY_ASSIGN(auto tp, plan_thread(core, leader, donor.pid(), donor.leader_core(), true, reloc, out));
-    out.threads.push_back(std::move(tp));
-  }
-  std::size_t next_template = 0;
-  for (const auto& t : core.threads()) {
-    if (&t == &leader) continue;
-    std::uint32_t tmpl_tid = donor.pid();
-    if (!donor_others.empty()) tmpl_tid = donor_others[std::min(next_template++, donor_others.size() - 1)];
-    const auto* tmpl = donor.thread_core(tmpl_tid);
-    if (!tmpl) return fail(error(errc::missing, donor.dir().string(), fmt::format("no core image of thread {}", tmpl_tid)));
-    NECRO_TRY_ASSIGN(auto tp, plan_thread(core, t, tmpl_tid, *tmpl, false, reloc, out));
-    out.threads.push_back(std::move(tp));
-  }
-  return {};
-}
-
-/// pstree: the victim's pid and tids; group and session follow the donor's
-/// relation to its own pid (a setsid'd donor leads its session).
-inline void plan_pstree(const criu::image_set& donor, resurrection& out) {
-  out.pstree = donor.process();
-  out.pstree.set_pid(static_cast<std::uint32_t>(out.pid));
-  if (out.pstree.pgid() == donor.pid()) out.pstree.set_pgid(static_cast<std::uint32_t>(out.pid));
-  if (out.pstree.sid() == donor.pid()) out.pstree.set_sid(static_cast<std::uint32_t>(out.pid));
-  out.pstree.clear_threads();
-  for (const auto& t : out.threads) out.pstree.add_threads(static_cast<std::uint32_t>(t.tid));
 }
 
 /// A warning for private pages the core lacks (coredump_filter): they get no

@@ -1,5 +1,5 @@
 /// necro::write::detail page scanner: walks the candidate runs window by
-/// window and decides, by the elision rules of plan/pages.hpp, which pages
+/// window and decides, by the elision rules of plan/pages/pages.hpp, which pages
 /// need data. The holes of a sparse core are found by SEEK_DATA/SEEK_HOLE and
 /// never read; what was read is dropped from memory behind the scan, so memory
 /// does not grow with the core.
@@ -21,7 +21,7 @@
 
 #include <necro/io/file_facts.hpp>
 #include <necro/io/mapped_file.hpp>
-#include <necro/plan/pages.hpp>
+#include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::write::detail {

@@ -22,7 +22,7 @@
 #include <necro/io/mapped_file.hpp>
 #include <necro/pb/ghost_file.pb.h>
 #include <necro/plan/plan.hpp>
-#include <necro/plan/shared_memory.hpp>
+#include <necro/plan/shared_memory/shared_memory.hpp>
 #include <necro/write/copy_methods.hpp>
 #include <necro/write/detail/image_files.hpp>
 #include <necro/write/page_engine.hpp>
