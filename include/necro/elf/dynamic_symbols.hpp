@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -32,7 +33,10 @@ inline result<std::optional<std::uint64_t>> dynamic_symbol(const io::byte_view& 
   NECRO_TRY_ASSIGN(const auto eh, file.load<ehdr64>(0, "ELF header"));
   if (!has_elf_magic(eh) || !identity_of(eh).elf64_lsb())
     return fail(file.error_at(0, errc::unsupported, "not an ELF64 little-endian file"));
-  if (eh.shentsize != sizeof(shdr64) || eh.shnum > max_section_headers) return std::optional<std::uint64_t>{};
+  // e_shnum is 16 bits wide: the cap holds by the field's width.
+  static_assert(std::numeric_limits<decltype(eh.shnum)>::max() < max_section_headers,
+                "necro: e_shnum can exceed max_section_headers: check it");
+  if (eh.shentsize != sizeof(shdr64)) return std::optional<std::uint64_t>{};
   for (std::uint64_t i = 0; i < eh.shnum; ++i) {
     NECRO_TRY_ASSIGN(const auto sh, file.load<shdr64>(eh.shoff + i * sizeof(shdr64), "section header"));
     if (sh.type != sht_dynsym) continue;
