@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <necro/capture/detail/lines.hpp>
+#include <necro/capture/detail/text_tables.hpp>
 #include <necro/capture/model.hpp>
 
 namespace necro::capture::proc {
@@ -169,32 +170,18 @@ inline void parse_unix_table(std::string_view text, std::map<std::uint64_t, sock
   });
 }
 
-/// /proc/PID/status: creds, signal masks, umask.
+/// /proc/PID/status: creds and signal masks, each line into the row of the
+/// capture's text table that names it (detail/text_tables.hpp), and the umask.
 inline void parse_status(std::string_view text, process_capture& c) {
   credentials k;
   signal_masks s;
-  const auto ids = [](std::string_view v, std::array<std::uint32_t, 4>& a) {
-    const auto w = words(v);
-    for (std::size_t i = 0; i < 4 && i < w.size(); ++i) a[i] = num<std::uint32_t>(w[i], 10).value_or(0);
-  };
-  const auto hex = [](std::string_view v) { return num<std::uint64_t>(v, 16).value_or(0); };
   for_each_line(text, [&](std::string_view l) {
-    if (const auto v = field(l, "Uid")) ids(*v, k.uid);
-    else if (const auto v1 = field(l, "Gid")) ids(*v1, k.gid);
-    else if (const auto v2 = field(l, "Groups"))
-      for (const auto g : words(*v2)) k.groups.push_back(num<std::uint32_t>(g, 10).value_or(0));
-    else if (const auto v3 = field(l, "CapInh")) k.cap_inh = hex(*v3);
-    else if (const auto v4 = field(l, "CapPrm")) k.cap_prm = hex(*v4);
-    else if (const auto v5 = field(l, "CapEff")) k.cap_eff = hex(*v5);
-    else if (const auto v6 = field(l, "CapBnd")) k.cap_bnd = hex(*v6);
-    else if (const auto v7 = field(l, "CapAmb")) k.cap_amb = hex(*v7);
-    else if (const auto v8 = field(l, "NoNewPrivs")) k.no_new_privs = num<std::uint32_t>(*v8, 10).value_or(0);
-    else if (const auto v9 = field(l, "SigPnd")) s.pending = hex(*v9);
-    else if (const auto va = field(l, "ShdPnd")) s.shared_pending = hex(*va);
-    else if (const auto vb = field(l, "SigBlk")) s.blocked = hex(*vb);
-    else if (const auto vc = field(l, "SigIgn")) s.ignored = hex(*vc);
-    else if (const auto vd = field(l, "SigCgt")) s.caught = hex(*vd);
-    else if (const auto ve = field(l, "Umask")) c.umask = num<std::uint32_t>(*ve, 8);
+    const auto key = l.substr(0, l.find(':'));
+    const auto v = field(l, key);
+    if (!v) return;
+    if (detail::read_proc_line(detail::creds_fields, key, *v, k) || detail::read_proc_line(detail::signals_fields, key, *v, s))
+      return;
+    if (key == "Umask") c.umask = num<std::uint32_t>(*v, 8);
   });
   c.creds = k;
   c.signals = s;

@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -59,19 +61,57 @@ bool is_filled(const T& v) {
 // (every error naming the line); `rec` is the record, for a format that
 // depends on another of its fields.
 
+/// A number as /proc writes it, in `base`; 0 when it is not one.
+template <class T>
+T proc_number(std::string_view s, int base) {
+  T v{};
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  return ec == std::errc{} && p == s.data() + s.size() ? v : T{};
+}
+
+/// Calls `f(word)` for each blank-separated word of `s`.
+template <class F>
+void for_each_word(std::string_view s, F&& f) {
+  while (!s.empty()) {
+    const auto b = s.find_first_not_of(" \t");
+    if (b == std::string_view::npos) return;
+    s.remove_prefix(b);
+    const auto e = s.find_first_of(" \t");
+    f(s.substr(0, e));
+    s.remove_prefix(e == std::string_view::npos ? s.size() : e);
+  }
+}
+
 /// Numbers, written in decimal, 0x hex or 0o octal; any of the three reads.
 struct dec_format {
+  static constexpr int proc_base = 10;  ///< how /proc/PID/status writes the value
   void write(std::string& o, const auto& v, const auto&) const { fmt::format_to(std::back_inserter(o), "{}", v); }
   template <class T>
   result<void> read(const line& l, std::string_view name, T& v, const auto&) const {
     return assign(v, number<T>(l, name));
   }
+  /// The value of a /proc/PID/status line; 0 when it is not a number (a
+  /// kernel's text is trusted as far as its shape, never further).
+  template <class T>
+  void read_proc(std::string_view value, T& v) const {
+    v = proc_number<T>(value, proc_base);
+  }
 };
 struct hex_format : dec_format {
+  static constexpr int proc_base = 16;  // SigCgt, CapEff: hex without 0x
   void write(std::string& o, const auto& v, const auto&) const { fmt::format_to(std::back_inserter(o), "{:#x}", v); }
+  template <class T>
+  void read_proc(std::string_view value, T& v) const {
+    v = proc_number<T>(value, proc_base);
+  }
 };
 struct oct_format : dec_format {
+  static constexpr int proc_base = 8;  // Umask
   void write(std::string& o, const auto& v, const auto&) const { fmt::format_to(std::back_inserter(o), "0o{:o}", v); }
+  template <class T>
+  void read_proc(std::string_view value, T& v) const {
+    v = proc_number<T>(value, proc_base);
+  }
 };
 
 /// A string, %-escaped (detail/escape.hpp).
@@ -122,6 +162,19 @@ struct id_list_format {
     if constexpr (map::detail::is_std_array<T>::value) std::copy(ids.begin(), ids.end(), v.begin());
     else v = std::move(ids);
     return {};
+  }
+  /// /proc/PID/status writes the ids blank-separated ("Uid:\t0\t0\t0\t0").
+  template <class T>
+  void read_proc(std::string_view value, T& v) const {
+    std::size_t n = 0;
+    for_each_word(value, [&](std::string_view w) {
+      if constexpr (map::detail::is_std_array<T>::value) {
+        if (n < v.size()) v[n] = proc_number<std::uint32_t>(w, 10);
+      } else if (n < cap) {
+        v.push_back(proc_number<std::uint32_t>(w, 10));
+      }
+      ++n;
+    });
   }
 };
 
@@ -193,6 +246,14 @@ struct text_field {
   Member member;
   Format format;
   When presence;
+  std::string_view proc_key;  ///< its /proc/PID/status key ("CapEff"), or none
+
+  /// The same row, read also from the /proc/PID/status line `key`.
+  constexpr text_field proc(std::string_view key) const {
+    auto r = *this;
+    r.proc_key = key;
+    return r;
+  }
 
   void write(std::string& o, const record_type& rec) const {
     const auto& v = rec.*member;
@@ -219,7 +280,7 @@ struct text_field {
 /// A row: `row("cur", &rlimit_entry::cur, dec_format{})` is ` cur=N`.
 template <class Member, class Format, class When = always_t>
 constexpr auto row(std::string_view name, Member member, Format format, When presence = {}) {
-  return text_field<Member, Format, When>{name, member, format, presence};
+  return text_field<Member, Format, When>{name, member, format, presence, {}};
 }
 
 /// A member that is not a word of its record's line (it has lines of its own).
@@ -258,6 +319,22 @@ struct record_format {
   template <class T>
   result<void> read(const line& l, std::string_view, T& v, const auto&) const;
 };
+
+/// The /proc/PID/status line `key: value` into the row of `table` whose
+/// proc key it is; false when no row has it.
+template <class Table, class Record>
+bool read_proc_line(const Table& table, std::string_view key, std::string_view value, Record& rec) {
+  bool found = false;
+  boost::hana::for_each(table, [&](const auto& r) {
+    if constexpr (requires { r.proc_key; r.format.read_proc(value, rec.*(r.member)); }) {
+      if (!found && !r.proc_key.empty() && r.proc_key == key) {
+        r.format.read_proc(value, rec.*(r.member));
+        found = true;
+      }
+    }
+  });
+  return found;
+}
 
 /// Appends ` name=value` for every row of `table` that `rec` has.
 template <class Table, class Record>

@@ -142,20 +142,24 @@ inline result<void> shares_a_lower_fd(const line& l, const fd_entry& f) {
 }
 
 // ---------------------------------------------------------------- the tables
-/// `creds uid=R,E,S,FS gid=R,E,S,FS groups=G1,G2|- cap_inh=0x.. ... no_new_privs=0`
+/// `creds uid=R,E,S,FS gid=R,E,S,FS groups=G1,G2|- cap_inh=0x.. ... no_new_privs=0`;
+/// each word also names its /proc/PID/status line (necro-catch reads it there).
 inline constexpr auto creds_fields = boost::hana::make_tuple(
-    row("uid", &credentials::uid, id_list_format{4}), row("gid", &credentials::gid, id_list_format{4}),
-    check<credentials>(four_ids_each), row("groups", &credentials::groups, id_list_format{max_groups}),
-    row("cap_inh", &credentials::cap_inh, hex), row("cap_prm", &credentials::cap_prm, hex),
-    row("cap_eff", &credentials::cap_eff, hex), row("cap_bnd", &credentials::cap_bnd, hex),
-    row("cap_amb", &credentials::cap_amb, hex), row("no_new_privs", &credentials::no_new_privs, dec));
+    row("uid", &credentials::uid, id_list_format{4}).proc("Uid"),
+    row("gid", &credentials::gid, id_list_format{4}).proc("Gid"), check<credentials>(four_ids_each),
+    row("groups", &credentials::groups, id_list_format{max_groups}).proc("Groups"),
+    row("cap_inh", &credentials::cap_inh, hex).proc("CapInh"), row("cap_prm", &credentials::cap_prm, hex).proc("CapPrm"),
+    row("cap_eff", &credentials::cap_eff, hex).proc("CapEff"), row("cap_bnd", &credentials::cap_bnd, hex).proc("CapBnd"),
+    row("cap_amb", &credentials::cap_amb, hex).proc("CapAmb"),
+    row("no_new_privs", &credentials::no_new_privs, dec).proc("NoNewPrivs"));
 NECRO_TEXT_ASSERT_COMPLETE(credentials, creds_fields);
 
-/// `signals caught=0x.. blocked=0x.. ignored=0x.. pending=0x.. shared_pending=0x..`
+/// `signals caught=0x.. blocked=0x.. ignored=0x.. pending=0x.. shared_pending=0x..`,
+/// from /proc/PID/status's SigCgt, SigBlk, SigIgn, SigPnd and ShdPnd.
 inline constexpr auto signals_fields = boost::hana::make_tuple(
-    row("caught", &signal_masks::caught, hex), row("blocked", &signal_masks::blocked, hex),
-    row("ignored", &signal_masks::ignored, hex), row("pending", &signal_masks::pending, hex),
-    row("shared_pending", &signal_masks::shared_pending, hex));
+    row("caught", &signal_masks::caught, hex).proc("SigCgt"), row("blocked", &signal_masks::blocked, hex).proc("SigBlk"),
+    row("ignored", &signal_masks::ignored, hex).proc("SigIgn"), row("pending", &signal_masks::pending, hex).proc("SigPnd"),
+    row("shared_pending", &signal_masks::shared_pending, hex).proc("ShdPnd"));
 NECRO_TEXT_ASSERT_COMPLETE(signal_masks, signals_fields);
 
 /// `rlimit resource=N cur=N max=N name=NAME`
