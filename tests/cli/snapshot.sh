@@ -34,10 +34,11 @@ chmod 0755 "$work"
 out=$work/out
 mkdir -m 1777 "$out"
 
-# Every rlimit set to the same value, below the usual hard limits.
-limits=(--cpu=100000 --fsize=1099511627776 --data=1099511627776 --stack=8388608 --core=0
-        --rss=1099511627776 --nproc=4096 --nofile=1024 --memlock=65536 --as=17592186044416
-        --locks=4096 --sigpending=4096 --msgqueue=819200 --nice=0 --rtprio=0 --rttime=1000000000)
+# Every rlimit set to the same value, at or below the usual hard limits. The
+# sizes stay unlimited: a sanitizer build maps terabytes of shadow memory.
+limits=(--cpu=unlimited --fsize=unlimited --data=unlimited --stack=8388608 --core=0
+        --rss=unlimited --nproc=4096 --nofile=1024 --memlock=65536 --as=unlimited
+        --locks=4096 --sigpending=4096 --msgqueue=819200 --nice=0 --rtprio=0 --rttime=unlimited)
 
 # Only lowering is allowed without CAP_SYS_RESOURCE: a hard limit below one
 # of these would change the sets, so say so at once.
