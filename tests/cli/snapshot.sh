@@ -13,13 +13,14 @@
 # is the same on every machine: each run is in a new pid namespace (no pid of
 # a fixture's victim is taken there), with an empty /tmp/necro-fixture (where
 # tests/data/make-fixtures.sh ran the victims: no path a capture names exists),
-# as user nobody without capabilities, with the same rlimits.
+# as root with no capabilities (CapEff and CapBnd empty; root, so the clone
+# may sit in a directory only root reads), with the same rlimits.
 # That needs root; as another user the test reports itself skipped (77).
 set -euo pipefail
 action=$1 tool=$2 data=$3 build_data=$4 target=$5
 
 if [[ $(id -u) -ne 0 ]]; then
-  echo "snapshot: needs root (a pid namespace, an empty /tmp/necro-fixture and a fixed user keep the donor-less sets the same on every machine)"
+  echo "snapshot: needs root (a pid namespace, an empty /tmp/necro-fixture and no capabilities keep the donor-less sets the same on every machine)"
   exit 77
 fi
 [[ -x $tool ]] || { echo "snapshot: $tool is not an executable" >&2; exit 1; }
@@ -57,7 +58,7 @@ run() {
     unshare --pid --fork --mount --mount-proc --propagation private \
       bash -c 'f=/tmp/necro-fixture; if [[ -d $f ]]; then mount -t tmpfs tmpfs "$f"; fi; exec "$@"' snapshot \
       prlimit "${limits[@]}" -- \
-      setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+      setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all \
       "$tool" "$@" >stdout 2>stderr) || rc=$?
   echo "$rc" >"$out/$name/exit"
   # The fixtures' and the work directory's paths are this machine's.
@@ -91,7 +92,6 @@ run_in_place() {
   local keep=$work/in-place
   mkdir -m 0777 "$keep"
   cp -r "$x/counter.donor" "$keep/donor"
-  chown -R 65534:65534 "$keep/donor"
   run "$name" -c "$x/counter.core" -i "$keep/donor" "${common[@]}"
   mv "$keep/donor" "$out/$name/donor"
   [[ -d $keep/donor.donor ]] && mv "$keep/donor.donor" "$out/$name/donor.donor"
