@@ -68,8 +68,7 @@ result<session<Arch>> plan_core(elf::core_view<Arch> core, const resurrect_optio
 /// The whole resurrection: core, donor or none, capture, plan, image set.
 /// Restore it with necro::restore (resurrect/restore.hpp) or `criu restore`.
 inline result<report> resurrect(const resurrect_options& o, const progress_callbacks& progress = {}) {
-  if (o.donor.empty() && o.out.empty())
-    return fail(error(errc::bad_value, o.core.string(), "without a donor the synthesized set needs an output directory"));
+  NECRO_TRY(set_directory(o));  // before the core is read, not after planning
   NECRO_TRY_ASSIGN(auto file, open_core(o, true, progress.decompress));
   return with_core<report>(std::move(file), [&](auto core) -> result<report> {
     NECRO_TRY_ASSIGN(const auto s, plan_core(std::move(core), o));

@@ -122,14 +122,19 @@ result<std::string> explain(const session<Arch>& s, bool verbose = false) {
   return plan::explain(s.plan, verbose, &d);
 }
 
-/// Writes the image set (resurrect_options::out, or the donor's directory in place).
+/// Where the set goes: resurrect_options::out, else the donor's directory,
+/// patched in place; without either, an error.
+inline result<std::filesystem::path> set_directory(const resurrect_options& o) {
+  if (!o.out.empty()) return o.out;
+  if (!o.donor.empty()) return o.donor;
+  return fail(error(errc::bad_value, o.core.string(), "without a donor the synthesized set needs an output directory"));
+}
+
+/// Writes the image set into set_directory(o).
 template <class Arch>
 result<write::commit_report> commit(const session<Arch>& s, const resurrect_options& o,
                                     const write::progress_fn& progress = {}) {
-  if (o.out.empty() && o.donor.empty())
-    return fail(error(errc::bad_value, std::string(s.core().path()),
-                      "without a donor the synthesized set needs an output directory"));
-  const std::filesystem::path target = o.out.empty() ? o.donor : o.out;
+  NECRO_TRY_ASSIGN(const auto target, set_directory(o));
   return write::commit(s.plan, s.core(), s.donor(), target,
                        {.method = o.method,
                         .files = &s.disk,

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -36,8 +37,10 @@ inline result<plan::opened_path> opened(const std::string& path, bool want_dir, 
   if (::stat(path.c_str(), &st) != 0) return fail(error::from_errno(path, "cannot stat", errno));
   if (want_dir != S_ISDIR(st.st_mode))
     return fail(error(errc::bad_value, path, want_dir ? "is not a directory" : "is a directory"));
-  return plan::opened_path{std::filesystem::absolute(path).lexically_normal().string(),
-                           static_cast<std::uint32_t>(st.st_mode), given};
+  std::error_code ec;  // the throwing overload would let an exception out of the library
+  const auto absolute = std::filesystem::absolute(path, ec);
+  if (ec) return fail(error::from_errno(path, "cannot make the path absolute", ec.value()));
+  return plan::opened_path{absolute.lexically_normal().string(), static_cast<std::uint32_t>(st.st_mode), given};
 }
 
 /// The capability words of line `key` ("CapEff:") of /proc/self/status; none
