@@ -20,26 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct scratch {
-  fs::path dir;
-  scratch() {
-    char tmpl[] = "/tmp/necro-resurrect-test.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    dir = tmpl;
-  }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-};
-
-/// name -> content of every file in `d`.
-std::map<std::string, std::string> files_of(const fs::path& d) {
-  std::map<std::string, std::string> m;
-  for (const auto& e : fs::directory_iterator(d)) m[e.path().filename().string()] = necro::test::slurp(e.path());
-  return m;
-}
-
 /// Offline, no capture, no fsync: what the fixture needs on any machine.
 necro::resurrect_options fixture_options(const fs::path& core, const fs::path& donor, const fs::path& out) {
   necro::resurrect_options o;
@@ -60,16 +40,16 @@ necro::resurrect_options counter_options(const fs::path& out) {
 
 TEST_CASE("resurrect: one call writes the set the steps write", "[resurrect]") {
   NECRO_REQUIRE_FIXTURE(necro::test::x86_64_core() && necro::test::x86_64_donor(), "x86_64/counter.core + counter.donor");
-  scratch s;
-  const auto whole = necro::resurrect(counter_options(s.dir / "one-call"));
+  necro::test::scratch_dir s;
+  const auto whole = necro::resurrect(counter_options(s.path / "one-call"));
   REQUIRE(whole);
   CHECK(whole->plan.pid == 14190);
-  CHECK(whole->commit.out_dir == s.dir / "one-call");
+  CHECK(whole->commit.out_dir == s.path / "one-call");
   CHECK(whole->commit.page_bytes > 0);
   CHECK(whole->rebuilt.empty());  // the core has NT_FILE
 
   // The same by steps, as the CLI takes them.
-  const auto o = counter_options(s.dir / "steps");
+  const auto o = counter_options(s.path / "steps");
   auto file = necro::open_core(o, true);
   REQUIRE(file);
   auto written = necro::with_core<necro::write::commit_report>(std::move(*file), [&](auto core) {
@@ -88,7 +68,7 @@ TEST_CASE("resurrect: one call writes the set the steps write", "[resurrect]") {
     return necro::commit(*planned, o);
   });
   REQUIRE(written);
-  const auto a = files_of(s.dir / "one-call"), b = files_of(s.dir / "steps");
+  const auto a = necro::test::files_in(s.path / "one-call"), b = necro::test::files_in(s.path / "steps");
   CHECK(a.size() >= 10);
   CHECK(a == b);
 }
@@ -98,33 +78,33 @@ TEST_CASE("resurrect: a zstd core gives the plain core's set", "[resurrect]") {
   const auto plain = necro::test::fixture("x86_64/pool.core");
   const auto donor = necro::test::fixture("x86_64/pool.donor");
   NECRO_REQUIRE_FIXTURE(packed && plain && donor, "x86_64/pool.core.zst, its unpacked copy and pool.donor");
-  scratch s;
-  auto o = fixture_options(*packed, *donor, s.dir / "packed");
+  necro::test::scratch_dir s;
+  auto o = fixture_options(*packed, *donor, s.path / "packed");
   std::uint64_t reported = 0;
   REQUIRE(necro::resurrect(o, {.decompress = [&](const necro::io::decompress_progress& p) { reported = p.out_done; }}));
   o.core = *plain;
-  o.out = s.dir / "plain";
+  o.out = s.path / "plain";
   REQUIRE(necro::resurrect(o));
-  CHECK(files_of(s.dir / "packed") == files_of(s.dir / "plain"));
+  CHECK(necro::test::files_in(s.path / "packed") == necro::test::files_in(s.path / "plain"));
   CHECK(reported > 0);
 }
 
 TEST_CASE("resurrect: without a donor the core alone makes the set", "[resurrect]") {
   NECRO_REQUIRE_FIXTURE(necro::test::x86_64_core(), "x86_64/counter.core");
-  scratch s;
-  auto o = counter_options(s.dir / "synthesized");
+  necro::test::scratch_dir s;
+  auto o = counter_options(s.path / "synthesized");
   o.donor.clear();
   const auto done = necro::resurrect(o);
   REQUIRE(done);
-  CHECK(fs::exists(s.dir / "synthesized" / "pstree.img"));
-  CHECK(fs::exists(s.dir / "synthesized" / "core-14190.img"));
+  CHECK(fs::exists(s.path / "synthesized" / "pstree.img"));
+  CHECK(fs::exists(s.path / "synthesized" / "core-14190.img"));
   CHECK(done->plan.pid == 14190);
 }
 
 TEST_CASE("resurrect: what cannot be done is an error naming the file, and nothing is written", "[resurrect]") {
   NECRO_REQUIRE_FIXTURE(necro::test::x86_64_core() && necro::test::x86_64_donor() && necro::test::aarch64_core(),
                         "x86_64/counter.core, counter.donor, aarch64/crash.core");
-  scratch s;
+  necro::test::scratch_dir s;
   SECTION("no donor and no output directory") {
     auto o = counter_options({});
     o.donor.clear();
@@ -133,22 +113,22 @@ TEST_CASE("resurrect: what cannot be done is an error naming the file, and nothi
     CHECK(r.error().message().find("needs an output directory") != std::string::npos);
   }
   SECTION("a donor of another architecture") {
-    auto o = counter_options(s.dir / "out");
+    auto o = counter_options(s.path / "out");
     o.core = *necro::test::aarch64_core();
     const auto r = necro::resurrect(o);
     REQUIRE_FALSE(r);
     CHECK(r.error().message().find("the donor must run on the same architecture") != std::string::npos);
   }
   SECTION("a capture that is not there") {
-    auto o = counter_options(s.dir / "out");
+    auto o = counter_options(s.path / "out");
     o.capture = necro::capture_choice::given;
-    o.capture_dir = s.dir / "no-such-capture";
+    o.capture_dir = s.path / "no-such-capture";
     const auto r = necro::resurrect(o);
     REQUIRE_FALSE(r);
     CHECK(r.error().message().find("no-such-capture") != std::string::npos);
   }
   SECTION("a file that is not a core") {
-    auto o = counter_options(s.dir / "out");
+    auto o = counter_options(s.path / "out");
     o.core = fs::path(NECRO_TEST_DATA) / "x86_64" / "facts.txt";
     const auto r = necro::resurrect(o);
     REQUIRE_FALSE(r);
@@ -156,13 +136,13 @@ TEST_CASE("resurrect: what cannot be done is an error naming the file, and nothi
   }
   SECTION("a cancelled write") {
     std::atomic<bool> cancel{true};
-    auto o = counter_options(s.dir / "out");
+    auto o = counter_options(s.path / "out");
     o.cancel = &cancel;
     const auto r = necro::resurrect(o);
     REQUIRE_FALSE(r);
     CHECK(r.error().message().find("interrupted") != std::string::npos);
   }
-  CHECK_FALSE(fs::exists(s.dir / "out"));
+  CHECK_FALSE(fs::exists(s.path / "out"));
 }
 
 TEST_CASE("resurrect: --inspect's reading is tolerant, the plan's is not", "[resurrect]") {

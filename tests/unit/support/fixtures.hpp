@@ -113,6 +113,13 @@ inline std::string slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+/// name -> content of every file in directory `d` (an image set, compared whole).
+inline std::map<std::string, std::string> files_in(const fs::path& d) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : fs::directory_iterator(d)) m[e.path().filename().string()] = slurp(e.path());
+  return m;
+}
+
 /// Checks that `e` is in the house format: names `path`, has the `code`, says
 /// `phrase`, and (when given) points at absolute offset `offset`.
 inline void check_error(const necro::error& e, std::string_view path, necro::errc code,

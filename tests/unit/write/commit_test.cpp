@@ -19,39 +19,14 @@
 
 namespace fs = std::filesystem;
 
-namespace {
-
-
-struct scratch {
-  fs::path dir;
-  scratch() {
-    char tmpl[] = "/tmp/necro-commit-test.XXXXXX";
-    REQUIRE(::mkdtemp(tmpl));
-    dir = tmpl;
-  }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-};
-
-/// name -> content of every file in `d`.
-std::map<std::string, std::string> snapshot(const fs::path& d) {
-  std::map<std::string, std::string> m;
-  for (const auto& e : fs::directory_iterator(d)) m[e.path().filename().string()] = necro::test::slurp(e.path());
-  return m;
-}
-
-}  // namespace
-
 TEST_CASE("commit writes a complete image set that reads back", "[write]") {
   const auto c = necro::test::x86_64_core();
   const auto d = necro::test::x86_64_donor();
   NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
-  scratch s;
-  fs::copy(*d, s.dir / "donor");
-  const auto before = snapshot(s.dir / "donor");
-  const auto f = necro::test::plan_offline(*c, s.dir / "donor");
+  necro::test::scratch_dir s;
+  fs::copy(*d, s.path / "donor");
+  const auto before = necro::test::files_in(s.path / "donor");
+  const auto f = necro::test::plan_offline(*c, s.path / "donor");
   const auto& core = f.core;
   const auto& donor = f.donor;
   const auto& plan = f.plan;
@@ -66,7 +41,7 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
                       necro::write::copy_method::splice, necro::write::copy_method::write_from_map})
     for (bool durable : {true, false}) {
       INFO("method " << necro::write::name(method) << ", durable " << durable);
-      const fs::path out = s.dir / fmt::format("out-{}-{}", necro::write::name(method), durable);
+      const fs::path out = s.path / fmt::format("out-{}-{}", necro::write::name(method), durable);
       std::uint64_t last_done = 0, calls = 0;
       auto rep = necro::write::commit(plan, core, donor, out,
                                       {.method = method,
@@ -80,7 +55,7 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
       CHECK(calls > 0);
       CHECK(last_done == plan.stats.candidate_pages * 4096);
       // No staging directory is left behind.
-      for (const auto& e : fs::directory_iterator(s.dir)) CHECK_FALSE(e.path().filename().string().starts_with("."));
+      for (const auto& e : fs::directory_iterator(s.path)) CHECK_FALSE(e.path().filename().string().starts_with("."));
 
       // The new set reads back as a donor would, under the victim's pid.
       auto back = necro::criu::image_set::load(out);
@@ -119,33 +94,33 @@ TEST_CASE("commit writes a complete image set that reads back", "[write]") {
       CHECK(a.kept == st.kept_pages);
     }
   // The donor's directory is byte-identical.
-  CHECK(snapshot(s.dir / "donor") == before);
+  CHECK(necro::test::files_in(s.path / "donor") == before);
 }
 
 TEST_CASE("commit refuses a non-empty output directory and leaves everything as it was", "[write]") {
   const auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
-  scratch s;
-  fs::create_directory(s.dir / "busy");
-  { std::ofstream(s.dir / "busy" / "keep.txt") << "mine"; }
-  auto rep = necro::write::commit(f->plan, f->core, f->donor, s.dir / "busy");
+  necro::test::scratch_dir s;
+  fs::create_directory(s.path / "busy");
+  { std::ofstream(s.path / "busy" / "keep.txt") << "mine"; }
+  auto rep = necro::write::commit(f->plan, f->core, f->donor, s.path / "busy");
   REQUIRE_FALSE(rep);
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("not an empty directory"));
-  CHECK(snapshot(s.dir / "busy").size() == 1);
+  CHECK(necro::test::files_in(s.path / "busy").size() == 1);
   std::size_t entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.dir)) ++entries;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.path)) ++entries;
   CHECK(entries == 1);  // no staging directory left
 }
 
 TEST_CASE("commit: an output path the OS cannot look at is an error naming it, not an exception", "[write]") {
   const auto f = necro::test::plan_counter();
   NECRO_REQUIRE_FIXTURE(f, "x86_64/counter.core + counter.donor");
-  scratch s;
-  fs::create_directory_symlink("loop", s.dir / "loop");  // a symlink to itself: ELOOP
+  necro::test::scratch_dir s;
+  fs::create_directory_symlink("loop", s.path / "loop");  // a symlink to itself: ELOOP
   const std::string long_name(300, 'a');                  // longer than NAME_MAX: ENAMETOOLONG
-  for (const auto& [out, says] : {std::pair{s.dir / "loop", "Too many levels of symbolic links"},
-                                  std::pair{s.dir / "loop" / "out", "Too many levels of symbolic links"},
-                                  std::pair{s.dir / long_name, "File name too long"}}) {
+  for (const auto& [out, says] : {std::pair{s.path / "loop", "Too many levels of symbolic links"},
+                                  std::pair{s.path / "loop" / "out", "Too many levels of symbolic links"},
+                                  std::pair{s.path / long_name, "File name too long"}}) {
     CAPTURE(out);
     std::optional<necro::result<necro::write::commit_report>> rep;
     REQUIRE_NOTHROW(rep.emplace(necro::write::commit(f->plan, f->core, f->donor, out)));
@@ -155,7 +130,7 @@ TEST_CASE("commit: an output path the OS cannot look at is an error naming it, n
     CHECK_THAT((*rep).error().message(), Catch::Matchers::EndsWith(says));
   }
   std::size_t entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.dir)) ++entries;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(s.path)) ++entries;
   CHECK(entries == 1);  // the loop only: no staging directory left
 }
 
@@ -165,38 +140,38 @@ TEST_CASE("commit: an entry over the image cap is an error naming the image, not
   // What the planner makes of a hostile NT_FILE name of 70 MB.
   auto& fe = f->plan.files.emplace_back(f->plan.files.front());
   fe.mutable_reg()->set_name(std::string(70u << 20, 'x'));
-  scratch s;
-  auto rep = necro::write::commit(f->plan, f->core, f->donor, s.dir / "out");
+  necro::test::scratch_dir s;
+  auto rep = necro::write::commit(f->plan, f->core, f->donor, s.path / "out");
   REQUIRE_FALSE(rep);
-  necro::test::check_error(rep.error(), (s.dir / "out" / "files.img").string(), necro::errc::limit,
+  necro::test::check_error(rep.error(), (s.path / "out" / "files.img").string(), necro::errc::limit,
                            "cannot write a file_entry entry of 734003");
   CHECK_THAT(rep.error().message(), Catch::Matchers::EndsWith("bytes: over the cap of 67108864"));
-  CHECK(fs::is_empty(s.dir));  // nothing written, no staging directory
+  CHECK(fs::is_empty(s.path));  // nothing written, no staging directory
 }
 
 TEST_CASE("patching in place keeps the donor's originals beside it", "[write]") {
   const auto c = necro::test::x86_64_core();
   const auto d = necro::test::x86_64_donor();
   NECRO_REQUIRE_FIXTURE(c && d, "x86_64/counter.core + counter.donor");
-  scratch s;
-  fs::copy(*d, s.dir / "donor");
-  const auto before = snapshot(s.dir / "donor");
+  necro::test::scratch_dir s;
+  fs::copy(*d, s.path / "donor");
+  const auto before = necro::test::files_in(s.path / "donor");
   {
-    const auto f = necro::test::plan_offline(*c, s.dir / "donor");
-    auto rep = necro::write::commit(f.plan, f.core, f.donor, s.dir / "donor");
+    const auto f = necro::test::plan_offline(*c, s.path / "donor");
+    auto rep = necro::write::commit(f.plan, f.core, f.donor, s.path / "donor");
     REQUIRE(rep);
-    CHECK(rep->kept_donor == s.dir / "donor.donor");
+    CHECK(rep->kept_donor == s.path / "donor.donor");
   }
-  CHECK(snapshot(s.dir / "donor.donor") == before);
+  CHECK(necro::test::files_in(s.path / "donor.donor") == before);
   // The patched set plans again, as a donor (under the victim's pid).
-  const auto patched = necro::test::plan_offline(*c, s.dir / "donor");
-  CHECK(patched.donor.pid() != necro::criu::image_set::load(s.dir / "donor.donor")->pid());
+  const auto patched = necro::test::plan_offline(*c, s.path / "donor");
+  CHECK(patched.donor.pid() != necro::criu::image_set::load(s.path / "donor.donor")->pid());
 
   // A second in-place patch would overwrite the kept originals: refused.
-  const auto patched_files = snapshot(s.dir / "donor");
-  auto again = necro::write::commit(patched.plan, patched.core, patched.donor, s.dir / "donor");
+  const auto patched_files = necro::test::files_in(s.path / "donor");
+  auto again = necro::write::commit(patched.plan, patched.core, patched.donor, s.path / "donor");
   REQUIRE_FALSE(again);
   CHECK_THAT(again.error().message(), Catch::Matchers::Contains("donor.donor: exists"));
-  CHECK(snapshot(s.dir / "donor") == patched_files);
-  CHECK(snapshot(s.dir / "donor.donor") == before);
+  CHECK(necro::test::files_in(s.path / "donor") == patched_files);
+  CHECK(necro::test::files_in(s.path / "donor.donor") == before);
 }
