@@ -35,7 +35,8 @@ using necro::io::printable;
 /// Everything the command line says.
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
-  std::string stdio, cwd;
+  std::string stdio, cwd, sysroot, missing_files_as = "/dev/null";
+  std::optional<bool> debuginfod;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false;
 };
@@ -51,6 +52,9 @@ necro::resurrect_options resurrect_options_of(const cli_options& o) {
           .stdio = o.stdio,
           .cwd = o.cwd,
           .offline = o.offline,
+          .sysroot = o.sysroot,
+          .debuginfod = o.debuginfod,
+          .missing_files_as = o.missing_files_as,
           .method = *necro::write::parse_copy_method(o.method),
           .reflink = !o.no_reflink,
           .durable = !o.no_sync};
@@ -92,6 +96,17 @@ void add_input_options(CLI::App& app, cli_options& o) {
   app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
   app.add_flag("--offline", o.offline,
                "do not check the mapped files on this machine's disk (plan a core from another machine)");
+  app.add_option("--sysroot", o.sysroot,
+                 "look each mapped or open file P up as DIR/P first, then P; the first that is the file the process "
+                 "ran (same build-id) is used (a core from another machine)")
+      ->check(CLI::ExistingDirectory);
+  app.add_flag("--debuginfod,!--no-debuginfod", o.debuginfod,
+               "fetch mapped ELF objects found nowhere by build-id from the servers in DEBUGINFOD_URLS (default: "
+               "on when DEBUGINFOD_URLS is set)");
+  app.add_option("--missing-files-as", o.missing_files_as,
+                 "without -i: what holds the fd of a captured regular file missing on this machine (\"\": the fd "
+                 "is closed)")
+      ->capture_default_str();
 }
 
 void add_write_options(CLI::App& app, cli_options& o) {

@@ -25,7 +25,9 @@
 #include <necro/elf/file_layout.hpp>
 #include <necro/elf/link_map.hpp>
 #include <necro/elf/dynamic_symbols.hpp>
+#include <necro/disk/debuginfod.hpp>
 #include <necro/disk/facts.hpp>
+#include <necro/disk/locate.hpp>
 #include <necro/disk/object_files.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/criu/image.hpp>
@@ -55,6 +57,7 @@
 #include <necro/plan/address_space/file_mappings_types.hpp>
 #include <necro/plan/address_space/file_mappings.hpp>
 #include <necro/plan/address_space/build_ids.hpp>
+#include <necro/plan/address_space/located_files.hpp>
 #include <necro/plan/capture_options.hpp>
 #include <necro/plan/capture.hpp>
 #include <necro/write/copy_methods.hpp>

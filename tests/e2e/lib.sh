@@ -540,6 +540,9 @@ victim_setup() {
             set_sysctl vm/max_map_count 200000
             CRIU_TIMEOUT=300
             log "vm.max_map_count was ${OLD_SYSCTL[vm/max_map_count]}; now 200000 (restored on exit)" ;;
+        libcounter)
+            # remote.sh installs it (and its library) in WORK/opt/necro-remote first.
+            BIN="$WORK/opt/necro-remote/bin/libcounter"; VICTIM_ARGS=("$OUT"); KIND=killed ;;
         catchme)
             # tests/data/src/catchme.c: one fd of every kind the capture describes.
             BIN="$VICTIMS/catchme"; VICTIM_ARGS=(); KIND=killed ;;
@@ -558,7 +561,7 @@ has_lines_since() { [ "$(since "$1" "$2" | grep -c "${4:-}")" -ge "$3" ]; }
 # progress_ok [FROM]: the victim has been running a while (and is observable).
 progress_ok() {
     case $BIN_BASE in
-        counter) has_lines_since "$OUT" "${1:-0}" 20 ;;
+        counter | libcounter) has_lines_since "$OUT" "${1:-0}" 20 ;;
         manymaps) has_lines_since "$OUT" "${1:-0}" 20 '^[0-9]*$' ;;
         heapsig | shmem) has_lines_since "$OUT" "${1:-0}" 20 '^tick ' ;;
         segv) has_lines_since "$OUT" "${1:-0}" 1 '^filled ' ;;
@@ -574,7 +577,7 @@ first_per_key() { since "$1" "$2" | awk -v p="^$3" '$0 ~ p && NF == 2 && $2 ~ /^
 # The counter value in the last line written (counter: "N"; heapsig: "tick N ...").
 last_value() {
     case $BIN_BASE in
-        counter) tail -n 1 "$OUT" ;;
+        counter | libcounter) tail -n 1 "$OUT" ;;
         manymaps) grep -E '^[0-9]+$' "$OUT" | tail -n 1 ;;
         heapsig | shmem) grep '^tick ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
         handshake) grep '^main ' "$OUT" | tail -n 1 | awk '{print $2}' ;;
@@ -765,7 +768,7 @@ check_goes_on() {
         return 0
     fi
     local new first expect bad
-    if [ "$BIN_BASE" = counter ]; then
+    if [ "$BIN_BASE" = counter ] || [ "$BIN_BASE" = libcounter ]; then
         new=$(since "$OUT" "$from")
     elif [ "$BIN_BASE" = manymaps ]; then
         new=$(since "$OUT" "$from" | grep -E '^[0-9]+$')

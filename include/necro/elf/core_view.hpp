@@ -193,6 +193,14 @@ class core_view {
     process_.files_rebuilt = true;
   }
 
+  /// Stops reading the mappings of `paths` as file mappings: their ranges
+  /// are then anonymous memory to the planners (a file found nowhere whose
+  /// pages are all in the core, plan::judge_unfound_files).
+  template <class Paths>
+  void forget_file_mappings(const Paths& paths) {
+    std::erase_if(process_.files, [&](const file_mapping& f) { return paths.contains(f.path); });
+  }
+
   /// The value of an auxv key, if present.
   std::optional<std::uint64_t> auxv(std::uint64_t key) const noexcept {
     for (const auto& a : process_.auxv)

@@ -24,6 +24,14 @@ struct capture_facts {
   /// The caller chose the cwd (--cwd): the set's own stays. Unix socket
   /// names are still resolved in the captured one, where they were bound.
   bool cwd_chosen = false;
+  /// Captured regular files found under the sysroot: path -> the file there.
+  std::map<std::string, std::string, std::less<>> relocated;
+  /// Without a donor, what holds the fd of a captured regular file missing
+  /// on this machine (its st_mode beside); empty: such an fd is closed.
+  std::string missing_stand_in;
+  std::uint32_t missing_stand_in_mode = 0;
+  /// Captured sockets whose address cannot be bound on this machine: fd -> why.
+  std::map<int, std::string> unbindable;
 };
 
 }  // namespace necro::plan

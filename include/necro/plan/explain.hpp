@@ -165,6 +165,10 @@ inline std::string explain(const resurrection& p, bool verbose = false, const pa
     fmt::format_to(it, "  {:#014x}-{:#014x} {} {}{}{}\n", e.start(), e.end(), prot_string(e.prot()), printable(v.label),
         e.pgoff() ? fmt::format(" +{:#x}", e.pgoff()) : std::string(), vma_note(v));
   }
+  if (!p.objects.empty()) {
+    fmt::format_to(it, "\nmapped files on this machine:\n");
+    for (const auto& l : p.objects) fmt::format_to(it, "  {}\n", printable(l));
+  }
   explain_shared(it, p.shared);
   explain_pages(o, p, verbose, decided);
   explain_relocations(it, p);

@@ -196,6 +196,9 @@ struct resurrection {
   std::vector<default_taken> not_in_core;  ///< donor-less only: the defaults taken
   std::optional<capture_use> capture;      ///< set when a capture at death was applied
   std::vector<relocation> relocations;
+  /// Where each mapped file is on this machine, one line per object
+  /// (place_located_files); empty when nothing was looked up (offline).
+  std::vector<std::string> objects;
   std::vector<std::string> warnings;
   std::vector<std::string> changes;  ///< human-readable list of fields changed
 };

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <necro/io/zstd_file.hpp>
@@ -37,6 +38,15 @@ struct resurrect_options {
   std::string stdio, cwd;
   /// Read nothing of this machine's mapped files (a core from another machine).
   bool offline = false;
+  /// Look each mapped or open file P up as SYSROOT/P first, then as P (as
+  /// gdb's `set sysroot`); empty: P only.
+  std::filesystem::path sysroot;
+  /// Fetch mapped ELF objects found nowhere by build-id from the servers in
+  /// DEBUGINFOD_URLS; unset: on when DEBUGINFOD_URLS is set.
+  std::optional<bool> debuginfod;
+  /// Without a donor: what holds the fd of a captured regular file that is
+  /// missing on this machine.
+  std::string missing_files_as = "/dev/null";
   write::copy_method method = write::copy_method::copy_file_range;
   bool reflink = true;  ///< clone page runs from the core where the file system can
   bool durable = true;  ///< fsync the set before it appears

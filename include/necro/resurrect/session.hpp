@@ -19,8 +19,10 @@
 #include <necro/capture/reader.hpp>
 #include <necro/criu/image_set.hpp>
 #include <necro/disk/facts.hpp>
+#include <necro/disk/locate.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
+#include <necro/plan/address_space/located_files.hpp>
 #include <necro/plan/capture.hpp>
 #include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
@@ -45,6 +47,8 @@ struct session {
   /// The mapped files, mapped, not read: pages of private file mappings are
   /// compared with the file while writing; build-ids are checked.
   io::file_facts disk;
+  /// Where each mapped file was found on this machine (disk::locate_files).
+  disk::file_locations located;
   std::optional<capture_input> capture;
   std::optional<plan::synthetic_donor> synthetic;  ///< without a donor: the one made from the core
   plan::resurrection plan;
@@ -71,7 +75,7 @@ inline result<std::optional<capture_input>> read_capture(const resurrect_options
     warnings.push_back(fmt::format("the capture beside the core is not used: {}", c.error().message()));
     return std::optional<capture_input>{};
   }
-  auto facts = stat_captured_paths(*c, dir);
+  auto facts = stat_captured_paths(*c, dir, o.sysroot, o.missing_files_as);
   facts.cwd_chosen = !o.cwd.empty();
   return std::optional<capture_input>(capture_input{std::move(*c), std::move(facts)});
 }
@@ -92,11 +96,20 @@ inline plan::share_modes shares_of(const std::optional<capture_input>& cap) {
 /// capture. Reads files; writes nothing.
 template <class Arch>
 result<session<Arch>> plan_session(inputs<Arch> in, const resurrect_options& o) {
-  session<Arch> s{std::move(in), {}, {}, {}, {}};
-  const auto& core = s.in.core;
-  s.disk = disk::gather_disk_facts(core, {.offline = o.offline});
+  session<Arch> s{std::move(in), {}, {}, {}, {}, {}};
+  auto& core = s.in.core;
+  auto located = disk::locate_files(core, {.facts = {.offline = o.offline},
+                                           .sysroot = o.sysroot,
+                                           .debuginfod = o.debuginfod.value_or(!disk::debuginfod_urls().empty())});
+  s.disk = std::move(located.facts);
+  s.located = std::move(located.locations);
+  s.in.warnings.insert(s.in.warnings.end(), located.warnings.begin(), located.warnings.end());
   NECRO_TRY_ASSIGN(s.capture, detail::read_capture(o, core.pid(), s.in.warnings));
   const plan::options plan_options{.offline = o.offline, .shares = detail::shares_of(s.capture)};
+  NECRO_TRY_ASSIGN(const auto unfound, plan::judge_unfound_files(core, s.located, plan_options.shares));
+  core.forget_file_mappings(unfound.anonymous);
+  for (const auto& path : unfound.anonymous) s.disk.erase(path);
+  s.in.warnings.insert(s.in.warnings.end(), unfound.warnings.begin(), unfound.warnings.end());
   if (s.in.donor) {
     NECRO_TRY_ASSIGN(s.plan, plan::plan_resurrection(core, *s.in.donor, s.disk, plan_options));
   } else {
@@ -109,6 +122,7 @@ result<session<Arch>> plan_session(inputs<Arch> in, const resurrect_options& o) 
     const auto scope = s.synthetic ? plan::capture_scope::everything : plan::capture_scope::regular_files;
     NECRO_TRY(plan::apply_capture(s.plan, s.donor(), s.capture->capture, s.capture->facts, scope));
   }
+  plan::place_located_files(s.plan, s.located, unfound.anonymous);
   s.plan.warnings.insert(s.plan.warnings.begin(), s.in.warnings.begin(), s.in.warnings.end());
   return s;
 }

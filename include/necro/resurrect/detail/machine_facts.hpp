@@ -7,12 +7,17 @@
 #define NECRO_RESURRECT_DETAIL_MACHINE_FACTS_HPP
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +27,7 @@
 
 #include <fmt/format.h>
 
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/elf/dynamic_symbols.hpp>
 #include <necro/io/error.hpp>
@@ -97,18 +103,81 @@ inline result<plan::donorless_options> donorless_facts(std::int32_t pid, const i
   return o;
 }
 
-/// st_mode of each path the capture would reopen (fd targets, cwd, root).
-inline plan::capture_facts stat_captured_paths(const capture::process_capture& c, const std::string& dir) {
-  plan::capture_facts facts{.dir = dir, .present = {}};
-  auto add = [&](const std::string& path) {
+/// Why no socket of `k`'s kind can be bound to its address on this machine
+/// now (the address is not this machine's, the port is taken, a unix
+/// socket's directory is gone); "" when it can, or when nothing is bound.
+inline std::string bind_problem(const capture::socket_info& k, capture::fd_kind kind) {
+  if (kind == capture::fd_kind::unix_sk) {
+    if (k.unix_name.empty() || k.unix_name.front() != '/') return {};
+    const auto dir = std::filesystem::path(k.unix_name).parent_path();
+    std::error_code ec;
+    return std::filesystem::is_directory(dir, ec) ? std::string() : fmt::format("no directory {}", dir.string());
+  }
+  if (k.local_port == 0) return {};
+  const bool listening = k.proto == arch::sock::ipproto_tcp && k.state == arch::sock::tcp_listen;
+  const bool udp = k.proto != arch::sock::ipproto_tcp;
+  if (!listening && !udp) return {};  // connections come back as stand-ins anyway
+  const bool v6 = k.family == arch::sock::af_inet6;
+  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fmt::format("socket: {}", std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);  // the victim's v4 twin may bind beside it
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<std::uint16_t>(k.local_port));
+    std::memcpy(&a->sin6_addr, k.local_addr.data(), 16);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<std::uint16_t>(k.local_port));
+    std::memcpy(&a->sin_addr, k.local_addr.data(), 4);
+    len = sizeof *a;
+  }
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&ss), len);
+  const int err = errno;
+  ::close(fd);
+  return rc == 0 ? std::string() : fmt::format("bind: {}", std::strerror(err));
+}
+
+/// What a capture's paths and sockets find on this machine: the st_mode of
+/// each path it would reopen (fd targets, cwd, root; a regular file under
+/// `sysroot` first), what holds the fd of a missing regular file, and which
+/// listening or bound sockets cannot be bound again.
+inline plan::capture_facts stat_captured_paths(const capture::process_capture& c, const std::string& dir,
+                                               const std::filesystem::path& sysroot = {},
+                                               const std::string& missing_files_as = "/dev/null") {
+  plan::capture_facts facts;
+  facts.dir = dir;
+  auto add = [&](const std::string& path, bool look_in_sysroot) {
     struct stat st {};
-    if (!path.empty() && path.front() == '/' && ::stat(path.c_str(), &st) == 0)
-      facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
+    if (path.empty() || path.front() != '/') return;
+    if (look_in_sysroot && !sysroot.empty()) {
+      const auto there = (sysroot / std::filesystem::path(path).relative_path()).string();
+      if (::stat(there.c_str(), &st) == 0) {
+        facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
+        facts.relocated.emplace(path, there);
+        return;
+      }
+    }
+    if (::stat(path.c_str(), &st) == 0) facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
   };
-  for (const auto& f : c.fds)
-    if (f.kind == capture::fd_kind::reg) add(f.link);
-  add(c.cwd);
-  add(c.root);
+  for (const auto& f : c.fds) {
+    if (f.kind == capture::fd_kind::reg) add(f.link, true);
+    if (f.sock && (f.kind == capture::fd_kind::inet || f.kind == capture::fd_kind::unix_sk))
+      if (auto why = bind_problem(*f.sock, f.kind); !why.empty()) facts.unbindable.emplace(f.fd, std::move(why));
+  }
+  add(c.cwd, false);
+  add(c.root, false);
+  struct stat st {};
+  if (!missing_files_as.empty() && ::stat(missing_files_as.c_str(), &st) == 0) {
+    facts.missing_stand_in = missing_files_as;
+    facts.missing_stand_in_mode = static_cast<std::uint32_t>(st.st_mode);
+  }
   return facts;
 }
 

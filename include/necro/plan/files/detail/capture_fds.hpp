@@ -32,6 +32,7 @@ enum class fd_fate {
 struct fd_verdict {
   fd_fate fate = fd_fate::closed;
   std::string why;  ///< empty when own
+  bool gone = false;  ///< a regular file missing on this machine (capture_facts::missing_stand_in may hold its fd)
 };
 
 inline std::string access_words(std::uint32_t flags) {
@@ -92,7 +93,13 @@ inline std::string describe_fd(const capture::fd_entry& f) {
 /// The stand-in for fd `f` (fd_fate::stand_in): the same kind, unconnected.
 /// A pipe end whose peer was outside comes back alone: CRIU makes a new pipe
 /// and closes its other end, so reads see end of file and writes EPIPE.
-inline capture::fd_entry stand_in_for(capture::fd_entry f) {
+inline capture::fd_entry stand_in_for(capture::fd_entry f, const capture_facts& facts) {
+  if (f.kind == capture::fd_kind::reg) {  // a missing file: capture_facts::missing_stand_in
+    f.link = facts.missing_stand_in;
+    f.mode = facts.missing_stand_in_mode;
+    f.pos = 0;
+    return f;
+  }
   if (!f.sock) return f;
   auto& k = *f.sock;
   k.local_addr = {}, k.remote_addr = {}, k.local_port = 0, k.remote_port = 0, k.backlog = 0;
@@ -102,7 +109,11 @@ inline capture::fd_entry stand_in_for(capture::fd_entry f) {
 }
 
 /// What holds a stand-in's fd, in words.
-inline std::string_view stand_in_words(const capture::fd_entry& f) {
+inline std::string stand_in_words(const capture::fd_entry& f, const capture_facts& facts) {
+  if (f.kind == capture::fd_kind::reg)
+    return facts.missing_stand_in == "/dev/null"
+               ? std::string("/dev/null holds the fd (reads see end of file, writes are discarded)")
+               : fmt::format("{} holds the fd instead", io::printable(facts.missing_stand_in));
   if (f.kind == capture::fd_kind::pipe)
     return (f.flags & arch::o::accmode) == arch::o::rdonly ? "a pipe whose write end is closed holds the fd (reads see end of file)"
                                                    : "a pipe whose read end is closed holds the fd (writes fail with EPIPE)";
@@ -134,7 +145,7 @@ inline fd_verdict judge_path(std::string_view path, std::uint32_t captured_mode,
   const auto type = captured_mode & arch::s_if::mask;
   if (type == arch::s_if::fifo || type == arch::s_if::sock) return closed("a named FIFO or socket file is not reopened by path");
   const auto it = facts.present.find(path);
-  if (it == facts.present.end()) return closed("it is gone from this machine");
+  if (it == facts.present.end()) return {fd_fate::closed, "it is gone from this machine", true};
   if ((it->second & arch::s_if::mask) != type) return closed("another kind of file is at that path now");
   return {fd_fate::own, {}};
 }
@@ -143,9 +154,11 @@ inline fd_verdict judge_path(std::string_view path, std::uint32_t captured_mode,
 /// the same kind: the program's own bookkeeping (an event loop's table of
 /// fds, an epoll registration) stays valid, and its next read or write sees
 /// the connection gone, as after a reset.
-inline fd_verdict judge_socket(const capture::fd_entry& f) {
+inline fd_verdict judge_socket(const capture::fd_entry& f, const capture_facts& facts) {
   if (!f.sock) return {fd_fate::closed, "a socket of a family necro does not re-create (only TCP, UDP and unix)"};
   const auto& k = *f.sock;
+  if (const auto it = facts.unbindable.find(f.fd); it != facts.unbindable.end())
+    return {fd_fate::stand_in, fmt::format("its address cannot be bound on this machine ({})", it->second)};
   if (f.kind == capture::fd_kind::unix_sk) {
     if (k.backlog) return {fd_fate::own, {}};
     if (k.state == arch::sock::ss_connected) return {fd_fate::stand_in, "its peer is gone"};
@@ -165,14 +178,18 @@ inline fd_verdict judge_fd(const capture::fd_entry& f, const std::map<std::uint6
   if (scope == capture_scope::regular_files && f.kind != fd_kind::reg)
     return {fd_fate::closed, "with a donor only the victim's regular files are taken"};
   switch (f.kind) {
-    case fd_kind::reg: return judge_path(f.link, f.mode, facts);
+    case fd_kind::reg: {
+      auto v = judge_path(f.link, f.mode, facts);
+      if (v.gone && scope == capture_scope::everything && !facts.missing_stand_in.empty()) v.fate = fd_fate::stand_in;
+      return v;
+    }
     case fd_kind::pipe: {
       const auto& e = pipes.at(f.ino);
       return e.read && e.write ? fd_verdict{fd_fate::own, {}}
                                : fd_verdict{fd_fate::stand_in, "the pipe's other end was held outside the process"};
     }
     case fd_kind::inet:
-    case fd_kind::unix_sk: return judge_socket(f);
+    case fd_kind::unix_sk: return judge_socket(f, facts);
     case fd_kind::eventfd:
     case fd_kind::signalfd:
     case fd_kind::epoll: return {fd_fate::own, {}};

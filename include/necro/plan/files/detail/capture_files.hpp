@@ -39,6 +39,7 @@ inline void fit_regular_file(pb::file_entry& e, const capture::fd_entry& f, cons
   reg->clear_mnt_id();
   reg->clear_size();
   if (const auto it = facts.present.find(f.link); it != facts.present.end()) reg->set_mode(it->second);
+  if (const auto it = facts.relocated.find(f.link); it != facts.relocated.end()) reg->set_name(it->second);
   if ((f.mode & arch::s_if::mask) == arch::s_if::chr) reg->set_pos(criu::no_position);
 }
 
@@ -83,7 +84,7 @@ inline std::map<int, fd_verdict> judge_fds(const capture::process_capture& c, co
     auto v = judge_fd(f, pipes, facts, scope);
     // fds 0-2 whose peer is gone get the set's own stdio instead (no SIGPIPE on a log line).
     if (v.fate == fd_fate::stand_in && f.fd <= 2) v.fate = fd_fate::closed;
-    if (v.fate != fd_fate::closed && !capture::file_entry_for(stand_in_for(f), 0))
+    if (v.fate != fd_fate::closed && !capture::file_entry_for(stand_in_for(f, facts), 0))
       v = {fd_fate::closed, "its details were not captured"};
     verdicts.emplace(f.fd, std::move(v));
   }
@@ -98,8 +99,14 @@ inline void bring_back(resurrection& plan, const capture::fd_entry& f, const fd_
     plan.files.push_back(own_entry(f, id, c, facts, held, use));
     use.restored.push_back(fmt::format("fd {}: {}", f.fd, describe_fd(f)));
   } else {
-    plan.files.push_back(*capture::file_entry_for(stand_in_for(f), id));
-    use.closed.push_back(fmt::format("fd {}: {}: {}; {}", f.fd, describe_fd(f), v.why, stand_in_words(f)));
+    const auto in = stand_in_for(f, facts);
+    plan.files.push_back(*capture::file_entry_for(in, id));
+    if (f.kind == capture::fd_kind::reg) {
+      fit_regular_file(plan.files.back(), in, facts);
+      plan.warnings.push_back(fmt::format("fd {}: {} is missing on this machine: {} holds the fd instead", f.fd,
+                                          f.link, facts.missing_stand_in));
+    }
+    use.closed.push_back(fmt::format("fd {}: {}: {}; {}", f.fd, describe_fd(f), v.why, stand_in_words(f, facts)));
   }
   table[f.fd] = capture::fdinfo_for(f, id, plan.files.back().type());
 }
