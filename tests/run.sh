@@ -35,6 +35,7 @@ packages=(
   criu            # only for its `crit` image decoder (the tests check our images with it)
   clang-14 libclang-rt-14-dev   # fuzzing and sanitizers
   gdb
+  libdebuginfod1 libdebuginfod-dev debuginfod   # --debuginfod (dlopen'ed), and e2e.remote-debuginfod's local server
   xfsprogs        # e2e.reflink: an XFS loop file system whose extents the patch shares with the core
   # tests/e2e/real: real programs and their clients. The tests start their own
   # instances on free 127.0.0.1 ports with their own files; the packages' own

@@ -36,7 +36,7 @@ using necro::io::printable;
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
   std::string stdio, cwd, sysroot, missing_files_as = "/dev/null";
-  std::optional<bool> debuginfod;
+  bool debuginfod = false, no_debuginfod = false;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false;
 };
@@ -53,7 +53,7 @@ necro::resurrect_options resurrect_options_of(const cli_options& o) {
           .cwd = o.cwd,
           .offline = o.offline,
           .sysroot = o.sysroot,
-          .debuginfod = o.debuginfod,
+          .debuginfod = o.debuginfod ? std::optional<bool>(true) : o.no_debuginfod ? std::optional<bool>(false) : std::nullopt,
           .missing_files_as = o.missing_files_as,
           .method = *necro::write::parse_copy_method(o.method),
           .reflink = !o.no_reflink,
@@ -100,9 +100,10 @@ void add_input_options(CLI::App& app, cli_options& o) {
                  "look each mapped or open file P up as DIR/P first, then P; the first that is the file the process "
                  "ran (same build-id) is used (a core from another machine)")
       ->check(CLI::ExistingDirectory);
-  app.add_flag("--debuginfod,!--no-debuginfod", o.debuginfod,
-               "fetch mapped ELF objects found nowhere by build-id from the servers in DEBUGINFOD_URLS (default: "
-               "on when DEBUGINFOD_URLS is set)");
+  auto* on = app.add_flag("--debuginfod", o.debuginfod,
+                          "fetch mapped ELF objects found nowhere by build-id from the servers in DEBUGINFOD_URLS "
+                          "(default: on when DEBUGINFOD_URLS is set)");
+  app.add_flag("--no-debuginfod", o.no_debuginfod, "ask no debuginfod server, even with DEBUGINFOD_URLS set")->excludes(on);
   app.add_option("--missing-files-as", o.missing_files_as,
                  "without -i: what holds the fd of a captured regular file missing on this machine (\"\": the fd "
                  "is closed)")

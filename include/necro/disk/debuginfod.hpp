@@ -9,6 +9,7 @@
 #pragma once
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -101,7 +102,8 @@ class debuginfod_client {
   }
 
   /// The executable or shared object with build-id `hex` (lower-case hex):
-  /// the path of the client's cached copy, and the server that gave it.
+  /// the path of the client's cached copy, and the server that gave it. The
+  /// copy is made executable by its owner (the exe of a restored process must be).
   result<fetched_object> executable(std::string_view hex) {
     char* path = nullptr;
     const std::string id(hex);
@@ -109,6 +111,10 @@ class debuginfod_client {
     if (fd < 0)
       return fail(error(errc::missing, "debuginfod",
                         fmt::format("build-id {}: {} (servers: {})", id, std::strerror(-fd), urls_)));
+    // libdebuginfod caches with mode 0400; the kernel sets a process's exe
+    // (CRIU's PR_SET_MM_MAP) only to a file it may execute: add the owner's x.
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && !(st.st_mode & S_IXUSR)) ::fchmod(fd, (st.st_mode & 07777) | S_IXUSR);
     ::close(fd);
     std::unique_ptr<char, decltype(&std::free)> owned(path, &std::free);
     fetched_object o;

@@ -39,6 +39,7 @@ victims_begin --catch
 [ -x "$VICTIMS/libcounter" ] && [ -f "$VICTIMS/lib/libnecrostep.so" ] ||
     fatal "victim libcounter or its lib/libnecrostep.so is not built in $VICTIMS"
 [ "$MODE" != remote-missing ] || COREDUMP_FILTER=0x33
+PY=$(command -v python3) || fatal "python3 not found"
 
 # The victim's own directory, as an install under /opt would be.
 OPT=$WORK/opt/necro-remote
@@ -67,12 +68,14 @@ case $MODE in
         SERVED=$WORK/served
         mv "$SYSROOT$WORK/opt" "$SERVED"
         PORT=$(free_port)
-        LAUNCH_SETUP= LAUNCH_WRAP=() LAUNCH_EXE=$(readlink -f "$(command -v debuginfod)") \
-            launch debuginfod -F -d "$WORK/debuginfod.sqlite" -p "$PORT" "$SERVED"
-        DPID=$LAUNCHED
+        # Detached (not a process-group leader: setsid execs in place), tracked for cleanup.
+        setsid debuginfod -F -d "$WORK/debuginfod.sqlite" -p "$PORT" "$SERVED" \
+            </dev/null >"$WORK/debuginfod.log" 2>&1 {LOCKFD}>&- &
+        DPID=$!
+        TRACKED[$DPID]=$(readlink -f "$(command -v debuginfod)")
         export DEBUGINFOD_URLS="http://127.0.0.1:$PORT/" DEBUGINFOD_CACHE_PATH="$WORK/debuginfod-cache"
         wait_for 60 curl -sf -o /dev/null "${DEBUGINFOD_URLS}buildid/$LIB_ID/executable" ||
-            fatal "debuginfod (pid $DPID) on port $PORT does not serve build-id $LIB_ID"
+            { show_log "$WORK/debuginfod.log"; fatal "debuginfod (pid $DPID) on port $PORT does not serve build-id $LIB_ID"; }
         pass "debuginfod (pid $DPID) serves $SERVED on $DEBUGINFOD_URLS" ;;
 esac
 
