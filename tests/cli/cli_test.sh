@@ -10,7 +10,9 @@
 #       image set as the plain one), aarch64-inspect (--inspect of an aarch64
 #       core), aarch64-nodonor (a donor-less set of an aarch64 core,
 #       crit-decoded), unknown-machine (a core of a machine necro does not
-#       read). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
+#       read), sysroot (the executable looked up under --sysroot first; found
+#       nowhere, a refusal naming it and its build-id; --debuginfod without
+#       DEBUGINFOD_URLS is a warning). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
 tool=$1 data=$2 case=$3 build_data=${4:-$2}
 core=$data/x86_64/counter.core
@@ -55,6 +57,35 @@ case $case in
     grep -q "cut.zst.*cut short" "$work/err" || fail "unexpected error for a cut .zst: $(cat "$work/err")"
     [[ ! -e $work/cut-out ]] || fail "a cut .zst left an output directory"
     echo "zstd: counter and pool image sets equal to the plain cores'; a cut stream refused"
+    ;;
+  sysroot)
+    # A core from another machine: its executable (/tmp/necro-fixture/counter)
+    # under --sysroot, taken there before its own path, named there in files.img.
+    command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
+    exe=$(grep '^binary=' "$data/x86_64/facts.txt" | cut -d= -f2)
+    id=$(grep '^binary_build_id=' "$data/x86_64/facts.txt" | cut -d= -f2)
+    mkdir -p "$work/root$(dirname "$exe")"
+    cp "$data/bin/counter" "$work/root$exe"
+    "$tool" -c "$core" --sysroot "$work/root" --explain >"$work/explain.txt" 2>&1 || fail "--sysroot --explain: $(cat "$work/explain.txt")"
+    grep -qF "  $exe: under the sysroot: $work/root$exe" "$work/explain.txt" ||
+      fail "--explain does not say the executable is under the sysroot: $(sed -n '/^mapped files/,/^$/p' "$work/explain.txt")"
+    "$tool" -c "$core" --sysroot "$work/root" -o "$work/out" -q 2>"$work/err" || fail "--sysroot: $(cat "$work/err")"
+    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$work/root$exe\"" || fail "files.img does not name $work/root$exe"
+    # Another build under the sysroot is passed over, with why.
+    cp "$data/bin/pool" "$work/root$exe"
+    if [[ ! -e $exe ]]; then
+      if "$tool" -c "$core" --sysroot "$work/root" -o "$work/out2" 2>"$work/err"; then fail "a wrong executable was taken"; fi
+      grep -qF "$exe (build-id $id), the executable (CRIU must open it): $work/root$exe: build-id " "$work/err" ||
+        fail "unexpected refusal: $(cat "$work/err")"
+      [[ ! -e $work/out2 ]] || fail "the refusal left $work/out2"
+    fi
+    # Asked for, debuginfod needs servers: the refusal says why none was asked.
+    if [[ ! -e $exe ]]; then
+      env -u DEBUGINFOD_URLS "$tool" -c "$core" --sysroot "$work/root" --debuginfod --explain >"$work/err" 2>&1 || true
+      grep -qF 'debuginfod not asked: DEBUGINFOD_URLS: is not set' "$work/err" ||
+        fail "--debuginfod without DEBUGINFOD_URLS: $(cat "$work/err")"
+    fi
+    echo "sysroot: $exe found under it, named there; another build passed over"
     ;;
   patch)
     command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"

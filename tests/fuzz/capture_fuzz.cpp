@@ -73,7 +73,8 @@ void check_applied(const necro::plan::resurrection& p, const necro::criu::image_
 
 void apply(const necro::capture::process_capture& c, const necro::plan::resurrection& planned,
            const necro::criu::image_set& donor, necro::plan::capture_scope scope) {
-  necro::plan::capture_facts facts{.dir = "fuzz", .present = {}};
+  necro::plan::capture_facts facts;
+  facts.dir = "fuzz";
   for (const auto& f : c.fds) facts.present.emplace(f.link, f.mode);
   facts.present.emplace(c.cwd, 040755);
   auto p = planned;

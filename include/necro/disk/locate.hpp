@@ -163,6 +163,7 @@ located_files locate_files(const elf::core_view<Arch>& core, const locate_option
         if (c) server.emplace(std::move(*c));
         else server_problem = c.error().message();
       }
+      if (!server) loc.rejected.push_back("debuginfod not asked: " + server_problem);
       if (server) {
         if (auto got = server->executable(*loc.build_id)) {
           auto one = gather_file_facts(std::vector<std::string>{got->path}, opt.facts);

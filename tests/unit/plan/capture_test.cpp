@@ -43,7 +43,8 @@ std::optional<victim> load_victim() {
 
 /// Every captured path there now, with the mode it had.
 plan::capture_facts all_present(const necro::capture::process_capture& c) {
-  plan::capture_facts f{.dir = "catch.capture", .present = {}};
+  plan::capture_facts f;
+  f.dir = "catch.capture";
   for (const auto& fd : c.fds)
     if (fd.kind == fd_kind::reg) f.present.emplace(fd.link, fd.mode);
   f.present.emplace(c.cwd, 040755);
@@ -337,4 +338,43 @@ TEST_CASE("without a donor, the captured share mode decides memfd and deleted-fi
   auto g = plan::plan_donorless(*core, *guessed, {}, {.offline = true});
   REQUIRE(g);
   CHECK(mentions(g->warnings, "", "taken as MAP_SHARED"));
+}
+
+TEST_CASE("on another machine: a missing regular file's fd is held by /dev/null, one under the sysroot is opened "
+          "there, and a socket whose address cannot be bound is a stand-in",
+          "[plan][capture][locate]") {
+  auto v = load_victim();
+  REQUIRE(v);
+  auto facts = all_present(v->capture);
+  const std::string appended = v->capture.fds.at(3).link;
+  facts.present.erase(appended);  // gone: /dev/null holds fd 3
+  facts.missing_stand_in = "/dev/null";
+  facts.missing_stand_in_mode = 020666;
+  REQUIRE(v->capture.fds.at(9).kind == fd_kind::inet);
+  facts.unbindable.emplace(9, "bind: Cannot assign requested address");
+  REQUIRE(plan::apply_capture(v->planned, v->donor.images, v->capture, facts, plan::capture_scope::everything));
+  const auto& use = *v->planned.capture;
+  CHECK(mentions(use.closed, "fd 3: ", "gone from this machine; /dev/null holds the fd"));
+  CHECK(mentions(v->planned.warnings, "fd 3: " + appended, "is missing on this machine: /dev/null holds the fd instead"));
+  CHECK(mentions(use.closed, "fd 9: tcp", "its address cannot be bound on this machine (bind: Cannot assign"));
+  const auto t = fd_table(v->planned, v->donor.images.fdinfo_name());
+  REQUIRE(t.contains(3));
+  const auto& null = file(v->planned, t.at(3).id());
+  CHECK(null.reg().name() == "/dev/null");
+  CHECK(null.reg().mode() == 020666);
+  CHECK(null.reg().pos() == necro::criu::no_position);  // a device: no seek
+  pb::inet_sk_entry sk;
+  REQUIRE(sk.ParseFromString(file(v->planned, t.at(9).id()).isk()));
+  CHECK(sk.src_port() == 0);  // unbound
+
+  // Under the sysroot instead: the file there, at the captured offset.
+  auto w = load_victim();
+  REQUIRE(w);
+  auto under = all_present(w->capture);
+  under.relocated.emplace(appended, "/sysroot" + appended);
+  REQUIRE(plan::apply_capture(w->planned, w->donor.images, w->capture, under, plan::capture_scope::everything));
+  const auto u = fd_table(w->planned, w->donor.images.fdinfo_name());
+  REQUIRE(u.contains(3));
+  CHECK(file(w->planned, u.at(3).id()).reg().name() == "/sysroot" + appended);
+  CHECK(file(w->planned, u.at(3).id()).reg().pos() == w->capture.fds.at(3).pos);
 }
