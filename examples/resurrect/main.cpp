@@ -37,7 +37,8 @@ struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
   std::string stdio, cwd;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
-       no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false;
+       no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false,
+       force_cpu = false;
 };
 
 necro::resurrect_options resurrect_options_of(const cli_options& o) {
@@ -51,6 +52,7 @@ necro::resurrect_options resurrect_options_of(const cli_options& o) {
           .stdio = o.stdio,
           .cwd = o.cwd,
           .offline = o.offline,
+          .force_cpu = o.force_cpu,
           .method = *necro::write::parse_copy_method(o.method),
           .reflink = !o.no_reflink,
           .durable = !o.no_sync};
@@ -91,7 +93,10 @@ void add_input_options(CLI::App& app, cli_options& o) {
   app.add_flag("--explain", o.explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
   app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
   app.add_flag("--offline", o.offline,
-               "do not check the mapped files on this machine's disk (plan a core from another machine)");
+               "do not check the mapped files on this machine's disk nor its CPU (plan a core from another machine)");
+  app.add_flag("--force-cpu", o.force_cpu,
+               "go on when the dead process may use CPU features this CPU lacks (XSAVE components, HWCAP): "
+               "a warning, and the XSAVE state this CPU lacks is dropped");
 }
 
 void add_write_options(CLI::App& app, cli_options& o) {

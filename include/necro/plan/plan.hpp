@@ -196,6 +196,7 @@ struct resurrection {
   std::vector<default_taken> not_in_core;  ///< donor-less only: the defaults taken
   std::optional<capture_use> capture;      ///< set when a capture at death was applied
   std::vector<relocation> relocations;
+  std::string cpu;  ///< the CPU check's result in words (plan/cpu/cpu_check.hpp); empty: not run
   std::vector<std::string> warnings;
   std::vector<std::string> changes;  ///< human-readable list of fields changed
 };

@@ -35,8 +35,12 @@ struct resurrect_options {
   /// Without a donor: fds 0-2 of the resurrected process ("" is /dev/null)
   /// and its working directory ("" is the captured one, else /).
   std::string stdio, cwd;
-  /// Read nothing of this machine's mapped files (a core from another machine).
+  /// Read nothing of this machine's mapped files (a core from another machine),
+  /// and do not compare the core's CPU features with this machine's.
   bool offline = false;
+  /// Go on when the dead process may use CPU features this CPU lacks (with a
+  /// warning; the xsave state keeps only this CPU's XSAVE components).
+  bool force_cpu = false;
   write::copy_method method = write::copy_method::copy_file_range;
   bool reflink = true;  ///< clone page runs from the core where the file system can
   bool durable = true;  ///< fsync the set before it appears
