@@ -79,14 +79,15 @@ inline std::uint64_t compared_hwcap(const std::string& arch) {
   return ~aarch64_hwcap_evtstrm;
 }
 
+/// HWCAP bit names; one without a name is "bit N" (said after "HWCAP" or "hwcap").
 inline std::vector<std::string> hwcap_names(const std::string& arch, std::uint64_t word) {
-  if (arch == "x86_64") return bit_names(word, x86_64_hwcap_names, "hwcap");
-  return bit_names(word, aarch64_hwcap_names, "hwcap");
+  if (arch == "x86_64") return bit_names(word, x86_64_hwcap_names, "");
+  return bit_names(word, aarch64_hwcap_names, "");
 }
 
 inline std::vector<std::string> hwcap2_names(const std::string& arch, std::uint64_t word) {
-  if (arch == "x86_64") return bit_names(word, x86_64_hwcap2_names, "hwcap2");
-  return bit_names(word, aarch64_hwcap2_names, "hwcap2");
+  if (arch == "x86_64") return bit_names(word, x86_64_hwcap2_names, "");
+  return bit_names(word, aarch64_hwcap2_names, "");
 }
 
 /// "XSAVE features (x87, sse, avx), HWCAP (fpu, ...), HWCAP2 (...), platform x86_64":

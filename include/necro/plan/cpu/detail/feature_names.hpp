@@ -1,7 +1,7 @@
 /// The names the CPU check gives feature bits: XSAVE state components (XCR0
 /// bits), x86-64 AT_HWCAP (CPUID.1:EDX) and AT_HWCAP2 bits, aarch64 AT_HWCAP
 /// and AT_HWCAP2 bits (the words of /proc/cpuinfo's "Features"). A bit
-/// without a name is "xfeature bit N", "hwcap bit N", "hwcap2 bit N".
+/// without a name is "xfeature bit N", or "bit N" of its HWCAP word.
 #ifndef NECRO_PLAN_CPU_DETAIL_FEATURE_NAMES_HPP
 #define NECRO_PLAN_CPU_DETAIL_FEATURE_NAMES_HPP
 #pragma once
@@ -63,12 +63,13 @@ inline constexpr std::array<feature_bit, 32> aarch64_hwcap2_names = {{
     {30, "smefa64"},    {31, "wfxt"},
 }};
 
-/// The name of `bit` in `table`, else "`unknown` bit N".
+/// The name of `bit` in `table`, else "`unknown` bit N" ("bit N" when
+/// `unknown` is empty).
 template <std::size_t N>
 std::string feature_name(const std::array<feature_bit, N>& table, unsigned bit, std::string_view unknown) {
   for (const auto& f : table)
     if (f.bit == bit) return std::string(f.name);
-  return fmt::format("{} bit {}", unknown, bit);
+  return unknown.empty() ? fmt::format("bit {}", bit) : fmt::format("{} bit {}", unknown, bit);
 }
 
 /// The mask of every bit `table` names.
