@@ -38,7 +38,8 @@ struct cli_options {
   std::string stdio, cwd, sysroot, missing_files_as = "/dev/null";
   bool debuginfod = false, no_debuginfod = false;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
-       no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false;
+       no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false,
+       force_cpu = false;
 };
 
 necro::resurrect_options resurrect_options_of(const cli_options& o) {
@@ -55,6 +56,7 @@ necro::resurrect_options resurrect_options_of(const cli_options& o) {
           .sysroot = o.sysroot,
           .debuginfod = o.debuginfod ? std::optional<bool>(true) : o.no_debuginfod ? std::optional<bool>(false) : std::nullopt,
           .missing_files_as = o.missing_files_as,
+          .force_cpu = o.force_cpu,
           .method = *necro::write::parse_copy_method(o.method),
           .reflink = !o.no_reflink,
           .durable = !o.no_sync};
@@ -95,7 +97,7 @@ void add_input_options(CLI::App& app, cli_options& o) {
   app.add_flag("--explain", o.explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
   app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
   app.add_flag("--offline", o.offline,
-               "do not check the mapped files on this machine's disk (plan a core from another machine)");
+               "do not check the mapped files on this machine's disk nor its CPU (plan a core from another machine)");
   app.add_option("--sysroot", o.sysroot,
                  "look each mapped or open file P up as DIR/P first, then P; the first that is the file the process "
                  "ran (same build-id) is used (a core from another machine)")
@@ -108,6 +110,9 @@ void add_input_options(CLI::App& app, cli_options& o) {
                  "without -i: what holds the fd of a captured regular file missing on this machine (\"\": the fd "
                  "is closed)")
       ->capture_default_str();
+  app.add_flag("--force-cpu", o.force_cpu,
+               "go on when the dead process may use CPU features this CPU lacks (XSAVE components, HWCAP): "
+               "a warning, and the XSAVE state this CPU lacks is dropped");
 }
 
 void add_write_options(CLI::App& app, cli_options& o) {

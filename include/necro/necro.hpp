@@ -60,6 +60,7 @@
 #include <necro/plan/address_space/located_files.hpp>
 #include <necro/plan/capture_options.hpp>
 #include <necro/plan/capture.hpp>
+#include <necro/plan/cpu/cpu_check.hpp>
 #include <necro/write/copy_methods.hpp>
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>

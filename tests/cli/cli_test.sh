@@ -66,22 +66,22 @@ case $case in
     id=$(grep '^binary_build_id=' "$data/x86_64/facts.txt" | cut -d= -f2)
     mkdir -p "$work/root$(dirname "$exe")"
     cp "$data/bin/counter" "$work/root$exe"
-    "$tool" -c "$core" --sysroot "$work/root" --explain >"$work/explain.txt" 2>&1 || fail "--sysroot --explain: $(cat "$work/explain.txt")"
+    "$tool" -c "$core" --force-cpu --sysroot "$work/root" --explain >"$work/explain.txt" 2>&1 || fail "--sysroot --explain: $(cat "$work/explain.txt")"
     grep -qF "  $exe: under the sysroot: $work/root$exe" "$work/explain.txt" ||
       fail "--explain does not say the executable is under the sysroot: $(sed -n '/^mapped files/,/^$/p' "$work/explain.txt")"
-    "$tool" -c "$core" --sysroot "$work/root" -o "$work/out" -q 2>"$work/err" || fail "--sysroot: $(cat "$work/err")"
+    "$tool" -c "$core" --force-cpu --sysroot "$work/root" -o "$work/out" -q 2>"$work/err" || fail "--sysroot: $(cat "$work/err")"
     crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$work/root$exe\"" || fail "files.img does not name $work/root$exe"
     # Another build under the sysroot is passed over, with why.
     cp "$data/bin/pool" "$work/root$exe"
     if [[ ! -e $exe ]]; then
-      if "$tool" -c "$core" --sysroot "$work/root" -o "$work/out2" 2>"$work/err"; then fail "a wrong executable was taken"; fi
+      if "$tool" -c "$core" --force-cpu --sysroot "$work/root" -o "$work/out2" 2>"$work/err"; then fail "a wrong executable was taken"; fi
       grep -qF "$exe (build-id $id), the executable (CRIU must open it): $work/root$exe: build-id " "$work/err" ||
         fail "unexpected refusal: $(cat "$work/err")"
       [[ ! -e $work/out2 ]] || fail "the refusal left $work/out2"
     fi
     # Asked for, debuginfod needs servers: the refusal says why none was asked.
     if [[ ! -e $exe ]]; then
-      env -u DEBUGINFOD_URLS "$tool" -c "$core" --sysroot "$work/root" --debuginfod --explain >"$work/err" 2>&1 || true
+      env -u DEBUGINFOD_URLS "$tool" -c "$core" --force-cpu --sysroot "$work/root" --debuginfod --explain >"$work/err" 2>&1 || true
       grep -qF 'debuginfod not asked: DEBUGINFOD_URLS: is not set' "$work/err" ||
         fail "--debuginfod without DEBUGINFOD_URLS: $(cat "$work/err")"
     fi

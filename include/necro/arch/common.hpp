@@ -51,8 +51,8 @@ inline constexpr std::string_view owner_linux = "LINUX";
 /// auxv keys necro reads.
 namespace at {
 inline constexpr std::uint64_t null = 0, phdr = 3, phent = 4, phnum = 5, pagesz = 6, base = 7,
-                               entry = 9, platform = 15, base_platform = 24, random = 25, execfn = 31,
-                               sysinfo_ehdr = 33;
+                               entry = 9, platform = 15, hwcap = 16, base_platform = 24, random = 25,
+                               hwcap2 = 26, execfn = 31, sysinfo_ehdr = 33;
 }
 
 /// Kernel error numbers that the syscall-restart rules look at.

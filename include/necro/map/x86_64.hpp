@@ -148,6 +148,23 @@ struct criu_thread<arch::x86_64> {
     if (has(xf::pkru)) zeros(xs.mutable_pkru(), 2);
   }
 
+  /// Keeps only the XSAVE components in `mask` (the CPU's XCR0): xstate_bv
+  /// masked, the other components' fields emptied, as CRIU's dump on a CPU
+  /// without them writes them (its restore fills a component only when the
+  /// CPU has it and xstate_bv says so).
+  static void keep_xfeatures(pb::user_x86_xsave_entry& xs, std::uint64_t mask) {
+    namespace xf = arch::x86_64_abi::xfeature;
+    xs.set_xstate_bv(xs.xstate_bv() & mask);
+    const auto lacks = [mask](unsigned f) { return !((mask >> f) & 1); };
+    if (lacks(xf::ymm)) xs.clear_ymmh_space();
+    if (lacks(xf::bndregs)) xs.clear_bndreg_state();
+    if (lacks(xf::bndcsr)) xs.clear_bndcsr_state();
+    if (lacks(xf::opmask)) xs.clear_opmask_reg();
+    if (lacks(xf::zmm_hi256)) xs.clear_zmm_upper();
+    if (lacks(xf::hi16_zmm)) xs.clear_hi16_zmm();
+    if (lacks(xf::pkru)) xs.clear_pkru();
+  }
+
   /// Fills the registers of `c` from a thread's notes (`regs`: its general
   /// registers after the restart rule). xsave fields keep the element counts
   /// of the template's image (CRIU sizes them per CPU).

@@ -158,6 +158,7 @@ inline std::string explain(const resurrection& p, bool verbose = false, const pa
     fmt::format_to(it, "resurrection of pid {} without a donor: images synthesized from the core\n", p.pid);
   fmt::format_to(it, "executable {} (build-id {})\n", printable(p.exe_path),
       p.exe_build_id.empty() ? "unknown" : p.exe_build_id);
+  if (!p.cpu.empty()) fmt::format_to(it, "cpu: {}\n", printable(p.cpu));
   explain_threads(it, p);
   fmt::format_to(it, "\naddress space ({} VMAs):\n", p.vmas.size());
   for (const auto& v : p.vmas) {

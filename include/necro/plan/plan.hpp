@@ -199,6 +199,7 @@ struct resurrection {
   /// Where each mapped file is on this machine, one line per object
   /// (place_located_files); empty when nothing was looked up (offline).
   std::vector<std::string> objects;
+  std::string cpu;  ///< the CPU check's result in words (plan/cpu/cpu_check.hpp); empty: not run
   std::vector<std::string> warnings;
   std::vector<std::string> changes;  ///< human-readable list of fields changed
 };

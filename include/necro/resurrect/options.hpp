@@ -36,7 +36,8 @@ struct resurrect_options {
   /// Without a donor: fds 0-2 of the resurrected process ("" is /dev/null)
   /// and its working directory ("" is the captured one, else /).
   std::string stdio, cwd;
-  /// Read nothing of this machine's mapped files (a core from another machine).
+  /// Read nothing of this machine's mapped files (a core from another machine),
+  /// and do not compare the core's CPU features with this machine's.
   bool offline = false;
   /// Look each mapped or open file P up as SYSROOT/P first, then as P (as
   /// gdb's `set sysroot`); empty: P only.
@@ -47,6 +48,9 @@ struct resurrect_options {
   /// Without a donor: what holds the fd of a captured regular file that is
   /// missing on this machine.
   std::string missing_files_as = "/dev/null";
+  /// Go on when the dead process may use CPU features this CPU lacks (with a
+  /// warning; the xsave state keeps only this CPU's XSAVE components).
+  bool force_cpu = false;
   write::copy_method method = write::copy_method::copy_file_range;
   bool reflink = true;  ///< clone page runs from the core where the file system can
   bool durable = true;  ///< fsync the set before it appears

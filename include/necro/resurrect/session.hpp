@@ -24,9 +24,11 @@
 #include <necro/io/file_facts.hpp>
 #include <necro/plan/address_space/located_files.hpp>
 #include <necro/plan/capture.hpp>
+#include <necro/plan/cpu/cpu_check.hpp>
 #include <necro/plan/donorless.hpp>
 #include <necro/plan/explain.hpp>
 #include <necro/plan/resurrection.hpp>
+#include <necro/resurrect/detail/cpu_facts.hpp>
 #include <necro/resurrect/detail/machine_facts.hpp>
 #include <necro/resurrect/inputs.hpp>
 #include <necro/resurrect/options.hpp>
@@ -89,15 +91,34 @@ inline plan::share_modes shares_of(const std::optional<capture_input>& cap) {
   return s;
 }
 
+/// The CPU check (plan/cpu/cpu_check.hpp) of `core` against this machine's
+/// CPU, or none with --offline; the refusal names the core.
+template <class Arch>
+result<plan::cpu_check> check_this_cpu(const elf::core_view<Arch>& core, const resurrect_options& o) {
+  const auto here = o.offline ? std::nullopt : std::optional<plan::cpu_facts>(this_machine_cpu());
+  auto c = plan::check_cpu(plan::core_cpu(core), here, o.force_cpu);
+  if (!c) return fail(error(c.error().code(), o.core.string(), c.error().what()));
+  return c;
+}
+
+/// The CPU check's outcome into the plan: its line for --explain, its
+/// warning, and a forced plan's xsave state cut to this CPU's components.
+inline void apply_cpu_check(plan::resurrection& p, const plan::cpu_check& c) {
+  plan::fit_xsave(p, c);
+  p.cpu = c.line;
+  if (c.warning) p.warnings.insert(p.warnings.begin(), *c.warning);
+}
+
 }  // namespace detail
 
-/// Plans the resurrection of `in`: this machine's facts, the capture, the
-/// donor (without one, synthesized from the core), the plan, completed by the
-/// capture. Reads files; writes nothing.
+/// Plans the resurrection of `in`: the CPU check, this machine's facts, the
+/// capture, the donor (without one, synthesized from the core), the plan,
+/// completed by the capture. Reads files; writes nothing.
 template <class Arch>
 result<session<Arch>> plan_session(inputs<Arch> in, const resurrect_options& o) {
   session<Arch> s{std::move(in), {}, {}, {}, {}, {}};
   auto& core = s.in.core;
+  NECRO_TRY_ASSIGN(const auto cpu, detail::check_this_cpu(core, o));
   auto located = disk::locate_files(core, {.facts = {.offline = o.offline},
                                            .sysroot = o.sysroot,
                                            .debuginfod = o.debuginfod.value_or(!disk::debuginfod_urls().empty())});
@@ -123,6 +144,7 @@ result<session<Arch>> plan_session(inputs<Arch> in, const resurrect_options& o) 
     NECRO_TRY(plan::apply_capture(s.plan, s.donor(), s.capture->capture, s.capture->facts, scope));
   }
   plan::place_located_files(s.plan, s.located, unfound.anonymous);
+  detail::apply_cpu_check(s.plan, cpu);
   s.plan.warnings.insert(s.plan.warnings.begin(), s.in.warnings.begin(), s.in.warnings.end());
   return s;
 }
