@@ -421,8 +421,13 @@ inline void files(field_list& l) {
   const auto new_reg =
       "new entries: plan_address_space (files only the victim mapped, docs/pitfalls.md#victim-only-files), place_ghost";
   l.add(r + ".id", kept(new_reg), set_by(fmt::format("{}{}", synth, shm)));
-  l.add(r + ".name", kept(fmt::format("{}; checked: the executable's must be the core's (plan_address_space)", new_reg)),
-        set_by(fmt::format("{}{}", synth, shm)));
+  const auto located = "; then place_located_files: a file found under --sysroot or fetched from debuginfod is named "
+                       "where it is (disk::locate_files)";
+  l.add(r + ".name",
+        kept(fmt::format("{}; checked: the executable's must be the core's (plan_address_space){}", new_reg, located)),
+        set_by(fmt::format("{}{}{}; a captured file under the sysroot, or --missing-files-as (/dev/null) for one "
+                           "missing (apply_capture)",
+                           synth, shm, located)));
   l.add(r + ".flags", kept(new_reg),
         set_by("synthesize_files: O_RDONLY for mapped files, cwd and root; stdio O_RDONLY (fd 0) and "
                "O_WRONLY|O_APPEND (fds 1, 2), O_LARGEFILE"));
