@@ -35,7 +35,7 @@ using necro::io::printable;
 /// Everything the command line says.
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
-  std::string stdio, cwd;
+  std::string stdio, cwd, exe;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false;
 };
@@ -50,6 +50,7 @@ necro::resurrect_options resurrect_options_of(const cli_options& o) {
           .capture_dir = o.capture_dir,
           .stdio = o.stdio,
           .cwd = o.cwd,
+          .exe = o.exe,
           .offline = o.offline,
           .method = *necro::write::parse_copy_method(o.method),
           .reflink = !o.no_reflink,
@@ -87,6 +88,10 @@ void add_input_options(CLI::App& app, cli_options& o) {
                  "the capture at death to use (necro-catch's CORE.necro/, found beside the core by default): "
                  "without -i the victim's own fds, cwd, rlimits and credentials; with -i its regular files")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--exe", o.exe,
+                 "the dead process's program, for a core without NT_FILE that does not name it (a static program, "
+                 "a qemu-user core); default: AT_EXECFN, then the core's process name. Used only if its ELF headers "
+                 "fit the core");
   app.add_flag("--no-capture", o.no_capture, "do not use the capture found beside the core");
   app.add_flag("--explain", o.explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
   app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
