@@ -540,6 +540,14 @@ victim_setup() {
             set_sysctl vm/max_map_count 200000
             CRIU_TIMEOUT=300
             log "vm.max_map_count was ${OLD_SYSCTL[vm/max_map_count]}; now 200000 (restored on exit)" ;;
+        manymaps-static)
+            # The same linked -static: no NT_FILE and no dynamic linker's list;
+            # only the executable, found by AT_EXECFN and checked against the
+            # core, names its mappings. No data file (no list could name it).
+            BIN="$VICTIMS/manymaps-static"; VICTIM_ARGS=("$OUT" 70000); DONOR_ARGS=("$OUT" 70000); KIND=killed
+            set_sysctl vm/max_map_count 200000
+            CRIU_TIMEOUT=300
+            log "vm.max_map_count was ${OLD_SYSCTL[vm/max_map_count]}; now 200000 (restored on exit)" ;;
         catchme)
             # tests/data/src/catchme.c: one fd of every kind the capture describes.
             BIN="$VICTIMS/catchme"; VICTIM_ARGS=(); KIND=killed ;;
@@ -549,6 +557,7 @@ victim_setup() {
         *) fatal "no victim configuration '$1'" ;;
     esac
     BIN_BASE=${BIN##*/}
+    [ "$BIN_BASE" != manymaps-static ] || BIN_BASE=manymaps # the same program, the same output
 }
 
 # Lines of FILE written after byte OFFSET.
