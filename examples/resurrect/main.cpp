@@ -35,7 +35,7 @@ using necro::io::printable;
 /// Everything the command line says.
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
-  std::string stdio, cwd, sysroot, missing_files_as = "/dev/null";
+  std::string stdio, cwd, exe, sysroot, missing_files_as = "/dev/null";
   bool debuginfod = false, no_debuginfod = false;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false,
@@ -52,6 +52,7 @@ necro::resurrect_options resurrect_options_of(const cli_options& o) {
           .capture_dir = o.capture_dir,
           .stdio = o.stdio,
           .cwd = o.cwd,
+          .exe = o.exe,
           .offline = o.offline,
           .sysroot = o.sysroot,
           .debuginfod = o.debuginfod ? std::optional<bool>(true) : o.no_debuginfod ? std::optional<bool>(false) : std::nullopt,
@@ -93,6 +94,10 @@ void add_input_options(CLI::App& app, cli_options& o) {
                  "the capture at death to use (necro-catch's CORE.necro/, found beside the core by default): "
                  "without -i the victim's own fds, cwd, rlimits and credentials; with -i its regular files")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--exe", o.exe,
+                 "the dead process's program, for a core without NT_FILE that does not name it (a static program, "
+                 "a qemu-user core); default: AT_EXECFN, then the core's process name. Used only if its ELF headers "
+                 "fit the core");
   app.add_flag("--no-capture", o.no_capture, "do not use the capture found beside the core");
   app.add_flag("--explain", o.explain, "print the plan (VMAs, threads, relocations, pages) and write nothing");
   app.add_flag("--inspect", o.inspect, "summarise the core (and the donor images) and write nothing");
@@ -195,8 +200,9 @@ int restore_and_report(const cli_options& o, const std::filesystem::path& criu, 
   if (!o.gdb) return 0;
   std::fflush(stdout);
   const std::string pid = std::to_string(r->pid);
-  // The program's path first, so gdb loads its symbols.
-  std::vector<char*> args{const_cast<char*>("gdb"), const_cast<char*>(plan.exe_path.c_str()),
+  // The program's path first (where it was found), so gdb loads its symbols.
+  const std::string program = necro::plan::restored_exe_path(plan);
+  std::vector<char*> args{const_cast<char*>("gdb"), const_cast<char*>(program.c_str()),
                           const_cast<char*>("-p"), const_cast<char*>(pid.c_str()), nullptr};
   ::execvp("gdb", args.data());
   fmt::print(stderr, "criu-necromancer: cannot run gdb ({}); pid {} is restored and stopped: attach with gdb -p {}\n",

@@ -56,6 +56,7 @@
 #include <necro/plan/explain.hpp>
 #include <necro/plan/address_space/file_mappings_types.hpp>
 #include <necro/plan/address_space/file_mappings.hpp>
+#include <necro/plan/address_space/executable.hpp>
 #include <necro/plan/address_space/build_ids.hpp>
 #include <necro/plan/address_space/located_files.hpp>
 #include <necro/plan/capture_options.hpp>

@@ -9,10 +9,15 @@
 #       pseudo-terminal), zstd (a zstd-compressed core patches to the same
 #       image set as the plain one), aarch64-inspect (--inspect of an aarch64
 #       core), aarch64-nodonor (a donor-less set of an aarch64 core,
-#       crit-decoded), unknown-machine (a core of a machine necro does not
-#       read), sysroot (the executable looked up under --sysroot first; found
-#       nowhere, a refusal naming it and its build-id; --debuginfod without
-#       DEBUGINFOD_URLS is a warning). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
+#       crit-decoded; its program given by --exe), exe-wrong (--exe naming
+#       another architecture's program, a text file, nothing, a directory, a
+#       doctored program: each refused with its reason), exe-found (the
+#       program found without --exe, by pr_fname and by AT_EXECFN), static-x86
+#       (a static x86-64 program's core without NT_FILE), unknown-machine (a
+#       core of a machine necro does not read), sysroot (the executable looked
+#       up under --sysroot first; another build there passed over; found
+#       nowhere, a refusal naming it and its build-id, and why debuginfod was
+#       not asked). BUILD_DATA_DIR holds the fixtures unpacked from .zst.
 set -euo pipefail
 tool=$1 data=$2 case=$3 build_data=${4:-$2}
 core=$data/x86_64/counter.core
@@ -237,13 +242,13 @@ case $case in
   aarch64-nodonor)
     # An aarch64 core without a donor: a complete image set, every image
     # decoded by crit, the registers those of the core. qemu-user writes no
-    # NT_FILE: the build adds the one the kernel would write
-    # (tests/data/add_nt_file.py -> BUILD_DATA_DIR/aarch64/crash.ntfile.core).
+    # NT_FILE, and the static program's headers are not in the core: --exe
+    # names the program, whose headers on disk rebuild its mappings.
     command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
-    acore=$build_data/aarch64/crash.ntfile.core
-    [[ -e $acore ]] || fail "$acore is missing (made by the build with python3)"
+    acore=$data/aarch64/crash.core
+    aexe=$data/bin/crash_aarch64
     qpid=$(grep '^qemu_pid=' "$data/aarch64/facts.txt" | cut -d= -f2)
-    "$tool" -c "$acore" -o "$work/out" --offline >"$work/std"
+    "$tool" -c "$acore" --exe "$aexe" -o "$work/out" >"$work/std"
     grep -q "no NT_ARM_TLS in the core" "$work/std" || fail "no warning about the missing TLS: $(cat "$work/std")"
     decode_all "$work/out"
     for want in inventory.img pstree.img files.img "core-$qpid.img" "fs-$qpid.img" "ids-$qpid.img" "mm-$qpid.img" \
@@ -258,11 +263,131 @@ case $case in
     [[ -n $pc ]] || fail "--inspect shows no registers"
     grep -q "\"pc\": $((pc))," "$work/core-$qpid.img.json" || fail "core image pc is not the core's $pc"
     grep -q "\"sp\": $((sp))," "$work/core-$qpid.img.json" || fail "core image sp is not the core's $sp"
-    "$tool" -c "$acore" --explain --offline >"$work/explain.txt" || fail "--explain without a donor failed"
+    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$(realpath "$aexe")\"" ||
+      fail "files.img does not name the program"
+    "$tool" -c "$acore" --exe "$aexe" --explain >"$work/explain.txt" || fail "--explain without a donor failed"
     grep -q '^not in the core' "$work/explain.txt" || fail "--explain has no 'not in the core' section"
     grep -q "thread $qpid" "$work/explain.txt" || fail "--explain does not list thread $qpid"
+    grep -q "^executable: $(realpath "$aexe") (from --exe), load bias 0x0: its ELF headers on disk fit the core" \
+      "$work/explain.txt" || fail "--explain does not say where the executable came from"
+    grep -q "^file mappings rebuilt: .*3 mappings of 1 objects were rebuilt from the executable's program headers" \
+      "$work/explain.txt" || fail "--explain does not say the mappings were rebuilt"
     [[ ! -e $work/explain-out ]] || fail "--explain wrote something"
     echo "crit decoded $n images of the aarch64 set; pc $pc sp $sp"
+    ;;
+  exe-wrong)
+    # --exe naming what is not the core's program: one line naming the file
+    # and why, exit 1, nothing written; never a crash.
+    acore=$data/aarch64/crash.core
+    refused() { # refused NAME EXPECTED ARGS...: the CLI refuses, saying EXPECTED
+      local name=$1 want=$2 rc=0
+      shift 2
+      "$tool" -c "$acore" -o "$work/out-$name" "$@" >"$work/std" 2>"$work/err" || rc=$?
+      ((rc == 1)) || fail "$name: exit status $rc, not 1: $(cat "$work/err")"
+      grep -qF -- "$want" "$work/err" || fail "$name: unexpected message: $(cat "$work/err")"
+      [[ $(wc -l <"$work/err") -eq 1 ]] || fail "$name: the error is not one line: $(cat "$work/err")"
+      [[ ! -e $work/out-$name ]] || fail "$name: a refused core left $work/out-$name"
+    }
+    # Another architecture's program.
+    refused x86 "$data/bin/counter (--exe): an x86_64 program (e_machine 62), the core is aarch64's (183)" \
+      --exe "$data/bin/counter"
+    # Not ELF, missing, a directory, empty.
+    refused text "facts.txt (--exe): " --exe "$data/aarch64/facts.txt"
+    grep -q "bad ELF magic\|not an ELF\|ELF magic" "$work/err" || fail "text: $(cat "$work/err")"
+    refused missing "$work/no-such-program (--exe): not found on this machine" --exe "$work/no-such-program"
+    refused directory "$data/bin (--exe): not a regular file" --exe "$data/bin"
+    : >"$work/empty"
+    refused empty "$work/empty (--exe): " --exe "$work/empty"
+    # The right program with its headers changed (entry point moved): rejected, saying which check failed.
+    cp "$data/bin/crash_aarch64" "$work/crash_aarch64"
+    printf '\x90' | dd of="$work/crash_aarch64" bs=1 seek=24 conv=notrunc status=none
+    refused entry "$work/crash_aarch64 (--exe): its entry point 0x400590 is not AT_ENTRY 0x400580" \
+      --exe "$work/crash_aarch64"
+    # Without --exe, every candidate is named with its reason, and --exe suggested
+    # (AT_EXECFN's program is not here, unless make-fixtures.sh left it).
+    if [[ ! -e /tmp/necro-fixture/crash_aarch64 ]]; then
+      mkdir "$work/nothing"
+      (cd "$work/nothing" && refused none "/tmp/necro-fixture/crash_aarch64 (AT_EXECFN): not found on this machine; crash_aarch64 (NT_PRPSINFO pr_fname): not found on this machine; name the program with --exe PATH")
+    fi
+    echo "exe-wrong: every wrong --exe refused with its reason"
+    ;;
+  exe-found)
+    # Without --exe: the program is found by its name in the core. pr_fname
+    # (a bare name) from the working directory; AT_EXECFN
+    # (/tmp/necro-fixture/crash_aarch64) in a mount namespace with a /tmp of
+    # its own, which needs root (else that half is skipped).
+    command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
+    acore=$(realpath "$data/aarch64/crash.core")
+    mkdir "$work/cwd"
+    cp "$data/bin/crash_aarch64" "$work/cwd/crash_aarch64"
+    if [[ ! -e /tmp/necro-fixture/crash_aarch64 ]]; then
+      (cd "$work/cwd" && "$tool" -c "$acore" --explain >"$work/fname.txt") || fail "not found from pr_fname"
+      grep -q "^executable: $work/cwd/crash_aarch64 (from NT_PRPSINFO pr_fname), load bias 0x0" "$work/fname.txt" ||
+        fail "--explain: $(head -n 3 "$work/fname.txt")"
+      grep -q "^  rejected /tmp/necro-fixture/crash_aarch64 (AT_EXECFN): not found on this machine" "$work/fname.txt" ||
+        fail "--explain does not name the rejected AT_EXECFN"
+    fi
+    if ! unshare --mount --propagation private true 2>/dev/null; then
+      echo "exe-found: pr_fname checked; AT_EXECFN skipped (no mount namespace: not root)"
+      exit 0
+    fi
+    case $(realpath "$tool")/$acore/$(realpath "$data")/ in /tmp/*) echo "exe-found: the build or the data are under /tmp: AT_EXECFN skipped"; exit 0 ;; esac
+    # shellcheck disable=SC2016
+    unshare --mount --propagation private bash -c '
+      set -e
+      mount -t tmpfs tmpfs /tmp
+      mkdir /tmp/necro-fixture
+      cp "$2" /tmp/necro-fixture/crash_aarch64
+      "$1" -c "$3" --explain
+      "$1" -c "$3" -o /tmp/set --no-sync -q
+      for img in /tmp/set/*.img; do
+        case $img in */pages-*) continue ;; esac
+        crit decode -i "$img" -o /dev/null
+        echo "decoded $img"
+      done
+      crit decode -i /tmp/set/files.img
+    ' execfn "$(realpath "$tool")" "$(realpath "$data/bin/crash_aarch64")" "$acore" >"$work/std" 2>"$work/err" ||
+      fail "AT_EXECFN: $(cat "$work/err")"
+    grep -q "^executable: /tmp/necro-fixture/crash_aarch64 (from AT_EXECFN), load bias 0x0" "$work/std" ||
+      fail "--explain: $(head -n 3 "$work/std")"
+    [[ $(grep -c '^decoded ' "$work/std") -ge 8 ]] || fail "crit decoded $(grep -c '^decoded ' "$work/std") images"
+    grep -q '"name": "/tmp/necro-fixture/crash_aarch64"' "$work/std" || fail "files.img does not name the program"
+    echo "exe-found: the program found by pr_fname and by AT_EXECFN; crit decoded the set"
+    ;;
+  static-x86)
+    # A static x86-64 program's core without NT_FILE (too many VMAs) and
+    # without a dynamic linker's list: a donor-less set, crit-decoded, its
+    # mappings rebuilt from the program named by --exe.
+    command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
+    score=$data/x86_64/manymaps-static.core.zst
+    sexe=$(realpath "$data/bin/manymaps-static")
+    facts=$data/x86_64/manymaps-static.facts.txt
+    pid=$(grep '^victim_pid=' "$facts" | cut -d= -f2)
+    "$tool" -c "$score" --exe "$sexe" --no-capture --explain >"$work/explain.txt" || fail "--explain failed"
+    grep -q "^executable: $sexe (from --exe), load bias 0x0: its ELF headers on disk fit the core" "$work/explain.txt" ||
+      fail "--explain: $(head -n 3 "$work/explain.txt")"
+    grep -q "^file mappings rebuilt: .*5 mappings of 1 objects were rebuilt from the executable's program headers (no dynamic linker's list: a static program)" \
+      "$work/explain.txt" || fail "--explain does not say the mappings were rebuilt from the program"
+    grep -q "^  $sexe at bias 0x0: 5 mappings, build-id $(grep '^build_id=' "$facts" | cut -d= -f2)" "$work/explain.txt" ||
+      fail "--explain: $(grep ' at bias ' "$work/explain.txt")"
+    # The victim's maps lines of the program, as the set has them.
+    for k in $(seq 0 $(($(grep '^victim_map_count=' "$facts" | cut -d= -f2) - 1))); do
+      read -r range perms off _ < <(grep "^victim_map_$k=" "$facts" | cut -d= -f2)
+      start=$((16#${range%-*})) end=$((16#${range#*-}))
+      grep -Eq "^  0x0*$(printf '%x' $start)-0x0*$(printf '%x' $end) ${perms%p} $sexe( \+0x$(printf '%x' $((16#$off))))?\$" \
+        "$work/explain.txt" || fail "no VMA for the maps line $range $perms $off"
+    done
+    "$tool" -c "$score" --exe "$sexe" --no-capture -o "$work/out" --no-sync -q || fail "the set was not written"
+    decode_all "$work/out"
+    ((n >= 9)) || fail "only $n images"
+    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$sexe\"" || fail "files.img does not name the program"
+    [[ -e $work/out/core-$pid.img ]] || fail "no core-$pid.img"
+    # The wrong program: the dynamic manymaps is refused, naming why.
+    if "$tool" -c "$score" --exe "$data/bin/manymaps" --no-capture --explain >/dev/null 2>"$work/err"; then
+      fail "the dynamic manymaps was taken for the static one"
+    fi
+    grep -q "(--exe): " "$work/err" || fail "unexpected message: $(cat "$work/err")"
+    echo "static-x86: crit decoded $n images; $(grep -c "$sexe" "$work/explain.txt") lines name the program"
     ;;
   unknown-machine)
     # Another machine (EM_ARM, 40): one line naming the value and what necro reads.

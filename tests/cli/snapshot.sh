@@ -12,7 +12,8 @@
 # What a donor-less set takes from this machine is held fixed, so the manifest
 # is the same on every machine: each run is in a new pid namespace (no pid of
 # a fixture's victim is taken there), with an empty /tmp/necro-fixture (where
-# tests/data/make-fixtures.sh ran the victims: no path a capture names exists),
+# tests/data/make-fixtures.sh ran the victims: no path a capture names exists;
+# for a core that names its program only by AT_EXECFN, that program alone),
 # as root with no capabilities (CapEff and CapBnd empty; root, so the clone
 # may sit in a directory only root reads), with the same rlimits.
 # That needs root; as another user the test reports itself skipped (77).
@@ -46,17 +47,32 @@ limits=(--cpu=unlimited --fsize=unlimited --data=unlimited --stack=8388608 --cor
 prlimit "${limits[@]}" true ||
   { echo "snapshot: cannot set the fixed rlimits (a hard limit below them here?): ${limits[*]}" >&2; exit 1; }
 
+# What the fixed environment has at /tmp/necro-fixture: an empty tmpfs or,
+# with PLACE=SRC:NAME, one holding the program SRC as NAME, where its core's
+# AT_EXECFN says it ran. The directory is made here when it is missing (and
+# removed at the end): the tmpfs is mounted only in each run's namespace.
+# shellcheck disable=SC2016
+place_fixture='f=/tmp/necro-fixture
+mount -t tmpfs tmpfs "$f"
+if [[ -n ${PLACE:-} ]]; then cp "${PLACE%%:*}" "$f/${PLACE#*:}" && chmod 0755 "$f/${PLACE#*:}"; fi'
+made_fixture_dir=
+if [[ ! -e /tmp/necro-fixture ]]; then
+  mkdir -m 0755 /tmp/necro-fixture
+  made_fixture_dir=/tmp/necro-fixture
+fi
+trap 'rm -rf "$work"; [[ -z $made_fixture_dir ]] || rmdir "$made_fixture_dir"' EXIT
+
 # run CASE ARGS...: criu-necromancer ARGS in the fixed environment, from
 # inside $out/CASE (so -o takes a relative path); its stdout, stderr and exit
 # status are kept beside what it wrote.
 run() {
-  local name=$1
+  local name=$1 place=$place_fixture
   shift
   mkdir -m 1777 "$out/$name"
   local rc=0
   (cd "$out/$name" &&
     unshare --pid --fork --mount --mount-proc --propagation private \
-      bash -c 'f=/tmp/necro-fixture; if [[ -d $f ]]; then mount -t tmpfs tmpfs "$f"; fi; exec "$@"' snapshot \
+      bash -c "$place"'; exec "$@"' snapshot \
       prlimit "${limits[@]}" -- \
       setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all \
       "$tool" "$@" >stdout 2>stderr) || rc=$?
@@ -104,14 +120,27 @@ run catch-capture -c "$x/catch.core.zst" --capture "$x/catch.capture" -o images 
 run catch-capture-explain -c "$x/catch.core.zst" --capture "$x/catch.capture" --explain -v --offline
 run catch-nocapture -c "$x/catch.core.zst" --no-capture -o images "${common[@]}"
 
-# aarch64: qemu-user's core as written (refused: no NT_FILE) and with NT_FILE added.
+# aarch64: qemu-user's core as written: no NT_FILE, and the static program's
+# headers are not in it. Refused with --offline (no file is read), and where
+# no candidate for the program is found (each one named); with the program
+# where AT_EXECFN says it ran, or given by --exe, its mappings are rebuilt from
+# its headers on disk. Without --offline: the program is the one file read.
 a=$data/aarch64
+own=(--no-reflink --no-sync --progress never)
 run aarch64-inspect -c "$a/crash.core" --inspect --offline
 run aarch64-raw-nodonor -c "$a/crash.core" -o images "${common[@]}"
-if [[ -f $build_data/aarch64/crash.ntfile.core ]]; then
-  run aarch64-nodonor -c "$build_data/aarch64/crash.ntfile.core" -o images "${common[@]}"
-  run aarch64-nodonor-explain -c "$build_data/aarch64/crash.ntfile.core" --explain -v --offline
-fi
+run aarch64-raw-notfound -c "$a/crash.core" -o images "${own[@]}"
+PLACE=$data/bin/crash_aarch64:crash_aarch64 run aarch64-nodonor -c "$a/crash.core" -o images "${own[@]}"
+PLACE=$data/bin/crash_aarch64:crash_aarch64 run aarch64-nodonor-explain -c "$a/crash.core" --explain -v
+run aarch64-exe-explain -c "$a/crash.core" --exe "$data/bin/crash_aarch64" --explain
+run aarch64-wrong-exe -c "$a/crash.core" --exe "$data/bin/counter" -o images "${own[@]}"
+
+# A static x86-64 program's core without NT_FILE (too many VMAs) and without
+# a dynamic linker's list: the program where AT_EXECFN says it ran.
+PLACE=$data/bin/manymaps-static:manymaps-static \
+  run manymaps-static-nodonor -c "$x/manymaps-static.core.zst" -o images --no-capture "${own[@]}"
+PLACE=$data/bin/manymaps-static:manymaps-static \
+  run manymaps-static-nodonor-explain -c "$x/manymaps-static.core.zst" --explain --no-capture
 
 # Refusals: a donor of another program, one of another architecture.
 run wrong-donor -c "$x/counter.core" -i "$x/pool.donor" -o images "${common[@]}"

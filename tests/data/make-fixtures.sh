@@ -42,6 +42,13 @@
 #   x86_64/manymaps.donor/*.img  CRIU 4.x images of a DONOR run with 64 regions
 #   x86_64/manymaps.facts.txt    the victim's /proc/PID/maps file mappings and
 #                                each mapped object's PT_LOADs and build-id
+#   bin/manymaps-static          x86-64 static build of ../e2e/victims/manymaps.c
+#                                (-DMANYMAPS_STATIC: it loads no library)
+#   x86_64/manymaps-static.core.zst  ELF core of it with 65 600 regions: no
+#                                NT_FILE, no dynamic linker's list, and (filter
+#                                0x33) of the executable only its first page
+#   x86_64/manymaps-static.facts.txt  the program's path, its PT_LOADs, entry,
+#                                build-id and the victim's maps lines of it
 #   bin/catchme                  x86-64 dynamic build of src/catchme.c
 #   x86_64/catch.capture/        what necro-catch (the core_pattern helper; path
 #                                in NECRO_CATCH) wrote beside the core of a
@@ -50,7 +57,8 @@
 #   x86_64/catch.core.zst        that core (zstd)
 #   x86_64/catch.facts.txt       the victim's own fd listing, ports, pid
 #
-# Usage: make-fixtures.sh [counter] [pool] [shmem] [epoll] [aarch64] [titles] [norandom] [manymaps] [capture]
+# Usage: make-fixtures.sh [counter] [pool] [shmem] [epoll] [aarch64] [titles] [norandom] [manymaps]
+#                         [manymaps-static] [capture]
 # With no argument every fixture set is regenerated; otherwise only the named
 # ones (the others are left untouched), e.g. `make-fixtures.sh pool`.
 #
@@ -84,14 +92,14 @@ die() { printf 'make-fixtures.sh: error: %s\n' "$*" >&2; exit 1; }
 DATA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # ---------------------------------------------------------------- selection
-ALL_SETS=(counter pool shmem epoll aarch64 titles norandom manymaps capture)
+ALL_SETS=(counter pool shmem epoll aarch64 titles norandom manymaps manymaps-static capture)
 SETS=()
 if [ "$#" -eq 0 ]; then
     SETS=("${ALL_SETS[@]}")
 else
     for arg in "$@"; do
         case $arg in
-        counter | pool | shmem | epoll | aarch64 | titles | norandom | manymaps | capture) SETS+=("$arg") ;;
+        counter | pool | shmem | epoll | aarch64 | titles | norandom | manymaps | manymaps-static | capture) SETS+=("$arg") ;;
         all) SETS=("${ALL_SETS[@]}") ;;
         -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
         *) die "unknown fixture set '$arg' (expected: ${ALL_SETS[*]} or all)" ;;
@@ -111,6 +119,7 @@ want shmem && TOOLS+=(zstd)
 want epoll && TOOLS+=(zstd)
 want norandom && TOOLS+=(zstd setarch)
 want manymaps && TOOLS+=(zstd)
+want manymaps-static && TOOLS+=(zstd)
 want capture && TOOLS+=(zstd)
 for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null || die "required tool '$tool' not found in PATH"
@@ -922,6 +931,70 @@ if want manymaps; then
         core_counts "$MM_CORE" | sed 's/^/core_/'
         donor_facts "$DATA/x86_64/manymaps.donor" "$DONOR_PID"
     } > "$DATA/x86_64/manymaps.facts.txt"
+    printf '%s\n' "$OLD_MAX_MAP_COUNT" > /proc/sys/vm/max_map_count
+    OLD_MAX_MAP_COUNT=
+fi
+
+# ================================================================ x86_64 manymaps-static
+# The same program linked -static: a core without NT_FILE (too many VMAs)
+# and without a dynamic linker's list, so that only the executable's own
+# headers, found on disk by AT_EXECFN, prpsinfo or --exe, name its mappings.
+# Filter 0x33 dumps of the executable only the page with its ELF header.
+# No donor: the tests resurrect it donor-less.
+if want manymaps-static; then
+    SBIN="$DATA/bin/manymaps-static"
+    XSBIN="$FIX/manymaps-static"
+    log "building x86-64 manymaps-static (-static, -O1 -g)"
+    run mkdir -p "$DATA/bin" "$DATA/x86_64"
+    run cp "$DATA/../e2e/victims/manymaps.c" "$FIX/src/manymaps.c"
+    (cd "$FIX" && run gcc -O1 -g -Wall -Wextra -static -DMANYMAPS_STATIC -o manymaps-static src/manymaps.c)
+    run cp "$XSBIN" "$SBIN"
+    rm -f "$DATA/x86_64/manymaps-static.core.zst" "$DATA/x86_64/manymaps-static.facts.txt" "$FIX/manymaps-static.out"
+    OLD_MAX_MAP_COUNT=$(cat /proc/sys/vm/max_map_count)
+    log "vm.max_map_count was $OLD_MAX_MAP_COUNT; raising it to 200000 (restored on exit)"
+    printf '%s\n' 200000 > /proc/sys/vm/max_map_count
+
+    log "MANYMAPS-STATIC VICTIM: 65600 regions, coredump_filter=0x33"
+    LAUNCH_FILTER=0x33 launch "$FIX" "$XSBIN" "$FIX/manymaps-static.out" 65600
+    MS_PID=$LAUNCHED_PID
+    for _ in $(seq 100); do grep -q '^ready ' "$FIX/manymaps-static.out" 2>/dev/null && break; sleep 0.05; done
+    grep -q '^ready ' "$FIX/manymaps-static.out" || die "the manymaps-static victim did not get ready"
+    MS_MAPS=$(cat "/proc/$MS_PID/maps")
+    sleep 0.2 # a few ticks: counter > 0
+    run kill -QUIT "$MS_PID"
+    reap "$MS_PID"
+    [ "$WAIT_STATUS" -eq $((128 + 3)) ] || die "manymaps-static victim exit status $WAIT_STATUS, expected 131 (SIGQUIT)"
+    MS_CORE="$SCRATCH/core.$MS_PID"
+    [ -s "$MS_CORE" ] || die "no core at $MS_CORE"
+    readelf -nW "$MS_CORE" | grep -q NT_FILE && die "the manymaps-static core has an NT_FILE note: too few VMAs?"
+    run zstd -q -19 "$MS_CORE" -o "$DATA/x86_64/manymaps-static.core.zst"
+    chmod 0644 "$DATA/x86_64/manymaps-static.core.zst"
+    {
+        echo "# Generated by tests/data/make-fixtures.sh - do not edit."
+        echo "# x86_64/manymaps-static.core.zst: a static program's core without NT_FILE."
+        echo "# victim_map_<k>: the victim's /proc/PID/maps lines that name a file;"
+        echo "# load_<k>: the program's PT_LOADs (readelf -lW: offset vaddr filesz memsz flags, hex)."
+        echo "binary=$XSBIN"
+        echo "binary_copy=bin/manymaps-static"
+        echo "build_id=$(readelf -nW "$SBIN" | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p' | head -n1)"
+        echo "entry=$(readelf -hW "$SBIN" | sed -n 's/^ *Entry point address: *//p')"
+        echo "victim_pid=$MS_PID"
+        echo "victim_maps_lines=$(wc -l <<<"$MS_MAPS")"
+        echo "last_counter=$(grep -v '^ready' "$FIX/manymaps-static.out" | tail -n1)"
+        k=0
+        while read -r line; do
+            echo "victim_map_$k=$line"
+            k=$((k + 1))
+        done < <(awk '$6 ~ /^\// { print $1, $2, $3, $6 }' <<<"$MS_MAPS")
+        echo "victim_map_count=$k"
+        j=0
+        while read -r off vaddr filesz memsz flags; do
+            echo "load_${j}=$off $vaddr $filesz $memsz $flags"
+            j=$((j + 1))
+        done < <(readelf -lW "$SBIN" | awk '$1 == "LOAD" { f = $7; if ($8 != "" && $8 !~ /^0x/) f = f $8; print $2, $3, $5, $6, f }')
+        echo "load_count=$j"
+        core_counts "$MS_CORE" | sed 's/^/core_/'
+    } > "$DATA/x86_64/manymaps-static.facts.txt"
     printf '%s\n' "$OLD_MAX_MAP_COUNT" > /proc/sys/vm/max_map_count
     OLD_MAX_MAP_COUNT=
 fi

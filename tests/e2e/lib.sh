@@ -543,6 +543,14 @@ victim_setup() {
         libcounter)
             # remote.sh installs it (and its library) in WORK/opt/necro-remote first.
             BIN="$WORK/opt/necro-remote/bin/libcounter"; VICTIM_ARGS=("$OUT"); KIND=killed ;;
+        manymaps-static)
+            # The same linked -static: no NT_FILE and no dynamic linker's list;
+            # only the executable, found by AT_EXECFN and checked against the
+            # core, names its mappings. No data file (no list could name it).
+            BIN="$VICTIMS/manymaps-static"; VICTIM_ARGS=("$OUT" 70000); DONOR_ARGS=("$OUT" 70000); KIND=killed
+            set_sysctl vm/max_map_count 200000
+            CRIU_TIMEOUT=300
+            log "vm.max_map_count was ${OLD_SYSCTL[vm/max_map_count]}; now 200000 (restored on exit)" ;;
         catchme)
             # tests/data/src/catchme.c: one fd of every kind the capture describes.
             BIN="$VICTIMS/catchme"; VICTIM_ARGS=(); KIND=killed ;;
@@ -552,6 +560,7 @@ victim_setup() {
         *) fatal "no victim configuration '$1'" ;;
     esac
     BIN_BASE=${BIN##*/}
+    [ "$BIN_BASE" != manymaps-static ] || BIN_BASE=manymaps # the same program, the same output
 }
 
 # Lines of FILE written after byte OFFSET.

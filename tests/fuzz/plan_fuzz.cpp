@@ -1,5 +1,6 @@
 // libFuzzer target: what criu-necromancer runs on a hostile core once it
-// parses (necro::read_inputs + necro::plan_session, offline, no capture),
+// parses (necro::read_inputs + necro::plan_session, offline, no capture; a
+// core without NT_FILE also with --exe, its executable checked against it),
 // against the real fixture donor (tests/data/x86_64/counter.donor) and
 // without a donor (the donor synthesized from the same core), then
 // --explain's report: the address space, the executable and stack walks, the relocations,
@@ -27,6 +28,9 @@
 
 #ifndef NECRO_FUZZ_DONOR
 #error "NECRO_FUZZ_DONOR must name the fixture donor directory (tests/fuzz/CMakeLists.txt)"
+#endif
+#ifndef NECRO_FUZZ_EXE
+#error "NECRO_FUZZ_EXE must name a fixture program (tests/fuzz/CMakeLists.txt)"
 #endif
 
 namespace {
@@ -66,14 +70,19 @@ void check_plan(const necro::plan::resurrection& p, std::size_t size) {
 }
 
 /// The CLI's planning of `bytes` with `donor` (none: synthesized); a refusal
-/// must say why.
-void plan_as_the_cli(const necro::io::byte_view& bytes, std::optional<necro::criu::image_set> donor) {
+/// must say why. With `exe`, a core without NT_FILE is planned as with
+/// `--exe EXE` (not offline: the program's headers are read from disk and
+/// checked against the hostile core, plan/address_space/executable.hpp).
+void plan_as_the_cli(const necro::io::byte_view& bytes, std::optional<necro::criu::image_set> donor,
+                     const char* exe = nullptr) {
   auto core = necro::elf::core_view<necro::arch::x86_64>::parse(bytes);
   if (!core) return;
+  if (exe && core->process().nt_file) return;
   necro::resurrect_options o;
   o.core = "fuzz.core";
   o.capture = necro::capture_choice::none;
-  o.offline = true;
+  o.offline = exe == nullptr;
+  if (exe) o.exe = exe;
   auto in = necro::read_inputs(std::move(*core), std::move(donor), o);
   if (!in) return check(!in.error().message().empty());
   auto s = necro::plan_session(std::move(*in), o);
@@ -91,5 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   plan_as_the_cli(whole, donor());
   // Without a donor: the synthetic donor is built from the same hostile core.
   plan_as_the_cli(whole, std::nullopt);
+  // A core without NT_FILE, its program given: the static fixture program.
+  plan_as_the_cli(whole, std::nullopt, NECRO_FUZZ_EXE);
   return 0;
 }

@@ -1,5 +1,6 @@
 /// necro::disk::read_object_files: what the disk says now about the objects a
-/// dead process had loaded (the names of its link_map, or its AT_EXECFN): the
+/// dead process had loaded (the names of its link_map, or its AT_EXECFN; under
+/// a sysroot first): the
 /// canonical path (symlinks resolved, as the kernel's NT_FILE names files),
 /// size and mode, and the ELF layout (PT_LOADs, build-id). Gathered before
 /// planning, so that plan::rebuild_file_mappings itself does no I/O.
@@ -11,6 +12,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,14 +70,25 @@ inline object_file read_object_file(const std::string& name) {
   return o;
 }
 
-/// read_object_file for each name (duplicates read once).
+/// read_object_file of SYSROOT/`name` when it is there (`name` absolute, a
+/// sysroot given: a core from another machine, as gdb's `set sysroot`), else
+/// of `name`.
+inline object_file read_object_file(const std::string& name, const std::filesystem::path& sysroot) {
+  if (!sysroot.empty() && !name.empty() && name.front() == '/') {
+    auto o = read_object_file((sysroot / std::filesystem::path(name).relative_path()).string());
+    if (!o.canonical.empty()) return o;
+  }
+  return read_object_file(name);
+}
+
+/// read_object_file for each name (duplicates read once), under `sysroot` first.
 template <class Names>
-object_files read_object_files(const Names& names) {
+object_files read_object_files(const Names& names, const std::filesystem::path& sysroot = {}) {
   object_files out;
   for (const auto& n : names) {
     std::string name(n);
     if (out.find(name) != out.end()) continue;
-    auto o = read_object_file(name);
+    auto o = read_object_file(name, sysroot);
     out.emplace(std::move(name), std::move(o));
   }
   return out;

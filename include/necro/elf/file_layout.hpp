@@ -1,7 +1,8 @@
 /// necro::elf::read_file_layout: what an ELF64 little-endian file (a program
-/// or shared object, given as its bytes) tells its loader: its type, entry
-/// point, PT_LOAD program headers and GNU build-id. Bounds-checked and capped;
-/// nothing is copied but the program headers.
+/// or shared object, given as its bytes) tells its loader: its type, machine,
+/// entry point, where its program headers are, its PT_LOAD program headers
+/// and GNU build-id. Bounds-checked and capped; nothing is copied but the
+/// program headers.
 #ifndef NECRO_ELF_FILE_LAYOUT_HPP
 #define NECRO_ELF_FILE_LAYOUT_HPP
 #pragma once
@@ -26,7 +27,10 @@ namespace necro::elf {
 /// A loader-visible summary of an ELF file.
 struct file_layout {
   std::uint16_t type = 0;             ///< ET_EXEC or ET_DYN
+  std::uint16_t machine = 0;          ///< e_machine
   std::uint64_t entry = 0;            ///< e_entry
+  std::uint64_t phoff = 0;            ///< e_phoff: where the program headers are in the file
+  std::uint16_t phnum = 0;            ///< e_phnum (every type, not only PT_LOAD)
   std::vector<phdr64> loads;          ///< PT_LOAD program headers, in file order
   std::optional<std::string> build_id;  ///< lower-case hex
 };
@@ -47,7 +51,10 @@ inline result<file_layout> read_file_layout(const io::byte_view& file) {
                    file.sub(eh.phoff, std::uint64_t{eh.phnum} * sizeof(phdr64), "program header table"));
   file_layout out;
   out.type = eh.type;
+  out.machine = eh.machine;
   out.entry = eh.entry;
+  out.phoff = eh.phoff;
+  out.phnum = eh.phnum;
   for (std::uint64_t i = 0; i < eh.phnum; ++i) {
     NECRO_TRY_ASSIGN(const phdr64 ph, table.load<phdr64>(i * sizeof(phdr64), "program header"));
     if (ph.type == arch::elfc::pt_load) out.loads.push_back(ph);

@@ -1,5 +1,6 @@
 /// The inputs of a resurrection, read and checked: the core (decompressed
-/// when it is a .zst, its file mappings rebuilt when it has no NT_FILE) and
+/// when it is a .zst, its file mappings rebuilt when it has no NT_FILE, from
+/// its executable, found and checked, and the dynamic linker's list) and
 /// the donor's images. `open_core()`, `load_donor()`, `read_inputs()`.
 #ifndef NECRO_RESURRECT_INPUTS_HPP
 #define NECRO_RESURRECT_INPUTS_HPP
@@ -21,6 +22,7 @@
 #include <necro/io/error.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/io/zstd_file.hpp>
+#include <necro/plan/address_space/executable.hpp>
 #include <necro/plan/address_space/file_mappings.hpp>
 #include <necro/plan/resurrection.hpp>
 #include <necro/resurrect/options.hpp>
@@ -67,35 +69,67 @@ struct inputs {
 
 namespace detail {
 
-/// A core without NT_FILE (the kernel leaves it out past
-/// kernel.core_file_note_size_limit): its file mappings are rebuilt from the
-/// executable and the dynamic linker's link_map, with the objects' program
-/// headers read from disk. Returns the report ("" when the core has NT_FILE).
+/// The executable of a core without NT_FILE, from its candidates
+/// (plan::exe_candidates: --exe, else AT_EXECFN, the donor's, NT_PRPSINFO),
+/// read from disk (under `sysroot` first) and checked against the core
+/// (plan::choose_executable).
+/// `link_map_problem`: why the dynamic linker's list could not be read ("" when
+/// it could), said with the refusal.
 template <class Arch>
-result<std::string> rebuild_mappings(elf::core_view<Arch>& core, const criu::image_set* donor, bool offline,
-                                     std::vector<std::string>& warnings) {
+result<plan::chosen_executable> find_executable(const elf::core_view<Arch>& core, const std::string& exe,
+                                                const criu::image_set* donor, const std::string& link_map_problem,
+                                                const std::filesystem::path& sysroot, disk::object_files& objects) {
+  std::string donor_exe;
+  if (donor)
+    if (const auto* f = donor->reg_file(donor->mm().exe_file_id())) donor_exe = f->name();
+  const auto candidates = plan::exe_candidates(core, exe, donor_exe);
+  for (const auto& c : candidates)
+    if (objects.find(c.path) == objects.end()) objects.emplace(c.path, disk::read_object_file(c.path, sysroot));
+  auto chosen = plan::choose_executable(core, candidates, objects);
+  if (chosen) return chosen;
+  auto e = chosen.error();
+  if (!link_map_problem.empty()) e.prefix(fmt::format("no NT_FILE, and {}; ", link_map_problem));
+  else e.prefix("no NT_FILE; ");
+  return fail(error(e.code(), e.path(), e.what() + (exe.empty() ? "; name the program with --exe PATH" : "")));
+}
+
+/// A core without NT_FILE (the kernel leaves it out past
+/// kernel.core_file_note_size_limit; qemu-user never writes it): its file
+/// mappings are rebuilt from the executable (find_executable) and the dynamic
+/// linker's link_map when there is one (a static program has none, and a
+/// core may lack the executable's program headers that lead to it), with the
+/// objects' program headers read from disk. Returns the report ("" when the
+/// core has NT_FILE).
+template <class Arch>
+result<std::string> rebuild_mappings(elf::core_view<Arch>& core, const criu::image_set* donor,
+                                     const resurrect_options& o, std::vector<std::string>& warnings) {
   if (core.process().nt_file) return std::string{};
   auto loaded = elf::read_loaded_objects(core);
+  std::string link_map_problem;
   if (!loaded) {
     auto e = loaded.error();
-    return fail(e.prefix("no NT_FILE, and the dynamic linker's list cannot be read: "));
+    // A dynamically linked program (its interpreter at AT_BASE) without its
+    // libraries' names would come back with their code missing.
+    if (core.auxv(arch::at::base).value_or(0) != 0)
+      return fail(e.prefix("no NT_FILE, and the dynamic linker's list cannot be read: "));
+    link_map_problem = fmt::format("the dynamic linker's list cannot be read: {}{}",
+                                   e.offset() ? fmt::format("offset {:#x}: ", *e.offset()) : std::string(), e.what());
   }
-  if (offline)
+  if (o.offline)
     return fail(error(errc::missing, std::string(core.path()),
                       "the core has no NT_FILE note: its file mappings can only be rebuilt from the files on disk, "
                       "which --offline does not read"));
-  std::vector<std::string> exe_names;
-  if (auto fn = core.auxv(arch::at::execfn))
-    if (auto s = core.read_string(*fn)) exe_names.emplace_back(*s);
-  if (donor)
-    if (const auto* exe = donor->reg_file(donor->mm().exe_file_id())) exe_names.push_back(exe->name());
-  std::vector<std::string> names = exe_names;
-  for (const auto& obj : loaded->objects)
+  disk::object_files objects;
+  NECRO_TRY_ASSIGN(auto exe, find_executable(core, o.exe.string(), donor, link_map_problem, o.sysroot, objects));
+  elf::loaded_objects use = loaded ? std::move(*loaded) : elf::loaded_objects{};
+  use.exe.bias = exe.bias;
+  std::vector<std::string> names;
+  for (const auto& obj : use.objects)
     if (!obj.name.empty() && obj.name.front() == '/') names.emplace_back(obj.name);
-  const auto objects = disk::read_object_files(names);
-  NECRO_TRY_ASSIGN(auto rebuilt, plan::rebuild_file_mappings(core, *loaded, exe_names, objects));
+  objects.merge(disk::read_object_files(names, o.sysroot));
+  NECRO_TRY_ASSIGN(auto rebuilt, plan::rebuild_file_mappings(core, use, {exe.candidate.path}, objects));
   for (auto& w : rebuilt.warnings) warnings.push_back(std::move(w));
-  std::string report = plan::explain_rebuilt(rebuilt);
+  std::string report = plan::explain_executable(exe) + plan::explain_rebuilt(rebuilt);
   core.adopt_file_mappings(std::move(rebuilt.entries));
   return report;
 }
@@ -116,7 +150,7 @@ result<inputs<Arch>> read_inputs(elf::core_view<Arch> core, std::optional<criu::
   if (in.donor && strict) {
     NECRO_TRY(plan::check_donor_architecture<Arch>(std::string(in.core.path()), *in.donor));
   }
-  auto rebuilt = detail::rebuild_mappings(in.core, in.donor ? &*in.donor : nullptr, o.offline, in.warnings);
+  auto rebuilt = detail::rebuild_mappings(in.core, in.donor ? &*in.donor : nullptr, o, in.warnings);
   if (rebuilt)
     in.rebuilt = std::move(*rebuilt);
   else if (strict)

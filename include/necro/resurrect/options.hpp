@@ -36,6 +36,12 @@ struct resurrect_options {
   /// Without a donor: fds 0-2 of the resurrected process ("" is /dev/null)
   /// and its working directory ("" is the captured one, else /).
   std::string stdio, cwd;
+  /// The dead process's program, for a core without NT_FILE whose dynamic
+  /// linker's list does not name it (a static program, qemu-user's cores).
+  /// Empty: AT_EXECFN, the donor's, then NT_PRPSINFO's name are tried. Either
+  /// way it is used only when its ELF headers fit the core
+  /// (plan::executable_fit, plan/address_space/executable.hpp).
+  std::filesystem::path exe;
   /// Read nothing of this machine's mapped files (a core from another machine),
   /// and do not compare the core's CPU features with this machine's.
   bool offline = false;

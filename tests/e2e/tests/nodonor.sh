@@ -10,7 +10,9 @@
 # resurrected with --stdio OUTFILE (and --cwd WORK): restored running, they
 # go on from the dead value + 1 into that file (pool: every thread; manymaps:
 # its core has no NT_FILE and uses PN_XNUM, --explain says the file mappings
-# were rebuilt, no CORRUPT). heapsig and handshake write through a file they
+# were rebuilt, no CORRUPT; nodonor-manymaps-static: the same program linked
+# -static, no dynamic linker's list either: --explain says the executable was
+# found by AT_EXECFN and the mappings rebuilt from its headers). heapsig and handshake write through a file they
 # opened themselves, which a donor-less set does not reopen, and need their
 # SIGUSR1 handler, which a core does not hold: they are only compared stopped.
 #@test nodonor-counter       no donor: a counter on stdout, --stdio FILE: oracle, then it counts on into FILE
@@ -20,6 +22,7 @@
 #@test nodonor-pool          no donor: 8 counting threads: oracle on every thread
 #@test nodonor-handshake     no donor: threads in futex, pipe read, nanosleep: oracle
 #@test nodonor-manymaps timeout=900   no donor: 70 000 VMAs, no NT_FILE: mappings rebuilt from link_map, oracle, counts on
+#@test nodonor-manymaps-static timeout=900   no donor: a static program, no NT_FILE: mappings rebuilt from the executable found by AT_EXECFN, oracle, counts on
 # shellcheck source=../lib.sh disable=SC2034 # lib.sh reads BIN, CMD, KILLSIG, LAUNCH_*
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
 e2e_args e2e. "$@"
@@ -29,7 +32,7 @@ victim_setup "${MODE#nodonor-}"
 # $OUT (their only external state): resurrected with --stdio $OUT, they run on.
 case $MODE in
     nodonor-counter) VICTIM_ARGS=(-); LAUNCH_STDOUT=$OUT ;;
-    nodonor-pool | nodonor-manymaps) VICTIM_ARGS=(- "${VICTIM_ARGS[@]:1}"); LAUNCH_STDOUT=$OUT ;;
+    nodonor-pool | nodonor-manymaps | nodonor-manymaps-static) VICTIM_ARGS=(- "${VICTIM_ARGS[@]:1}"); LAUNCH_STDOUT=$OUT ;;
 esac
 
 # resurrect_without_donor: criu-necromancer -c CORE -o $IMG, no donor; the
@@ -60,10 +63,22 @@ resurrect_without_donor() {
     crit_decodes "$IMG"
 }
 
+# check_executable_found: the static program's executable was found by its
+# AT_EXECFN and its mappings rebuilt from its headers alone.
+check_executable_found() {
+    grep -q "^executable: $(realpath "$BIN") (from AT_EXECFN), load bias 0x0: its ELF headers on disk fit the core" \
+        "$WORK/explain.log" && pass "--explain: the executable found by AT_EXECFN and checked against the core" ||
+        fail "--explain does not name the executable's source: $(grep -m1 '^executable' "$WORK/explain.log")"
+    grep -q "rebuilt from the executable's program headers (no dynamic linker's list: a static program)" \
+        "$WORK/explain.log" && pass "--explain: the mappings were rebuilt from the executable alone" ||
+        fail "--explain does not say the mappings were rebuilt from the executable"
+}
+
 start_victim
-[ "$MODE" != nodonor-manymaps ] || check_no_nt_file
+case $MODE in nodonor-manymaps | nodonor-manymaps-static) check_no_nt_file ;; esac
 resurrect_without_donor
-[ "$MODE" != nodonor-manymaps ] || check_rebuilt_without_donor
+case $MODE in nodonor-manymaps | nodonor-manymaps-static) check_rebuilt_without_donor ;; esac
+[ "$MODE" != nodonor-manymaps-static ] || check_executable_found
 check_stopped_restore "$IMG"
 if [ "$KIND" = killed ] && [ -z "${LAUNCH_STDOUT:-}" ]; then
     kill_tracked "$VPID"

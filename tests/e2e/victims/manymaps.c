@@ -20,6 +20,10 @@
  *   appends "<counter>\n" to OUTFILE (like counter.c: after a resurrection the
  *   next line must be the dead value + 1); a broken pattern writes "CORRUPT".
  *
+ * Built with -DMANYMAPS_STATIC (a -static program, tests/data's
+ * manymaps-static) it loads no library: a static program's dlopen() maps
+ * them where no dynamic linker's list of the core names them.
+ *
  * With more than 65 535 VMAs (vm.max_map_count raised) the kernel's NT_FILE
  * note would exceed kernel.core_file_note_size_limit (4 MiB by default: 64
  * bytes a VMA) and is left out of the core; the core also needs PN_XNUM.
@@ -99,10 +103,12 @@ int main(int argc, char **argv)
                                        : open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return 3;
+#ifndef MANYMAPS_STATIC
     libs[0] = dlopen("libm.so.6", RTLD_NOW);
     libs[1] = dlopen("libz.so.1", RTLD_NOW);
     if (!libs[0] || !libs[1])
         return 4;
+#endif
     if (argc == 4) {
         int dfd = open(argv[3], O_RDONLY | O_CLOEXEC);
         if (dfd < 0)

@@ -4,9 +4,10 @@
 // NT_AUXV only) every general register is compared with the raw words of
 // NT_PRSTATUS's pr_reg; FP/SIMD and TLS, which no core here has (qemu-user
 // writes neither, and no aarch64 kernel runs here), on a core built with both
-// notes from that real core's NT_PRSTATUS. Donor-less, the same core with the
-// NT_FILE the kernel would write (made at build time by tests/data/add_nt_file.py)
-// is planned, and its core_entry compared with the core.
+// notes from that real core's NT_PRSTATUS. Donor-less, the same core, its
+// file mappings rebuilt from its program (tests/data/bin/crash_aarch64, given
+// as resurrect_options::exe: the core has no NT_FILE), is planned, and its
+// core_entry compared with the core.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -210,12 +211,17 @@ TEST_CASE("the architecture list dispatches on e_machine", "[map][aarch64]") {
 }
 
 TEST_CASE("a donor-less plan of the aarch64 core holds the core's registers in its core_entry", "[map][aarch64][plan]") {
-  // The real core with the NT_FILE the kernel would write (tests/data/add_nt_file.py, made at build time).
-  const auto real_path = necro::test::aarch64_core();
-  const auto path = necro::test::fixture("aarch64/crash.ntfile.core");
-  NECRO_REQUIRE_FIXTURE(real_path && path, "aarch64/crash.core + aarch64/crash.ntfile.core");
-  auto core = core_t::open(path->string());
-  if (!core) FAIL(core.error().message());
+  // The real core as qemu wrote it: its file mappings rebuilt from the program on disk.
+  const auto path = necro::test::aarch64_core();
+  const auto exe = necro::test::fixture("bin/crash_aarch64");
+  NECRO_REQUIRE_FIXTURE(path && exe, "aarch64/crash.core + bin/crash_aarch64");
+  auto qemu_core = core_t::open(path->string());
+  if (!qemu_core) FAIL(qemu_core.error().message());
+  necro::resurrect_options options;
+  options.exe = *exe;
+  auto in = necro::read_inputs(std::move(*qemu_core), std::nullopt, options);
+  if (!in) FAIL(in.error().message());
+  auto* core = &in->core;
   REQUIRE(core->process().files.size() == 3);
   auto donor = necro::plan::synthesize_donor(*core, {});
   if (!donor) FAIL(donor.error().message());

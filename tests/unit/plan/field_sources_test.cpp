@@ -592,8 +592,8 @@ TEST_CASE("field sources: donor-less on the fixture cores, defaults are the stat
 
 TEST_CASE("field sources: on the aarch64 core, ti_aarch64 comes from its tables and defaults",
           "[plan][field_sources]") {
-  // The qemu-written core has no NT_FILE (a donor-less plan needs it until
-  // cores without NT_FILE are read): the thread images are built as
+  // The qemu-written core alone (no NT_FILE; its mappings would need its
+  // program, map/aarch64_test plans it so): the thread images are built as
   // synthesize_threads and plan_thread build them, through criu_thread<aarch64>.
   const auto c = necro::test::aarch64_core();
   NECRO_REQUIRE_FIXTURE(c, "aarch64/crash.core");

@@ -42,6 +42,7 @@ result<rebuilt_mappings> rebuild_file_mappings(const elf::core_view<Arch>& core,
   rebuilt_mappings out;
   const auto sorted = detail::segments_by_address(core);
   out.vma_count = sorted.size();
+  out.link_map = !loaded.objects.empty();
   std::vector<bool> used(sorted.size(), false);
   std::vector<std::string> tried;
   const auto* exe = detail::pick_executable(core, loaded.exe.bias, exe_names, disk, tried);
@@ -75,14 +76,22 @@ result<rebuilt_mappings> rebuild_file_mappings(const elf::core_view<Arch>& core,
 inline std::string explain_rebuilt(const rebuilt_mappings& r) {
   std::string s;
   auto it = std::back_inserter(s);
-  fmt::format_to(it, "file mappings rebuilt: the core has no NT_FILE note (the kernel leaves it out when 64 bytes for "
-                     "each of its {} VMAs reach kernel.core_file_note_size_limit); {} mappings of {} objects were "
-                     "rebuilt from the dynamic linker's link_map and the objects' program headers on disk:\n",
-                 r.vma_count, r.entries.size(), r.objects.size());
+  const std::uint64_t limit = note_size_limit_for(r.vma_count);
+  if (limit <= core_file_note_size_default)
+    fmt::format_to(it, "file mappings rebuilt: the core has no NT_FILE note, yet the kernel would have written one for "
+                       "its {} VMAs (a core of another dumper: qemu-user writes none); ",
+                   r.vma_count);
+  else
+    fmt::format_to(it, "file mappings rebuilt: the core has no NT_FILE note (the kernel leaves it out when 64 bytes "
+                       "for each of its {} VMAs reach kernel.core_file_note_size_limit); ",
+                   r.vma_count);
+  fmt::format_to(it, "{} mappings of {} objects were rebuilt from {} on disk:\n", r.entries.size(), r.objects.size(),
+                 r.link_map ? "the dynamic linker's link_map and the objects' program headers"
+                            : "the executable's program headers (no dynamic linker's list: a static program)");
   for (const auto& o : r.objects)
     fmt::format_to(it, "  {} at bias {:#x}: {} mappings, build-id {}\n", io::printable(o.path), o.bias, o.mappings,
                    o.build_id.empty() ? "not in the core (unchecked)" : o.build_id);
-  const std::uint64_t limit = note_size_limit_for(r.vma_count);
+  if (limit <= core_file_note_size_default) return s;
   if (limit <= core_file_note_size_max)
     fmt::format_to(it, "  to keep NT_FILE in the next core: sysctl kernel.core_file_note_size_limit={} (the kernel "
                        "allows up to {})\n",

@@ -17,6 +17,9 @@ namespace necro::plan {
 
 /// The kernel's cap on sysctl kernel.core_file_note_size_limit (16 MiB).
 inline constexpr std::uint64_t core_file_note_size_max = 16u << 20;
+/// Its default, which is also its smallest value (4 MiB): below it every
+/// core the kernel writes has NT_FILE.
+inline constexpr std::uint64_t core_file_note_size_default = 4u << 20;
 /// At most this many suspicious segments are named in the warning.
 inline constexpr std::size_t max_listed_segments = 16;
 
@@ -34,6 +37,7 @@ struct rebuilt_mappings {
   std::vector<rebuilt_object> objects;
   std::vector<std::string> warnings;
   std::uint64_t vma_count = 0;  ///< PT_LOADs of the core: the VMAs the kernel counted
+  bool link_map = false;        ///< the dynamic linker's list named objects (else: the executable alone)
 };
 
 /// The smallest kernel.core_file_note_size_limit (bytes, rounded up to a MiB)

@@ -145,6 +145,14 @@ inline void place_located_files(resurrection& plan, const disk::file_locations& 
   }
 }
 
+/// The executable where the restored process maps it: its files.img name
+/// (under the sysroot, in the debuginfod cache), else the core's path.
+inline std::string restored_exe_path(const resurrection& plan) {
+  for (const auto& f : plan.files)
+    if (f.has_reg() && f.id() == static_cast<std::uint32_t>(plan.mm.exe_file_id())) return f.reg().name();
+  return plan.exe_path;
+}
+
 }  // namespace necro::plan
 
 #endif

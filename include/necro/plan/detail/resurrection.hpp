@@ -121,7 +121,7 @@ void describe_changes(const elf::core_view<Arch>& core, const criu::image_set& d
   out.changes.push_back(fmt::format("{} VMAs from the core (donor had {})", out.vmas.size(), donor.mm().vmas_size()));
   if (core.process().files_rebuilt)
     out.changes.push_back(fmt::format("file mappings rebuilt ({} entries): the core has no NT_FILE note; they come "
-                                      "from the dynamic linker's link_map and the objects' program headers on disk",
+                                      "from the program headers on disk of the executable and of the objects of the dynamic linker's link_map",
                                       core.process().files.size()));
   for (const auto& o : out.shared.objects)
     out.changes.push_back(fmt::format("{} {}: {} bytes from the core ({})", describe(o.kind), o.name, o.size,

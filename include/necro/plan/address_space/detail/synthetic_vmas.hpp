@@ -36,6 +36,9 @@ inline pb::vma_entry anon_vma(const elf::segment& s, std::uint32_t status, std::
 
 /// vvar: the read-only, unnamed segments right below the vDSO, as one VMA
 /// (CRIU dumps [vvar] and [vvar_vclock] as one; docs/pitfalls.md#one-vvar).
+/// Readable ones only: a PROT_NONE anonymous mapping glued below the vvar
+/// pages (a big reservation placed top-down right under them) is the
+/// program's, and joined to them it makes CRIU's vvar size check fail.
 template <class Arch>
 std::optional<pb::vma_entry> synthetic_vvar(const elf::core_view<Arch>& core, std::uint64_t vdso) {
   const auto named = [&](const elf::segment& s) {
@@ -46,7 +49,7 @@ std::optional<pb::vma_entry> synthetic_vvar(const elf::core_view<Arch>& core, st
   std::uint64_t lo = vdso;
   while (lo >= Arch::page_size) {
     const auto* s = core.segment_at(lo - 1);
-    if (!s || s->writable() || s->executable() || s->end() != lo || named(*s)) break;
+    if (!s || !s->readable() || s->writable() || s->executable() || s->end() != lo || named(*s)) break;
     lo = s->vaddr;
   }
   if (lo == vdso) return std::nullopt;
