@@ -125,6 +125,8 @@ result<session<Arch>> plan_session(inputs<Arch> in, const resurrect_options& o) 
   s.disk = std::move(located.facts);
   s.located = std::move(located.locations);
   s.in.warnings.insert(s.in.warnings.end(), located.warnings.begin(), located.warnings.end());
+  if (o.offline && !o.sysroot.empty())
+    s.in.warnings.push_back("--sysroot is not used with --offline: no file of this machine is read");
   NECRO_TRY_ASSIGN(s.capture, detail::read_capture(o, core.pid(), s.in.warnings));
   const plan::options plan_options{.offline = o.offline, .shares = detail::shares_of(s.capture)};
   NECRO_TRY_ASSIGN(const auto unfound, plan::judge_unfound_files(core, s.located, plan_options.shares));

@@ -9,7 +9,8 @@
 #                      `--sysroot WORK/sysroot` finds them; --explain says so;
 #                      the stopped restore equals the core (oracle), gdb
 #                      `call step_value()` answers the dead count, and the
-#                      process counts on from where it died.
+#                      process counts on from where it died; then
+#                      `--restore --gdb` in one command, and the same call.
 #   remote-debuginfod  no sysroot: a debuginfod server, started here on a free
 #                      127.0.0.1 port over a directory holding the two files,
 #                      serves them by build-id (DEBUGINFOD_URLS); --explain
@@ -143,4 +144,20 @@ if command -v gdb >/dev/null && [ "$MODE" != remote-anonymous ]; then
     wait_for 5 is_stopped "$VPID" || kill -STOP "$VPID"
 fi
 check_runs_on "$IMG"
+# The worked example of docs/resurrect.md: one command restores it stopped and
+# becomes gdb on the program where it was found; a call answers the dead count.
+if [ "$MODE" = remote-sysroot ] && command -v gdb >/dev/null; then
+    printf 'print (unsigned long) step_value()\nkill\nquit\n' |
+        NECRO_TIMEOUT=120 run_necro -c "$CORE" "${NECRO_ARGS[@]}" -o "$WORK/gdb-set" --restore --gdb \
+            >"$WORK/necro-gdb.log" 2>&1 || true
+    RPID=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$WORK/necro-gdb.log")
+    [ -z "$RPID" ] || TRACKED[$RPID]=$BIN
+    if [ "$RPID" = "$VPID" ] && grep -q "Attaching to program: $BIN, process $VPID" "$WORK/necro-gdb.log" &&
+        grep -q "\$1 = $DEAD\$" "$WORK/necro-gdb.log"; then
+        pass "--restore --gdb: gdb on $BIN, pid $VPID: step_value() = $DEAD, the dead count"
+    else
+        fail "--restore --gdb: no answer $DEAD from step_value(): $(tail -n 20 "$WORK/necro-gdb.log")"
+    fi
+    wait_gone "$VPID" 10 && unset "TRACKED[$VPID]" || kill_tracked "$VPID"
+fi
 exit 0
