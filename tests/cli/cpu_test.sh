@@ -20,12 +20,17 @@ command -v crit >/dev/null || fail "crit (Debian package criu) is not installed"
 core=$data/x86_64/counter.core
 donor=$data/x86_64/counter.donor
 pid=$(grep '^victim_pid=' "$data/x86_64/facts.txt" | cut -d= -f2)
+# The fixture's program, where its core names it, under a sysroot: the runs
+# that read this machine find it there (not found, the set would be refused).
+exe=$(grep '^binary=' "$data/x86_64/facts.txt" | cut -d= -f2)
+mkdir -p "$work/root$(dirname "$exe")"
+cp "$data/bin/counter" "$work/root$exe"
 read -r arch xcr0 _ hwcap2 < <("$facts_tool" | sed -E 's/[a-z0-9]+=//g')
 echo "this machine: $arch XCR0 $xcr0 HWCAP2 $hwcap2"
 
 if [[ $arch != x86_64 ]]; then
   # The x86-64 fixture on another machine is not compared; the edit needs this CPU's XCR0.
-  out=$("$tool" -c "$core" -i "$donor" --explain)
+  out=$("$tool" -c "$core" --sysroot "$work/root" -i "$donor" --explain)
   grep -q "^cpu: not checked (the core is x86_64, this machine $arch)" <<<"$out" || fail "no 'not checked' line: $out"
   echo "not an x86-64 machine: the x86-64 core's CPU is not checked"
   exit 0
@@ -61,7 +66,7 @@ python3 "$data/claim_cpu.py" "$core" "$work/claims.core" --xfeature "$xbit" --hw
 # Refused, naming both, with a donor and without; nothing written.
 for args in "-i $donor -o $work/refused" "-o $work/refused --no-capture"; do
   # shellcheck disable=SC2086
-  if "$tool" -c "$work/claims.core" $args 2>"$work/err"; then fail "a core claiming XSAVE bit $xbit was accepted ($args)"; fi
+  if "$tool" -c "$work/claims.core" --sysroot "$work/root" $args 2>"$work/err"; then fail "a core claiming XSAVE bit $xbit was accepted ($args)"; fi
   grep -q "this CPU lacks: .*$(xname "$xbit") (in use at death)" "$work/err" || fail "the refusal does not name $(xname "$xbit"): $(cat "$work/err")"
   grep -q "hwcap2 $hname" "$work/err" || fail "the refusal does not name hwcap2 $hname: $(cat "$work/err")"
   grep -q -- "--force-cpu" "$work/err" || fail "the refusal does not say --force-cpu: $(cat "$work/err")"
@@ -71,7 +76,7 @@ done
 echo "refused: $(cat "$work/err")"
 
 # --explain --force-cpu: the cpu line says what is missing.
-"$tool" -c "$work/claims.core" -i "$donor" --explain --force-cpu >"$work/explain"
+"$tool" -c "$work/claims.core" --sysroot "$work/root" -i "$donor" --explain --force-cpu >"$work/explain"
 grep -q "^cpu: the core's XSAVE features (.*$(xname "$xbit").* compared with this machine's: this CPU lacks .*$(xname "$xbit").*; --force-cpu: going on$" "$work/explain" ||
   fail "no forced cpu line: $(grep '^cpu' "$work/explain")"
 
@@ -99,11 +104,11 @@ PY
 }
 
 # --force-cpu writes the set, with a warning, with a donor and without.
-"$tool" -c "$work/claims.core" -i "$donor" -o "$work/forced" --force-cpu --no-sync >"$work/out"
+"$tool" -c "$work/claims.core" --sysroot "$work/root" -i "$donor" -o "$work/forced" --force-cpu --no-sync >"$work/out"
 grep -q "warning: --force-cpu: .*$(xname "$xbit")" "$work/out" || fail "no --force-cpu warning: $(cat "$work/out")"
 [[ -f $work/forced/core-$pid.img ]] || fail "no core-$pid.img written"
 check_xsave "$work/forced"
-"$tool" -c "$work/claims.core" -o "$work/forced-nodonor" --no-capture --force-cpu --no-sync >"$work/out"
+"$tool" -c "$work/claims.core" --sysroot "$work/root" -o "$work/forced-nodonor" --no-capture --force-cpu --no-sync >"$work/out"
 grep -q "warning: --force-cpu: " "$work/out" || fail "no --force-cpu warning without a donor: $(cat "$work/out")"
 check_xsave "$work/forced-nodonor"
 echo "--force-cpu: written, xstate_bv within $xcr0, no $(xname "$xbit") state"
@@ -113,9 +118,9 @@ echo "--force-cpu: written, xstate_bv within $xcr0, no $(xname "$xbit") state"
 grep -q "^cpu: not compared with this machine's (--offline)" "$work/explain" || fail "--offline compared: $(grep '^cpu' "$work/explain")"
 
 # An aarch64 core on this x86-64 machine: an explain line, not a refusal.
-acore=$build_data/aarch64/crash.ntfile.core
+acore=$data/aarch64/crash.core
 if [[ -f $acore ]]; then
-  "$tool" -c "$acore" --explain >"$work/explain" || fail "the aarch64 core was refused: $(cat "$work/explain")"
+  "$tool" -c "$acore" --exe "$data/bin/crash_aarch64" --explain >"$work/explain" || fail "the aarch64 core was refused: $(cat "$work/explain")"
   grep -q '^cpu: not checked (the core is aarch64, this machine x86_64)$' "$work/explain" ||
     fail "no 'not checked' line for the aarch64 core: $(grep '^cpu' "$work/explain")"
   echo "aarch64 core: $(grep '^cpu' "$work/explain")"

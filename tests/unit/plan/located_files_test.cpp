@@ -178,7 +178,7 @@ TEST_CASE("judge_unfound_files: a file whose code the core lacks (filter 0x13) i
   CHECK_THAT(r.error().message(), Catch::Matchers::Contains(exe + " (build-id unknown), the executable"));
 }
 
-TEST_CASE("place_located_files: the set names each file where it was found; --explain says where",
+TEST_CASE("place_located_files: the set names each file where it was found, and --explain says where",
           "[plan][locate]") {
   necro::plan::resurrection p;
   p.files.push_back(necro::criu::make_file_entry(necro::criu::make_reg_file(1, "/opt/app/bin/app", 0)));
