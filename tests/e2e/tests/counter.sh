@@ -32,7 +32,7 @@ open(path, "r+b").write(data.replace(old, bytes(b ^ 0xFF for b in old)))
 PY
     out=$(run_necro -c "$CORE" -i "$WORK/donor" -o "$WORK/refused" 2>&1) || rc=$?
     cp -p "$WORK/exe.orig" "$BIN"
-    if [ "$rc" -ne 0 ] && grep -q "^criu-necromancer: $BIN: build-id on disk is [0-9a-f]* but the victim ran $id" <<<"$out" &&
+    if [ "$rc" -ne 0 ] && grep -q "^criu-necromancer: $CORE: .*$BIN (build-id $id), the executable (CRIU must open it): $BIN: build-id [0-9a-f]* (the process ran $id)" <<<"$out" &&
         [ ! -e "$WORK/refused" ]; then
         pass "a rebuilt executable (same size, other build-id) is refused, nothing written: exit $rc"
     else

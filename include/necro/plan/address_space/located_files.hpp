@@ -109,7 +109,7 @@ result<unfound_files> judge_unfound_files(const elf::core_view<Arch>& core, cons
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : "; ") + m;
     return fail(error(errc::missing, std::string(core.path()),
-                      fmt::format("{} object{} the process mapped cannot be found on this machine: {}. Give the "
+                      fmt::format("{} object{} the process mapped cannot be found on this machine (not there, or another build): {}. Give the "
                                   "files with --sysroot DIR or --debuginfod (DEBUGINFOD_URLS); a library whose "
                                   "private mappings the core holds whole (coredump_filter bit 2, as 0xff) comes "
                                   "back from the core",
