@@ -399,7 +399,7 @@ bool any_warning(const plan::resurrection& p, const std::string& part) {
 
 }  // namespace
 
-TEST_CASE("without a donor, the kernel state of a format 3 capture gives sigactions and per-thread state; "
+TEST_CASE("without a donor, the kernel state of a format 3 capture gives sigactions and per-thread state, "
           "addresses in no mapping and unknown threads are warnings",
           "[plan][capture]") {
   auto v = load_victim();
