@@ -34,6 +34,7 @@ packages=(
   time            # GNU time: peak RSS in bench/compare.sh
   criu            # only for its `crit` image decoder (the tests check our images with it)
   clang-14 libclang-rt-14-dev   # fuzzing and sanitizers
+  libbpf-dev bpftool llvm-14    # necro-catch's BPF task iterator (clang-14 -target bpf, llvm-strip-14, the skeleton)
   gdb
   libdebuginfod1 libdebuginfod-dev debuginfod   # --debuginfod (dlopen'ed), and e2e.remote-debuginfod's local server
   xfsprogs        # e2e.reflink: an XFS loop file system whose extents the patch shares with the core

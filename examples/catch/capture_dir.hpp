@@ -27,6 +27,7 @@
 #include <necro/io/unique_fd.hpp>
 
 #include "core_sink.hpp"
+#include "kernel_state.hpp"
 
 namespace catcher {
 
@@ -116,14 +117,28 @@ inline bool write_whole(int dirfd, const std::string& name, const std::string& b
   return ok;
 }
 
-/// The capture child's work: /proc/PID into capture.txt and the CRIU images.
-inline int write_capture(const outputs& out, std::int32_t pid, std::chrono::steady_clock::time_point deadline) {
+/// The BPF step's line in capture.log.
+inline void log_kernel_state(const kernel_read& k, const logger& log) {
+  if (k.state.read())
+    log.line(fmt::format("kernel state: {} sigactions, {} threads, through BPF in {:.1f} ms", k.state.actions.size(),
+                         k.state.threads.size(), k.ms));
+  else
+    log.line(fmt::format("kernel state missing ({:.1f} ms): {}", k.ms, k.state.missing));
+}
+
+/// The capture child's work: the kernel's state of the task (BPF), /proc/PID
+/// into capture.txt and the CRIU images.
+inline int write_capture(const outputs& out, std::int32_t pid, std::chrono::steady_clock::time_point deadline,
+                         bool no_bpf) {
   const auto t0 = std::chrono::steady_clock::now();
+  auto kernel = read_kernel_state(pid, no_bpf);
+  log_kernel_state(kernel, out.log);
   necro::capture::collect_options opt;
   opt.deadline = deadline;
   opt.log = [&](const std::string& s) { out.log.line("skipped: " + s); };
-  const auto c = necro::capture::collect(pid, opt);
+  auto c = necro::capture::collect(pid, opt);
   if (!c) return out.log.line(c.error().message()), 1;
+  c->kernel = std::move(kernel.state);
   const int dirfd = out.capture_dir.get();
   bool ok = write_whole(dirfd, "capture.txt", necro::capture::to_text(*c), out.log);
   for (const auto& [name, bytes] : necro::capture::criu_images(*c)) ok &= write_whole(dirfd, name, bytes, out.log);

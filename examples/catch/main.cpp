@@ -33,6 +33,7 @@ struct options {
   int zstd_level = 3;
   std::string timeout = "30s";
   bool no_capture = false;
+  bool no_bpf = false;
   std::string signal, time, comm;
   std::string show;
   std::vector<std::string> extras;  ///< unknown arguments: logged, never fatal (a core is not lost to a typo)
@@ -63,6 +64,7 @@ int parse_args(int argc, char** argv, options& o) {
   app.add_option("--zstd-level", o.zstd_level, "zstd level (default 3)");
   app.add_option("--timeout", o.timeout, "time limit of the /proc capture (default 30s; also 500ms, 2m)");
   app.add_flag("--no-capture", o.no_capture, "write the core only");
+  app.add_flag("--no-bpf", o.no_bpf, "do not read the kernel's state through BPF (also NECRO_CATCH_NO_BPF=1); the capture says so");
   app.add_option("-s,--signal", o.signal, "the signal number (%s), logged");
   app.add_option("-t,--time", o.time, "the dump time (%t), logged");
   app.add_option("-e,--comm", o.comm, "the executable name (%e), logged");
@@ -77,12 +79,13 @@ int parse_args(int argc, char** argv, options& o) {
 }
 
 /// Runs the capture in a child process, so a read stuck in /proc can be killed at the deadline.
-pid_t start_capture(const catcher::outputs& out, std::int32_t pid, std::chrono::steady_clock::time_point deadline) {
+pid_t start_capture(const catcher::outputs& out, std::int32_t pid, std::chrono::steady_clock::time_point deadline,
+                    bool no_bpf) {
   const pid_t child = ::fork();
   if (child != 0) return child;
   ::close(STDIN_FILENO);  // the core pipe is the parent's alone
   ::signal(SIGPIPE, SIG_IGN);
-  const int rc = catcher::write_capture(out, pid, deadline);
+  const int rc = catcher::write_capture(out, pid, deadline, no_bpf);
   ::_exit(rc);
 }
 
@@ -148,7 +151,7 @@ int main(int argc, char** argv) {
   for (const auto& e : o.extras) log.line(fmt::format("ignored argument {}", necro::io::printable(e)));
   const bool waits = catcher::kernel_waits_for_helper();
   if (!waits) log.line("kernel.core_pipe_limit is 0: the kernel does not wait for us; capturing before the core");
-  const pid_t child = o.no_capture || out->capture_dir.get() < 0 ? -1 : start_capture(*out, o.pid, deadline);
+  const pid_t child = o.no_capture || out->capture_dir.get() < 0 ? -1 : start_capture(*out, o.pid, deadline, o.no_bpf);
   if (!waits) finish_capture(child, deadline, log);
   write_core(*out, o, log);
   if (waits) finish_capture(child, deadline, log);

@@ -40,6 +40,16 @@ inline int show(const std::string& dir, std::optional<std::int32_t> pid) {
   for (const auto& m : c->mapped_files) fmt::print("map {} build-id {}\n", printable(m.path), m.build_id.empty() ? "-" : m.build_id);
   if (c->shared_vmas)
     for (const auto& v : *c->shared_vmas) fmt::print("shared mapping {:#x}-{:#x}\n", v.start, v.end);
+  if (c->kernel && !c->kernel->read()) fmt::print("kernel state missing: {}\n", printable(c->kernel->missing));
+  if (c->kernel)
+    for (const auto& a : c->kernel->actions)
+      fmt::print("signal {} handler {:#x} flags {:#x} restorer {:#x} mask {:#x}\n", a.sig, a.handler, a.flags, a.restorer, a.mask);
+  if (c->kernel)
+    for (const auto& t : c->kernel->threads)
+      fmt::print("thread {} comm {} sigaltstack {:#x}+{:#x} flags {:#x} clear_child_tid {:#x} robust_list {:#x} rseq {:#x}/{} "
+                 "policy {} nice {}\n",
+                 t.tid, printable(t.comm), t.sas_sp, t.sas_size, t.sas_flags, t.clear_child_tid, t.robust_list, t.rseq,
+                 t.rseq_len, t.policy, t.nice);
   for (const auto& s : c->skipped) fmt::print("skipped: {}\n", printable(s));
   for (const auto& s : necro::capture::to_criu(*c).not_converted) fmt::print("no CRIU form: {}\n", s);
   return 0;

@@ -72,15 +72,45 @@ refused "offset 0x*: line *: fd: pos=99999999999999999999999 is not a number tha
 new_case binary
 cp "$fixture/files.img" "$txt"
 refused "offset 0x0: line 1: control byte 0x* at column *"
-new_case version-3
-sed -i '1s/.*/necro-capture 3/' "$txt"
-refused "offset 0x0: line 1: capture format version 3; this reader knows 1 to 2"
+new_case version-4
+sed -i '1s/.*/necro-capture 4/' "$txt"
+refused "offset 0x0: line 1: capture format version 4; this reader knows 1 to 3"
+# Format 3's kernel state: the fixture made a format 3 capture with one action
+# and one thread line, then each broken (kernel_case NAME LINES...).
+kernel_case() {
+  new_case "$1"
+  shift
+  local lines
+  lines=$(printf '%s\n' "$@")
+  awk -v k="$lines" '$1 == "end" { print k } { print }' "$fixture/capture.txt" | sed '1s/.*/necro-capture 3/' >"$txt"
+}
+kernel_case kernel-sig-out-of-range 'kernel-state read actions=1 threads=0' 'action sig=99 handler=0x1 flags=0x0 restorer=0x0 mask=0x0'
+refused "offset 0x*: line *: action: sig=99 is not 1..64"
+kernel_case kernel-truncated-action 'kernel-state read actions=1 threads=0' 'action sig=10 handler=0x5555'
+refused "offset 0x*: line *: action: no flags="
+kernel_case kernel-lying-count 'kernel-state read actions=2 threads=0' 'action sig=10 handler=0x1 flags=0x0 restorer=0x0 mask=0x0'
+refused "offset 0x*: kernel-state says 2 actions and 0 threads, the file has 1 and 0"
+kernel_case kernel-stray-thread 'thread tid=5 comm=x'
+refused "offset 0x*: line *: thread: not after a \`kernel-state read\` line"
+kernel_case kernel-bad-nice 'kernel-state read actions=0 threads=1' \
+  'thread tid=5 comm=x sas_sp=0x0 sas_size=0 sas_flags=0x2 clear_child_tid=0x0 robust_list=0x0 rseq=0x0 rseq_len=0 rseq_sig=0x0 policy=0 rt_priority=0 static_prio=120 normal_prio=120 nice=-99 timer_slack=50000'
+refused "offset 0x*: line *: thread: nice=-99 static_prio=120: nice must be -20..19 and static_prio 120 + nice"
+new_case kernel-in-format-2
+awk '$1 == "end" { print "kernel-state missing why=x" } { print }' "$fixture/capture.txt" >"$txt"
+refused "offset 0x*: line *: kernel-state: not in a format 2 capture"
 new_case shared-count
 sed -i 's/^shared-vmas 0$/shared-vmas 2/' "$txt"
 refused "*shared-vmas says 2, the file has 0 shared lines"
 new_case missing
 rm "$txt"
 refused "cannot open: No such file or directory"
+
+# Valid format 3: the kernel state missing, and why; --show says so.
+kernel_case kernel-missing 'kernel-state missing why=disabled%20by%20--no-bpf'
+rc=0
+timeout -k 5 "$limit" "$tool" --show "$dir" "$pid" >"$work/out" 2>"$work/err" </dev/null || rc=$?
+((rc == 0)) || fail "exit code $rc: $(cat "$work/err")"
+grep -qF 'kernel state missing: disabled by --no-bpf' "$work/out" || fail "the reason is not shown: $(tail -3 "$work/out")"
 
 # Hostile but valid: a path holding an escaped terminal escape and a newline.
 new_case escaped-escapes

@@ -81,7 +81,12 @@ inline constexpr std::int32_t tkill = -6;  ///< SI_TKILL: sent by tkill/tgkill
 
 /// stack_t ss_flags (the sigaltstack): SS_ONSTACK, SS_DISABLE.
 namespace ss {
-inline constexpr std::uint32_t onstack = 1, disable = 2;
+inline constexpr std::uint32_t onstack = 1, disable = 2, autodisarm = 1u << 31;
+}
+
+/// sa_flags bits (asm-generic/signal.h; the same on x86-64 and arm64).
+namespace sa {
+inline constexpr std::uint64_t siginfo = 0x4, restorer = 0x04000000, onstack = 0x08000000;
 }
 
 }  // namespace necro::arch

@@ -16,8 +16,9 @@
 namespace necro::capture {
 
 /// The capture format's version, and the oldest a reader still takes.
-/// Version 2 added the share mode of the VMAs (`shared-vmas`, `shared`).
-inline constexpr unsigned format_version = 2, oldest_format_version = 1;
+/// Version 2 added the share mode of the VMAs (`shared-vmas`, `shared`);
+/// version 3 the kernel's state of the task (`kernel-state`, `action`, `thread`).
+inline constexpr unsigned format_version = 3, oldest_format_version = 1;
 
 /// What an open file descriptor refers to (from its /proc/PID/fd link).
 enum class fd_kind {
@@ -126,6 +127,46 @@ struct vma_range {
   std::uint64_t start = 0, end = 0;
 };
 
+/// One signal's disposition as the kernel held it (task->sighand->action[sig-1]).
+struct signal_action {
+  std::uint32_t sig = 0;       ///< 1..64
+  std::uint64_t handler = 0;   ///< sa_handler: 0 SIG_DFL, 1 SIG_IGN, else an address in the process
+  std::uint64_t flags = 0;     ///< sa_flags (SA_SIGINFO 0x4, SA_ONSTACK 0x08000000, SA_RESTORER 0x04000000 ...)
+  std::uint64_t restorer = 0;  ///< sa_restorer
+  std::uint64_t mask = 0;      ///< sa_mask, bit n-1 for signal n
+};
+
+/// One thread's kernel state (its task_struct) at death.
+struct thread_state {
+  std::int32_t tid = 0;              ///< initial pid namespace
+  std::string comm;                  ///< the thread's own name (task->comm, at most 15 bytes)
+  std::uint64_t sas_sp = 0;          ///< sigaltstack: ss_sp
+  std::uint64_t sas_size = 0;        ///< ss_size
+  std::uint32_t sas_flags = 0;       ///< the task's sas_ss_flags (SS_AUTODISARM 1<<31); 0 with a stack set
+  std::uint64_t clear_child_tid = 0; ///< set_tid_address
+  std::uint64_t robust_list = 0;     ///< set_robust_list's head (its length is not kept by the kernel)
+  std::uint64_t rseq = 0;            ///< the registered rseq area, 0 for none
+  std::uint32_t rseq_len = 0;        ///< its registered length (kernels >= 6.3; else 0)
+  std::uint32_t rseq_sig = 0;        ///< its signature
+  std::uint32_t policy = 0;          ///< SCHED_OTHER 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6
+  std::uint32_t rt_priority = 0;     ///< sched_param.sched_priority (FIFO/RR)
+  std::int32_t static_prio = 120;    ///< 120 + nice
+  std::int32_t normal_prio = 120;
+  std::int32_t nice = 0;             ///< static_prio - 120
+  std::uint64_t timer_slack = 0;     ///< ns (prctl PR_SET_TIMERSLACK)
+};
+
+/// The kernel's state of the dying task, read by necro-catch through a BPF
+/// task iterator while the kernel holds it (format 3). `missing` says why it
+/// was not read (no BPF support compiled in, disabled, load failed: errno...);
+/// then the lists are empty.
+struct kernel_state {
+  std::string missing;                 ///< empty when read
+  std::vector<signal_action> actions;  ///< signals 1..64 in ascending order
+  std::vector<thread_state> threads;   ///< every thread the iterator saw
+  bool read() const noexcept { return missing.empty(); }
+};
+
 /// Everything necro-catch recorded about one dead process.
 struct process_capture {
   unsigned version = format_version;
@@ -143,6 +184,9 @@ struct process_capture {
   /// The VMAs mapped MAP_SHARED (`s` in /proc/PID/maps; a core does not say),
   /// when the maps were read: nullopt in a version 1 capture.
   std::optional<std::vector<vma_range>> shared_vmas;
+  /// The kernel's state of the task (sigactions, per-thread state), or why
+  /// it is missing: nullopt in a capture older than format 3.
+  std::optional<kernel_state> kernel;
   std::vector<std::string> skipped;      ///< what the capture could not read (one reason each)
   bool complete = false;                 ///< the `end` line was reached
 };

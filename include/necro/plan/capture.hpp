@@ -5,7 +5,9 @@
 /// ends it held; listening TCP, UDP and unix sockets bound to its addresses;
 /// epoll instances with their registrations; eventfd, timerfd, signalfd — and
 /// its cwd, root, umask, rlimits, credentials, personality and ignored
-/// signals. With a donor (capture_scope::regular_files) the victim's regular
+/// signals, and from format 3 on its sigactions and per-thread kernel state
+/// (sigaltstack, comm, robust list, clear_child_tid, rseq, scheduling; with a
+/// donor too). With a donor (capture_scope::regular_files) the victim's regular
 /// files replace the donor's at the same fd numbers. A connection or pipe end
 /// whose peer is gone comes back as an unconnected stand-in of the same kind
 /// (the program sees the peer gone, its fd table and epoll stay consistent);
@@ -31,6 +33,7 @@
 #include <necro/plan/detail/capture.hpp>
 #include <necro/plan/files/detail/capture_files.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/threads/detail/capture_kernel.hpp>
 #include <necro/plan/threads/detail/capture_task.hpp>
 
 namespace necro::plan {
@@ -58,6 +61,9 @@ inline result<void> apply_capture(resurrection& plan, const criu::image_set& don
     detail::apply_task_settings(plan, c, use);
     detail::drop_supplied_defaults(plan);
   }
+  // The victim's own sigactions and thread state (format 3), with a donor too:
+  // they are addresses of the victim's layout, which the plan is.
+  detail::apply_kernel_state(plan, c, use, scope == capture_scope::everything);
   detail::drop_unreferenced(plan, replaced, table, fs);
   if (!c.complete)
     plan.warnings.push_back(fmt::format("the capture {} is incomplete (necro-catch did not finish it): fds it did not "

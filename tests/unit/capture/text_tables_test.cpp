@@ -172,6 +172,9 @@ TEST_CASE("every record kind round-trips through its table", "[capture][text]") 
   round_trips("tfd 12", cd::tfd_fields, epoll_target{6, 0x80000019, 0x1122334455667788, 0xabc, 9});
   round_trips("map", cd::map_fields, mapped_file{"/usr/lib/libc.so.6", 1311, std::string(40, 'a')});
   round_trips("map", cd::map_fields, mapped_file{"/memfd:x (deleted)", 5, ""});
+  round_trips("action", cd::action_fields, signal_action{10, 0x55550000123a, 0x1c000004, 0x7f0000001000, 0x200});
+  round_trips("thread", cd::thread_fields,
+              thread_state{7, "w 1", 0x7f0000200000, 65536, 0, 0x10, 0x20, 0x30, 32, 0x53053053, 2, 10, 100, 100, -20, 1});
 }
 
 TEST_CASE("the written words are the capture format's", "[capture][text]") {

@@ -171,7 +171,9 @@ TEST_CASE("broken lines give one error naming file, line and offset", "[capture]
   };
   CHECK_THAT(bad("link=/dev/null", std::string("link=/dev/\x01null")),
              Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: control byte 0x01 at column \\d+.*"));
-  CHECK_THAT(bad("necro-capture 2", "necro-capture 3"), Catch::Contains("line 1: capture format version 3; this reader knows 1 to 2"));
+  CHECK_THAT(bad("necro-capture 2", "necro-capture 4"), Catch::Contains("line 1: capture format version 4; this reader knows 1 to 3"));
+  CHECK_THAT(bad("shared-vmas 0\n", "shared-vmas 0\nkernel-state missing why=x\n"),
+             Catch::Contains("kernel-state: not in a format 2 capture"));
   CHECK_THAT(bad("shared-vmas 0", "shared-vmas 1"), Catch::Contains("shared-vmas says 1, the file has 0 shared lines"));
   CHECK_THAT(bad("shared-vmas 0\n", "shared 0x2000 0x1000\nshared-vmas 0\n"), Catch::Contains("shared: before the shared-vmas line"));
   CHECK_THAT(bad("shared-vmas 0\n", "shared-vmas 1\nshared 0x2000 0x1000\n"), Catch::Contains("START below END"));
@@ -224,4 +226,106 @@ TEST_CASE("huge lists and lines hit the caps", "[capture][malformed]") {
   c = necro::capture::parse_text(t, "capture.txt");
   REQUIRE(!c);
   CHECK(c.error().code() == necro::errc::bad_value);
+}
+
+namespace {
+
+/// The fixture as a format 3 capture whose kernel state was read: two
+/// threads, a handler on SIGUSR1 with SA_SIGINFO|SA_ONSTACK|SA_RESTORER.
+std::string with_kernel_state(const std::string& text) {
+  std::string t = text;
+  t.replace(t.find("necro-capture 2"), 15, "necro-capture 3");
+  std::string k = "kernel-state read actions=2 threads=2\n"
+                  "action sig=2 handler=0x1 flags=0x0 restorer=0x0 mask=0x0\n"
+                  "action sig=10 handler=0x55550000123a flags=0x1c000004 restorer=0x7f0000001000 mask=0x200\n"
+                  "thread tid=100 comm=main sas_sp=0x7f0000200000 sas_size=65536 sas_flags=0x0 clear_child_tid=0x7f0000300a10 "
+                  "robust_list=0x7f0000300a20 rseq=0x7f0000300fe0 rseq_len=32 rseq_sig=0x53053053 policy=0 rt_priority=0 "
+                  "static_prio=125 normal_prio=125 nice=5 timer_slack=50000\n"
+                  "thread tid=101 comm=worker%20one sas_sp=0x0 sas_size=0 sas_flags=0x0 clear_child_tid=0x0 "
+                  "robust_list=0x0 rseq=0x0 rseq_len=0 rseq_sig=0x0 policy=3 rt_priority=0 "
+                  "static_prio=110 normal_prio=110 nice=-10 timer_slack=50000\n";
+  t.insert(t.find("end "), k);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("format 3: the kernel state's action and thread lines round-trip", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const std::string text = with_kernel_state(fx->text);
+  const auto c = necro::capture::parse_text(text, "capture.txt");
+  REQUIRE(c);
+  CHECK(c->version == 3);
+  REQUIRE(c->kernel);
+  CHECK(c->kernel->read());
+  REQUIRE(c->kernel->actions.size() == 2);
+  CHECK(c->kernel->actions[1].sig == 10);
+  CHECK(c->kernel->actions[1].handler == 0x55550000123aull);
+  CHECK(c->kernel->actions[1].flags == 0x1c000004u);
+  CHECK(c->kernel->actions[1].mask == 0x200u);
+  REQUIRE(c->kernel->threads.size() == 2);
+  CHECK(c->kernel->threads[0].sas_size == 65536);
+  CHECK(c->kernel->threads[0].nice == 5);
+  CHECK(c->kernel->threads[1].comm == "worker one");
+  CHECK(c->kernel->threads[1].policy == 3);
+  CHECK(c->kernel->threads[1].nice == -10);
+  CHECK(necro::capture::to_text(*c) == text);
+}
+
+TEST_CASE("format 3: a kernel state that was not read says why, and round-trips", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  std::string t = fx->text;
+  t.replace(t.find("necro-capture 2"), 15, "necro-capture 3");
+  t.insert(t.find("end "), "kernel-state missing why=disabled%20by%20NECRO_CATCH_NO_BPF=1\n");
+  const auto c = necro::capture::parse_text(t, "capture.txt");
+  REQUIRE(c);
+  REQUIRE(c->kernel);
+  CHECK(!c->kernel->read());
+  CHECK(c->kernel->missing == "disabled by NECRO_CATCH_NO_BPF=1");
+  CHECK(necro::capture::to_text(*c) == t);
+  // The fixture is format 2: no kernel state at all, and that is not "missing".
+  const auto old = necro::capture::parse_text(fx->text, "capture.txt");
+  REQUIRE(old);
+  CHECK(!old->kernel);
+}
+
+TEST_CASE("format 3: broken kernel-state lines give one error naming file and line", "[capture][malformed]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const std::string good = with_kernel_state(fx->text);
+  const auto bad = [&](const std::string& from, const std::string& to) {
+    std::string t = good;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    t.replace(at, from.size(), to);
+    const auto c = necro::capture::parse_text(t, "capture.txt");
+    REQUIRE(!c);
+    return c.error().message();
+  };
+  CHECK_THAT(bad("action sig=10", "action sig=65"), Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: action: sig=65 is not 1..64"));
+  CHECK_THAT(bad("action sig=10", "action sig=0"), Catch::Contains("sig=0 is not 1..64"));
+  CHECK_THAT(bad("action sig=10", "action sig=2"), Catch::Contains("one line per signal, in ascending order"));
+  CHECK_THAT(bad("handler=0x55550000123a", "handler=0xfffffffffffffffff"), Catch::Contains("is not a number that fits"));
+  CHECK_THAT(bad(" mask=0x200", ""), Catch::Contains("action: no mask="));
+  CHECK_THAT(bad("actions=2", "actions=3"), Catch::Contains("kernel-state says 3 actions and 2 threads, the file has 2 and 2"));
+  CHECK_THAT(bad("threads=2", "threads=1"), Catch::Contains("thread: more than kernel-state's threads="));
+  CHECK_THAT(bad("actions=2", "actions=65"), Catch::Contains("at most 64"));
+  CHECK_THAT(bad("tid=101", "tid=100"), Catch::Contains("thread: tid=100 a second time"));
+  CHECK_THAT(bad("tid=101", "tid=0"), Catch::Contains("thread: tid=0 is not a thread id"));
+  CHECK_THAT(bad("comm=main", "comm=sixteen_bytes_xx"), Catch::Contains("comm= is 16 bytes, at most 15"));
+  CHECK_THAT(bad("nice=5", "nice=40"), Catch::Contains("nice must be -20..19"));
+  CHECK_THAT(bad("nice=5", "nice=4"), Catch::Contains("static_prio 120 + nice"));
+  CHECK_THAT(bad("nice=-10", "nice=--10"), Catch::Contains("nice=--10 is not a number that fits"));
+  CHECK_THAT(bad("nice=-10", "nice=-21"), Catch::Contains("nice must be -20..19"));
+  CHECK_THAT(bad("policy=3", "policy=9"), Catch::Contains("policy=9 is no scheduling policy"));
+  CHECK_THAT(bad("sas_flags=0x0 clear_child_tid=0x7f", "sas_flags=0x10 clear_child_tid=0x7f"), Catch::Contains("unknown bits"));
+  CHECK_THAT(bad("kernel-state read actions=2 threads=2\n", ""), Catch::Contains("action: not after a `kernel-state read` line"));
+  CHECK_THAT(bad("kernel-state read", "kernel-state maybe"), Catch::Contains("kernel-state: maybe is not `read` or `missing`"));
+  CHECK_THAT(bad("kernel-state read actions=2 threads=2\n", "kernel-state missing why=-\n"), Catch::Contains("missing without a why="));
+  // Every truncation within the kernel lines is an error too.
+  const auto from = good.find("kernel-state");
+  for (std::size_t n = from; n < good.size(); ++n)
+    REQUIRE(!necro::capture::parse_text(std::string_view(good).substr(0, n), "capture.txt"));
 }

@@ -378,3 +378,102 @@ TEST_CASE("on another machine: a missing regular file's fd is held by /dev/null,
   CHECK(file(w->planned, u.at(3).id()).reg().name() == "/sysroot" + appended);
   CHECK(file(w->planned, u.at(3).id()).reg().pos() == w->capture.fds.at(3).pos);
 }
+
+namespace {
+
+/// A mapping of the planned victim with (or without) PROT_EXEC.
+std::uint64_t some_address(const plan::resurrection& p, bool exec) {
+  for (const auto& v : p.vmas)
+    if (v.kind != plan::vma_kind::vsyscall && v.kind != plan::vma_kind::vvar &&
+        bool(v.entry.prot() & necro::criu::mmap_bits::prot_exec) == exec && (v.entry.prot() & 2) != exec * 2)
+      return v.entry.start() + 0x10;
+  FAIL("no such mapping");
+  return 0;
+}
+
+bool any_warning(const plan::resurrection& p, const std::string& part) {
+  for (const auto& w : p.warnings)
+    if (w.find(part) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("without a donor, the kernel state of a format 3 capture gives sigactions and per-thread state, "
+          "addresses in no mapping and unknown threads are warnings",
+          "[plan][capture]") {
+  auto v = load_victim();
+  if (!v) return;
+  auto& p = v->planned;
+  const std::uint64_t code = some_address(p, true), data = some_address(p, false);
+  necro::capture::kernel_state k;
+  k.actions.push_back({2, 1, 0, 0, 0});                                // SIGINT ignored
+  k.actions.push_back({10, code, 0x1c000004, code + 8, 0x800});        // SIGUSR1: a handler
+  k.actions.push_back({12, 0x10, 0x04000004, code, 0});                // SIGUSR2: in no mapping
+  k.actions.push_back({14, code, 0x04000000, data, 0});                // SIGALRM: restorer not executable
+  necro::capture::thread_state leader;
+  leader.tid = p.threads.front().tid;
+  leader.comm = "lead er";
+  leader.sas_sp = data, leader.sas_size = 0x100;
+  leader.policy = 3, leader.static_prio = 125, leader.normal_prio = 125, leader.nice = 5;
+  leader.robust_list = data + 0x40, leader.clear_child_tid = data + 0x30;
+  leader.rseq = data + 0x80, leader.rseq_len = 32, leader.rseq_sig = 0x53053053;
+  leader.timer_slack = 50000;
+  necro::capture::thread_state stranger = leader;
+  stranger.tid = 999999;
+  k.threads = {leader, stranger};
+  v->capture.version = 3;
+  v->capture.kernel = k;
+  REQUIRE(plan::apply_capture(p, v->donor.images, v->capture, all_present(v->capture), plan::capture_scope::everything));
+  const auto& tc = p.threads.front().core.tc();
+  CHECK(tc.sigactions(1).sigaction() == 1);
+  CHECK(tc.sigactions(8).sigaction() == code);  // SIGUSR1 (index 8: after SIGKILL's gap)
+  CHECK(tc.sigactions(8).flags() == 0x1c000004);
+  CHECK(tc.sigactions(8).restorer() == code + 8);
+  CHECK(tc.sigactions(8).mask() == 0x800);
+  CHECK(tc.sigactions(10).sigaction() == 0);  // SIGUSR2
+  CHECK(tc.sigactions(12).sigaction() == 0);  // SIGALRM
+  CHECK(any_warning(p, "catch.capture/capture.txt: action sig=12: handler 0x10 lies in no mapping of the core"));
+  CHECK(any_warning(p, "action sig=14: restorer"));
+  CHECK(any_warning(p, "not executable"));
+  CHECK(any_warning(p, "catch.capture/capture.txt: thread tid=999999 is not a thread of the core"));
+  const auto& th = p.threads.front().core.thread_core();
+  CHECK(th.sas().ss_sp() == data);
+  CHECK(th.sas().ss_size() == 0x100);
+  CHECK(th.sas().ss_flags() == 0);
+  CHECK(th.comm() == "lead er");
+  CHECK(tc.comm() == "lead er");
+  CHECK(th.sched_policy() == 3);
+  CHECK(th.sched_nice() == 5);
+  CHECK(th.futex_rla() == data + 0x40);
+  CHECK(th.futex_rla_len() == 24);
+  CHECK(p.threads.front().core.thread_info().clear_tid_addr() == data + 0x30);
+  CHECK(th.rseq_entry().rseq_abi_pointer() == data + 0x80);
+  CHECK(th.rseq_entry().signature() == 0x53053053);
+  for (const auto& d : p.not_in_core) {
+    CHECK(d.what != "thread names");
+    if (d.what == "signal handlers") CHECK_THAT(d.value, Catch::Contains("the victim's own"));
+  }
+  bool said = false;
+  for (const auto& r : p.capture->restored) said |= r.find("1 handlers: SIGUSR1") != std::string::npos;
+  CHECK(said);
+}
+
+TEST_CASE("without a donor, a capture whose kernel state is missing says why, and the handlers are listed as lost", "[plan][capture]") {
+  auto v = load_victim();
+  if (!v) return;
+  auto& p = v->planned;
+  v->capture.version = 3;
+  v->capture.kernel.emplace().missing = "disabled by --no-bpf";
+  REQUIRE(v->capture.signals);
+  v->capture.signals->caught |= std::uint64_t{1} << 9;  // SIGUSR1 had a handler
+  REQUIRE(plan::apply_capture(p, v->donor.images, v->capture, all_present(v->capture), plan::capture_scope::everything));
+  CHECK(any_warning(p, "the kernel's state of the task was not captured (disabled by --no-bpf)"));
+  bool handlers = false;
+  for (const auto& d : p.not_in_core)
+    if (d.what == "signal handlers") handlers = d.why.find("disabled by --no-bpf") != std::string::npos;
+  CHECK(handlers);
+  bool lost = false;
+  for (const auto& l : p.capture->lost) lost |= l.starts_with("the handlers of ");
+  CHECK(lost);
+}

@@ -59,6 +59,9 @@ inline result<void> parse_line(const line& l, parse_state& st) {
   if (k == "fd") return add_fd(l, st);
   if (k == "tfd") return parse_tfd(l, st);
   if (k == "map") return append_capped(l, st.c.mapped_files, max_maps, read_fields<mapped_file>(l, map_fields));
+  if (k == "kernel-state") return parse_kernel_state(l, st);
+  if (k == "action") return parse_action(l, st);
+  if (k == "thread") return parse_thread(l, st);
   if (k == "skipped") return append_capped(l, st.c.skipped, max_skipped, single_text(l));
   if (k == "shared-vmas") {
     if (st.shared_declared) return fail(l.fail("shared-vmas: a second one"));
@@ -92,6 +95,11 @@ inline result<void> check_whole(std::string_view origin, std::uint64_t size, con
   if (st.shared_declared && *st.shared_declared != st.c.shared_vmas->size())
     return fail(err(errc::mismatch, fmt::format("shared-vmas says {}, the file has {} shared lines", *st.shared_declared,
                                                 st.c.shared_vmas->size())));
+  if (st.kernel_declared && (st.kernel_declared->first != st.c.kernel->actions.size() ||
+                             st.kernel_declared->second != st.c.kernel->threads.size()))
+    return fail(err(errc::mismatch, fmt::format("kernel-state says {} actions and {} threads, the file has {} and {}",
+                                                st.kernel_declared->first, st.kernel_declared->second,
+                                                st.c.kernel->actions.size(), st.c.kernel->threads.size())));
   if (expected_pid && *expected_pid != st.c.pid)
     return fail(err(errc::mismatch, fmt::format("capture of pid {}, expected pid {}", st.c.pid, *expected_pid)));
   return {};

@@ -26,6 +26,8 @@ struct parse_state {
   std::optional<std::uint64_t> shared_declared;  ///< the count on the `shared-vmas` line
   bool header = false;
   std::size_t targets = 0;
+  /// The counts on the `kernel-state read` line (actions, threads).
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> kernel_declared;
 };
 
 /// The only word of a line that has exactly one.
@@ -66,6 +68,51 @@ inline result<vma_range> parse_shared(const line& l) {
   const auto start = parse_number<std::uint64_t>(l.words[0]), end = parse_number<std::uint64_t>(l.words[1]);
   if (!start || !end || *start >= *end) return fail(l.fail("shared: START END must be two numbers, START below END"));
   return vma_range{*start, *end};
+}
+
+/// `kernel-state read actions=N threads=N` or `kernel-state missing why=REASON` (format 3).
+inline result<void> parse_kernel_state(const line& l, parse_state& st) {
+  if (st.c.version < 3) return fail(l.fail(fmt::format("kernel-state: not in a format {} capture", st.c.version)));
+  if (st.c.kernel) return fail(l.fail("kernel-state: a second one"));
+  if (l.words.empty()) return fail(l.fail("kernel-state: expected `read` or `missing`"));
+  if (l.words[0] == "missing") {
+    NECRO_TRY_ASSIGN(auto why, text(l, "why"));
+    if (why.empty()) return fail(l.fail("kernel-state: missing without a why="));
+    st.c.kernel.emplace().missing = std::move(why);
+    return {};
+  }
+  if (l.words[0] != "read") return fail(l.fail(fmt::format("kernel-state: {} is not `read` or `missing`", io::printable(l.words[0]))));
+  NECRO_TRY_ASSIGN(const auto actions, number<std::uint64_t>(l, "actions"));
+  NECRO_TRY_ASSIGN(const auto threads, number<std::uint64_t>(l, "threads"));
+  if (actions > max_signal || threads > max_threads)
+    return fail(l.fail(fmt::format("kernel-state: actions={} threads={}: at most {} and {}", actions, threads, max_signal, max_threads)));
+  st.c.kernel.emplace();
+  st.kernel_declared.emplace(actions, threads);
+  return {};
+}
+
+/// An `action` line: after `kernel-state read`, signals in ascending order.
+inline result<void> parse_action(const line& l, parse_state& st) {
+  if (!st.kernel_declared) return fail(l.fail("action: not after a `kernel-state read` line"));
+  NECRO_TRY_ASSIGN(auto a, read_fields<signal_action>(l, action_fields));
+  auto& all = st.c.kernel->actions;
+  if (!all.empty() && all.back().sig >= a.sig)
+    return fail(l.fail(fmt::format("action: sig={} after sig={}: one line per signal, in ascending order", a.sig, all.back().sig)));
+  if (all.size() >= st.kernel_declared->first) return fail(l.fail("action: more than kernel-state's actions="));
+  all.push_back(a);
+  return {};
+}
+
+/// A `thread` line: after `kernel-state read`, each tid once.
+inline result<void> parse_thread(const line& l, parse_state& st) {
+  if (!st.kernel_declared) return fail(l.fail("thread: not after a `kernel-state read` line"));
+  NECRO_TRY_ASSIGN(auto t, read_fields<thread_state>(l, thread_fields));
+  auto& all = st.c.kernel->threads;
+  if (all.size() >= st.kernel_declared->second) return fail(l.fail("thread: more than kernel-state's threads="));
+  for (const auto& o : all)
+    if (o.tid == t.tid) return fail(l.fail(fmt::format("thread: tid={} a second time", t.tid)));
+  all.push_back(std::move(t));
+  return {};
 }
 
 }  // namespace necro::capture::detail

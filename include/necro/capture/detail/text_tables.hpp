@@ -32,6 +32,9 @@ inline constexpr std::size_t max_shared_vmas = 1u << 20;  ///< vm.max_map_count 
 inline constexpr std::size_t max_groups = 1u << 16;     ///< NGROUPS_MAX
 inline constexpr std::size_t max_rlimits = 64;
 inline constexpr std::size_t max_skipped = 1u << 12;
+inline constexpr std::size_t max_threads = 1u << 22;    ///< kernel.threads-max's ceiling (FUTEX_TID_MASK)
+inline constexpr std::uint32_t max_signal = 64;         ///< _NSIG
+inline constexpr std::size_t max_comm = 15;             ///< TASK_COMM_LEN - 1
 
 inline constexpr dec_format dec{};
 inline constexpr hex_format hex{};
@@ -48,6 +51,21 @@ struct fd_number_format : dec_format {
     if (!n || *n > static_cast<std::int32_t>(max_fds))
       return fail(l.fail(fmt::format("{}: bad fd number {}", l.key, io::printable(l.words[0]))));
     v = *n;
+    return {};
+  }
+};
+
+/// A signed decimal (a nice value): `-N` or `N`; other numbers are never negative.
+struct signed_format {
+  void write(std::string& o, std::int32_t v, const auto&) const { fmt::format_to(std::back_inserter(o), "{}", v); }
+  result<void> read(const line& l, std::string_view name, std::int32_t& v, const auto&) const {
+    const auto r = l.raw(name);
+    if (!r) return fail(l.fail(fmt::format("{}: no {}=", l.key, name)));
+    const bool neg = !r->empty() && r->front() == '-';
+    const auto n = parse_number<std::uint32_t>(neg ? r->substr(1) : *r);
+    if (!n || *n > (neg ? 0x80000000u : 0x7fffffffu))
+      return fail(l.fail(fmt::format("{}: {}={} is not a number that fits", l.key, name, io::printable(*r))));
+    v = neg ? static_cast<std::int32_t>(-static_cast<std::int64_t>(*n)) : static_cast<std::int32_t>(*n);
     return {};
   }
 };
@@ -141,6 +159,24 @@ inline result<void> shares_a_lower_fd(const line& l, const fd_entry& f) {
   return {};
 }
 
+inline result<void> signal_in_range(const line& l, const signal_action& a) {
+  if (a.sig < 1 || a.sig > max_signal) return fail(l.fail(fmt::format("action: sig={} is not 1..{}", a.sig, max_signal)));
+  return {};
+}
+
+inline result<void> thread_fits(const line& l, const thread_state& t) {
+  constexpr std::uint32_t ss_known = 1u | 2u | (1u << 31);  // SS_ONSTACK, SS_DISABLE, SS_AUTODISARM
+  if (t.tid <= 0) return fail(l.fail(fmt::format("thread: tid={} is not a thread id", t.tid)));
+  if (t.comm.size() > max_comm) return fail(l.fail(fmt::format("thread: comm= is {} bytes, at most {}", t.comm.size(), max_comm)));
+  if (t.sas_flags & ~ss_known) return fail(l.fail(fmt::format("thread: sas_flags={:#x} holds unknown bits", t.sas_flags)));
+  if (t.policy > 7) return fail(l.fail(fmt::format("thread: policy={} is no scheduling policy", t.policy)));
+  if (t.rt_priority > 99) return fail(l.fail(fmt::format("thread: rt_priority={} is above 99", t.rt_priority)));
+  if (t.nice < -20 || t.nice > 19 || t.static_prio != t.nice + 120)
+    return fail(l.fail(fmt::format("thread: nice={} static_prio={}: nice must be -20..19 and static_prio 120 + nice",
+                                   t.nice, t.static_prio)));
+  return {};
+}
+
 // ---------------------------------------------------------------- the tables
 /// `creds uid=R,E,S,FS gid=R,E,S,FS groups=G1,G2|- cap_inh=0x.. ... no_new_privs=0`;
 /// each word also names its /proc/PID/status line (necro-catch reads it there).
@@ -213,6 +249,27 @@ inline constexpr auto map_fields = boost::hana::make_tuple(
     row("ino", &mapped_file::ino, dec), row("build_id", &mapped_file::build_id, build_id_format{}),
     row("path", &mapped_file::path, escaped));
 NECRO_TEXT_ASSERT_COMPLETE(mapped_file, map_fields);
+
+/// `action sig=N handler=0x.. flags=0x.. restorer=0x.. mask=0x..` (format 3)
+inline constexpr auto action_fields = boost::hana::make_tuple(
+    row("sig", &signal_action::sig, dec), check<signal_action>(signal_in_range),
+    row("handler", &signal_action::handler, hex), row("flags", &signal_action::flags, hex),
+    row("restorer", &signal_action::restorer, hex), row("mask", &signal_action::mask, hex));
+NECRO_TEXT_ASSERT_COMPLETE(signal_action, action_fields);
+
+/// `thread tid=N comm=NAME sas_sp=0x.. sas_size=N sas_flags=0x.. clear_child_tid=0x.. robust_list=0x..
+/// rseq=0x.. rseq_len=N rseq_sig=0x.. policy=N rt_priority=N static_prio=N normal_prio=N nice=N timer_slack=N` (format 3)
+inline constexpr auto thread_fields = boost::hana::make_tuple(
+    row("tid", &thread_state::tid, dec), row("comm", &thread_state::comm, escaped),
+    row("sas_sp", &thread_state::sas_sp, hex), row("sas_size", &thread_state::sas_size, dec),
+    row("sas_flags", &thread_state::sas_flags, hex), row("clear_child_tid", &thread_state::clear_child_tid, hex),
+    row("robust_list", &thread_state::robust_list, hex), row("rseq", &thread_state::rseq, hex),
+    row("rseq_len", &thread_state::rseq_len, dec), row("rseq_sig", &thread_state::rseq_sig, hex),
+    row("policy", &thread_state::policy, dec), row("rt_priority", &thread_state::rt_priority, dec),
+    row("static_prio", &thread_state::static_prio, dec), row("normal_prio", &thread_state::normal_prio, dec),
+    row("nice", &thread_state::nice, signed_format{}), row("timer_slack", &thread_state::timer_slack, dec),
+    check<thread_state>(thread_fits));
+NECRO_TEXT_ASSERT_COMPLETE(thread_state, thread_fields);
 
 }  // namespace necro::capture::detail
 

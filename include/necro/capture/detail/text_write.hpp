@@ -40,6 +40,18 @@ inline void put_fd(std::string& o, const fd_entry& f) {
   for (const auto& t : f.targets) put_line(o, fmt::format("tfd {}", f.fd), tfd_fields, t);
 }
 
+/// The kernel's state: `kernel-state read ...` and its `action` and `thread`
+/// lines, or `kernel-state missing why=...`.
+inline void put_kernel(std::string& o, const kernel_state& k) {
+  if (!k.read()) {
+    o += fmt::format("kernel-state missing why={}\n", escape(k.missing));
+    return;
+  }
+  o += fmt::format("kernel-state read actions={} threads={}\n", k.actions.size(), k.threads.size());
+  for (const auto& a : k.actions) put_line(o, "action", action_fields, a);
+  for (const auto& t : k.threads) put_line(o, "thread", thread_fields, t);
+}
+
 }  // namespace necro::capture::detail
 
 #endif

@@ -249,16 +249,18 @@ inline void task_core(field_list& l) {
   const auto none = [](std::string_view why) { return unwritten(why); };
   both("exit_code", set_by("plan_thread: 0"));
   both("blk_sigset", set_by("plan_thread: the leader's NT_PRSTATUS pr_sighold (docs/pitfalls.md#blocked-masks)"));
-  both("comm", set_by("plan_thread: NT_PRPSINFO pr_fname (the donor's when empty)"));
+  both("comm", set_by("plan_thread: NT_PRPSINFO pr_fname (the donor's when empty). With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the leader thread's comm"));
   both("signals_s.signals.siginfo",
        set_by("plan_thread: cleared (the death is not re-queued, docs/pitfalls.md#death-not-redelivered)"));
   l.each(tc + ".sigactions", {"sigaction", "restorer"},
          set_by("relocate_sigactions: the donor's, moved by the load delta of the file holding them "
-                "(docs/pitfalls.md#signal-handlers); reset to SIG_DFL when in no file"),
+                "(docs/pitfalls.md#signal-handlers); reset to SIG_DFL when in no file. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the victim's own, each handler and restorer checked to lie in an executable mapping"),
          defaulted("synthetic_task_core: SIG_DFL for signals 1-64 but SIGKILL and SIGSTOP: the core holds no "
-                   "handlers, they are lost",
+                   "handlers, they are lost. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the victim's own (a handler or restorer in no executable mapping: "
+                   "SIG_DFL and a warning)",
                    "0"));
-  l.each(tc + ".sigactions", {"flags", "mask"}, kept(), defaulted("synthetic_task_core: 0", "0"));
+  l.each(tc + ".sigactions", {"flags", "mask"}, kept("With a capture of format 3: the victim's own"),
+         defaulted("synthetic_task_core: 0. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the victim's own", "0"));
   l.add(tc + ".sigactions.compat_sigaction", kept(), defaulted("synthetic_task_core: false", "false"));
   l.add(tc + ".sigactions.mask_extended", kept(), none("signals above 64 have no handlers"));
   l.add(tc + ".task_state", kept(), defaulted("synthetic_task_core: TASK_ALIVE", "1"));
@@ -288,34 +290,40 @@ inline void thread_core(field_list& l) {
   const auto both = [&](std::string_view f, const field_source& s) { l.add(th + "." + std::string(f), s, s); };
   l.add(th + ".futex_rla",
         set_by("relocate_thread_pointers: the robust list, moved by the thread-pointer delta "
-               "(docs/pitfalls.md#thread-pointers)"),
+               "(docs/pitfalls.md#thread-pointers). With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own when mapped"),
         set_by("synthetic_thread_core: &pd->robust_head of glibc's struct pthread found in the core "
-               "(find_glibc_thread), else 0"));
-  l.add(th + ".futex_rla_len", kept(), set_by("synthetic_thread_core: 24 with a robust list, else 0"));
+               "(find_glibc_thread), else 0. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own when mapped (the guess stays otherwise)"));
+  l.add(th + ".futex_rla_len", kept(), set_by("synthetic_thread_core: 24 with a robust list, else 0 (the kernel keeps "
+                                               "no length: the same with a capture)"));
   both("blk_sigset", set_by("plan_thread: the thread's NT_PRSTATUS pr_sighold (docs/pitfalls.md#blocked-masks)"));
   both("signals_p.signals.siginfo",
        set_by("plan_thread: one SI_TKILL siginfo per signal of pr_sigpend but the fatal one and SIGKILL "
               "(pending_signals, make_siginfo)"));
   const auto sas = set_by("relocate_thread_pointers: the donor's sigaltstack moved by its file's load delta, else "
-                          "disabled");
-  l.add(th + ".sas.ss_sp", sas, defaulted("synthetic_thread_core: 0, disabled: not in the core", "0"));
-  l.add(th + ".sas.ss_size", sas, defaulted("synthetic_thread_core: 0, disabled: not in the core", "0"));
-  l.add(th + ".sas.ss_flags", sas, defaulted("synthetic_thread_core: SS_DISABLE: not in the core", "2"));
+                          "disabled. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own when mapped");
+  l.add(th + ".sas.ss_sp", sas, defaulted("synthetic_thread_core: 0, disabled: not in the core. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own "
+                                          "when mapped", "0"));
+  l.add(th + ".sas.ss_size", sas, defaulted("synthetic_thread_core: 0, disabled: not in the core. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own",
+                                            "0"));
+  l.add(th + ".sas.ss_flags", sas, defaulted("synthetic_thread_core: SS_DISABLE: not in the core. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: SS_DISABLE "
+                                             "without a stack, else the thread's SS_AUTODISARM bit", "2"));
   l.add(th + ".rseq_entry.rseq_abi_pointer",
         set_by("relocate_thread_pointers: moved by the thread-pointer delta (docs/pitfalls.md#rseq-area)"),
         set_by("thread_rseq: thread pointer + glibc's __rseq_offset, read from the core at the symbol's address "
-               "in libc on disk; not registered (no rseq_entry) when unknown"));
+               "in libc on disk; not registered (no rseq_entry) when unknown. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own area when mapped"));
   both("rseq_entry.rseq_cs_pointer", set_by("relocate_thread_pointers: cleared"));
   l.add(th + ".rseq_entry.rseq_abi_size", kept(), defaulted("thread_rseq: 32 (glibc's struct rseq_area)", "32"));
   l.add(th + ".rseq_entry.signature", kept(),
         defaulted("thread_rseq: criu_thread<Arch>::rseq_signature (glibc's RSEQ_SIG; 0x53053053 on x86-64)",
                   "1392848979"));
-  l.add(th + ".sched_nice", kept(), set_by("synthetic_thread_core: NT_PRPSINFO pr_nice"));
-  l.add(th + ".sched_policy", kept(), defaulted("synthetic_thread_core: SCHED_OTHER: not in the core", "0"));
+  l.add(th + ".sched_nice", kept(), set_by("synthetic_thread_core: NT_PRPSINFO pr_nice. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own"));
+  l.add(th + ".sched_policy", kept(), defaulted("synthetic_thread_core: SCHED_OTHER: not in the core. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the "
+                                                "thread's own", "0"));
+  l.add(th + ".sched_prio", kept(), unwritten("not in the core; CRIU's default. With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's rt_priority"));
   l.add(th + ".comm", kept(),
         set_by("synthetic_thread_core: NT_PRPSINFO pr_fname for every thread (per-thread names are not in the "
-               "core)"));
-  l.each(th, {"sched_prio", "pdeath_sig", "seccomp_mode", "seccomp_filter", "blk_sigset_extended", "cg_set"}, kept(),
+               "core). With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own"));
+  l.each(th, {"pdeath_sig", "seccomp_mode", "seccomp_filter", "blk_sigset_extended", "cg_set"}, kept(),
          unwritten("not in the core; CRIU's default"));
   const std::string cr = th + ".creds";
   l.each(cr, {"uid", "euid", "suid", "fsuid"}, kept(), set_by("synthetic_creds: NT_PRPSINFO pr_uid"));

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+/* necro-catch: the kernel's state of a dying process, read by a task
+ * iterator that necro-catch limits to that process (bpf_iter_link_info.task
+ * .pid, kernels >= 6.1) while the kernel holds it for the core_pattern
+ * helper. Per thread: sigaltstack, comm, clear_child_tid, robust list, rseq,
+ * scheduling, timer slack; once, from the first thread: the 64 sigactions of
+ * the shared sighand. Every read is CO-RE (BPF_CORE_READ): one object for
+ * any kernel with BTF. docs/capture.md, "The kernel's state". */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#include "task_state.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+static void read_thread(struct task_struct *t, struct necro_ts_thread *r) {
+  r->kind = NECRO_TS_THREAD;
+  r->tid = BPF_CORE_READ(t, pid);
+  r->tgid = BPF_CORE_READ(t, tgid);
+  r->sas_sp = BPF_CORE_READ(t, sas_ss_sp);
+  r->sas_size = BPF_CORE_READ(t, sas_ss_size);
+  r->sas_flags = BPF_CORE_READ(t, sas_ss_flags);
+  r->clear_child_tid = (__u64)BPF_CORE_READ(t, clear_child_tid);
+  r->robust_list = (__u64)BPF_CORE_READ(t, robust_list);
+  if (bpf_core_field_exists(t->rseq)) {
+    r->rseq = (__u64)BPF_CORE_READ(t, rseq);
+    r->rseq_sig = BPF_CORE_READ(t, rseq_sig);
+  }
+  if (bpf_core_field_exists(t->rseq_len)) r->rseq_len = BPF_CORE_READ(t, rseq_len);
+  r->policy = BPF_CORE_READ(t, policy);
+  r->rt_priority = BPF_CORE_READ(t, rt_priority);
+  r->static_prio = BPF_CORE_READ(t, static_prio);
+  r->normal_prio = BPF_CORE_READ(t, normal_prio);
+  r->timer_slack = BPF_CORE_READ(t, timer_slack_ns);
+  BPF_CORE_READ_STR_INTO(&r->comm, t, comm);
+}
+
+static void write_actions(struct seq_file *seq, struct task_struct *t) {
+  struct sighand_struct *sh = BPF_CORE_READ(t, sighand);
+  if (!sh) return;
+  for (__u32 i = 0; i < NECRO_TS_SIGNALS; i++) {
+    struct k_sigaction ka;
+    struct necro_ts_action a = {};
+    if (bpf_core_read(&ka, sizeof(ka), &sh->action[i])) continue;
+    a.kind = NECRO_TS_ACTION;
+    a.sig = i + 1;
+    a.handler = (__u64)ka.sa.sa_handler;
+    a.flags = ka.sa.sa_flags;
+    a.restorer = (__u64)ka.sa.sa_restorer;
+    a.mask = ka.sa.sa_mask.sig[0];
+    bpf_seq_write(seq, &a, sizeof(a));
+  }
+}
+
+SEC("iter/task")
+int necro_task_state(struct bpf_iter__task *ctx) {
+  struct seq_file *seq = ctx->meta->seq;
+  struct task_struct *t = ctx->task;
+  struct necro_ts_thread r = {};
+  if (!t) return 0;
+  read_thread(t, &r);
+  bpf_seq_write(seq, &r, sizeof(r));
+  if (ctx->meta->seq_num == 0) write_actions(seq, t);
+  return 0;
+}

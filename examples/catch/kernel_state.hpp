@@ -1,0 +1,156 @@
+// necro-catch: the kernel's state of the dying process (sigactions, per-thread
+// sigaltstack, comm, clear_child_tid, robust list, rseq, scheduling, timer
+// slack), read through the BPF task iterator bpf/task_state.bpf.c limited to
+// the pid, while the kernel holds the task. Every failure is a reason in
+// kernel_state::missing, never an error: the core and the /proc capture do
+// not depend on it. docs/capture.md, "The kernel's state".
+#pragma once
+
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <necro/capture/model.hpp>
+
+#include "bpf/task_state.h"
+
+#if NECRO_CATCH_BPF
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "task_state.skel.h"
+#endif
+
+namespace catcher {
+
+/// The result of the BPF step and its cost.
+struct kernel_read {
+  necro::capture::kernel_state state;
+  double ms = 0;  ///< wall time of the whole step (load, attach, read)
+};
+
+/// The iterator's records (task_state.h) into a kernel_state; records of
+/// another process are ignored, a truncated tail is a reason.
+inline necro::capture::kernel_state parse_records(const std::vector<char>& bytes, std::int32_t pid) {
+  necro::capture::kernel_state k;
+  std::size_t pos = 0;
+  while (pos + sizeof(std::uint32_t) <= bytes.size()) {
+    std::uint32_t kind = 0;
+    std::memcpy(&kind, bytes.data() + pos, sizeof kind);
+    if (kind == NECRO_TS_THREAD && pos + sizeof(necro_ts_thread) <= bytes.size()) {
+      necro_ts_thread r{};
+      std::memcpy(&r, bytes.data() + pos, sizeof r);
+      pos += sizeof r;
+      if (r.tgid != pid) continue;
+      necro::capture::thread_state t;
+      t.tid = r.tid;
+      t.comm.assign(r.comm, strnlen(r.comm, sizeof r.comm));
+      t.comm.resize(std::min<std::size_t>(t.comm.size(), 15));
+      t.sas_sp = r.sas_sp, t.sas_size = r.sas_size, t.sas_flags = r.sas_flags;
+      t.clear_child_tid = r.clear_child_tid, t.robust_list = r.robust_list;
+      t.rseq = r.rseq, t.rseq_len = r.rseq_len, t.rseq_sig = r.rseq_sig;
+      t.policy = r.policy, t.rt_priority = r.rt_priority;
+      t.static_prio = r.static_prio, t.normal_prio = r.normal_prio, t.nice = r.static_prio - 120;
+      t.timer_slack = r.timer_slack;
+      k.threads.push_back(std::move(t));
+    } else if (kind == NECRO_TS_ACTION && pos + sizeof(necro_ts_action) <= bytes.size()) {
+      necro_ts_action r{};
+      std::memcpy(&r, bytes.data() + pos, sizeof r);
+      pos += sizeof r;
+      if (r.sig < 1 || r.sig > NECRO_TS_SIGNALS || (!k.actions.empty() && k.actions.back().sig >= r.sig)) continue;
+      k.actions.push_back({r.sig, r.handler, r.flags, r.restorer, r.mask});
+    } else {
+      k.missing = fmt::format("the task iterator's output is cut or unknown at byte {} of {}", pos, bytes.size());
+      break;
+    }
+  }
+  if (k.missing.empty() && k.threads.empty())
+    k.missing = fmt::format("the task iterator saw no thread of pid {} (gone already?)", pid);
+  if (!k.read()) k.actions.clear(), k.threads.clear();
+  return k;
+}
+
+/// Why the BPF step is off before trying it, or empty.
+inline std::string bpf_disabled(bool no_bpf_option) {
+  if (no_bpf_option) return "disabled by --no-bpf";
+  const char* env = std::getenv("NECRO_CATCH_NO_BPF");
+  if (env && *env && std::strcmp(env, "0") != 0) return fmt::format("disabled by NECRO_CATCH_NO_BPF={}", env);
+#if !NECRO_CATCH_BPF
+  return "necro-catch was built without BPF support (NECRO_CATCH_BPF=OFF: no bpftool, clang, libbpf or BTF at build time)";
+#else
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+    return fmt::format("the kernel has no BTF (/sys/kernel/btf/vmlinux: {})", std::strerror(errno));
+  return {};
+#endif
+}
+
+#if NECRO_CATCH_BPF
+inline int quiet_libbpf(enum libbpf_print_level, const char*, va_list) { return 0; }
+
+/// What an errno from loading or attaching means here.
+inline std::string bpf_errno_text(int err) {
+  std::string s = fmt::format("{} (errno {})", std::strerror(err), err);
+  if (err == EPERM || err == EACCES) s += ": needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN";
+  return s;
+}
+
+/// Loads the iterator, attaches it to `pid`'s threads, reads its records.
+inline necro::capture::kernel_state run_iterator(std::int32_t pid) {
+  necro::capture::kernel_state k;
+  libbpf_set_print(quiet_libbpf);
+  task_state* skel = task_state__open_and_load();
+  if (!skel) return k.missing = "loading the BPF task iterator failed: " + bpf_errno_text(errno), k;
+  union bpf_iter_link_info info {};
+  info.task.pid = static_cast<__u32>(pid);
+  DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof info);
+  bpf_link* link = bpf_program__attach_iter(skel->progs.necro_task_state, &opts);
+  if (!link) {
+    const int err = errno;
+    task_state__destroy(skel);
+    return k.missing = fmt::format("attaching the task iterator to pid {} failed (a pid filter needs kernel >= 6.1): {}",
+                                   pid, bpf_errno_text(err)), k;
+  }
+  const int fd = bpf_iter_create(bpf_link__fd(link));
+  std::vector<char> bytes;
+  std::string why;
+  if (fd < 0) why = "creating the iterator failed: " + bpf_errno_text(errno);
+  for (char buf[8192]; fd >= 0;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) why = "reading the iterator failed: " + bpf_errno_text(errno);
+    if (n <= 0) break;
+    bytes.insert(bytes.end(), buf, buf + n);
+  }
+  if (fd >= 0) ::close(fd);
+  bpf_link__destroy(link);
+  task_state__destroy(skel);
+  if (!why.empty()) return k.missing = why, k;
+  return parse_records(bytes, pid);
+}
+#endif
+
+/// The BPF step: the kernel's state of `pid`, or why not.
+inline kernel_read read_kernel_state(std::int32_t pid, bool no_bpf_option) {
+  const auto t0 = std::chrono::steady_clock::now();
+  kernel_read r;
+  r.state.missing = bpf_disabled(no_bpf_option);
+#if NECRO_CATCH_BPF
+  if (r.state.missing.empty()) r.state = run_iterator(pid);
+#else
+  (void)pid;
+#endif
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace catcher
