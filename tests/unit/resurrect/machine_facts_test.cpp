@@ -53,7 +53,7 @@ necro::capture::socket_info tcp_listening(std::uint32_t addr_host_order, std::ui
 
 }  // namespace
 
-TEST_CASE("bind_problem: a taken port and another machine's address are named; a free port is fine",
+TEST_CASE("bind_problem: a taken port and another machine's address are named, a free port is fine",
           "[resurrect][machine]") {
   const listener taken;
   const auto busy = necro::detail::bind_problem(tcp_listening(INADDR_LOOPBACK, taken.port), fd_kind::inet);
