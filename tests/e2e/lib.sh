@@ -985,6 +985,18 @@ necro_restore() {
     [ -z "$RPID" ] || TRACKED[$RPID]=$BIN
 }
 
+# necro_gdb LOG GDB_COMMANDS ARGS...: criu-necromancer -c CORE ARGS --restore
+# --gdb, gdb reading GDB_COMMANDS (newline-separated) from its stdin; all its
+# output in LOG, NECRO_RC its exit status, RPID the pid it printed (tracked).
+necro_gdb() {
+    local log=$1 commands=$2
+    shift 2
+    NECRO_RC=0
+    printf '%s\n' "$commands" | NECRO_TIMEOUT=120 run_necro -c "$CORE" "$@" --restore --gdb >"$log" 2>&1 || NECRO_RC=$?
+    RPID=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$log")
+    [ -z "$RPID" ] || TRACKED[$RPID]=$BIN
+}
+
 # ================================================================ real programs (real/)
 # Programs nobody here wrote, installed from Debian. A real/PROGRAM.sh file
 # defines BIN (the binary), CMD (argv), KILLSIG and the functions

@@ -11,6 +11,10 @@
 
 namespace necro::arch {
 
+/// glibc's rseq registration length (struct rseq_area, 32 bytes), which kernels
+/// before 6.3 do not record per task.
+inline constexpr std::uint32_t rseq_area_bytes = 32;
+
 /// open(2) flags (asm-generic/fcntl.h): what synthetic files are opened with,
 /// and what a captured fd's flags are read for.
 namespace o {

@@ -147,11 +147,7 @@ check_runs_on "$IMG"
 # The worked example of docs/resurrect.md: one command restores it stopped and
 # becomes gdb on the program where it was found; a call answers the dead count.
 if [ "$MODE" = remote-sysroot ] && command -v gdb >/dev/null; then
-    printf 'print (unsigned long) step_value()\nkill\nquit\n' |
-        NECRO_TIMEOUT=120 run_necro -c "$CORE" "${NECRO_ARGS[@]}" -o "$WORK/gdb-set" --restore --gdb \
-            >"$WORK/necro-gdb.log" 2>&1 || true
-    RPID=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$WORK/necro-gdb.log")
-    [ -z "$RPID" ] || TRACKED[$RPID]=$BIN
+    necro_gdb "$WORK/necro-gdb.log" $'print (unsigned long) step_value()\nkill\nquit' "${NECRO_ARGS[@]}" -o "$WORK/gdb-set"
     if [ "$RPID" = "$VPID" ] && grep -q "Attaching to program: $BIN, process $VPID" "$WORK/necro-gdb.log" &&
         grep -q "\$1 = $DEAD\$" "$WORK/necro-gdb.log"; then
         pass "--restore --gdb: gdb on $BIN, pid $VPID: step_value() = $DEAD, the dead count"

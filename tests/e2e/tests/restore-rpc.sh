@@ -75,11 +75,7 @@ check_restore_rpc() {
     fi
     kill_tracked "$VPID"
     # 5. --gdb: gdb attached to the stopped pid, with the program's symbols.
-    NECRO_RC=0
-    printf 'info symbol $pc\nbt\nkill\nquit\n' | NECRO_TIMEOUT=120 run_necro -c "$CORE" -i "$WORK/donor" -o "$WORK/rpc-gdb" \
-        --restore --gdb >"$WORK/necro-rpc-gdb.log" 2>&1 || NECRO_RC=$?
-    RPID=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$WORK/necro-rpc-gdb.log")
-    [ -z "$RPID" ] || TRACKED[$RPID]=$BIN
+    necro_gdb "$WORK/necro-rpc-gdb.log" $'info symbol $pc\nbt\nkill\nquit' -i "$WORK/donor" -o "$WORK/rpc-gdb"
     if [ "$RPID" = "$VPID" ] && grep -q "in main () at\|in main (\|#[0-9].* main " "$WORK/necro-rpc-gdb.log" &&
         grep -q "Attaching to program: $BIN, process $VPID" "$WORK/necro-rpc-gdb.log"; then
         pass "--gdb: gdb attached to pid $VPID with $BIN's symbols (main in the backtrace)"

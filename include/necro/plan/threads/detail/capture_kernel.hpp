@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/io/printable.hpp>
@@ -30,8 +31,6 @@ namespace necro::plan::detail {
 /// set_robust_list's only accepted length (struct robust_list_head on LP64):
 /// the kernel keeps the head, not the length.
 inline constexpr std::uint32_t robust_list_head_bytes = 24;
-/// The rseq length kernels before 6.3 do not record (glibc registers 32).
-inline constexpr std::uint32_t rseq_registration_bytes = 32;
 /// The kernel's default timer slack (50 us), which a restored thread has.
 inline constexpr std::uint64_t default_timer_slack_ns = 50000;
 
@@ -122,11 +121,11 @@ inline void apply_thread_state(resurrection& plan, thread_plan& t, const capture
   else if (t.core.has_ti_aarch64()) t.core.mutable_ti_aarch64()->set_clear_tid_addr(s.clear_child_tid);
   if (s.rseq == 0) {
     th->clear_rseq_entry();
-  } else if (const auto p = data_problem(plan, s.rseq, s.rseq_len ? s.rseq_len : rseq_registration_bytes); !p.empty()) {
+  } else if (const auto p = data_problem(plan, s.rseq, s.rseq_len ? s.rseq_len : arch::rseq_area_bytes); !p.empty()) {
     warn("rseq", p, "the guess from glibc's __rseq_offset stays");
   } else {
     auto* r = th->mutable_rseq_entry();
-    r->set_rseq_abi_pointer(s.rseq), r->set_rseq_abi_size(s.rseq_len ? s.rseq_len : rseq_registration_bytes);
+    r->set_rseq_abi_pointer(s.rseq), r->set_rseq_abi_size(s.rseq_len ? s.rseq_len : arch::rseq_area_bytes);
     r->set_signature(s.rseq_sig);
     r->clear_rseq_cs_pointer();
   }

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include <necro/arch/common.hpp>
+#include <necro/arch/kernel_abi.hpp>
 #include <necro/criu/magic.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
@@ -32,8 +33,6 @@ namespace necro::plan::detail {
 
 /// How far from the thread pointer glibc's struct pthread is searched.
 inline constexpr std::uint64_t pthread_window = 4096;
-/// glibc's registration length of its rseq area (struct rseq_area, 32 bytes).
-inline constexpr std::uint32_t rseq_min_size = 32;
 /// The value glibc leaves in rseq_area.cpu_id when registration failed.
 inline constexpr std::int32_t rseq_cpu_id_registration_failed = -2;
 /// Where struct rseq (linux/rseq.h) keeps cpu_id: after the u32 cpu_id_start.
@@ -97,7 +96,7 @@ std::optional<pb::rseq_entry> thread_rseq(const elf::core_view<Arch>& core, std:
   if (!cpu_id || *cpu_id == rseq_cpu_id_registration_failed) return std::nullopt;
   pb::rseq_entry r;
   r.set_rseq_abi_pointer(area);
-  r.set_rseq_abi_size(rseq_min_size);
+  r.set_rseq_abi_size(arch::rseq_area_bytes);
   r.set_signature(map::criu_thread<Arch>::rseq_signature);
   return r;
 }
