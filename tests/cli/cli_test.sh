@@ -75,7 +75,7 @@ case $case in
     grep -qF "  $exe: under the sysroot: $work/root$exe" "$work/explain.txt" ||
       fail "--explain does not say the executable is under the sysroot: $(sed -n '/^mapped files/,/^$/p' "$work/explain.txt")"
     "$tool" -c "$core" --force-cpu --sysroot "$work/root" -o "$work/out" -q 2>"$work/err" || fail "--sysroot: $(cat "$work/err")"
-    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$work/root$exe\"" || fail "files.img does not name $work/root$exe"
+    grep -q "\"name\": \"$work/root$exe\"" <(crit decode -i "$work/out/files.img") || fail "files.img does not name $work/root$exe"
     # Another build under the sysroot is passed over, with why.
     cp "$data/bin/pool" "$work/root$exe"
     if [[ ! -e $exe ]]; then
@@ -98,8 +98,8 @@ case $case in
     decode_all "$work/out"
     ((n >= 8)) || fail "only $n images decoded"
     pid=$(grep '^victim_pid=' "$data/x86_64/facts.txt" | cut -d= -f2)
-    crit decode -i "$work/out/pstree.img" | grep -q "\"pid\": $pid" || fail "pstree does not name pid $pid"
-    crit decode -i "$work/out/core-$pid.img" | grep -q '"ax": 18446744073709551612,' || fail "core-$pid.img lacks the -EINTR rewind"
+    grep -q "\"pid\": $pid" <(crit decode -i "$work/out/pstree.img") || fail "pstree does not name pid $pid"
+    grep -q '"ax": 18446744073709551612,' <(crit decode -i "$work/out/core-$pid.img") || fail "core-$pid.img lacks the -EINTR rewind"
     echo "crit decoded $n images"
     ;;
   nodonor)
@@ -120,8 +120,8 @@ case $case in
     ((n == $(ls "$work"/out/core-*.img | wc -l) + 8)) || fail "$n images decoded"
     threads=$(grep '^thread_count=' "$data/x86_64/pool.facts.txt" | cut -d= -f2)
     [[ $(ls "$work"/out/core-*.img | wc -l) -eq $threads ]] || fail "not one core image per thread ($threads)"
-    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$work/stdio.log\"" || fail "files.img lacks --stdio"
-    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$work\"" || fail "files.img lacks --cwd"
+    grep -q "\"name\": \"$work/stdio.log\"" <(crit decode -i "$work/out/files.img") || fail "files.img lacks --stdio"
+    grep -q "\"name\": \"$work\"" <(crit decode -i "$work/out/files.img") || fail "files.img lacks --cwd"
     "$tool" -c "$pcore" --inspect >"$work/inspect.txt" || fail "--inspect without a donor failed"
     grep -q "pid $pid" "$work/inspect.txt" || fail "--inspect does not name pid $pid"
     "$tool" -c "$pcore" --explain --offline >"$work/explain.txt" || fail "--explain without a donor failed"
@@ -263,7 +263,7 @@ case $case in
     [[ -n $pc ]] || fail "--inspect shows no registers"
     grep -q "\"pc\": $((pc))," "$work/core-$qpid.img.json" || fail "core image pc is not the core's $pc"
     grep -q "\"sp\": $((sp))," "$work/core-$qpid.img.json" || fail "core image sp is not the core's $sp"
-    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$(realpath "$aexe")\"" ||
+    grep -q "\"name\": \"$(realpath "$aexe")\"" <(crit decode -i "$work/out/files.img") ||
       fail "files.img does not name the program"
     "$tool" -c "$acore" --exe "$aexe" --explain >"$work/explain.txt" || fail "--explain without a donor failed"
     grep -q '^not in the core' "$work/explain.txt" || fail "--explain has no 'not in the core' section"
@@ -380,7 +380,7 @@ case $case in
     "$tool" -c "$score" --exe "$sexe" --no-capture -o "$work/out" --no-sync -q || fail "the set was not written"
     decode_all "$work/out"
     ((n >= 9)) || fail "only $n images"
-    crit decode -i "$work/out/files.img" | grep -q "\"name\": \"$sexe\"" || fail "files.img does not name the program"
+    grep -q "\"name\": \"$sexe\"" <(crit decode -i "$work/out/files.img") || fail "files.img does not name the program"
     [[ -e $work/out/core-$pid.img ]] || fail "no core-$pid.img"
     # The wrong program: the dynamic manymaps is refused, naming why.
     if "$tool" -c "$score" --exe "$data/bin/manymaps" --no-capture --explain >/dev/null 2>"$work/err"; then
