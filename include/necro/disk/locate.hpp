@@ -136,10 +136,12 @@ located_files locate_files(const elf::core_view<Arch>& core, const locate_option
   for (const auto& f : core.process().files) paths.emplace(f.path);
   std::optional<debuginfod_client> server;
   std::string server_problem;
+  const auto fact_of = [&](const std::string& p) {
+    return std::move(gather_file_facts(std::vector<std::string>{p}, opt.facts).begin()->second);
+  };
   for (const auto& path : paths) {
     if (!is_lookup_path(path)) {
-      auto one = gather_file_facts(std::vector<std::string>{path}, opt.facts);
-      out.facts.insert(one.begin(), one.end());
+      out.facts.emplace(path, fact_of(path));
       continue;
     }
     file_location loc;
@@ -147,8 +149,7 @@ located_files locate_files(const elf::core_view<Arch>& core, const locate_option
     loc.min_size = detail::min_file_size(core, path);
     std::optional<io::file_fact> chosen, original;
     for (const auto& [candidate, origin] : candidates(opt.sysroot, path)) {
-      auto one = gather_file_facts(std::vector<std::string>{candidate}, opt.facts);
-      auto fact = one.begin()->second;
+      auto fact = fact_of(candidate);
       if (origin == file_origin::original) original = fact;
       if (auto why = detail::mismatch(fact, loc); !why.empty()) {
         if (fact || origin == file_origin::sysroot) loc.rejected.push_back(fmt::format("{}: {}", candidate, why));
@@ -166,8 +167,7 @@ located_files locate_files(const elf::core_view<Arch>& core, const locate_option
       if (!server) loc.rejected.push_back("debuginfod not asked: " + server_problem);
       if (server) {
         if (auto got = server->executable(*loc.build_id)) {
-          auto one = gather_file_facts(std::vector<std::string>{got->path}, opt.facts);
-          auto fact = one.begin()->second;
+          auto fact = fact_of(got->path);
           if (auto why = detail::mismatch(fact, loc); why.empty())
             chosen = std::move(fact), loc.path = got->path, loc.origin = file_origin::debuginfod, loc.url = got->url;
           else

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include <necro/disk/locate.hpp>
 #include <necro/elf/file_layout.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/mapped_file.hpp>
@@ -74,11 +75,13 @@ inline object_file read_object_file(const std::string& name) {
 /// sysroot given: a core from another machine, as gdb's `set sysroot`), else
 /// of `name`.
 inline object_file read_object_file(const std::string& name, const std::filesystem::path& sysroot) {
-  if (!sysroot.empty() && !name.empty() && name.front() == '/') {
-    auto o = read_object_file((sysroot / std::filesystem::path(name).relative_path()).string());
-    if (!o.canonical.empty()) return o;
+  object_file o;
+  const bool absolute = !name.empty() && name.front() == '/';  // a bare name is not looked up under the sysroot
+  for (const auto& [path, origin] : candidates(absolute ? sysroot : std::filesystem::path(), name)) {
+    o = read_object_file(path);
+    if (!o.canonical.empty()) break;  // there (the last candidate is `name` itself)
   }
-  return read_object_file(name);
+  return o;
 }
 
 /// read_object_file for each name (duplicates read once), under `sysroot` first.

@@ -22,6 +22,7 @@
 #include <necro/elf/core_view.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/printable.hpp>
+#include <necro/plan/address_space/detail/synthetic_vmas.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro::plan {
@@ -40,16 +41,6 @@ std::uint64_t undumped_pages(const elf::core_view<Arch>& core, std::uint64_t sta
   const auto* s = core.segment_at(start);
   if (!s || s->vaddr != start || s->end() != end) return (end - start) / Arch::page_size;
   return s->memsz > s->filesz ? (s->memsz - s->filesz + Arch::page_size - 1) / Arch::page_size : 0;
-}
-
-/// The path of the mapping that holds the program headers (AT_PHDR).
-template <class Arch>
-std::string_view mapped_executable(const elf::core_view<Arch>& core) {
-  const auto phdr = core.auxv(arch::at::phdr);
-  if (phdr)
-    for (const auto& f : core.process().files)
-      if (*phdr >= f.start && *phdr < f.end) return f.path;
-  return {};
 }
 
 inline std::string object_words(std::string_view path, const disk::file_location& loc) {
@@ -77,7 +68,8 @@ result<unfound_files> judge_unfound_files(const elf::core_view<Arch>& core, cons
                                           const share_modes& shares) {
   unfound_files out;
   std::vector<std::string> missing;
-  const auto exe = detail::mapped_executable(core);
+  const auto exe_found = detail::executable_path(core);  // none identified: no file is taken for the executable
+  const std::string exe = exe_found ? *exe_found : std::string();
   for (const auto& [path, loc] : located) {
     if (loc.origin != disk::file_origin::nowhere) continue;
     std::uint64_t absent = 0, mappings = 0;

@@ -29,6 +29,7 @@
 
 #include <necro/arch/kernel_abi.hpp>
 #include <necro/capture/model.hpp>
+#include <necro/disk/locate.hpp>
 #include <necro/elf/dynamic_symbols.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/file_facts.hpp>
@@ -154,17 +155,14 @@ inline plan::capture_facts stat_captured_paths(const capture::process_capture& c
   plan::capture_facts facts;
   facts.dir = dir;
   auto add = [&](const std::string& path, bool look_in_sysroot) {
-    struct stat st {};
     if (path.empty() || path.front() != '/') return;
-    if (look_in_sysroot && !sysroot.empty()) {
-      const auto there = (sysroot / std::filesystem::path(path).relative_path()).string();
-      if (::stat(there.c_str(), &st) == 0) {
-        facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
-        facts.relocated.emplace(path, there);
-        return;
-      }
+    for (const auto& [there, origin] : disk::candidates(look_in_sysroot ? sysroot : std::filesystem::path(), path)) {
+      struct stat st {};
+      if (::stat(there.c_str(), &st) != 0) continue;
+      facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
+      if (origin == disk::file_origin::sysroot) facts.relocated.emplace(path, there);
+      return;
     }
-    if (::stat(path.c_str(), &st) == 0) facts.present.emplace(path, static_cast<std::uint32_t>(st.st_mode));
   };
   for (const auto& f : c.fds) {
     if (f.kind == capture::fd_kind::reg) add(f.link, true);
