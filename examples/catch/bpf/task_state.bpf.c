@@ -4,8 +4,11 @@
  * .pid, kernels >= 6.1) while the kernel holds it for the core_pattern
  * helper. Per thread: sigaltstack, comm, clear_child_tid, robust list, rseq,
  * scheduling, timer slack; once, from the first thread: the 64 sigactions of
- * the shared sighand. Every read is CO-RE (BPF_CORE_READ): one object for
- * any kernel with BTF. docs/capture.md, "The kernel's state". */
+ * the shared sighand and the process-wide settings (personality, securebits,
+ * no_new_privs, seccomp, mm flags). A second iterator (iter/task_vma) writes
+ * the VMAs that carry madvise or mlock bits. Every read is CO-RE
+ * (BPF_CORE_READ): one object for any kernel with BTF. docs/capture.md,
+ * "The kernel's state". */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -53,6 +56,21 @@ static void write_actions(struct seq_file *seq, struct task_struct *t) {
   }
 }
 
+static void write_process(struct seq_file *seq, struct task_struct *t) {
+  struct necro_ts_process p = {};
+  struct mm_struct *mm = BPF_CORE_READ(t, mm);
+  p.kind = NECRO_TS_PROCESS;
+  p.personality = BPF_CORE_READ(t, personality);
+  p.securebits = BPF_CORE_READ(t, cred, securebits);
+  p.atomic_flags = (__u32)BPF_CORE_READ(t, atomic_flags);
+  p.seccomp_mode = BPF_CORE_READ(t, seccomp.mode);
+  p.seccomp_filters = -1;
+  if (bpf_core_field_exists(t->seccomp.filter_count)) p.seccomp_filters = BPF_CORE_READ(t, seccomp.filter_count.counter);
+  /* mm->flags is an unsigned long, or (6.18) a bitmap whose first word it is. */
+  if (mm) bpf_core_read(&p.mm_flags, sizeof(p.mm_flags), &mm->flags);
+  bpf_seq_write(seq, &p, sizeof(p));
+}
+
 SEC("iter/task")
 int necro_task_state(struct bpf_iter__task *ctx) {
   struct seq_file *seq = ctx->meta->seq;
@@ -61,6 +79,22 @@ int necro_task_state(struct bpf_iter__task *ctx) {
   if (!t) return 0;
   read_thread(t, &r);
   bpf_seq_write(seq, &r, sizeof(r));
-  if (ctx->meta->seq_num == 0) write_actions(seq, t);
+  if (ctx->meta->seq_num == 0) write_actions(seq, t), write_process(seq, t);
+  return 0;
+}
+
+SEC("iter/task_vma")
+int necro_task_vma(struct bpf_iter__task_vma *ctx) {
+  struct vm_area_struct *vma = ctx->vma;
+  struct task_struct *t = ctx->task;
+  struct necro_ts_vma r = {};
+  if (!vma || !t) return 0;
+  r.flags = BPF_CORE_READ(vma, vm_flags) & NECRO_VM_ADVICE;
+  if (!r.flags) return 0;
+  r.kind = NECRO_TS_VMA;
+  r.tgid = BPF_CORE_READ(t, tgid);
+  r.start = BPF_CORE_READ(vma, vm_start);
+  r.end = BPF_CORE_READ(vma, vm_end);
+  bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
   return 0;
 }

@@ -62,6 +62,8 @@ inline result<void> parse_line(const line& l, parse_state& st) {
   if (k == "kernel-state") return parse_kernel_state(l, st);
   if (k == "action") return parse_action(l, st);
   if (k == "thread") return parse_thread(l, st);
+  if (k == "process") return parse_process_state(l, st);
+  if (k == "madvise") return parse_advice(l, st);
   if (k == "skipped") return append_capped(l, st.c.skipped, max_skipped, single_text(l));
   if (k == "shared-vmas") {
     if (st.shared_declared) return fail(l.fail("shared-vmas: a second one"));
@@ -100,6 +102,9 @@ inline result<void> check_whole(std::string_view origin, std::uint64_t size, con
     return fail(err(errc::mismatch, fmt::format("kernel-state says {} actions and {} threads, the file has {} and {}",
                                                 st.kernel_declared->first, st.kernel_declared->second,
                                                 st.c.kernel->actions.size(), st.c.kernel->threads.size())));
+  if (st.vmas_declared && *st.vmas_declared != st.c.kernel->vmas.size())
+    return fail(err(errc::mismatch, fmt::format("kernel-state says {} vmas, the file has {} madvise lines", *st.vmas_declared,
+                                                st.c.kernel->vmas.size())));
   if (expected_pid && *expected_pid != st.c.pid)
     return fail(err(errc::mismatch, fmt::format("capture of pid {}, expected pid {}", st.c.pid, *expected_pid)));
   return {};
