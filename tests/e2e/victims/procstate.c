@@ -4,7 +4,9 @@
  * allows everything, and anonymous VMAs with madvise advice (DONTFORK,
  * WIPEONFORK, HUGEPAGE, NOHUGEPAGE, RANDOM, SEQUENTIAL) and one mlock'ed.
  * Writes `region NAME START END` per VMA and `ready`, then counts seconds
- * into OUT ("tick N") until killed. Usage: procstate OUT */
+ * into OUT until killed, each line with what the process itself sees:
+ * `tick N secbits=0x.. thp_disabled=N no_new_privs=N seccomp=N
+ * personality=0x..`. Usage: procstate OUT */
 #define _GNU_SOURCE
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -60,6 +62,9 @@ int main(int argc, char **argv) {
   fprintf(out, "ready\n");
   for (unsigned long n = 1;; ++n) {
     sleep(1);
-    fprintf(out, "tick %lu\n", n);
+    fprintf(out, "tick %lu secbits=%#x thp_disabled=%d no_new_privs=%d seccomp=%d personality=%#x\n", n,
+            (unsigned)prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), (int)prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0),
+            (int)prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), (int)prctl(PR_GET_SECCOMP, 0, 0, 0, 0),
+            (unsigned)personality(0xffffffff));
   }
 }

@@ -19,6 +19,7 @@
 #include <necro/criu/magic.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/threads/detail/capture_task.hpp>
 
 namespace necro::plan::detail {
 
@@ -45,6 +46,7 @@ inline std::string advice_names(std::uint64_t madv, bool locked) {
 /// Personality, securebits, no_new_privs and seccomp into the task and every thread.
 inline void apply_task_flags(resurrection& plan, const capture::process_state& p, capture_use& use, bool donorless) {
   plan.threads.front().core.mutable_tc()->set_personality(p.personality);
+  note_personality(use, p.personality);
   for (auto& t : plan.threads) {
     auto* th = t.core.mutable_thread_core();
     if (th->has_creds()) th->mutable_creds()->set_secbits(p.securebits), th->mutable_creds()->set_no_new_privs(p.no_new_privs);
