@@ -36,7 +36,8 @@ namespace catcher {
 /// The result of the BPF step and its cost.
 struct kernel_read {
   necro::capture::kernel_state state;
-  double ms = 0;  ///< wall time of the whole step (load, attach, read)
+  double ms = 0;       ///< wall time of the whole step (load, attach, read)
+  double load_ms = 0;  ///< of which opening and loading the program (BTF, CO-RE, verifier)
 };
 
 /// The iterator's records (task_state.h) into a kernel_state; records of
@@ -104,11 +105,14 @@ inline std::string bpf_errno_text(int err) {
   return s;
 }
 
-/// Loads the iterator, attaches it to `pid`'s threads, reads its records.
-inline necro::capture::kernel_state run_iterator(std::int32_t pid) {
+/// Loads the iterator, attaches it to `pid`'s threads, reads its records;
+/// `load_ms` gets the time the load took (the bulk of the step).
+inline necro::capture::kernel_state run_iterator(std::int32_t pid, double& load_ms) {
   necro::capture::kernel_state k;
   libbpf_set_print(quiet_libbpf);
+  const auto t0 = std::chrono::steady_clock::now();
   task_state* skel = task_state__open_and_load();
+  load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!skel) return k.missing = "loading the BPF task iterator failed: " + bpf_errno_text(errno), k;
   union bpf_iter_link_info info {};
   info.task.pid = static_cast<__u32>(pid);
@@ -145,7 +149,7 @@ inline kernel_read read_kernel_state(std::int32_t pid, bool no_bpf_option) {
   kernel_read r;
   r.state.missing = bpf_disabled(no_bpf_option);
 #if NECRO_CATCH_BPF
-  if (r.state.missing.empty()) r.state = run_iterator(pid);
+  if (r.state.missing.empty()) r.state = run_iterator(pid, r.load_ms);
 #else
   (void)pid;
 #endif
