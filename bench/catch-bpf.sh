@@ -33,7 +33,7 @@ done
 build=$(realpath "$build")
 cmake --build "$build" -j2 --target necro-catch necro_e2e_counter necro_e2e_sigalt necro_e2e_pool necro_e2e_pattern >/dev/null
 
-# shellcheck source=../tests/e2e/lib.sh
+# shellcheck source=../tests/e2e/lib.sh disable=SC2034 # lib.sh reads NAME
 . "$here/../tests/e2e/lib.sh"
 NAME=bench.catch-bpf
 CATCH=$build/examples/catch/necro-catch

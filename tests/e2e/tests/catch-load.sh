@@ -21,7 +21,7 @@
 #                   override the count and the size of either mode.
 #@test catch-load timeout=180   16 victims of 16 MiB crash at once under necro-catch: every core holds its pattern, every capture complete
 #@manual catch-load-256         the same with 256 MiB each (bench/catch-load.sh)
-# shellcheck source=../lib.sh
+# shellcheck source=../lib.sh disable=SC2034 # lib.sh reads E2E_TIMES
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
 e2e_args e2e. "$@"
 need_root "core_pattern"
@@ -60,7 +60,7 @@ done
 for ((i = 0; i < N; i++)); do
     pid=${PIDS[i]}
     wait_for $((30 + MIB / 4)) test -e "$WORK/v$i/ready" || fatal "victim $pid did not fill its $MIB MiB (state '$(state_of "$pid")')"
-    read -r _ BUF[$pid] LEN[$pid] <"$WORK/v$i/ready"
+    read -r _ "BUF[$pid]" "LEN[$pid]" <"$WORK/v$i/ready"
 done
 TIMES+=("fill $(( $(now_ms) - t0 )) ms")
 pass "$N victims filled $MIB MiB each with their pattern: ${PIDS[*]}"
