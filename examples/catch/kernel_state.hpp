@@ -38,7 +38,8 @@ namespace catcher {
 /// The result of the BPF step and its cost.
 struct kernel_read {
   necro::capture::kernel_state state;
-  double ms = 0;  ///< wall time of the whole step (load, attach, read)
+  double ms = 0;       ///< wall time of the whole step (load, attach, read)
+  double load_ms = 0;  ///< of which opening and loading the program (BTF, CO-RE, verifier)
 };
 
 /// A VMA's VM_* advice bits as CRIU's madv bitmap (1 << MADV_*).
@@ -157,11 +158,14 @@ inline std::string read_iterator(bpf_program* prog, std::int32_t pid, std::vecto
   return why;
 }
 
-/// Loads the iterators, runs them on `pid`'s threads and VMAs, reads their records.
-inline necro::capture::kernel_state run_iterator(std::int32_t pid) {
+/// Loads the iterators, runs them on `pid`'s threads and VMAs, reads their
+/// records; `load_ms` gets the time the load took (the bulk of the step).
+inline necro::capture::kernel_state run_iterator(std::int32_t pid, double& load_ms) {
   necro::capture::kernel_state k;
   libbpf_set_print(quiet_libbpf);
+  const auto t0 = std::chrono::steady_clock::now();
   task_state* skel = task_state__open_and_load();
+  load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!skel) return k.missing = "loading the BPF task iterator failed: " + bpf_errno_text(errno), k;
   std::vector<char> bytes;
   std::string why = read_iterator(skel->progs.necro_task_state, pid, bytes);
@@ -178,7 +182,7 @@ inline kernel_read read_kernel_state(std::int32_t pid, bool no_bpf_option) {
   kernel_read r;
   r.state.missing = bpf_disabled(no_bpf_option);
 #if NECRO_CATCH_BPF
-  if (r.state.missing.empty()) r.state = run_iterator(pid);
+  if (r.state.missing.empty()) r.state = run_iterator(pid, r.load_ms);
 #else
   (void)pid;
 #endif
