@@ -1027,6 +1027,8 @@ necro_gdb() {
 #                         sets HELD (our fd) and VICTIM_HELD_FD (the victim's)
 #   prog_after_held       (-conn modes) right after the restore: the program
 #                         copes with the connection that died
+#   prog_restore          (optional) replaces the restore and the checks: a
+#                         resurrection expected to die (a degraded mode)
 #   prog_after_death      (optional) once the victim is dead and its core
 #                         checked: record what it left (its last output)
 #   prog_finish           (optional) after the checks: how the resurrected
@@ -1132,6 +1134,13 @@ real_story() {
         real_donor
         IMG="$WORK/out"
         necro_with_donor
+    fi
+    # prog_restore (optional): a resurrection that is not expected to live
+    # (a degraded mode); the program file checks how it ends.
+    if declare -F prog_restore >/dev/null; then
+        prog_restore
+        kill_tracked "$VPID"
+        return 0
     fi
     restore_live
     timed checks prog_check
