@@ -236,7 +236,7 @@ case $cmd in
       [core_view]="$fuzz/fixture-cores $fuzz/seeds/core"
       [criu_image]="$here/tests/data/x86_64/counter.donor $here/tests/data/x86_64/pool.donor $fuzz/seeds/image"
       [plan]="$fuzz/seeds/plan"
-      [capture]="$here/tests/data/x86_64/catch.capture"
+      [capture]="$here/tests/data/x86_64/catch.capture $fuzz/seeds/capture"
     )
     pids=()
     for t in "${targets[@]}"; do

@@ -120,8 +120,8 @@ inline bool write_whole(int dirfd, const std::string& name, const std::string& b
 /// The BPF step's line in capture.log.
 inline void log_kernel_state(const kernel_read& k, const logger& log) {
   if (k.state.read())
-    log.line(fmt::format("kernel state: {} sigactions, {} threads, through BPF in {:.1f} ms (load {:.1f} ms)",
-                         k.state.actions.size(), k.state.threads.size(), k.ms, k.load_ms));
+    log.line(fmt::format("kernel state: {} sigactions, {} threads, {} advised VMAs, through BPF in {:.1f} ms (load {:.1f} ms)",
+                         k.state.actions.size(), k.state.threads.size(), k.state.vmas.size(), k.ms, k.load_ms));
   else
     log.line(fmt::format("kernel state missing ({:.1f} ms): {}", k.ms, k.state.missing));
 }

@@ -50,6 +50,14 @@ inline int show(const std::string& dir, std::optional<std::int32_t> pid) {
                  "policy {} nice {}\n",
                  t.tid, printable(t.comm), t.sas_sp, t.sas_size, t.sas_flags, t.clear_child_tid, t.robust_list, t.rseq,
                  t.rseq_len, t.policy, t.nice);
+  if (c->kernel && c->kernel->process) {
+    const auto& p = *c->kernel->process;
+    fmt::print("process personality {:#x} securebits {:#x} no_new_privs {} seccomp {} ({} filters) mm_flags {:#x}\n",
+               p.personality, p.securebits, p.no_new_privs, p.seccomp_mode, p.seccomp_filters, p.mm_flags);
+  }
+  if (c->kernel)
+    for (const auto& v : c->kernel->vmas)
+      fmt::print("advice {:#x}-{:#x} madv {:#x}{}\n", v.start, v.end, v.madv, v.locked ? " mlock" : "");
   for (const auto& s : c->skipped) fmt::print("skipped: {}\n", printable(s));
   for (const auto& s : necro::capture::to_criu(*c).not_converted) fmt::print("no CRIU form: {}\n", s);
   return 0;

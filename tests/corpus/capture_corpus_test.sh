@@ -72,9 +72,9 @@ refused "offset 0x*: line *: fd: pos=99999999999999999999999 is not a number tha
 new_case binary
 cp "$fixture/files.img" "$txt"
 refused "offset 0x0: line 1: control byte 0x* at column *"
-new_case version-4
-sed -i '1s/.*/necro-capture 4/' "$txt"
-refused "offset 0x0: line 1: capture format version 4; this reader knows 1 to 3"
+new_case version-99
+sed -i '1s/.*/necro-capture 99/' "$txt"
+refused "offset 0x0: line 1: capture format version 99; this reader knows 1 to 4"
 # Format 3's kernel state: the fixture made a format 3 capture with one action
 # and one thread line, then each broken (kernel_case NAME LINES...).
 kernel_case() {
@@ -95,6 +95,28 @@ refused "offset 0x*: line *: thread: not after a \`kernel-state read\` line"
 kernel_case kernel-bad-nice 'kernel-state read actions=0 threads=1' \
   'thread tid=5 comm=x sas_sp=0x0 sas_size=0 sas_flags=0x2 clear_child_tid=0x0 robust_list=0x0 rseq=0x0 rseq_len=0 rseq_sig=0x0 policy=0 rt_priority=0 static_prio=120 normal_prio=120 nice=-99 timer_slack=50000'
 refused "offset 0x*: line *: thread: nice=-99 static_prio=120: nice must be -20..19 and static_prio 120 + nice"
+# Format 4's process and madvise lines (kernel4_case NAME LINES...).
+kernel4_case() {
+  kernel_case "$@"
+  sed -i '1s/.*/necro-capture 4/' "$txt"
+}
+kernel4_case kernel4-no-vmas-count 'kernel-state read actions=0 threads=0'
+refused "offset 0x*: line *: kernel-state: no vmas="
+kernel4_case kernel4-bad-seccomp 'kernel-state read actions=0 threads=0 vmas=0' \
+  'process personality=0x0 securebits=0x0 no_new_privs=0 seccomp=7 seccomp_filters=0 mm_flags=0x0'
+refused "offset 0x*: line *: process: seccomp=7 is not 0 (disabled), 1 (strict) or 2 (filter)"
+kernel4_case kernel4-overlapping-vmas 'kernel-state read actions=0 threads=0 vmas=2' \
+  'madvise start=0x10000 end=0x20000 madv=0x400 locked=0' 'madvise start=0x18000 end=0x30000 madv=0x0 locked=1'
+refused "offset 0x*: line *: madvise: 0x18000-0x30000 after 0x10000-0x20000: ascending and not overlapping"
+kernel4_case kernel4-unknown-advice 'kernel-state read actions=0 threads=0 vmas=1' \
+  'madvise start=0x10000 end=0x20000 madv=0x8 locked=0'
+refused "offset 0x*: line *: madvise: madv=0x8 holds unknown advice bits"
+kernel4_case kernel4-truncated-process 'kernel-state read actions=0 threads=0 vmas=0' 'process personality=0x0 securebits'
+refused "offset 0x*: line *: process: *"
+kernel4_case kernel4-process-in-format-3 'kernel-state read actions=0 threads=0 vmas=0' \
+  'process personality=0x0 securebits=0x0 no_new_privs=0 seccomp=0 seccomp_filters=0 mm_flags=0x0'
+sed -i '1s/.*/necro-capture 3/' "$txt"
+refused "offset 0x*: line *: process: not in a format 3 capture"
 new_case kernel-in-format-2
 awk '$1 == "end" { print "kernel-state missing why=x" } { print }' "$fixture/capture.txt" >"$txt"
 refused "offset 0x*: line *: kernel-state: not in a format 2 capture"
@@ -111,6 +133,16 @@ rc=0
 timeout -k 5 "$limit" "$tool" --show "$dir" "$pid" >"$work/out" 2>"$work/err" </dev/null || rc=$?
 ((rc == 0)) || fail "exit code $rc: $(cat "$work/err")"
 grep -qF 'kernel state missing: disabled by --no-bpf' "$work/out" || fail "the reason is not shown: $(tail -3 "$work/out")"
+
+# Valid format 4: --show prints the process line and each advised VMA.
+kernel4_case kernel4-valid 'kernel-state read actions=0 threads=0 vmas=1' \
+  'process personality=0x40000 securebits=0x10 no_new_privs=1 seccomp=2 seccomp_filters=1 mm_flags=0x10000cd' \
+  'madvise start=0x10000 end=0x20000 madv=0x4400 locked=1'
+rc=0
+timeout -k 5 "$limit" "$tool" --show "$dir" "$pid" >"$work/out" 2>"$work/err" </dev/null || rc=$?
+((rc == 0)) || fail "exit code $rc: $(cat "$work/err")"
+grep -qF 'process personality 0x40000 securebits 0x10 no_new_privs 1 seccomp 2 (1 filters)' "$work/out" || fail "no process line: $(tail -3 "$work/out")"
+grep -qF 'advice 0x10000-0x20000 madv 0x4400 mlock' "$work/out" || fail "no advice line: $(tail -3 "$work/out")"
 
 # Hostile but valid: a path holding an escaped terminal escape and a newline.
 new_case escaped-escapes

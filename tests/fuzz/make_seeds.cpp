@@ -1,5 +1,9 @@
 // Writes small seed inputs for the fuzz targets into the directories named on
-// the command line: `make_seeds CORE_DIR IMAGE_DIR [PLAN_DIR FIXTURE_CORE]`.
+// the command line:
+// `make_seeds CORE_DIR IMAGE_DIR [PLAN_DIR FIXTURE_CORE [CAPTURE_DIR FIXTURE_CAPTURE]]`.
+// CAPTURE_DIR gets the fixture capture as a format 4 one whose kernel state
+// fits FIXTURE_CORE (its threads, handlers in its executable mappings, advice
+// on its VMAs), so that capture_fuzz starts from lines the planner applies.
 // The real fixtures are seeds too, but they are large; these are a few KiB and
 // parse fully. PLAN_DIR gets the fixture core trimmed for plan_fuzz: the same
 // notes and nearly the same address space, with the dumped bytes of every
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include <necro/arch/x86_64.hpp>
+#include <necro/capture/text.hpp>
 #include <necro/criu/image.hpp>
 #include <necro/elf/core_view.hpp>
 #include <necro/pb/core.pb.h>
@@ -79,14 +84,57 @@ int trim_core(const std::filesystem::path& from, const std::filesystem::path& to
   return 0;
 }
 
+/// The fixture capture, format 4, with a kernel state made of `core_path`'s facts.
+int kernel_capture(const std::filesystem::path& core_path, const std::filesystem::path& capture_txt,
+                   const std::filesystem::path& to) {
+  auto core = necro::elf::core_view<necro::arch::x86_64>::open(core_path.string());
+  std::ifstream in(capture_txt, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto c = necro::capture::parse_text(text, capture_txt.string());
+  if (!core || !c) {
+    std::fprintf(stderr, "make_seeds: %s\n", (!core ? core.error() : c.error()).message().c_str());
+    return 1;
+  }
+  std::uint64_t code = 0, data = 0;
+  for (const auto& s : core->segments()) {
+    if (!code && s.executable()) code = s.vaddr;
+    if (!data && s.writable() && s.complete() && s.memsz >= 0x2000) data = s.vaddr;
+  }
+  auto& k = c->kernel.emplace();
+  for (std::uint32_t sig = 1; sig <= 64; ++sig)
+    k.actions.push_back({sig, sig == 10 || sig == 15 ? code + 0x10 * sig : (sig == 13 ? 1u : 0u), sig == 10 ? 0x1c000004u : 0x04000000u,
+                         code, sig == 10 ? 0x200u : 0u});
+  for (const auto& t : core->threads()) {
+    necro::capture::thread_state s;
+    s.tid = t.tid();
+    s.comm = "seed";
+    s.sas_sp = data, s.sas_size = 0x1000;
+    s.robust_list = data + 0x100, s.clear_child_tid = data + 0x200;
+    s.rseq = data + 0x300, s.rseq_len = 32, s.rseq_sig = 0x53053053;
+    s.policy = 3, s.static_prio = s.normal_prio = 125, s.nice = 5, s.timer_slack = 50000;
+    k.threads.push_back(s);
+  }
+  k.process = necro::capture::process_state{0x40000, 0x10, 1, 1, 0, 0x10000cd};
+  std::size_t advised = 0;
+  for (const auto& s : core->segments())
+    if (advised < 3 && s.writable()) k.vmas.push_back({s.vaddr, s.end(), (1u << 14) | (1u << 10), advised++ == 0});
+  c->version = 4;
+  std::filesystem::create_directories(to.parent_path());
+  const auto out = necro::capture::to_text(*c);
+  write(to, out.data(), out.size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 && argc != 5) {
-    std::fprintf(stderr, "usage: %s CORE_DIR IMAGE_DIR [PLAN_DIR FIXTURE_CORE]\n", argv[0]);
+  if (argc != 3 && argc != 5 && argc != 7) {
+    std::fprintf(stderr, "usage: %s CORE_DIR IMAGE_DIR [PLAN_DIR FIXTURE_CORE [CAPTURE_DIR FIXTURE_CAPTURE]]\n", argv[0]);
     return 2;
   }
-  if (argc == 5) {
+  if (argc == 7)
+    if (const int rc = kernel_capture(argv[4], argv[6], std::filesystem::path(argv[5]) / "kernel-state.txt")) return rc;
+  if (argc >= 5) {
     std::filesystem::create_directories(argv[3]);
     if (const int rc = trim_core(argv[4], std::filesystem::path(argv[3]) / "counter-trimmed.core")) return rc;
   }

@@ -135,6 +135,7 @@ struct signal_action {
   std::uint64_t flags = 0;     ///< sa_flags (SA_SIGINFO 0x4, SA_ONSTACK 0x08000000, SA_RESTORER 0x04000000 ...)
   std::uint64_t restorer = 0;  ///< sa_restorer
   std::uint64_t mask = 0;      ///< sa_mask, bit n-1 for signal n
+  std::size_t line = 0;        ///< its line in capture.txt, for warnings (0: not read from a file)
 };
 
 /// One thread's kernel state (its task_struct) at death.
@@ -155,6 +156,7 @@ struct thread_state {
   std::int32_t normal_prio = 120;
   std::int32_t nice = 0;             ///< static_prio - 120
   std::uint64_t timer_slack = 0;     ///< ns (prctl PR_SET_TIMERSLACK)
+  std::size_t line = 0;        ///< its line in capture.txt, for warnings (0: not read from a file)
 };
 
 /// The process-wide settings the kernel held at death (format 4), read from
@@ -166,6 +168,7 @@ struct process_state {
   std::int32_t seccomp_mode = 0;    ///< SECCOMP_MODE_DISABLED 0, STRICT 1, FILTER 2
   std::int32_t seccomp_filters = 0; ///< how many filters are attached; -1 when the kernel does not count them
   std::uint64_t mm_flags = 0;       ///< the first word of mm->flags (MMF_*: dumpable bits 0-1, THP disable bit 24)
+  std::size_t line = 0;        ///< its line in capture.txt, for warnings (0: not read from a file)
 };
 
 /// One VMA that carried madvise or mlock bits at death (format 4), as CRIU's
@@ -174,6 +177,7 @@ struct vma_advice {
   std::uint64_t start = 0, end = 0;
   std::uint64_t madv = 0;     ///< 1 << MADV_RANDOM (1), SEQUENTIAL (2), DONTFORK (10), WIPEONFORK (18), DONTDUMP (16), HUGEPAGE (14), NOHUGEPAGE (15), MERGEABLE (12)
   std::uint32_t locked = 0;   ///< 1 when mlock'ed (VM_LOCKED)
+  std::size_t line = 0;        ///< its line in capture.txt, for warnings (0: not read from a file)
 };
 
 /// The kernel's state of the dying task, read by necro-catch through a BPF

@@ -3,6 +3,7 @@
 // fd the victim listed itself (catch.facts.txt), with its kind and details;
 // to_text writes the file back byte for byte; and broken captures (truncated,
 // wrong pid, control bytes, lying counts, huge lists) give one clear error.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -365,6 +366,14 @@ TEST_CASE("format 4: the process and madvise lines round-trip", "[capture]") {
   REQUIRE(c->kernel->vmas.size() == 2);
   CHECK(c->kernel->vmas[0].locked == 1u);
   CHECK(c->kernel->vmas[1].madv == 0x4004u);
+  // Each record knows its line, for the planner's warnings.
+  const auto line_of = [&](std::string_view words) {
+    return static_cast<std::size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(text.find(words)), '\n')) + 1;
+  };
+  CHECK(c->kernel->actions[1].line == line_of("action sig=10"));
+  CHECK(c->kernel->threads[1].line == line_of("thread tid=101"));
+  CHECK(c->kernel->process->line == line_of("process "));
+  CHECK(c->kernel->vmas[1].line == line_of("madvise start=0x7f3653b1a000"));
   CHECK(necro::capture::to_text(*c) == text);
   // A format 3 capture still reads: no process line, no vmas= count.
   const auto v3 = necro::capture::parse_text(with_kernel_state(fx->text), "capture.txt");

@@ -105,6 +105,7 @@ inline result<void> parse_process_state(const line& l, parse_state& st) {
   if (!st.kernel_declared) return fail(l.fail("process: not after a `kernel-state read` line"));
   if (st.c.kernel->process) return fail(l.fail("process: a second one"));
   NECRO_TRY_ASSIGN(st.c.kernel->process, read_fields<process_state>(l, process_fields));
+  st.c.kernel->process->line = l.number;
   return {};
 }
 
@@ -112,6 +113,7 @@ inline result<void> parse_process_state(const line& l, parse_state& st) {
 inline result<void> parse_advice(const line& l, parse_state& st) {
   if (!st.vmas_declared) return fail(l.fail("madvise: not after a format 4 `kernel-state read` line"));
   NECRO_TRY_ASSIGN(auto v, read_fields<vma_advice>(l, advice_fields));
+  v.line = l.number;
   auto& all = st.c.kernel->vmas;
   if (!all.empty() && all.back().end > v.start)
     return fail(l.fail(fmt::format("madvise: {:#x}-{:#x} after {:#x}-{:#x}: ascending and not overlapping", v.start, v.end,
@@ -125,6 +127,7 @@ inline result<void> parse_advice(const line& l, parse_state& st) {
 inline result<void> parse_action(const line& l, parse_state& st) {
   if (!st.kernel_declared) return fail(l.fail("action: not after a `kernel-state read` line"));
   NECRO_TRY_ASSIGN(auto a, read_fields<signal_action>(l, action_fields));
+  a.line = l.number;
   auto& all = st.c.kernel->actions;
   if (!all.empty() && all.back().sig >= a.sig)
     return fail(l.fail(fmt::format("action: sig={} after sig={}: one line per signal, in ascending order", a.sig, all.back().sig)));
@@ -137,6 +140,7 @@ inline result<void> parse_action(const line& l, parse_state& st) {
 inline result<void> parse_thread(const line& l, parse_state& st) {
   if (!st.kernel_declared) return fail(l.fail("thread: not after a `kernel-state read` line"));
   NECRO_TRY_ASSIGN(auto t, read_fields<thread_state>(l, thread_fields));
+  t.line = l.number;
   auto& all = st.c.kernel->threads;
   if (all.size() >= st.kernel_declared->second) return fail(l.fail("thread: more than kernel-state's threads="));
   for (const auto& o : all)

@@ -274,7 +274,8 @@ NECRO_TEXT_ASSERT_COMPLETE(mapped_file, map_fields);
 inline constexpr auto action_fields = boost::hana::make_tuple(
     row("sig", &signal_action::sig, dec), check<signal_action>(signal_in_range),
     row("handler", &signal_action::handler, hex), row("flags", &signal_action::flags, hex),
-    row("restorer", &signal_action::restorer, hex), row("mask", &signal_action::mask, hex));
+    row("restorer", &signal_action::restorer, hex), row("mask", &signal_action::mask, hex),
+    elsewhere(&signal_action::line, "its line number, which the parser sets"));
 NECRO_TEXT_ASSERT_COMPLETE(signal_action, action_fields);
 
 /// `thread tid=N comm=NAME sas_sp=0x.. sas_size=N sas_flags=0x.. clear_child_tid=0x.. robust_list=0x..
@@ -288,7 +289,7 @@ inline constexpr auto thread_fields = boost::hana::make_tuple(
     row("policy", &thread_state::policy, dec), row("rt_priority", &thread_state::rt_priority, dec),
     row("static_prio", &thread_state::static_prio, dec), row("normal_prio", &thread_state::normal_prio, dec),
     row("nice", &thread_state::nice, signed_format{}), row("timer_slack", &thread_state::timer_slack, dec),
-    check<thread_state>(thread_fits));
+    check<thread_state>(thread_fits), elsewhere(&thread_state::line, "its line number, which the parser sets"));
 NECRO_TEXT_ASSERT_COMPLETE(thread_state, thread_fields);
 
 /// `process personality=0x.. securebits=0x.. no_new_privs=N seccomp=N seccomp_filters=N mm_flags=0x..` (format 4)
@@ -296,13 +297,13 @@ inline constexpr auto process_fields = boost::hana::make_tuple(
     row("personality", &process_state::personality, hex), row("securebits", &process_state::securebits, hex),
     row("no_new_privs", &process_state::no_new_privs, dec), row("seccomp", &process_state::seccomp_mode, signed_format{}),
     row("seccomp_filters", &process_state::seccomp_filters, signed_format{}), row("mm_flags", &process_state::mm_flags, hex),
-    check<process_state>(process_fits));
+    check<process_state>(process_fits), elsewhere(&process_state::line, "its line number, which the parser sets"));
 NECRO_TEXT_ASSERT_COMPLETE(process_state, process_fields);
 
 /// `madvise start=0x.. end=0x.. madv=0x.. locked=N` (format 4)
 inline constexpr auto advice_fields = boost::hana::make_tuple(
     row("start", &vma_advice::start, hex), row("end", &vma_advice::end, hex), row("madv", &vma_advice::madv, hex),
-    row("locked", &vma_advice::locked, dec), check<vma_advice>(advice_fits));
+    row("locked", &vma_advice::locked, dec), check<vma_advice>(advice_fits), elsewhere(&vma_advice::line, "its line number, which the parser sets"));
 NECRO_TEXT_ASSERT_COMPLETE(vma_advice, advice_fields);
 
 }  // namespace necro::capture::detail

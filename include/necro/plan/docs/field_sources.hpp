@@ -264,7 +264,9 @@ inline void task_core(field_list& l) {
   l.add(tc + ".sigactions.compat_sigaction", kept(), defaulted("synthetic_task_core: false", "false"));
   l.add(tc + ".sigactions.mask_extended", kept(), none("signals above 64 have no handlers"));
   l.add(tc + ".task_state", kept(), defaulted("synthetic_task_core: TASK_ALIVE", "1"));
-  l.add(tc + ".personality", kept(), defaulted("synthetic_task_core: 0 (PER_LINUX): not in the core", "0"));
+  l.add(tc + ".personality", kept("With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's own (CRIU does not restore it)"),
+        defaulted("synthetic_task_core: 0 (PER_LINUX): not in the core. With a capture: /proc/PID/personality; With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's own "
+                  "(CRIU does not restore it)", "0"));
   l.add(tc + ".flags", kept(), set_by("synthetic_task_core: NT_PRPSINFO pr_flag (PF_*)"));
   l.add(tc + ".loginuid", kept(), defaulted("synthetic_task_core: unset (-1): not in the core", "4294967295"));
   l.add(tc + ".oom_score_adj", kept(), defaulted("synthetic_task_core: 0: not in the core", "0"));
@@ -323,7 +325,9 @@ inline void thread_core(field_list& l) {
   l.add(th + ".comm", kept(),
         set_by("synthetic_thread_core: NT_PRPSINFO pr_fname for every thread (per-thread names are not in the "
                "core). With a capture of format 3 (necro-catch's BPF step, docs/capture.md), apply_kernel_state: the thread's own"));
-  l.each(th, {"pdeath_sig", "seccomp_mode", "seccomp_filter", "blk_sigset_extended", "cg_set"}, kept(),
+  l.add(th + ".seccomp_mode", kept("With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: strict when the victim was in strict mode (filters are not captured)"),
+        unwritten("not in the core; CRIU's default. With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: strict when the victim was in strict mode (filters are not captured: a warning)"));
+  l.each(th, {"pdeath_sig", "seccomp_filter", "blk_sigset_extended", "cg_set"}, kept(),
          unwritten("not in the core; CRIU's default"));
   const std::string cr = th + ".creds";
   l.each(cr, {"uid", "euid", "suid", "fsuid"}, kept(), set_by("synthetic_creds: NT_PRPSINFO pr_uid"));
@@ -332,8 +336,11 @@ inline void thread_core(field_list& l) {
   l.each(cr, {"cap_prm", "cap_eff"}, kept(),
          defaulted("synthetic_creds: the necro process's CapEff for uid 0, none otherwise"));
   l.add(cr + ".cap_bnd", kept(), defaulted("synthetic_creds: the necro process's CapBnd"));
-  l.add(cr + ".secbits", kept(), defaulted("synthetic_creds: 0", "0"));
-  l.each(cr, {"groups", "lsm_profile", "lsm_sockcreate", "apparmor_data", "no_new_privs", "cap_amb"}, kept(),
+  l.add(cr + ".secbits", kept("With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's cred->securebits"),
+        defaulted("synthetic_creds: 0. With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's cred->securebits", "0"));
+  l.add(cr + ".no_new_privs", kept("With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's own"),
+        unwritten("only uid and gid are in the core. With a capture: /proc/PID/status NoNewPrivs; With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's own"));
+  l.each(cr, {"groups", "lsm_profile", "lsm_sockcreate", "apparmor_data", "cap_amb"}, kept(),
          unwritten("only uid and gid are in the core"));
 }
 
@@ -373,8 +380,10 @@ inline void mm(field_list& l) {
                                "44 on x86-64, 40 on aarch64; docs/pitfalls.md#auxv-too-long)"));
   l.add(mm + ".exe_file_id", kept("checked: names the core's executable (plan_address_space)"),
         set_by("synthesize_files: the files.img id of the NT_FILE entry holding AT_PHDR"));
-  l.add(mm + ".dumpable", kept(), defaulted("synthesize_mm: 1 (it dumped core)", "1"));
-  l.add(mm + ".thp_disabled", kept(), defaulted("synthesize_mm: false: not in the core", "false"));
+  l.add(mm + ".dumpable", kept("With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: mm->flags' dumpable mode when 0 or 1"),
+        defaulted("synthesize_mm: 1 (it dumped core). With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: mm->flags' dumpable mode when 0 or 1", "1"));
+  l.add(mm + ".thp_disabled", kept("With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: MMF_DISABLE_THP"),
+        defaulted("synthesize_mm: false: not in the core. With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: MMF_DISABLE_THP", "false"));
   l.each(mm + ".aios", {"id", "nr_req", "ring_len"}, kept(), unwritten("AIO rings are not in the core"));
   const std::string v = "vmas.";
   for (const auto f : {"start", "end", "prot"}) both(v + f, set_by("plan_address_space: the core's PT_LOAD"));
@@ -388,8 +397,10 @@ inline void mm(field_list& l) {
                 "is not in the core), anonymous/stack/heap/vdso/vvar bits from the core's layout; choose_share_mode "
                 "for shared memory"));
   both(v + "fd", set_by("plan_address_space: -1"));
-  l.add(mm + ".vmas.madv", set_by("plan_address_space: the donor's for the stack, thread stacks, vvar and vsyscall; absent otherwise"),
-        set_by("plan_address_space: MADV_DONTDUMP on vvar (synthetic_vvar); absent otherwise"));
+  l.add(mm + ".vmas.madv", set_by("plan_address_space: the donor's for the stack, thread stacks, vvar and vsyscall; absent otherwise. "
+                                  "With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's own advice on every VMA (and MAP_LOCKED in flags when mlock'ed)"),
+        set_by("plan_address_space: MADV_DONTDUMP on vvar (synthetic_vvar); absent otherwise. "
+               "With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_process_state: the victim's own advice on every VMA (and MAP_LOCKED in flags when mlock'ed)"));
 }
 
 inline void pstree_and_pages(field_list& l) {

@@ -78,7 +78,7 @@ inline void apply_sigactions(resurrection& plan, const capture::kernel_state& k,
     const int i = sigaction_index(sig);
     if (sig == arch::sig::sigkill || sig == arch::sig::sigstop || i < 0 || i >= tc->sigactions_size()) continue;
     if (const auto p = action_problem(plan, a); !p.empty()) {
-      plan.warnings.push_back(fmt::format("{}: action sig={}: {}: {} keeps SIG_DFL", capture_txt(use), sig, p,
+      plan.warnings.push_back(fmt::format("{}: action sig={}: {}: {} keeps SIG_DFL", capture_txt(use, a.line), sig, p,
                                           signal_names(std::uint64_t{1} << (sig - 1))));
       refused |= std::uint64_t{1} << (sig - 1);
       continue;
@@ -97,7 +97,7 @@ inline void apply_sigactions(resurrection& plan, const capture::kernel_state& k,
 inline void apply_thread_state(resurrection& plan, thread_plan& t, const capture::thread_state& s, const capture_use& use) {
   auto* th = t.core.mutable_thread_core();
   const auto warn = [&](std::string_view what, const std::string& p, std::string_view kept) {
-    plan.warnings.push_back(fmt::format("{}: thread tid={} {}: {}: {}", capture_txt(use), s.tid, what, p, kept));
+    plan.warnings.push_back(fmt::format("{}: thread tid={} {}: {}: {}", capture_txt(use, s.line), s.tid, what, p, kept));
   };
   auto* sas = th->mutable_sas();
   if (s.sas_size == 0 || (s.sas_flags & arch::ss::disable)) {
@@ -139,7 +139,7 @@ inline void apply_threads_state(resurrection& plan, const capture::kernel_state&
       if (p.tid == s.tid) t = &p;
     if (!t) {
       plan.warnings.push_back(fmt::format("{}: thread tid={} is not a thread of the core: its state is ignored",
-                                          capture_txt(use), s.tid));
+                                          capture_txt(use, s.line), s.tid));
       continue;
     }
     apply_thread_state(plan, *t, s, use);

@@ -28,8 +28,11 @@ namespace necro::plan::detail {
 inline constexpr std::uint64_t mmf_dumpable_mask = 3, mmf_disable_thp = std::uint64_t{1} << 24;
 inline constexpr int seccomp_mode_strict = 1, seccomp_mode_filter = 2;
 
-/// The capture's own words for one warning: `DIR/capture.txt: action sig=N: ...`.
-inline std::string capture_txt(const capture_use& use) { return io::printable(use.dir + "/capture.txt"); }
+/// Where a warning's line is: `DIR/capture.txt:LINE` (`DIR/capture.txt` for a
+/// record not read from a file); the warning then quotes the line's words.
+inline std::string capture_txt(const capture_use& use, std::size_t line = 0) {
+  return io::printable(use.dir + "/capture.txt") + (line ? fmt::format(":{}", line) : std::string());
+}
 
 /// The names of CRIU madv bits, for --explain.
 inline std::string advice_names(std::uint64_t madv, bool locked) {
@@ -59,7 +62,7 @@ inline void apply_task_flags(resurrection& plan, const capture::process_state& p
   if (p.seccomp_mode == seccomp_mode_filter && donorless) {
     plan.warnings.push_back(fmt::format("{}: process seccomp=2: the victim ran under {} seccomp filter(s), whose programs "
                                         "are not captured: it comes back without them",
-                                        capture_txt(use), p.seccomp_filters < 0 ? std::string("its") : fmt::format("{}", p.seccomp_filters)));
+                                        capture_txt(use, p.line), p.seccomp_filters < 0 ? std::string("its") : fmt::format("{}", p.seccomp_filters)));
     use.lost.push_back("the seccomp filters: the process runs unfiltered (CRIU needs the filter programs, which necro-catch does not read)");
   }
 }
@@ -101,7 +104,7 @@ inline void apply_vma_advice(resurrection& plan, const capture::kernel_state& k,
     if (covered != a.end - a.start)
       plan.warnings.push_back(fmt::format("{}: madvise start={:#x} end={:#x} ({}): {} of its {} bytes are VMAs of the core: "
                                           "the rest keeps no advice",
-                                          capture_txt(use), a.start, a.end, advice_names(a.madv, a.locked), covered,
+                                          capture_txt(use, a.line), a.start, a.end, advice_names(a.madv, a.locked), covered,
                                           a.end - a.start));
     advised += hits;
   }
