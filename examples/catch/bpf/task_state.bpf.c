@@ -3,9 +3,10 @@
  * iterator that necro-catch limits to that process (bpf_iter_link_info.task
  * .pid, kernels >= 6.1) while the kernel holds it for the core_pattern
  * helper. Per thread: sigaltstack, comm, clear_child_tid, robust list, rseq,
- * scheduling, timer slack; once, from the first thread: the 64 sigactions of
- * the shared sighand. Every read is CO-RE (BPF_CORE_READ): one object for
- * any kernel with BTF. docs/capture.md, "The kernel's state". */
+ * scheduling, timer slack, CPU time; once, from the first thread: the 64
+ * sigactions of the shared sighand, every POSIX timer and the interval
+ * timers of the shared signal_struct. Every read is CO-RE (BPF_CORE_READ):
+ * one object for any kernel with BTF. docs/capture.md, "The kernel's state". */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -53,6 +54,123 @@ static void write_actions(struct seq_file *seq, struct task_struct *t) {
   }
 }
 
+/* Layouts of older kernels, for CO-RE: before 6.10 (about) signal->posix_timers
+ * was a list_head, before 6.13 k_itimer.sigq a pointer. libbpf matches the
+ * flavours by name (the ___ suffix) and the unused branch is dead code. */
+struct signal_struct___list {
+  struct list_head posix_timers;
+} __attribute__((preserve_access_index));
+struct k_itimer___list {
+  struct list_head list;
+} __attribute__((preserve_access_index));
+struct k_itimer___sigq_ptr {
+  struct sigqueue *sigq;
+} __attribute__((preserve_access_index));
+
+/* The number of a struct pid in the initial namespace, 0 for none. */
+static __s32 pid_nr(struct pid *p) {
+  __s32 nr = 0;
+  if (p) bpf_core_read(&nr, sizeof(nr), &p->numbers[0].nr);
+  return nr;
+}
+
+static void write_cpu_sample(struct seq_file *seq, struct task_struct *t) {
+  struct necro_ts_cpu_sample r = {};
+  r.kind = NECRO_TS_CPU_SAMPLE;
+  r.tid = BPF_CORE_READ(t, pid);
+  r.utime = BPF_CORE_READ(t, utime);
+  r.stime = BPF_CORE_READ(t, stime);
+  r.sum_exec = BPF_CORE_READ(t, se.sum_exec_runtime);
+  bpf_seq_write(seq, &r, sizeof(r));
+}
+
+/* One POSIX timer's record. Its expiry sits in the union member of its
+ * clock: hrtimer (REALTIME, MONOTONIC, BOOTTIME, TAI), alarm (*_ALARM) or
+ * cpu_timer (negative clock ids: CPU clocks). */
+static void write_posix_timer(struct seq_file *seq, struct k_itimer *tm) {
+  struct necro_ts_posix_timer r = {};
+  r.kind = NECRO_TS_POSIX_TIMER;
+  r.id = BPF_CORE_READ(tm, it_id);
+  r.clock = BPF_CORE_READ(tm, it_clock);
+  r.notify = BPF_CORE_READ(tm, it_sigev_notify);
+  r.target = pid_nr(BPF_CORE_READ(tm, it_pid));
+  r.interval = BPF_CORE_READ(tm, it_interval);
+  r.overrun = BPF_CORE_READ(tm, it_overrun_last);
+  if (bpf_core_field_size(tm->sigq) == sizeof(void *)) {
+    struct sigqueue *q = BPF_CORE_READ((struct k_itimer___sigq_ptr *)tm, sigq);
+    r.signo = BPF_CORE_READ(q, info.si_signo);
+    r.sigev_value = (__u64)BPF_CORE_READ(q, info._sifields._timer._sigval.sival_ptr);
+  } else {
+    r.signo = BPF_CORE_READ(tm, sigq.info.si_signo);
+    r.sigev_value = (__u64)BPF_CORE_READ(tm, sigq.info._sifields._timer._sigval.sival_ptr);
+  }
+  if (r.clock < 0) {
+    r.base_clock = -1;
+    r.expires = BPF_CORE_READ(tm, it.cpu.node.expires);
+    r.armed = r.expires != 0;
+    r.cpu_tid = pid_nr(BPF_CORE_READ(tm, it.cpu.pid));
+  } else if (r.clock == 8 || r.clock == 9) { /* CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM */
+    r.base_clock = r.clock == 8 ? 0 : 7;
+    r.expires = BPF_CORE_READ(tm, it.alarm.alarmtimer.node.expires);
+    r.armed = BPF_CORE_READ(tm, it.alarm.alarmtimer.state) & 1;
+  } else {
+    r.base_clock = BPF_CORE_READ(tm, it.real.timer.base, clockid);
+    r.expires = BPF_CORE_READ(tm, it.real.timer.node.expires);
+    r.armed = BPF_CORE_READ(tm, it.real.timer.state) & 1; /* HRTIMER_STATE_ENQUEUED */
+  }
+  bpf_seq_write(seq, &r, sizeof(r));
+}
+
+/* Every POSIX timer of the process, up to NECRO_TS_MAX_POSIX_TIMERS. */
+static void write_posix_timers(struct seq_file *seq, struct signal_struct *sig, struct necro_ts_itimers *r) {
+  if (bpf_core_field_size(sig->posix_timers) == sizeof(struct hlist_head)) {
+    struct hlist_node *n = BPF_CORE_READ(sig, posix_timers.first);
+    const __u64 off = bpf_core_field_offset(struct k_itimer, list);
+    for (__u32 i = 0; i < NECRO_TS_MAX_POSIX_TIMERS && n; i++) {
+      write_posix_timer(seq, (struct k_itimer *)((char *)n - off));
+      r->posix_count++;
+      n = BPF_CORE_READ(n, next);
+    }
+    r->posix_more = n != 0;
+  } else if (bpf_core_field_size(sig->posix_timers) == sizeof(struct list_head)) {
+    struct signal_struct___list *s = (void *)sig;
+    struct list_head *head = &s->posix_timers;
+    struct list_head *n = BPF_CORE_READ(s, posix_timers.next);
+    const __u64 off = bpf_core_field_offset(struct k_itimer___list, list);
+    for (__u32 i = 0; i < NECRO_TS_MAX_POSIX_TIMERS && n && n != head; i++) {
+      write_posix_timer(seq, (struct k_itimer *)((char *)n - off));
+      r->posix_count++;
+      n = BPF_CORE_READ(n, next);
+    }
+    r->posix_more = n && n != head;
+  } else {
+    r->layout = NECRO_TS_TIMERS_UNKNOWN_LAYOUT;
+  }
+}
+
+/* The POSIX timers, then the interval timers with the group's CPU time. */
+static void write_timers(struct seq_file *seq, struct task_struct *t) {
+  struct signal_struct *sig = BPF_CORE_READ(t, signal);
+  struct necro_ts_itimers r = {};
+  if (!sig) return;
+  r.kind = NECRO_TS_ITIMERS;
+  write_posix_timers(seq, sig, &r);
+  r.real_armed = BPF_CORE_READ(sig, real_timer.state) & 1;
+  r.real_expires = BPF_CORE_READ(sig, real_timer.node.expires);
+  r.real_incr = BPF_CORE_READ(sig, it_real_incr);
+  r.prof_expires = BPF_CORE_READ(sig, it[0].expires); /* CPUCLOCK_PROF */
+  r.prof_incr = BPF_CORE_READ(sig, it[0].incr);
+  r.virt_expires = BPF_CORE_READ(sig, it[1].expires); /* CPUCLOCK_VIRT */
+  r.virt_incr = BPF_CORE_READ(sig, it[1].incr);
+  r.group_utime = BPF_CORE_READ(sig, cputimer.cputime_atomic.utime.counter);
+  r.group_stime = BPF_CORE_READ(sig, cputimer.cputime_atomic.stime.counter);
+  r.group_sum_exec = BPF_CORE_READ(sig, cputimer.cputime_atomic.sum_exec_runtime.counter);
+  if (bpf_core_field_exists(sig->posix_cputimers))
+    r.group_running = BPF_CORE_READ(sig, posix_cputimers.timers_active);
+  r.now = bpf_ktime_get_ns();
+  bpf_seq_write(seq, &r, sizeof(r));
+}
+
 SEC("iter/task")
 int necro_task_state(struct bpf_iter__task *ctx) {
   struct seq_file *seq = ctx->meta->seq;
@@ -61,6 +179,7 @@ int necro_task_state(struct bpf_iter__task *ctx) {
   if (!t) return 0;
   read_thread(t, &r);
   bpf_seq_write(seq, &r, sizeof(r));
-  if (ctx->meta->seq_num == 0) write_actions(seq, t);
+  write_cpu_sample(seq, t);
+  if (ctx->meta->seq_num == 0) write_actions(seq, t), write_timers(seq, t);
   return 0;
 }

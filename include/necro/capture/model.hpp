@@ -17,8 +17,9 @@ namespace necro::capture {
 
 /// The capture format's version, and the oldest a reader still takes.
 /// Version 2 added the share mode of the VMAs (`shared-vmas`, `shared`);
-/// version 3 the kernel's state of the task (`kernel-state`, `action`, `thread`).
-inline constexpr unsigned format_version = 3, oldest_format_version = 1;
+/// version 3 the kernel's state of the task (`kernel-state`, `action`, `thread`);
+/// version 4 its timers (`timers`, `itimer`, `posix-timer`).
+inline constexpr unsigned format_version = 4, oldest_format_version = 1;
 
 /// What an open file descriptor refers to (from its /proc/PID/fd link).
 enum class fd_kind {
@@ -156,6 +157,35 @@ struct thread_state {
   std::uint64_t timer_slack = 0;     ///< ns (prctl PR_SET_TIMERSLACK)
 };
 
+/// An interval timer (setitimer) at death, 0 0 when disarmed.
+struct interval_timer {
+  std::uint32_t which = 0;        ///< ITIMER_REAL 0, ITIMER_VIRTUAL 1, ITIMER_PROF 2
+  std::uint64_t value_ns = 0;     ///< time left (REAL: on CLOCK_MONOTONIC; VIRTUAL, PROF: process CPU time)
+  std::uint64_t interval_ns = 0;  ///< it_interval
+};
+
+/// A POSIX timer (timer_create) at death.
+struct posix_timer {
+  std::int32_t id = 0;            ///< the timer_t the process holds
+  std::int32_t clock = 0;         ///< the clock id; CPU clocks (~pid << 3) | kind, with the pid the kernel resolved
+  std::uint32_t signo = 0;        ///< sigev_signo
+  std::uint32_t notify = 0;       ///< sigev_notify: SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2, SIGEV_THREAD_ID 4
+  std::int32_t tid = 0;           ///< the thread (SIGEV_THREAD_ID) or process signalled, initial pid namespace
+  std::uint64_t sigev_value = 0;  ///< sigev_value.sival_ptr
+  std::uint64_t value_ns = 0;     ///< time left, 0 when disarmed
+  std::uint64_t interval_ns = 0;  ///< it_interval
+  std::uint32_t overrun = 0;      ///< timer_getoverrun (the kernel clamps it to INT_MAX)
+};
+
+/// The process's timers, read with the rest of the kernel state (format 4);
+/// `missing` says why they were not (the kernel's layout unknown...).
+struct timers_state {
+  std::string missing;                    ///< empty when read
+  std::vector<interval_timer> itimers;    ///< REAL, VIRTUAL, PROF, in that order
+  std::vector<posix_timer> posix;         ///< ascending ids
+  bool read() const noexcept { return missing.empty(); }
+};
+
 /// The kernel's state of the dying task, read by necro-catch through a BPF
 /// task iterator while the kernel holds it (format 3). `missing` says why it
 /// was not read (no BPF support compiled in, disabled, load failed: errno...);
@@ -164,6 +194,8 @@ struct kernel_state {
   std::string missing;                 ///< empty when read
   std::vector<signal_action> actions;  ///< signals 1..64 in ascending order
   std::vector<thread_state> threads;   ///< every thread the iterator saw
+  /// Interval and POSIX timers: nullopt in a capture older than format 4.
+  std::optional<timers_state> timers;
   bool read() const noexcept { return missing.empty(); }
 };
 

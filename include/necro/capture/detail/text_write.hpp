@@ -12,6 +12,7 @@
 #include <necro/capture/detail/escape.hpp>
 #include <necro/capture/detail/text_field.hpp>
 #include <necro/capture/detail/text_tables.hpp>
+#include <necro/capture/detail/text_timers.hpp>
 #include <necro/capture/model.hpp>
 
 namespace necro::capture::detail {
@@ -50,6 +51,7 @@ inline void put_kernel(std::string& o, const kernel_state& k) {
   o += fmt::format("kernel-state read actions={} threads={}\n", k.actions.size(), k.threads.size());
   for (const auto& a : k.actions) put_line(o, "action", action_fields, a);
   for (const auto& t : k.threads) put_line(o, "thread", thread_fields, t);
+  if (k.timers) put_timers(o, *k.timers);
 }
 
 }  // namespace necro::capture::detail
