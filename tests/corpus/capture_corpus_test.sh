@@ -72,9 +72,9 @@ refused "offset 0x*: line *: fd: pos=99999999999999999999999 is not a number tha
 new_case binary
 cp "$fixture/files.img" "$txt"
 refused "offset 0x0: line 1: control byte 0x* at column *"
-new_case version-4
-sed -i '1s/.*/necro-capture 4/' "$txt"
-refused "offset 0x0: line 1: capture format version 4; this reader knows 1 to 3"
+new_case version-5
+sed -i '1s/.*/necro-capture 5/' "$txt"
+refused "offset 0x0: line 1: capture format version 5; this reader knows 1 to 4"
 # Format 3's kernel state: the fixture made a format 3 capture with one action
 # and one thread line, then each broken (kernel_case NAME LINES...).
 kernel_case() {
@@ -95,6 +95,30 @@ refused "offset 0x*: line *: thread: not after a \`kernel-state read\` line"
 kernel_case kernel-bad-nice 'kernel-state read actions=0 threads=1' \
   'thread tid=5 comm=x sas_sp=0x0 sas_size=0 sas_flags=0x2 clear_child_tid=0x0 robust_list=0x0 rseq=0x0 rseq_len=0 rseq_sig=0x0 policy=0 rt_priority=0 static_prio=120 normal_prio=120 nice=-99 timer_slack=50000'
 refused "offset 0x*: line *: thread: nice=-99 static_prio=120: nice must be -20..19 and static_prio 120 + nice"
+# Format 4's timers (timers_case NAME LINES...: after an empty kernel state read).
+timers_case() {
+  kernel_case "$@"
+  sed -i '1s/.*/necro-capture 4/' "$txt"
+}
+itimers=('itimer which=real value_ns=0 interval_ns=100000000' 'itimer which=virtual value_ns=0 interval_ns=0' 'itimer which=prof value_ns=0 interval_ns=0')
+timers_case timers-bad-clock-word 'kernel-state read actions=0 threads=0' 'timers read itimers=3 posix=1' "${itimers[@]}" \
+  'posix-timer id=0 clock=monotonic signo=34 notify=4 tid=5 sigev_value=0x0 value_ns=0 interval_ns=0 overrun=0'
+refused "offset 0x*: line *: posix-timer: clock=monotonic is not a number that fits"
+timers_case timers-out-of-order 'kernel-state read actions=0 threads=0' 'timers read itimers=3 posix=0' "${itimers[1]}" "${itimers[0]}" "${itimers[2]}"
+refused "offset 0x*: line *: itimer: which=virtual where real was due*"
+timers_case timers-lying-count 'kernel-state read actions=0 threads=0' 'timers read itimers=3 posix=2' "${itimers[@]}" \
+  'posix-timer id=0 clock=1 signo=34 notify=4 tid=5 sigev_value=0x0 value_ns=0 interval_ns=0 overrun=0'
+refused "offset 0x*: timers says 3 itimers and 2 POSIX timers, the file has 3 and 1"
+timers_case timers-bad-notify 'kernel-state read actions=0 threads=0' 'timers read itimers=3 posix=1' "${itimers[@]}" \
+  'posix-timer id=0 clock=1 signo=34 notify=9 tid=5 sigev_value=0x0 value_ns=0 interval_ns=0 overrun=0'
+refused "offset 0x*: line *: posix-timer id=0: notify=9 is not SIGEV_SIGNAL 0*"
+timers_case timers-huge-time 'kernel-state read actions=0 threads=0' 'timers read itimers=3 posix=0' \
+  'itimer which=real value_ns=18446744073709551615 interval_ns=0' "${itimers[1]}" "${itimers[2]}"
+refused "offset 0x*: line *: itimer: value_ns=18446744073709551615 interval_ns=0: above 2^63"
+timers_case timers-without-line 'kernel-state read actions=0 threads=0'
+refused "offset 0x*: \`kernel-state read\` without a \`timers\` line (format 4 has one)"
+timers_case timers-stray 'itimer which=real value_ns=0 interval_ns=0'
+refused "offset 0x*: line *: itimer: not after a \`timers read\` line"
 new_case kernel-in-format-2
 awk '$1 == "end" { print "kernel-state missing why=x" } { print }' "$fixture/capture.txt" >"$txt"
 refused "offset 0x*: line *: kernel-state: not in a format 2 capture"
