@@ -43,6 +43,7 @@ packages=(
   # services are not used (in a container without systemd apt does not start
   # them; where systemd runs they may run alongside, untouched).
   redis-server redis-tools nginx python3 python3-setproctitle curl iproute2 memcached netcat-openbsd
+  nodejs openjdk-17-jdk-headless   # real/node.sh (ticker.js), real/java.sh (javac at test time)
 )
 
 install_packages() {

@@ -121,11 +121,11 @@ inline bool write_whole(int dirfd, const std::string& name, const std::string& b
 inline void log_kernel_state(const kernel_read& k, const logger& log) {
   if (k.state.read()) {
     const auto& t = k.state.timers;
-    log.line(fmt::format("kernel state: {} sigactions, {} threads, {}, through BPF in {:.1f} ms", k.state.actions.size(),
-                         k.state.threads.size(),
+    log.line(fmt::format("kernel state: {} sigactions, {} threads, {}, through BPF in {:.1f} ms (load {:.1f} ms)",
+                         k.state.actions.size(), k.state.threads.size(),
                          !t ? std::string("no timers") : t->read() ? fmt::format("{} POSIX timers", t->posix.size())
                                                                    : "timers missing: " + t->missing,
-                         k.ms));
+                         k.ms, k.load_ms));
   } else
     log.line(fmt::format("kernel state missing ({:.1f} ms): {}", k.ms, k.state.missing));
 }

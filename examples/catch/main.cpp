@@ -129,6 +129,7 @@ void write_core(catcher::outputs& out, const options& o, catcher::logger& log) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto started = std::chrono::steady_clock::now();
   options o;
   if (const int rc = parse_args(argc, argv, o); rc >= 0) return rc;
   if (!o.show.empty()) return catcher::show(o.show, o.pid > 0 ? std::optional<std::int32_t>(o.pid) : std::nullopt);
@@ -155,5 +156,8 @@ int main(int argc, char** argv) {
   if (!waits) finish_capture(child, deadline, log);
   write_core(*out, o, log);
   if (waits) finish_capture(child, deadline, log);
+  // The whole helper's time: what it held the dying process for (bench/catch-bpf.sh).
+  log.line(fmt::format("necro-catch done in {:.1f} ms",
+                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()));
   return 0;  // stdin closes as we exit: the kernel then lets the dead process go
 }

@@ -404,6 +404,23 @@ necro_with_donor() {
         pass "donor images untouched" || fail "criu-necromancer modified the donor images"
 }
 
+# criu_restore ARGS...: criu restore ARGS. With RESTORE_REAPER=FILE, under
+# real/reaper.py, a child subreaper that adopts the restored process when
+# `criu restore -d` exits and writes to FILE "criu RC", then "PID exit N" or
+# "PID signal N" when the process ends (its exit status, which only a parent
+# sees; reaper_status reads it).
+criu_restore() {
+    [ -n "${RESTORE_REAPER:-}" ] || { criu restore "$@"; return; }
+    rm -f "$RESTORE_REAPER"
+    # shellcheck disable=SC2016 # $1 is the inner shell's
+    /usr/bin/python3 "$E2E_DIR/real/reaper.py" "$RESTORE_REAPER" timeout "${CRIU_TIMEOUT:-90}" "$NECRO_CRIU" restore "$@" \
+        {LOCKFD}>&- </dev/null >/dev/null 2>&1 &
+    wait_for $(( ${CRIU_TIMEOUT:-90} + 10 )) grep -q '^criu ' "$RESTORE_REAPER" 2>/dev/null || return 1
+    return "$(sed -n 's/^criu //p' "$RESTORE_REAPER")"
+}
+# reaper_status PID: "exit N" or "signal N" once PID (adopted by reaper.py) ended.
+reaper_status() { sed -n "s/^$1 //p" "$RESTORE_REAPER" 2>/dev/null; }
+
 # restore DIR LOGNAME [ARGS...]: criu restore -D DIR -d ARGS; returns non-zero
 # on failure (the end of its log shown). The restored root pid (from
 # --pidfile) is tracked for cleanup as BIN whatever it is, and must be the
@@ -413,7 +430,7 @@ restore() {
     shift 2
     rm -f "$WORK/restored.pid"
     log "criu restore -D $dir -d $* (log $dir/$logname)"
-    if timed "restore${*:+ $*}" criu restore -D "$dir" -d "$@" -v4 -o "$logname" --pidfile "$WORK/restored.pid"; then
+    if timed "restore${*:+ $*}" criu_restore -D "$dir" -d "$@" -v4 -o "$logname" --pidfile "$WORK/restored.pid"; then
         rpid=$(cat "$WORK/restored.pid" 2>/dev/null || true)
         [ -z "$rpid" ] || TRACKED[$rpid]=$BIN
         [ "$rpid" = "$VPID" ] && [ -e "/proc/$VPID" ] && return 0
@@ -1010,6 +1027,13 @@ necro_gdb() {
 #                         sets HELD (our fd) and VICTIM_HELD_FD (the victim's)
 #   prog_after_held       (-conn modes) right after the restore: the program
 #                         copes with the connection that died
+#   prog_restore          (optional) replaces the restore and the checks: a
+#                         resurrection expected to die (a degraded mode)
+#   prog_after_death      (optional) once the victim is dead and its core
+#                         checked: record what it left (its last output)
+#   prog_finish           (optional) after the checks: how the resurrected
+#                         program ends (a signal it handles, checked through
+#                         RESTORE_REAPER); it is killed otherwise
 # then calls real_story. The program is started detached on 127.0.0.1:PORT
 # with a configuration written into the work directory (never the system's
 # service), given state through its own client, and killed for real with a
@@ -1023,11 +1047,14 @@ necro_gdb() {
 # dumped by CRIU itself instead of killed, and restored from CRIU's images.
 
 # real_begin: prerequisites (root, CRIU, criu-necromancer and in the -catch
-# modes necro-catch built: else a failure), e2e_begin, where the cores go,
-# a free PORT. Sets CAUGHT (-catch modes) and HELD_CONN (-conn modes).
+# modes necro-catch built: else a failure), e2e_begin, where the cores go
+# (-nobpf modes: necro-catch --no-bpf), a free PORT. Sets CAUGHT (-catch and
+# -catch-* modes), NOBPF (-nobpf modes) and HELD_CONN (-conn modes).
 real_begin() {
     CAUGHT=0
-    case $MODE in *-catch | *-catch-conn) CAUGHT=1 ;; esac
+    case $MODE in *-catch | *-catch-*) CAUGHT=1 ;; esac
+    NOBPF=0
+    case $MODE in *-nobpf) NOBPF=1 ;; esac
     HELD_CONN=0
     case $MODE in *-conn) HELD_CONN=1 ;; esac
     HELD=
@@ -1042,7 +1069,13 @@ real_begin() {
     need ss iproute2
     E2E_TIMES=1
     e2e_begin
-    if [ "$CAUGHT" = 1 ]; then cores_through_catch; else cores_in_work; fi
+    if [ "$NOBPF" = 1 ]; then
+        cores_through_catch "|$CATCH --dir $WORK/caught --no-bpf %P"
+    elif [ "$CAUGHT" = 1 ]; then
+        cores_through_catch
+    else
+        cores_in_work
+    fi
     # SIGINT/SIGQUIT at their defaults: a script's background jobs start with
     # them ignored. -catch: limits and a umask of its own, that only the
     # capture knows.
@@ -1092,6 +1125,7 @@ real_story() {
     log "program: ${CMD[*]} (binary $BIN), port $PORT, killed with SIG$KILLSIG"
     other_instances
     real_victim
+    if declare -F prog_after_death >/dev/null; then prog_after_death; fi
     if [ "${NECRO_REAL_CONTROL:-0}" = 1 ]; then
         :
     elif [ "$CAUGHT" = 1 ]; then
@@ -1100,6 +1134,13 @@ real_story() {
         real_donor
         IMG="$WORK/out"
         necro_with_donor
+    fi
+    # prog_restore (optional): a resurrection that is not expected to live
+    # (a degraded mode); the program file checks how it ends.
+    if declare -F prog_restore >/dev/null; then
+        prog_restore
+        kill_tracked "$VPID"
+        return 0
     fi
     restore_live
     timed checks prog_check
@@ -1110,6 +1151,9 @@ real_story() {
         fail "pid $VPID is not running any more (state '$(state_of "$VPID")')"
         why_dead
     fi
+    # prog_finish (optional): how the resurrected program ends (a signal it
+    # handles); else it is killed.
+    if declare -F prog_finish >/dev/null; then prog_finish; fi
     kill_tracked "$VPID"
 }
 
@@ -1217,15 +1261,18 @@ check_caught_core() {
 epoll_watches() {
     awk -v e="$1" '/^fd / { in_e = ($2 == e && $3 == "epoll") } in_e && $1 == "watches" { print $3 }' "$WORK/capture.show" | paste -sd' '
 }
+# Every epoll fd is in the capture, and one watches the listener (a program
+# may have more: Node's libuv has one per thread loop).
 check_captured_epoll() {
-    local e w
+    local e w found=
     for e in $VICTIM_EPOLL_FDS; do
         w=$(epoll_watches "$e")
         grep -q "^fd $e epoll " "$WORK/capture.show" || { fail "the capture does not list epoll fd $e"; continue; }
-        [[ " $w " == *" $VICTIM_LISTEN_FD "* ]] &&
-            pass "the capture lists epoll fd $e watching fds $w (the listener $VICTIM_LISTEN_FD among them)" ||
-            fail "the capture's epoll fd $e watches '$w', not the listener $VICTIM_LISTEN_FD"
+        log "the capture lists epoll fd $e watching fds '${w}'"
+        [[ " $w " != *" $VICTIM_LISTEN_FD "* ]] || found="$found $e"
     done
+    [ -n "$found" ] && pass "the capture lists epoll fd(s)$found watching the listener $VICTIM_LISTEN_FD (epoll fds: $VICTIM_EPOLL_FDS)" ||
+        fail "no epoll fd of the capture ($VICTIM_EPOLL_FDS) watches the listener $VICTIM_LISTEN_FD"
 }
 
 # necromance_caught: no donor; the image set from the core and its capture.

@@ -6,6 +6,8 @@
 
 #define NECRO_TS_THREAD 1u
 #define NECRO_TS_ACTION 2u
+#define NECRO_TS_PROCESS 3u
+#define NECRO_TS_VMA 4u
 #define NECRO_TS_SIGNALS 64u
 /* Timers (format 4): kinds far from the others so that new kinds do not collide. */
 #define NECRO_TS_ITIMERS 0x10u
@@ -96,6 +98,38 @@ struct necro_ts_cpu_sample {
   __u64 utime;
   __u64 stime;
   __u64 sum_exec;
+/* Once, after the actions: the process-wide settings of the first thread. */
+struct necro_ts_process {
+  __u32 kind; /* NECRO_TS_PROCESS */
+  __u32 personality;
+  __u32 securebits;     /* task->cred->securebits */
+  __u32 atomic_flags;   /* task->atomic_flags: bit 0 PFA_NO_NEW_PRIVS */
+  __s32 seccomp_mode;   /* SECCOMP_MODE_* */
+  __s32 seccomp_filters; /* task->seccomp.filter_count; -1 on kernels without it */
+  __u64 mm_flags;       /* the first word of mm->flags (MMF_*), 0 without an mm */
+};
+
+/* One per VMA of the task_vma iterator that has any of the flags below
+ * (include/linux/mm.h's VM_* values, unchanged since their introduction). */
+#define NECRO_VM_LOCKED 0x00002000ull
+#define NECRO_VM_SEQ_READ 0x00008000ull
+#define NECRO_VM_RAND_READ 0x00010000ull
+#define NECRO_VM_DONTCOPY 0x00020000ull
+#define NECRO_VM_WIPEONFORK 0x02000000ull
+#define NECRO_VM_DONTDUMP 0x04000000ull
+#define NECRO_VM_HUGEPAGE 0x20000000ull
+#define NECRO_VM_NOHUGEPAGE 0x40000000ull
+#define NECRO_VM_MERGEABLE 0x80000000ull
+#define NECRO_VM_ADVICE                                                                                   \
+  (NECRO_VM_LOCKED | NECRO_VM_SEQ_READ | NECRO_VM_RAND_READ | NECRO_VM_DONTCOPY | NECRO_VM_WIPEONFORK | NECRO_VM_DONTDUMP | NECRO_VM_HUGEPAGE | \
+   NECRO_VM_NOHUGEPAGE | NECRO_VM_MERGEABLE)
+
+struct necro_ts_vma {
+  __u32 kind; /* NECRO_TS_VMA */
+  __s32 tgid;
+  __u64 start;
+  __u64 end;
+  __u64 flags; /* vm_flags & NECRO_VM_ADVICE */
 };
 
 #endif

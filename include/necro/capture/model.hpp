@@ -18,7 +18,8 @@ namespace necro::capture {
 /// The capture format's version, and the oldest a reader still takes.
 /// Version 2 added the share mode of the VMAs (`shared-vmas`, `shared`);
 /// version 3 the kernel's state of the task (`kernel-state`, `action`, `thread`);
-/// version 4 its timers (`timers`, `itimer`, `posix-timer`).
+/// version 4 the process-wide settings and VMA advice (`process`, `madvise`)
+/// and the timers (`timers`, `itimer`, `posix-timer`).
 inline constexpr unsigned format_version = 4, oldest_format_version = 1;
 
 /// What an open file descriptor refers to (from its /proc/PID/fd link).
@@ -186,6 +187,25 @@ struct timers_state {
   bool read() const noexcept { return missing.empty(); }
 };
 
+/// The process-wide settings the kernel held at death (format 4), read from
+/// the first thread: what /proc shows only in part (securebits not at all).
+struct process_state {
+  std::uint32_t personality = 0;    ///< task->personality (PER_LINUX 0, ADDR_NO_RANDOMIZE 0x0040000 ...)
+  std::uint32_t securebits = 0;     ///< cred->securebits (SECBIT_NOROOT 1, KEEP_CAPS 0x10 ...)
+  std::uint32_t no_new_privs = 0;   ///< 1 when PR_SET_NO_NEW_PRIVS was set
+  std::int32_t seccomp_mode = 0;    ///< SECCOMP_MODE_DISABLED 0, STRICT 1, FILTER 2
+  std::int32_t seccomp_filters = 0; ///< how many filters are attached; -1 when the kernel does not count them
+  std::uint64_t mm_flags = 0;       ///< the first word of mm->flags (MMF_*: dumpable bits 0-1, THP disable bit 24)
+};
+
+/// One VMA that carried madvise or mlock bits at death (format 4), as CRIU's
+/// vma_entry.madv bitmap (bit MADV_* for each advice) and the mlock bit.
+struct vma_advice {
+  std::uint64_t start = 0, end = 0;
+  std::uint64_t madv = 0;     ///< 1 << MADV_RANDOM (1), SEQUENTIAL (2), DONTFORK (10), WIPEONFORK (18), DONTDUMP (16), HUGEPAGE (14), NOHUGEPAGE (15), MERGEABLE (12)
+  std::uint32_t locked = 0;   ///< 1 when mlock'ed (VM_LOCKED)
+};
+
 /// The kernel's state of the dying task, read by necro-catch through a BPF
 /// task iterator while the kernel holds it (format 3). `missing` says why it
 /// was not read (no BPF support compiled in, disabled, load failed: errno...);
@@ -194,6 +214,8 @@ struct kernel_state {
   std::string missing;                 ///< empty when read
   std::vector<signal_action> actions;  ///< signals 1..64 in ascending order
   std::vector<thread_state> threads;   ///< every thread the iterator saw
+  std::optional<process_state> process;  ///< format 4 on
+  std::vector<vma_advice> vmas;        ///< format 4 on: ascending, not overlapping
   /// Interval and POSIX timers: nullopt in a capture older than format 4.
   std::optional<timers_state> timers;
   bool read() const noexcept { return missing.empty(); }

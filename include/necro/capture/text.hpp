@@ -31,7 +31,7 @@ inline std::string to_text(const process_capture& c) {
     o += fmt::format("shared-vmas {}\n", c.shared_vmas->size());
     for (const auto& v : *c.shared_vmas) o += fmt::format("shared {:#x} {:#x}\n", v.start, v.end);
   }
-  if (c.kernel) detail::put_kernel(o, *c.kernel);
+  if (c.kernel) detail::put_kernel(o, *c.kernel, c.version);
   for (const auto& s : c.skipped) o += fmt::format("skipped {}\n", detail::escape(s));
   o += fmt::format("end fds={} maps={}\n", c.fds.size(), c.mapped_files.size());
   return o;

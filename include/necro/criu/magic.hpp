@@ -103,7 +103,7 @@ inline constexpr std::uint32_t lazy = 1u << 1, present = 1u << 2;
 namespace mmap_bits {
 inline constexpr std::uint32_t prot_read = 1, prot_write = 2, prot_exec = 4;
 inline constexpr std::uint32_t map_shared = 0x01, map_private = 0x02, map_fixed = 0x10,
-                               map_anonymous = 0x20, map_growsdown = 0x0100;
+                               map_anonymous = 0x20, map_growsdown = 0x0100, map_locked = 0x2000;
 }  // namespace mmap_bits
 
 }  // namespace necro::criu

@@ -31,9 +31,24 @@
 #                itself); were it simply closed, Redis's event loop would still
 #                hold it as registered, EPOLL_CTL_MOD for the new client would
 #                fail with ENOENT, and that client would never be answered.
+#   redis-catch-term  redis-catch, then SIGTERM (issue 21): with the kernel's
+#                sigactions from necro-catch's BPF step Redis's own handler
+#                runs ("Received SIGTERM scheduling shutdown..." in its log),
+#                it saves its final RDB snapshot (this mode sets `save 3600
+#                1`: "Saving the final RDB snapshot before exiting."), logs
+#                "Redis is now ready to exit, bye bye..." and exits with
+#                status 0 (read by real/reaper.py, the restored process's
+#                adoptive parent); a fresh redis-server on that dump.rdb then
+#                holds the resurrected one's keys, marker and later write.
+#   redis-catch-term-nobpf  the same with necro-catch --no-bpf: the documented
+#                degraded path. Redis comes back and answers, but SIGTERM is
+#                SIG_DFL: it dies of it at once (signal 15), logs nothing
+#                and saves nothing.
 #@test redis              redis-server: 50 000 keys, marker, run_id; rewrites its title
 #@test redis-catch        redis killed under necro-catch, no donor: its own listener, epoll, cwd from the capture
 #@test redis-catch-conn   the same with a client connected at death: a stand-in socket hangs up, Redis frees it
+#@test redis-catch-term   redis-catch, then SIGTERM: its handler from the BPF capture, a clean shutdown, exit 0, the final RDB
+#@test redis-catch-term-nobpf  the same with necro-catch --no-bpf: it answers, then dies of SIGTERM at once (SIG_DFL)
 # shellcheck source=../lib.sh disable=SC2034 # lib.sh reads BIN, CMD, KILLSIG, LAUNCH_*
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
 e2e_args e2e.real. "$@"
@@ -63,6 +78,14 @@ databases 4
 CONF
 CMD=("$(command -v redis-server)" "$WORK/redis.conf")
 KILLSIG=QUIT
+case $MODE in
+    redis-catch-term*)
+        # A save point that never fires in the run (an hour), so that the
+        # shutdown saves the final snapshot.
+        echo 'save 3600 1' >>"$WORK/redis.conf"
+        RESTORE_REAPER="$WORK/reaper.status"
+        prog_finish() { redis_term; } ;;
+esac
 
 prog_ready() { [ "$(rcli PING 2>/dev/null)" = PONG ]; }
 prog_load() {
@@ -175,6 +198,49 @@ prog_after_held() {
         fail "CLIENT LIST still shows the client connected at death: $(rcli CLIENT LIST | grep -E 'necro-held|fd='"$VICTIM_HELD_FD"' ' | paste -sd'|')"
 }
 held_client_gone() { ! rcli CLIENT LIST | grep -q 'name=necro-held'; }
+
+# redis_term (-term modes): SIGTERM to the resurrected Redis, which must end
+# as its handler says (BPF) or die of the signal (--no-bpf).
+redis_term() {
+    local st log_from want
+    log_from=$(file_size "$WORK/redis.log")
+    AFTER_KEYS=$(rcli DBSIZE)
+    kill -TERM "$VPID"
+    wait_gone "$VPID" 30 || { fail "pid $VPID did not end within 30 s of SIGTERM (state '$(state_of "$VPID")')"; return 0; }
+    wait_for 10 test -n "$(reaper_status "$VPID")" || true
+    st=$(reaper_status "$VPID")
+    since "$WORK/redis.log" "$log_from" >"$WORK/redis.term.log"
+    sed 's/^/  redis.log: /' "$WORK/redis.term.log"
+    if [ "$NOBPF" = 1 ]; then
+        [ "$st" = 'signal 15' ] && pass "without the kernel state SIGTERM is SIG_DFL: the resurrected Redis died of it at once ($st), as documented" ||
+            fail "the resurrected Redis without a SIGTERM handler ended with '$st', expected 'signal 15'"
+        ! grep -q 'Received SIGTERM' "$WORK/redis.term.log" && pass "no handler ran: its log has no 'Received SIGTERM'" ||
+            fail "a SIGTERM handler ran without the kernel state"
+        return 0
+    fi
+    for want in 'Received SIGTERM scheduling shutdown' 'Saving the final RDB snapshot before exiting' 'DB saved on disk' 'Redis is now ready to exit, bye bye'; do
+        grep -q "$want" "$WORK/redis.term.log" && pass "its log: $(grep -m1 "$want" "$WORK/redis.term.log" | sed 's/^[0-9]*:[A-Z] //')" ||
+            fail "its log after SIGTERM has no '$want'"
+    done
+    [ "$st" = 'exit 0' ] && pass "the resurrected Redis shut down cleanly on SIGTERM: $st" ||
+        fail "the resurrected Redis ended with '${st:-(unknown)}' after SIGTERM, not 'exit 0'"
+    redis_reload
+}
+
+# redis_reload: a fresh redis-server with the same configuration loads the
+# resurrected one's final snapshot: its keys, the marker and the later write.
+redis_reload() {
+    local got
+    [ -s "$WORK/redis/dump.rdb" ] || { fail "no final snapshot $WORK/redis/dump.rdb"; return 0; }
+    launch "${CMD[@]}"
+    local fresh=$LAUNCHED
+    wait_for 30 prog_ready || { fail "a fresh redis-server on the final snapshot does not answer"; kill_tracked "$fresh"; return 0; }
+    got=$(rcli DBSIZE)/$(rcli GET necro:marker)/$(rcli GET necro:after | cut -c1-6)
+    [ "$got" = "$AFTER_KEYS/$MARKER/after-" ] &&
+        pass "a fresh redis-server loads the final snapshot ($(file_size "$WORK/redis/dump.rdb") bytes): DBSIZE, marker, later write: $got" ||
+        fail "the final snapshot loaded into a fresh redis-server gives '$got', expected '$AFTER_KEYS/$MARKER/after-'"
+    kill_tracked "$fresh"
+}
 
 real_story
 exit 0

@@ -171,7 +171,7 @@ TEST_CASE("broken lines give one error naming file, line and offset", "[capture]
   };
   CHECK_THAT(bad("link=/dev/null", std::string("link=/dev/\x01null")),
              Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: control byte 0x01 at column \\d+.*"));
-  CHECK_THAT(bad("necro-capture 2", "necro-capture 5"), Catch::Contains("line 1: capture format version 5; this reader knows 1 to 4"));
+  CHECK_THAT(bad("necro-capture 2", "necro-capture 99"), Catch::Contains("line 1: capture format version 99; this reader knows 1 to 4"));
   CHECK_THAT(bad("shared-vmas 0\n", "shared-vmas 0\nkernel-state missing why=x\n"),
              Catch::Contains("kernel-state: not in a format 2 capture"));
   CHECK_THAT(bad("shared-vmas 0", "shared-vmas 1"), Catch::Contains("shared-vmas says 1, the file has 0 shared lines"));
@@ -332,12 +332,91 @@ TEST_CASE("format 3: broken kernel-state lines give one error naming file and li
 
 namespace {
 
-/// The fixture as a format 4 capture: the kernel state of with_kernel_state
-/// and its timers: ITIMER_REAL every 50 ms, a CLOCK_MONOTONIC timer to
-/// thread 101 every 70 ms and one on thread 101's CPU clock.
-std::string with_timers(const std::string& text) {
+/// The fixture as a format 4 capture: the format 3 kernel state plus the
+/// process line and two advised VMAs (values as necro-catch read them from
+/// tests/e2e/victims/procstate.c).
+std::string with_process_state(const std::string& text) {
   std::string t = with_kernel_state(text);
   t.replace(t.find("necro-capture 3"), 15, "necro-capture 4");
+  t.replace(t.find("actions=2 threads=2"), 19, "actions=2 threads=2 vmas=2");
+  t.insert(t.find("end "), "process personality=0x40000 securebits=0x10 no_new_privs=1 seccomp=2 seccomp_filters=1 mm_flags=0x810000cd\n"
+                           "madvise start=0x7f3653b14000 end=0x7f3653b18000 madv=0x0 locked=1\n"
+                           "madvise start=0x7f3653b1a000 end=0x7f3653b1e000 madv=0x4004 locked=0\n");
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("format 4: the process and madvise lines round-trip", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const std::string text = with_process_state(fx->text);
+  const auto c = necro::capture::parse_text(text, "capture.txt");
+  REQUIRE(c);
+  CHECK(c->version == 4);
+  REQUIRE(c->kernel);
+  REQUIRE(c->kernel->process);
+  CHECK(c->kernel->process->personality == 0x40000u);
+  CHECK(c->kernel->process->securebits == 0x10u);
+  CHECK(c->kernel->process->no_new_privs == 1u);
+  CHECK(c->kernel->process->seccomp_mode == 2);
+  CHECK(c->kernel->process->seccomp_filters == 1);
+  CHECK(c->kernel->process->mm_flags == 0x810000cdu);
+  REQUIRE(c->kernel->vmas.size() == 2);
+  CHECK(c->kernel->vmas[0].locked == 1u);
+  CHECK(c->kernel->vmas[1].madv == 0x4004u);
+  CHECK(necro::capture::to_text(*c) == text);
+  // A format 3 capture still reads: no process line, no vmas= count.
+  const auto v3 = necro::capture::parse_text(with_kernel_state(fx->text), "capture.txt");
+  REQUIRE(v3);
+  CHECK(!v3->kernel->process);
+  CHECK(v3->kernel->vmas.empty());
+}
+
+TEST_CASE("format 4: broken process and madvise lines give one error naming file and line", "[capture][malformed]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const std::string good = with_process_state(fx->text);
+  const auto bad = [&](const std::string& from, const std::string& to) {
+    std::string t = good;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    t.replace(at, from.size(), to);
+    const auto c = necro::capture::parse_text(t, "capture.txt");
+    REQUIRE(!c);
+    return c.error().message();
+  };
+  CHECK_THAT(bad("seccomp=2", "seccomp=3"), Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: process: seccomp=3 is not .*"));
+  CHECK_THAT(bad("no_new_privs=1", "no_new_privs=2"), Catch::Contains("no_new_privs=2 is not 0 or 1"));
+  CHECK_THAT(bad("seccomp_filters=1", "seccomp_filters=-2"), Catch::Contains("seccomp_filters=-2 is below -1"));
+  CHECK_THAT(bad(" mm_flags=0x810000cd", ""), Catch::Contains("process: no mm_flags="));
+  CHECK_THAT(bad("madv=0x4004", "madv=0x8"), Catch::Contains("madv=0x8 holds unknown advice bits"));
+  CHECK_THAT(bad("end=0x7f3653b18000", "end=0x7f3653b14000"), Catch::Contains("is not a page-aligned range"));
+  CHECK_THAT(bad("end=0x7f3653b18000", "end=0x7f3653b18001"), Catch::Contains("is not a page-aligned range"));
+  CHECK_THAT(bad("start=0x7f3653b1a000", "start=0x7f3653b16000"), Catch::Contains("ascending and not overlapping"));
+  CHECK_THAT(bad("locked=1", "locked=7"), Catch::Contains("locked=7 is not 0 or 1"));
+  CHECK_THAT(bad("vmas=2", "vmas=3"), Catch::Contains("kernel-state says 3 vmas, the file has 2 madvise lines"));
+  CHECK_THAT(bad("vmas=2", "vmas=1"), Catch::Contains("madvise: more than kernel-state's vmas="));
+  CHECK_THAT(bad(" vmas=2", ""), Catch::Contains("kernel-state: no vmas="));
+  const auto second = good.find("process ");
+  CHECK_THAT(bad("madvise start=0x7f3653b14000", good.substr(second, good.find('\n', second) + 1 - second) + "madvise start=0x7f3653b14000"),
+             Catch::Contains("process: a second one"));
+  std::string v3 = good;
+  v3.replace(v3.find("necro-capture 4"), 15, "necro-capture 3");
+  v3.replace(v3.find(" vmas=2"), 7, "");
+  CHECK_THAT(necro::capture::parse_text(v3, "capture.txt").error().message(), Catch::Contains("process: not in a format 3 capture"));
+  const auto from = good.find("process ");
+  for (std::size_t n = from; n < good.size(); ++n)
+    REQUIRE(!necro::capture::parse_text(std::string_view(good).substr(0, n), "capture.txt"));
+}
+
+namespace {
+
+/// The fixture as a format 4 capture: with_process_state and its timers:
+/// ITIMER_REAL every 50 ms, a CLOCK_MONOTONIC timer to thread 101 every 70 ms
+/// and one on thread 101's CPU clock.
+std::string with_timers(const std::string& text) {
+  std::string t = with_process_state(text);
   std::string k = "timers read itimers=3 posix=2\n"
                   "itimer which=real value_ns=12000000 interval_ns=50000000\n"
                   "itimer which=virtual value_ns=0 interval_ns=0\n"
@@ -381,8 +460,7 @@ TEST_CASE("format 4: the timer lines round-trip", "[capture]") {
 TEST_CASE("format 4: timers that were not read say why and round-trip, older formats have none", "[capture]") {
   const auto fx = load();
   REQUIRE(fx);
-  std::string t = with_kernel_state(fx->text);
-  t.replace(t.find("necro-capture 3"), 15, "necro-capture 4");
+  std::string t = with_process_state(fx->text);
   t.insert(t.find("end "), "timers missing why=layout%20unknown\n");
   const auto c = necro::capture::parse_text(t, "capture.txt");
   REQUIRE(c);
@@ -397,17 +475,17 @@ TEST_CASE("format 4: timers that were not read say why and round-trip, older for
   const auto v2 = necro::capture::parse_text(fx->text, "capture.txt");
   REQUIRE(v2);
   CHECK(!v2->kernel);
-  // A format 3 capture cannot hold timer lines; format 4's kernel-state read must.
-  std::string v3_timers = with_timers(fx->text);
-  v3_timers.replace(v3_timers.find("necro-capture 4"), 15, "necro-capture 3");
+  // A format 3 capture cannot hold timer lines.
+  std::string v3_timers = with_kernel_state(fx->text);
+  v3_timers.insert(v3_timers.find("end "), "timers missing why=x\n");
   const auto bad3 = necro::capture::parse_text(v3_timers, "capture.txt");
   REQUIRE(!bad3);
   CHECK_THAT(bad3.error().message(), Catch::Contains("timers: not in a format 3 capture"));
-  std::string v4_none = with_kernel_state(fx->text);
-  v4_none.replace(v4_none.find("necro-capture 3"), 15, "necro-capture 4");
-  const auto bad4 = necro::capture::parse_text(v4_none, "capture.txt");
-  REQUIRE(!bad4);
-  CHECK_THAT(bad4.error().message(), Catch::Contains("without a `timers` line"));
+  // A format 4 capture written before the timers were read (t21's first
+  // format 4) has no timers line: it reads, without timers.
+  const auto v4_none = necro::capture::parse_text(with_process_state(fx->text), "capture.txt");
+  REQUIRE(v4_none);
+  CHECK(!v4_none->kernel->timers);
 }
 
 TEST_CASE("format 4: broken timer lines give one error naming file and line", "[capture][malformed]") {
@@ -440,7 +518,7 @@ TEST_CASE("format 4: broken timer lines give one error naming file and line", "[
   CHECK_THAT(bad("clock=-810", "clock=x"), Catch::Contains("clock=x is not a number that fits"));
   CHECK_THAT(bad("timers read itimers=3 posix=2\n", ""), Catch::Contains("itimer: not after a `timers read` line"));
   CHECK_THAT(bad("timers read", "timers maybe"), Catch::Contains("timers: maybe is not `read` or `missing`"));
-  CHECK_THAT(bad("kernel-state read actions=2 threads=2\n", "kernel-state missing why=x\n"), Catch::Contains("action: not after"));
+  CHECK_THAT(bad("kernel-state read actions=2 threads=2 vmas=2\n", "kernel-state missing why=x\n"), Catch::Contains("action: not after"));
   // Every truncation within the timer lines is an error too.
   const auto from = good.find("timers read");
   for (std::size_t n = from; n < good.size(); ++n)

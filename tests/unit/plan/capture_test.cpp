@@ -477,3 +477,64 @@ TEST_CASE("without a donor, a capture whose kernel state is missing says why, an
   for (const auto& l : p.capture->lost) lost |= l.starts_with("the handlers of ");
   CHECK(lost);
 }
+
+TEST_CASE("without a donor, a format 4 capture gives personality, securebits, no_new_privs, mm flags and each VMA's "
+          "advice, and seccomp filters are listed as lost",
+          "[plan][capture]") {
+  auto v = load_victim();
+  if (!v) return;
+  auto& p = v->planned;
+  REQUIRE(p.vmas.size() >= 3);
+  const auto& first = p.vmas[0].entry;
+  const auto& second = p.vmas[1].entry;
+  necro::capture::kernel_state k;
+  necro::capture::thread_state leader;
+  leader.tid = p.threads.front().tid;
+  leader.comm = "lead";
+  k.threads = {leader};
+  k.process = necro::capture::process_state{0x40000, 0x10, 1, 2, 1, 0x810000cd};
+  k.vmas.push_back({first.start(), first.end(), (1u << 14) | (1u << 10), 0});  // hugepage, dontfork
+  k.vmas.push_back({second.start(), second.end(), 0, 1});                    // mlock'ed
+  const std::uint64_t hole = p.vmas.back().entry.end() + 0x100000;
+  k.vmas.push_back({hole, hole + 0x2000, 1u << 2, 0});                        // a range the core does not have
+  v->capture.version = 4;
+  v->capture.kernel = k;
+  REQUIRE(plan::apply_capture(p, v->donor.images, v->capture, all_present(v->capture), plan::capture_scope::everything));
+  CHECK(p.threads.front().core.tc().personality() == 0x40000u);
+  for (const auto& t : p.threads) {
+    CHECK(t.core.thread_core().creds().secbits() == 0x10u);
+    CHECK(t.core.thread_core().creds().no_new_privs() == 1u);
+  }
+  CHECK(p.mm.thp_disabled());
+  CHECK(p.mm.dumpable() == 1);
+  CHECK(p.vmas[0].entry.madv() == ((1u << 14) | (1u << 10)));
+  CHECK(p.mm.vmas(0).madv() == ((1u << 14) | (1u << 10)));
+  CHECK((p.vmas[1].entry.flags() & 0x2000u) != 0);
+  CHECK((p.mm.vmas(1).flags() & 0x2000u) != 0);
+  for (std::size_t i = 2; i < p.vmas.size(); ++i) {
+    CHECK(!p.vmas[i].entry.has_madv());
+    CHECK((p.vmas[i].entry.flags() & 0x2000u) == 0);
+  }
+  CHECK(any_warning(p, fmt::format("catch.capture/capture.txt: madvise start={:#x} end={:#x} (sequential): 0 of its 8192 bytes", hole, hole + 0x2000)));
+  CHECK(any_warning(p, "process seccomp=2: the victim ran under 1 seccomp filter(s)"));
+  CHECK(mentions(p.capture->lost, "the seccomp filters", "unfiltered"));
+  CHECK(mentions(p.capture->restored, "process settings from the kernel at death", "securebits 0x10"));
+  CHECK(mentions(p.capture->restored, "mm flags from the kernel at death", "THP disabled"));
+  CHECK(mentions(p.capture->restored, "madvise and mlock bits", "on 2 VMAs"));
+  for (const auto& d : p.not_in_core) CHECK(d.what != "THP and madvise bits");
+}
+
+TEST_CASE("a format 4 capture in strict seccomp mode restores it, and a dumpable of 2 keeps the default", "[plan][capture]") {
+  auto v = load_victim();
+  if (!v) return;
+  auto& p = v->planned;
+  necro::capture::kernel_state k;
+  k.process = necro::capture::process_state{0, 0, 0, 1, 0, 0x2};
+  v->capture.version = 4;
+  v->capture.kernel = k;
+  REQUIRE(plan::apply_capture(p, v->donor.images, v->capture, all_present(v->capture), plan::capture_scope::everything));
+  for (const auto& t : p.threads) CHECK(t.core.thread_core().seccomp_mode() == pb::seccomp_mode::strict);
+  CHECK(!p.mm.thp_disabled());
+  CHECK(p.mm.dumpable() == 1);
+  CHECK(mentions(p.capture->lost, "dumpable mode 2", "takes only 0 or 1"));
+}

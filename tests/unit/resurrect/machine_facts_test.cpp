@@ -75,6 +75,21 @@ TEST_CASE("bind_problem: a taken port and another machine's address are named, a
   CHECK(necro::detail::bind_problem(u, fd_kind::unix_sk) == "no directory /nonexistent-necro-dir");
 }
 
+TEST_CASE("bind_problem: a v4-mapped v6 listener (a JVM's) is bindable on a free port, and a taken one is named",
+          "[resurrect][machine]") {
+  const listener taken;
+  necro::capture::socket_info k = tcp_listening(0, 0);
+  k.family = AF_INET6;
+  const std::uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  std::memcpy(k.local_addr.data(), mapped, 16);
+  std::uint16_t free_port = 0;
+  { const listener probe; free_port = probe.port; }
+  k.local_port = free_port;
+  CHECK(necro::detail::bind_problem(k, fd_kind::inet).empty());
+  k.local_port = taken.port;
+  CHECK_THAT(necro::detail::bind_problem(k, fd_kind::inet), Catch::Matchers::Contains("in use"));
+}
+
 TEST_CASE("stat_captured_paths: a file under the sysroot first, a missing one held by the stand-in",
           "[resurrect][machine]") {
   necro::test::scratch_dir root;

@@ -30,6 +30,8 @@ struct parse_state {
   /// The counts on the `kernel-state read` line (actions, threads).
   std::optional<std::pair<std::uint64_t, std::uint64_t>> kernel_declared;
   timers_declared timers;  ///< the counts on the `timers read` line (format 4)
+  /// Its `vmas=` count (format 4).
+  std::optional<std::uint64_t> vmas_declared;
 };
 
 /// The only word of a line that has exactly one.
@@ -72,7 +74,8 @@ inline result<vma_range> parse_shared(const line& l) {
   return vma_range{*start, *end};
 }
 
-/// `kernel-state read actions=N threads=N` or `kernel-state missing why=REASON` (format 3).
+/// `kernel-state read actions=N threads=N [vmas=N]` or `kernel-state missing why=REASON`
+/// (format 3; vmas= from format 4).
 inline result<void> parse_kernel_state(const line& l, parse_state& st) {
   if (st.c.version < 3) return fail(l.fail(fmt::format("kernel-state: not in a format {} capture", st.c.version)));
   if (st.c.kernel) return fail(l.fail("kernel-state: a second one"));
@@ -88,8 +91,35 @@ inline result<void> parse_kernel_state(const line& l, parse_state& st) {
   NECRO_TRY_ASSIGN(const auto threads, number<std::uint64_t>(l, "threads"));
   if (actions > max_signal || threads > max_threads)
     return fail(l.fail(fmt::format("kernel-state: actions={} threads={}: at most {} and {}", actions, threads, max_signal, max_threads)));
+  if (st.c.version >= 4) {
+    NECRO_TRY_ASSIGN(const auto vmas, number<std::uint64_t>(l, "vmas"));
+    if (vmas > max_advised_vmas) return fail(l.fail(fmt::format("kernel-state: vmas={}: at most {}", vmas, max_advised_vmas)));
+    st.vmas_declared = vmas;
+  }
   st.c.kernel.emplace();
   st.kernel_declared.emplace(actions, threads);
+  return {};
+}
+
+/// The `process` line: after `kernel-state read`, once (format 4).
+inline result<void> parse_process_state(const line& l, parse_state& st) {
+  if (st.c.version < 4) return fail(l.fail(fmt::format("process: not in a format {} capture", st.c.version)));
+  if (!st.kernel_declared) return fail(l.fail("process: not after a `kernel-state read` line"));
+  if (st.c.kernel->process) return fail(l.fail("process: a second one"));
+  NECRO_TRY_ASSIGN(st.c.kernel->process, read_fields<process_state>(l, process_fields));
+  return {};
+}
+
+/// A `madvise` line: after `kernel-state read`, ascending, not overlapping (format 4).
+inline result<void> parse_advice(const line& l, parse_state& st) {
+  if (!st.vmas_declared) return fail(l.fail("madvise: not after a format 4 `kernel-state read` line"));
+  NECRO_TRY_ASSIGN(auto v, read_fields<vma_advice>(l, advice_fields));
+  auto& all = st.c.kernel->vmas;
+  if (!all.empty() && all.back().end > v.start)
+    return fail(l.fail(fmt::format("madvise: {:#x}-{:#x} after {:#x}-{:#x}: ascending and not overlapping", v.start, v.end,
+                                   all.back().start, all.back().end)));
+  if (all.size() >= *st.vmas_declared) return fail(l.fail("madvise: more than kernel-state's vmas="));
+  all.push_back(v);
   return {};
 }
 

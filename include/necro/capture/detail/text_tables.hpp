@@ -35,6 +35,7 @@ inline constexpr std::size_t max_skipped = 1u << 12;
 inline constexpr std::size_t max_threads = 1u << 22;    ///< kernel.threads-max's ceiling (FUTEX_TID_MASK)
 inline constexpr std::uint32_t max_signal = 64;         ///< _NSIG
 inline constexpr std::size_t max_comm = 15;             ///< TASK_COMM_LEN - 1
+inline constexpr std::size_t max_advised_vmas = 1u << 20;  ///< `madvise` lines (vm.max_map_count is 65530 by default)
 
 inline constexpr dec_format dec{};
 inline constexpr hex_format hex{};
@@ -164,6 +165,25 @@ inline result<void> signal_in_range(const line& l, const signal_action& a) {
   return {};
 }
 
+/// The MADV_* advice a `madvise` line may carry (CRIU's vma_entry.madv bits).
+inline constexpr std::uint64_t known_madv = (1ull << 1) | (1ull << 2) | (1ull << 10) | (1ull << 12) | (1ull << 14) | (1ull << 15) | (1ull << 16) | (1ull << 18);
+
+inline result<void> process_fits(const line& l, const process_state& p) {
+  if (p.no_new_privs > 1) return fail(l.fail(fmt::format("process: no_new_privs={} is not 0 or 1", p.no_new_privs)));
+  if (p.seccomp_mode < 0 || p.seccomp_mode > 2)
+    return fail(l.fail(fmt::format("process: seccomp={} is not 0 (disabled), 1 (strict) or 2 (filter)", p.seccomp_mode)));
+  if (p.seccomp_filters < -1) return fail(l.fail(fmt::format("process: seccomp_filters={} is below -1", p.seccomp_filters)));
+  return {};
+}
+
+inline result<void> advice_fits(const line& l, const vma_advice& v) {
+  if (v.start >= v.end || (v.start | v.end) & 0xfff)
+    return fail(l.fail(fmt::format("madvise: {:#x}-{:#x} is not a page-aligned range, start below end", v.start, v.end)));
+  if (v.madv & ~known_madv) return fail(l.fail(fmt::format("madvise: madv={:#x} holds unknown advice bits", v.madv)));
+  if (v.locked > 1) return fail(l.fail(fmt::format("madvise: locked={} is not 0 or 1", v.locked)));
+  return {};
+}
+
 inline result<void> thread_fits(const line& l, const thread_state& t) {
   constexpr std::uint32_t ss_known = 1u | 2u | (1u << 31);  // SS_ONSTACK, SS_DISABLE, SS_AUTODISARM
   if (t.tid <= 0) return fail(l.fail(fmt::format("thread: tid={} is not a thread id", t.tid)));
@@ -270,6 +290,20 @@ inline constexpr auto thread_fields = boost::hana::make_tuple(
     row("nice", &thread_state::nice, signed_format{}), row("timer_slack", &thread_state::timer_slack, dec),
     check<thread_state>(thread_fits));
 NECRO_TEXT_ASSERT_COMPLETE(thread_state, thread_fields);
+
+/// `process personality=0x.. securebits=0x.. no_new_privs=N seccomp=N seccomp_filters=N mm_flags=0x..` (format 4)
+inline constexpr auto process_fields = boost::hana::make_tuple(
+    row("personality", &process_state::personality, hex), row("securebits", &process_state::securebits, hex),
+    row("no_new_privs", &process_state::no_new_privs, dec), row("seccomp", &process_state::seccomp_mode, signed_format{}),
+    row("seccomp_filters", &process_state::seccomp_filters, signed_format{}), row("mm_flags", &process_state::mm_flags, hex),
+    check<process_state>(process_fits));
+NECRO_TEXT_ASSERT_COMPLETE(process_state, process_fields);
+
+/// `madvise start=0x.. end=0x.. madv=0x.. locked=N` (format 4)
+inline constexpr auto advice_fields = boost::hana::make_tuple(
+    row("start", &vma_advice::start, hex), row("end", &vma_advice::end, hex), row("madv", &vma_advice::madv, hex),
+    row("locked", &vma_advice::locked, dec), check<vma_advice>(advice_fits));
+NECRO_TEXT_ASSERT_COMPLETE(vma_advice, advice_fields);
 
 }  // namespace necro::capture::detail
 

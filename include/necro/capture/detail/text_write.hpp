@@ -41,16 +41,19 @@ inline void put_fd(std::string& o, const fd_entry& f) {
   for (const auto& t : f.targets) put_line(o, fmt::format("tfd {}", f.fd), tfd_fields, t);
 }
 
-/// The kernel's state: `kernel-state read ...` and its `action` and `thread`
-/// lines, or `kernel-state missing why=...`.
-inline void put_kernel(std::string& o, const kernel_state& k) {
+/// The kernel's state: `kernel-state read ...` and its `action`, `thread`,
+/// `process` and `madvise` lines, or `kernel-state missing why=...`.
+inline void put_kernel(std::string& o, const kernel_state& k, unsigned version) {
   if (!k.read()) {
     o += fmt::format("kernel-state missing why={}\n", escape(k.missing));
     return;
   }
-  o += fmt::format("kernel-state read actions={} threads={}\n", k.actions.size(), k.threads.size());
+  o += fmt::format("kernel-state read actions={} threads={}", k.actions.size(), k.threads.size());
+  o += version >= 4 ? fmt::format(" vmas={}\n", k.vmas.size()) : "\n";
   for (const auto& a : k.actions) put_line(o, "action", action_fields, a);
   for (const auto& t : k.threads) put_line(o, "thread", thread_fields, t);
+  if (k.process) put_line(o, "process", process_fields, *k.process);
+  for (const auto& v : k.vmas) put_line(o, "madvise", advice_fields, v);
   if (k.timers) put_timers(o, *k.timers);
 }
 

@@ -104,6 +104,14 @@ inline result<plan::donorless_options> donorless_facts(std::int32_t pid, const i
   return o;
 }
 
+/// Whether a v6 address is an IPv4-mapped one (::ffff:a.b.c.d).
+template <class Bytes>
+bool v4_mapped(const Bytes& a) {
+  for (std::size_t i = 0; i < 10; ++i)
+    if (a[i] != 0) return false;
+  return a[10] == 0xff && a[11] == 0xff;
+}
+
 /// Why no socket of `k`'s kind can be bound to its address on this machine
 /// now (the address is not this machine's, the port is taken, a unix
 /// socket's directory is gone); "" when it can, or when nothing is bound.
@@ -123,7 +131,9 @@ inline std::string bind_problem(const capture::socket_info& k, capture::fd_kind 
   if (fd < 0) return fmt::format("socket: {}", std::strerror(errno));
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);  // the victim's v4 twin may bind beside it
+  // The victim's v4 twin may bind beside a v6 address; but a v4-mapped one
+  // (::ffff:a.b.c.d, a JVM's sockets) is only bindable without V6ONLY.
+  if (v6 && !v4_mapped(k.local_addr)) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (v6) {

@@ -24,6 +24,7 @@
 #include <necro/criu/magic.hpp>
 #include <necro/io/printable.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/threads/detail/capture_process.hpp>
 #include <necro/plan/threads/detail/capture_task.hpp>
 
 namespace necro::plan::detail {
@@ -33,9 +34,6 @@ namespace necro::plan::detail {
 inline constexpr std::uint32_t robust_list_head_bytes = 24;
 /// The kernel's default timer slack (50 us), which a restored thread has.
 inline constexpr std::uint64_t default_timer_slack_ns = 50000;
-
-/// The capture's own words for one warning: `DIR/capture.txt: action sig=N: ...`.
-inline std::string capture_txt(const capture_use& use) { return io::printable(use.dir + "/capture.txt"); }
 
 /// The planned VMA that holds `addr`, or null.
 inline const vma* vma_at(const resurrection& plan, std::uint64_t addr) {
@@ -190,6 +188,7 @@ inline void apply_kernel_state(resurrection& plan, const capture::process_captur
   std::erase_if(use.lost, [](const std::string& l) { return l.starts_with("the handlers of "); });
   apply_sigactions(plan, *c.kernel, use);
   apply_threads_state(plan, *c.kernel, use);
+  apply_process_state(plan, c, use, donorless);
   drop_kernel_defaults(plan);
 }
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +35,14 @@ inline std::string signal_names(std::uint64_t mask) {
   return fmt::format("{}", fmt::join(names, " "));
 }
 
+/// A personality other than PER_LINUX goes into tc.personality, but CRIU
+/// (4.x) only dumps it: its restore never calls personality(2). Said once.
+inline void note_personality(capture_use& use, std::uint32_t personality) {
+  if (personality == 0) return;
+  const auto line = fmt::format("the personality {:#x}: written to the core image, but CRIU does not restore it (PER_LINUX, 0)", personality);
+  if (std::find(use.lost.begin(), use.lost.end(), line) == use.lost.end()) use.lost.push_back(line);
+}
+
 /// The task's settings: credentials (every thread), rlimits, personality,
 /// and the dispositions /proc shows without addresses (ignored signals).
 inline void apply_task_settings(resurrection& plan, const capture::process_capture& c, capture_use& use) {
@@ -55,7 +64,7 @@ inline void apply_task_settings(resurrection& plan, const capture::process_captu
     all->mutable_rlimits(r.resource)->set_cur(r.cur), all->mutable_rlimits(r.resource)->set_max(r.max), ++limits;
   }
   if (limits) use.restored.push_back(fmt::format("rlimits: {} of /proc/PID/limits", limits));
-  if (c.personality) tc->set_personality(*c.personality);
+  if (c.personality) tc->set_personality(*c.personality), note_personality(use, *c.personality);
   if (!c.signals) return;
   std::uint64_t ignored = 0;
   for (int sig = 1; sig <= arch::sig::count; ++sig) {

@@ -49,21 +49,42 @@ struct glibc_thread {
   std::uint64_t robust_head = 0;  ///< &pd->robust_head: set_robust_list's head
 };
 
-/// glibc's struct pthread near the thread pointer: its empty robust list head
-/// points at itself, is followed by a negative futex_offset, and sits 16 bytes
-/// after pd->tid, which holds the thread's tid (pid_t tid; int pad; void
-/// *robust_prev; struct robust_list_head robust_head). nullopt when no such
-/// spot is in the core (another libc, or a list that was not empty).
+/// The kernel's bound on a robust list walk (ROBUST_LIST_LIMIT).
+inline constexpr std::size_t robust_list_limit = 2048;
+
+/// Whether the circular list whose head is at `head` can be the robust list:
+/// its next pointers lead back to `head`. A walk that reaches a mapping whose
+/// bytes the core does not hold (a robust mutex in a MAP_SHARED file mapping,
+/// which the default coredump_filter leaves out) cannot be refuted and counts;
+/// a pointer into no mapping, or no way back within the kernel's limit, does not.
+template <class Arch>
+bool robust_list_closes(const elf::core_view<Arch>& core, std::uint64_t head) {
+  std::uint64_t p = head;
+  for (std::size_t i = 0; i <= robust_list_limit; ++i) {
+    const auto next = core.template read_memory<std::uint64_t>(p);
+    if (!next) return p != head && core.segment_at(p) != nullptr;
+    if (*next == head) return true;
+    if (*next == 0 || !core.segment_at(*next)) return false;
+    p = *next;
+  }
+  return false;
+}
+
+/// glibc's struct pthread near the thread pointer: its robust list head sits
+/// 16 bytes after pd->tid, which holds the thread's tid (pid_t tid; int pad;
+/// void *robust_prev; struct robust_list_head robust_head), is followed by a
+/// negative futex_offset, and is a circular list: empty, it points at itself;
+/// a thread that holds robust mutexes at death has them on it (pitfall 8).
+/// nullopt when no such spot is in the core (another libc).
 template <class Arch>
 std::optional<glibc_thread> find_glibc_thread(const elf::core_view<Arch>& core, std::uint64_t tp, std::int32_t tid) {
   if (tp < pthread_window) return std::nullopt;
   for (std::uint64_t a = tp - pthread_window + 16; a < tp + pthread_window; a += 8) {
-    const auto self = core.template read_memory<std::uint64_t>(a);
-    if (!self || *self != a) continue;
+    const auto t = core.template read_memory<std::int32_t>(a - 16);
+    if (!t || *t != tid) continue;
     const auto futex_offset = core.template read_memory<std::int64_t>(a + robust_head_futex_offset);
     if (!futex_offset || *futex_offset >= 0 || *futex_offset < -static_cast<std::int64_t>(pthread_window)) continue;
-    const auto t = core.template read_memory<std::int32_t>(a - 16);
-    if (t && *t == tid) return glibc_thread{a - 16, a};
+    if (robust_list_closes(core, a)) return glibc_thread{a - 16, a};
   }
   return std::nullopt;
 }
