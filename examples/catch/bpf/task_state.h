@@ -98,6 +98,8 @@ struct necro_ts_cpu_sample {
   __u64 utime;
   __u64 stime;
   __u64 sum_exec;
+};
+
 /* Once, after the actions: the process-wide settings of the first thread. */
 struct necro_ts_process {
   __u32 kind; /* NECRO_TS_PROCESS */
