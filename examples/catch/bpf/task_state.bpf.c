@@ -125,7 +125,7 @@ static void write_posix_timer(struct seq_file *seq, struct k_itimer *tm) {
     r.expires = BPF_CORE_READ(tm, it.alarm.alarmtimer.node.expires);
     r.armed = BPF_CORE_READ(tm, it.alarm.alarmtimer.state) & 1;
   } else {
-    r.base_clock = BPF_CORE_READ(tm, it.real.timer.base, clockid);
+    r.base_clock = r.clock; /* REALTIME, MONOTONIC, BOOTTIME, TAI: each on its own base */
     r.expires = BPF_CORE_READ(tm, it.real.timer.node.expires);
     r.armed = BPF_CORE_READ(tm, it.real.timer.state) & 1; /* HRTIMER_STATE_ENQUEUED */
   }
@@ -139,27 +139,26 @@ struct timer_walk {
   struct seq_file *seq;
   struct necro_ts_itimers *r;
   void *n;    /* the current node: hlist_node or list_head */
-  void *head; /* list_head layout: the list's head, where the walk ends */
+  void *head; /* list_head layout: the list's head, where the walk ends; 0 for an hlist */
   __u64 off;  /* the node's offset in struct k_itimer */
 };
 
-static long walk_hlist(__u32 i, void *ctx) {
-  struct timer_walk *w = ctx;
-  struct hlist_node *n = w->n;
-  if (!n) return 1;
-  write_posix_timer(w->seq, (struct k_itimer *)((char *)n - w->off));
-  w->r->posix_count++;
-  w->n = BPF_CORE_READ(n, next);
-  return 0;
+/* The node after `n`: `next` is the first member of hlist_node and of
+ * list_head in every kernel, read without CO-RE (each CO-RE type costs a scan
+ * of the kernel's BTF at load, docs/capture.md "Time"). */
+static void *next_node(void *n) {
+  void *next = 0;
+  bpf_probe_read_kernel(&next, sizeof(next), n);
+  return next;
 }
 
-static long walk_list(__u32 i, void *ctx) {
+/* One step of either walk: an hlist ends at NULL, a list at its head. */
+static long walk_timers(__u32 i, void *ctx) {
   struct timer_walk *w = ctx;
-  struct list_head *n = w->n;
-  if (!n || (void *)n == w->head) return 1;
-  write_posix_timer(w->seq, (struct k_itimer *)((char *)n - w->off));
+  if (!w->n || w->n == w->head) return 1;
+  write_posix_timer(w->seq, (struct k_itimer *)((char *)w->n - w->off));
   w->r->posix_count++;
-  w->n = BPF_CORE_READ(n, next);
+  w->n = next_node(w->n);
   return 0;
 }
 
@@ -169,14 +168,14 @@ static void write_posix_timers(struct seq_file *seq, struct signal_struct *sig, 
   if (bpf_core_field_size(sig->posix_timers) == sizeof(struct hlist_head)) {
     w.n = BPF_CORE_READ(sig, posix_timers.first);
     w.off = bpf_core_field_offset(struct k_itimer, list);
-    bpf_loop(NECRO_TS_MAX_POSIX_TIMERS, walk_hlist, &w, 0);
+    bpf_loop(NECRO_TS_MAX_POSIX_TIMERS, walk_timers, &w, 0);
     r->posix_more = w.n != 0;
   } else if (bpf_core_field_size(sig->posix_timers) == sizeof(struct list_head)) {
     struct signal_struct___list *s = (void *)sig;
     w.head = &s->posix_timers;
-    w.n = BPF_CORE_READ(s, posix_timers.next);
+    w.n = next_node(w.head);
     w.off = bpf_core_field_offset(struct k_itimer___list, list);
-    bpf_loop(NECRO_TS_MAX_POSIX_TIMERS, walk_list, &w, 0);
+    bpf_loop(NECRO_TS_MAX_POSIX_TIMERS, walk_timers, &w, 0);
     r->posix_more = w.n && w.n != w.head;
   } else {
     r->layout = NECRO_TS_TIMERS_UNKNOWN_LAYOUT;
