@@ -1,5 +1,5 @@
 // find_glibc_thread: glibc's struct pthread found in a core by its robust list
-// head, for the donor-less clear_child_tid and robust list (pitfall 8). A
+// head, for the donor-less clear_child_tid and robust list (docs/pitfalls.md#thread-pointers). A
 // thread that holds a robust mutex at death has a non-empty list: the head
 // points at the mutex, often in a MAP_SHARED file mapping whose bytes the
 // core does not hold (e2e.catch-mt-nobpf found it missed).

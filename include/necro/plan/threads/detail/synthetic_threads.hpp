@@ -74,7 +74,7 @@ bool robust_list_closes(const elf::core_view<Arch>& core, std::uint64_t head) {
 /// 16 bytes after pd->tid, which holds the thread's tid (pid_t tid; int pad;
 /// void *robust_prev; struct robust_list_head robust_head), is followed by a
 /// negative futex_offset, and is a circular list: empty, it points at itself;
-/// a thread that holds robust mutexes at death has them on it (pitfall 8).
+/// a thread that holds robust mutexes at death has them on it (docs/pitfalls.md#thread-pointers).
 /// nullopt when no such spot is in the core (another libc).
 template <class Arch>
 std::optional<glibc_thread> find_glibc_thread(const elf::core_view<Arch>& core, std::uint64_t tp, std::int32_t tid) {
