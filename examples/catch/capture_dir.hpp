@@ -119,10 +119,14 @@ inline bool write_whole(int dirfd, const std::string& name, const std::string& b
 
 /// The BPF step's line in capture.log.
 inline void log_kernel_state(const kernel_read& k, const logger& log) {
-  if (k.state.read())
-    log.line(fmt::format("kernel state: {} sigactions, {} threads, {} advised VMAs, through BPF in {:.1f} ms (load {:.1f} ms)",
-                         k.state.actions.size(), k.state.threads.size(), k.state.vmas.size(), k.ms, k.load_ms));
-  else
+  if (k.state.read()) {
+    const auto& t = k.state.timers;
+    log.line(fmt::format("kernel state: {} sigactions, {} threads, {} advised VMAs, {}, through BPF in {:.1f} ms (load {:.1f} ms)",
+                         k.state.actions.size(), k.state.threads.size(), k.state.vmas.size(),
+                         !t ? std::string("no timers") : t->read() ? fmt::format("{} POSIX timers", t->posix.size())
+                                                                    : "timers missing: " + t->missing,
+                         k.ms, k.load_ms));
+  } else
     log.line(fmt::format("kernel state missing ({:.1f} ms): {}", k.ms, k.state.missing));
 }
 

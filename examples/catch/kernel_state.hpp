@@ -1,13 +1,15 @@
 // necro-catch: the kernel's state of the dying process (sigactions, per-thread
 // sigaltstack, comm, clear_child_tid, robust list, rseq, scheduling, timer
-// slack; personality, securebits, no_new_privs, seccomp, mm flags; the VMAs'
-// madvise and mlock bits), read through the BPF iterators of
-// bpf/task_state.bpf.c limited to the pid, while the kernel holds the task. Every failure is a reason in
+// slack, CPU time; personality, securebits, no_new_privs, seccomp, mm flags;
+// interval and POSIX timers; the VMAs' madvise and mlock bits), read through
+// the BPF iterators of bpf/task_state.bpf.c limited to the pid, while the
+// kernel holds the task. Every failure is a reason in
 // kernel_state::missing, never an error: the core and the /proc capture do
 // not depend on it. docs/capture.md, "The kernel's state".
 #pragma once
 
 #include <linux/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +27,7 @@
 #include <necro/capture/model.hpp>
 
 #include "bpf/task_state.h"
+#include "kernel_timers.hpp"
 
 #if NECRO_CATCH_BPF
 #include <bpf/bpf.h>
@@ -42,6 +45,49 @@ struct kernel_read {
   double load_ms = 0;  ///< of which opening and loading the program (BTF, CO-RE, verifier)
 };
 
+/// The clock bases of hrtimers and their offsets to CLOCK_MONOTONIC now
+/// (REALTIME, MONOTONIC, BOOTTIME, TAI), for timers' time left.
+inline clock_offsets measure_clock_offsets() {
+  const auto ns = [](clockid_t c) {
+    timespec ts{};
+    ::clock_gettime(c, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  };
+  clock_offsets off;
+  for (const clockid_t c : {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI}) {
+    const auto mono0 = ns(CLOCK_MONOTONIC), v = ns(c), mono1 = ns(CLOCK_MONOTONIC);
+    off[c] = v - (mono0 + (mono1 - mono0) / 2);
+  }
+  return off;
+}
+
+/// A timer record at `pos`, if the bytes hold one whole; advances `pos`.
+template <class Record>
+bool take_record(const std::vector<char>& bytes, std::size_t& pos, Record& r) {
+  if (pos + sizeof(Record) > bytes.size()) return false;
+  std::memcpy(&r, bytes.data() + pos, sizeof r);
+  pos += sizeof r;
+  return true;
+}
+
+/// One timer record (NECRO_TS_ITIMERS, _POSIX_TIMER, _CPU_SAMPLE) into `tr`; false if none or cut.
+inline bool take_timer_record(std::uint32_t kind, const std::vector<char>& bytes, std::size_t& pos, timer_records& tr) {
+  if (kind == NECRO_TS_ITIMERS) return tr.seen = take_record(bytes, pos, tr.itimers);
+  if (kind == NECRO_TS_POSIX_TIMER) {
+    necro_ts_posix_timer t{};
+    if (!take_record(bytes, pos, t)) return false;
+    tr.posix.push_back(t);
+    return true;
+  }
+  if (kind == NECRO_TS_CPU_SAMPLE) {
+    necro_ts_cpu_sample s{};
+    if (!take_record(bytes, pos, s)) return false;
+    tr.samples[s.tid] = s;
+    return true;
+  }
+  return false;
+}
+
 /// A VMA's VM_* advice bits as CRIU's madv bitmap (1 << MADV_*).
 inline std::uint64_t madv_of(std::uint64_t vm_flags) {
   constexpr std::pair<std::uint64_t, unsigned> bits[] = {
@@ -54,9 +100,12 @@ inline std::uint64_t madv_of(std::uint64_t vm_flags) {
 }
 
 /// The iterator's records (task_state.h) into a kernel_state; records of
-/// another process are ignored, a truncated tail is a reason.
-inline necro::capture::kernel_state parse_records(const std::vector<char>& bytes, std::int32_t pid) {
+/// another process are ignored, a truncated tail is a reason. `offsets`:
+/// the clock bases' offsets measured right after the read.
+inline necro::capture::kernel_state parse_records(const std::vector<char>& bytes, std::int32_t pid,
+                                                  const clock_offsets& offsets) {
   necro::capture::kernel_state k;
+  timer_records tr;
   std::size_t pos = 0;
   while (pos + sizeof(std::uint32_t) <= bytes.size()) {
     std::uint32_t kind = 0;
@@ -98,6 +147,8 @@ inline necro::capture::kernel_state parse_records(const std::vector<char>& bytes
       pos += sizeof r;
       if (r.sig < 1 || r.sig > NECRO_TS_SIGNALS || (!k.actions.empty() && k.actions.back().sig >= r.sig)) continue;
       k.actions.push_back({r.sig, r.handler, r.flags, r.restorer, r.mask});
+    } else if (take_timer_record(kind, bytes, pos, tr)) {
+      continue;
     } else {
       k.missing = fmt::format("the task iterator's output is cut or unknown at byte {} of {}", pos, bytes.size());
       break;
@@ -106,6 +157,7 @@ inline necro::capture::kernel_state parse_records(const std::vector<char>& bytes
   if (k.missing.empty() && k.threads.empty())
     k.missing = fmt::format("the task iterator saw no thread of pid {} (gone already?)", pid);
   if (!k.read()) k.actions.clear(), k.threads.clear(), k.vmas.clear(), k.process.reset();
+  else k.timers = timers_from_records(tr, offsets);
   return k;
 }
 
@@ -169,10 +221,11 @@ inline necro::capture::kernel_state run_iterator(std::int32_t pid, double& load_
   if (!skel) return k.missing = "loading the BPF task iterator failed: " + bpf_errno_text(errno), k;
   std::vector<char> bytes;
   std::string why = read_iterator(skel->progs.necro_task_state, pid, bytes);
+  const auto offsets = measure_clock_offsets();  // right after the timers' read time
   if (why.empty()) why = read_iterator(skel->progs.necro_task_vma, pid, bytes);
   task_state__destroy(skel);
   if (!why.empty()) return k.missing = why, k;
-  return parse_records(bytes, pid);
+  return parse_records(bytes, pid, offsets);
 }
 #endif
 

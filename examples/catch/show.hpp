@@ -58,6 +58,16 @@ inline int show(const std::string& dir, std::optional<std::int32_t> pid) {
   if (c->kernel)
     for (const auto& v : c->kernel->vmas)
       fmt::print("advice {:#x}-{:#x} madv {:#x}{}\n", v.start, v.end, v.madv, v.locked ? " mlock" : "");
+  if (c->kernel && c->kernel->timers && !c->kernel->timers->read())
+    fmt::print("timers missing: {}\n", printable(c->kernel->timers->missing));
+  if (c->kernel && c->kernel->timers) {
+    static constexpr const char* which[] = {"real", "virtual", "prof"};
+    for (const auto& i : c->kernel->timers->itimers)
+      fmt::print("itimer {} left {} ns interval {} ns\n", i.which < 3 ? which[i.which] : "?", i.value_ns, i.interval_ns);
+    for (const auto& p : c->kernel->timers->posix)
+      fmt::print("posix timer {} clock {} signal {} notify {} tid {} left {} ns interval {} ns\n", p.id, p.clock, p.signo,
+                 p.notify, p.tid, p.value_ns, p.interval_ns);
+  }
   for (const auto& s : c->skipped) fmt::print("skipped: {}\n", printable(s));
   for (const auto& s : necro::capture::to_criu(*c).not_converted) fmt::print("no CRIU form: {}\n", s);
   return 0;

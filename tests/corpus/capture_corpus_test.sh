@@ -117,6 +117,25 @@ kernel4_case kernel4-process-in-format-3 'kernel-state read actions=0 threads=0 
   'process personality=0x0 securebits=0x0 no_new_privs=0 seccomp=0 seccomp_filters=0 mm_flags=0x0'
 sed -i '1s/.*/necro-capture 3/' "$txt"
 refused "offset 0x*: line *: process: not in a format 3 capture"
+# Format 4's timers (timers_case NAME LINES...: after an empty kernel state read).
+timers_case() { kernel4_case "$@"; }
+itimers=('itimer which=real value_ns=0 interval_ns=100000000' 'itimer which=virtual value_ns=0 interval_ns=0' 'itimer which=prof value_ns=0 interval_ns=0')
+timers_case timers-bad-clock-word 'kernel-state read actions=0 threads=0 vmas=0' 'timers read itimers=3 posix=1' "${itimers[@]}" \
+  'posix-timer id=0 clock=monotonic signo=34 notify=4 tid=5 sigev_value=0x0 value_ns=0 interval_ns=0 overrun=0'
+refused "offset 0x*: line *: posix-timer: clock=monotonic is not a number that fits"
+timers_case timers-out-of-order 'kernel-state read actions=0 threads=0 vmas=0' 'timers read itimers=3 posix=0' "${itimers[1]}" "${itimers[0]}" "${itimers[2]}"
+refused "offset 0x*: line *: itimer: which=virtual where real was due*"
+timers_case timers-lying-count 'kernel-state read actions=0 threads=0 vmas=0' 'timers read itimers=3 posix=2' "${itimers[@]}" \
+  'posix-timer id=0 clock=1 signo=34 notify=4 tid=5 sigev_value=0x0 value_ns=0 interval_ns=0 overrun=0'
+refused "offset 0x*: timers says 3 itimers and 2 POSIX timers, the file has 3 and 1"
+timers_case timers-bad-notify 'kernel-state read actions=0 threads=0 vmas=0' 'timers read itimers=3 posix=1' "${itimers[@]}" \
+  'posix-timer id=0 clock=1 signo=34 notify=9 tid=5 sigev_value=0x0 value_ns=0 interval_ns=0 overrun=0'
+refused "offset 0x*: line *: posix-timer id=0: notify=9 is not SIGEV_SIGNAL 0*"
+timers_case timers-huge-time 'kernel-state read actions=0 threads=0 vmas=0' 'timers read itimers=3 posix=0' \
+  'itimer which=real value_ns=18446744073709551615 interval_ns=0' "${itimers[1]}" "${itimers[2]}"
+refused "offset 0x*: line *: itimer: value_ns=18446744073709551615 interval_ns=0: above 2^63"
+timers_case timers-stray 'itimer which=real value_ns=0 interval_ns=0'
+refused "offset 0x*: line *: itimer: not after a \`timers read\` line"
 new_case kernel-in-format-2
 awk '$1 == "end" { print "kernel-state missing why=x" } { print }' "$fixture/capture.txt" >"$txt"
 refused "offset 0x*: line *: kernel-state: not in a format 2 capture"

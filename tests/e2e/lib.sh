@@ -727,7 +727,7 @@ run_oracle() {
 }
 
 # check_stopped_restore IMGDIR: restore -s, check pid/state/exe/cmdline, run
-# the oracle against the victim's core. Leaves the process stopped.
+# the oracle against the victim's core (with ORACLE_ARGS when set). Leaves the process stopped.
 check_stopped_restore() {
     local dir=$1
     restore "$dir" restore-stopped.log -s || fatal "cannot restore the images stopped"
@@ -735,7 +735,7 @@ check_stopped_restore() {
     wait_for 5 is_stopped "$VPID" && pass "restored stopped (-s) as pid $VPID (state $(state_of "$VPID"))" ||
         fail "restored pid $VPID is not stopped (state $(state_of "$VPID"))"
     check_identity "$VICTIM_CMDLINE"
-    run_oracle "$CORE" "$VPID"
+    run_oracle "$CORE" "$VPID" ${ORACLE_ARGS[@]+"${ORACLE_ARGS[@]}"}
     case $ORACLE_RC in
         0) pass "oracle: memory, registers, threads and layout equal the core ($(grep '^RESULT' "$ORACLE_LOG"))" ;;
         1) fail "oracle: the restored process differs from the core ($(grep '^RESULT' "$ORACLE_LOG"))"

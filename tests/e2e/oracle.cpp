@@ -91,6 +91,9 @@ struct options {
   bool memory = true;
   bool gdb_core = false;
   std::size_t max_report = 20;
+  /// Signals the restored process's own timers may have made pending since
+  /// the restore (--timer-signals 14,34: a stopped task's timers still run).
+  std::uint64_t timer_signals = 0;
 };
 
 [[noreturn]] void die(const std::string& m) {
@@ -311,8 +314,9 @@ std::string signals_of(u64 mask) {
 /// Blocked masks equal the core's pr_sighold; nothing is pending that the core
 /// did not have pending, and never the fatal signal: the core's first thread's
 /// cursig, nor the SIGKILL the kernel queues to the other threads of a dying
-/// process.
-void compare_signals(const core_t& core, pid_t pid, const std::set<pid_t>& live, report& rep) {
+/// process. Signals of `timer_signals` may be pending besides: the restored
+/// timers fire while the task is stopped.
+void compare_signals(const core_t& core, pid_t pid, const std::set<pid_t>& live, std::uint64_t timer_signals, report& rep) {
   const int fatal = core.threads().front().prstatus.cursig;
   const u64 dying = (fatal > 0 ? u64{1} << (fatal - 1) : 0) | (u64{1} << (9 - 1));
   for (const auto& t : core.threads()) {
@@ -329,7 +333,7 @@ void compare_signals(const core_t& core, pid_t pid, const std::set<pid_t>& live,
       std::printf("oracle: thread %d: MISMATCH blocked signals: core {%s}, live {%s}\n", t.tid(),
                   signals_of(t.prstatus.sighold).c_str(), signals_of(*blk).c_str());
     }
-    if (*pnd != want_pnd || (*shd & dying)) {
+    if ((*pnd & ~timer_signals) != (want_pnd & ~timer_signals) || (*shd & dying)) {
       ++bad;
       std::printf("oracle: thread %d: MISMATCH pending signals: core {%s} less the fatal {%s}, live {%s} shared {%s}\n",
                   t.tid(), signals_of(t.prstatus.sigpend).c_str(), signals_of(dying).c_str(), signals_of(*pnd).c_str(),
@@ -558,10 +562,22 @@ int info(const core_t& core) {
   return 0;
 }
 
+/// "14,34" -> the mask of those signals (1..64; others ignored).
+std::uint64_t signal_mask(std::string_view list) {
+  std::uint64_t m = 0;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const auto sig = std::atoi(std::string(list.substr(0, comma)).c_str());
+    if (sig >= 1 && sig <= 64) m |= std::uint64_t{1} << (sig - 1);
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+  }
+  return m;
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: necro-e2e-oracle [--raw-regs] [--regs-only|--memory-only] [--gdb-core]\n"
-               "                        [--max-report N] CORE PID\n"
+               "                        [--max-report N] [--timer-signals SIG,SIG...] CORE PID\n"
                "       necro-e2e-oracle --info CORE\n"
                "       necro-e2e-oracle --self-test-xsave\n");
   return 2;
@@ -584,6 +600,7 @@ int main(int argc, char** argv) {
     else if (a == "--info") info_mode = true;
     else if (a == "--self-test-xsave") return xsave_self_test();
     else if (a == "--max-report" && i + 1 < argc) o.max_report = std::stoul(argv[++i]);
+    else if (a == "--timer-signals" && i + 1 < argc) o.timer_signals = signal_mask(argv[++i]);
     else if (a.starts_with("--")) return usage();
     else pos.emplace_back(a);
   }
@@ -635,7 +652,7 @@ int main(int argc, char** argv) {
   if (o.regs) {
     for (const auto& t : core.threads())
       if (have_tids.count(t.tid())) compare_regs(core, t, t.tid(), o, rep);
-    if (!o.raw_regs && !o.gdb_core) compare_signals(core, pid, have_tids, rep);
+    if (!o.raw_regs && !o.gdb_core) compare_signals(core, pid, have_tids, o.timer_signals, rep);
   }
   if (o.memory) {
     memory_checker mc{core, pid, o, rep, {}, rseqs, -1, 0, 0, nullptr, {}};

@@ -3,7 +3,7 @@
 // `make_seeds CORE_DIR IMAGE_DIR [PLAN_DIR FIXTURE_CORE [CAPTURE_DIR FIXTURE_CAPTURE]]`.
 // CAPTURE_DIR gets the fixture capture as a format 4 one whose kernel state
 // fits FIXTURE_CORE (its threads, handlers in its executable mappings, advice
-// on its VMAs), so that capture_fuzz starts from lines the planner applies.
+// on its VMAs, timers signalling its threads), so that capture_fuzz starts from lines the planner applies.
 // The real fixtures are seeds too, but they are large; these are a few KiB and
 // parse fully. PLAN_DIR gets the fixture core trimmed for plan_fuzz: the same
 // notes and nearly the same address space, with the dumped bytes of every
@@ -115,6 +115,12 @@ int kernel_capture(const std::filesystem::path& core_path, const std::filesystem
     k.threads.push_back(s);
   }
   k.process = necro::capture::process_state{0x40000, 0x10, 1, 1, 0, 0x10000cd};
+  auto& timers = k.timers.emplace();
+  timers.itimers = {{0, 50'000'000, 100'000'000}, {1, 0, 0}, {2, 0, 0}};
+  // A SIGEV_THREAD_ID timer on CLOCK_MONOTONIC to the leader, and one on the leader's CPU clock.
+  timers.posix.push_back({0, 1, 34, 4, core->leader().tid(), 0x1234, 150'000'000, 150'000'000, 0});
+  timers.posix.push_back({1, static_cast<std::int32_t>((~static_cast<std::uint32_t>(core->leader().tid()) << 3) | 6u), 35, 0,
+                          core->pid(), 0, 0, 10'000'000, 2});
   std::size_t advised = 0;
   for (const auto& s : core->segments())
     if (advised < 3 && s.writable()) k.vmas.push_back({s.vaddr, s.end(), (1u << 14) | (1u << 10), advised++ == 0});

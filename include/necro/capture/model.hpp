@@ -18,7 +18,8 @@ namespace necro::capture {
 /// The capture format's version, and the oldest a reader still takes.
 /// Version 2 added the share mode of the VMAs (`shared-vmas`, `shared`);
 /// version 3 the kernel's state of the task (`kernel-state`, `action`, `thread`);
-/// version 4 its process-wide settings and VMA advice (`process`, `madvise`).
+/// version 4 the process-wide settings and VMA advice (`process`, `madvise`)
+/// and the timers (`timers`, `itimer`, `posix-timer`).
 inline constexpr unsigned format_version = 4, oldest_format_version = 1;
 
 /// What an open file descriptor refers to (from its /proc/PID/fd link).
@@ -159,6 +160,36 @@ struct thread_state {
   std::size_t line = 0;        ///< its line in capture.txt, for warnings (0: not read from a file)
 };
 
+/// An interval timer (setitimer) at death, 0 0 when disarmed.
+struct interval_timer {
+  std::uint32_t which = 0;        ///< ITIMER_REAL 0, ITIMER_VIRTUAL 1, ITIMER_PROF 2
+  std::uint64_t value_ns = 0;     ///< time left (REAL: on CLOCK_MONOTONIC; VIRTUAL, PROF: process CPU time)
+  std::uint64_t interval_ns = 0;  ///< it_interval
+};
+
+/// A POSIX timer (timer_create) at death.
+struct posix_timer {
+  std::int32_t id = 0;            ///< the timer_t the process holds
+  std::int32_t clock = 0;         ///< the clock id; CPU clocks (~pid << 3) | kind, with the pid the kernel resolved
+  std::uint32_t signo = 0;        ///< sigev_signo
+  std::uint32_t notify = 0;       ///< sigev_notify: SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2, SIGEV_THREAD_ID 4
+  std::int32_t tid = 0;           ///< the thread (SIGEV_THREAD_ID) or process signalled, initial pid namespace
+  std::uint64_t sigev_value = 0;  ///< sigev_value.sival_ptr
+  std::uint64_t value_ns = 0;     ///< time left, 0 when disarmed
+  std::uint64_t interval_ns = 0;  ///< it_interval
+  std::uint32_t overrun = 0;      ///< timer_getoverrun (the kernel clamps it to INT_MAX)
+  std::size_t line = 0;           ///< its line in capture.txt, for warnings (0: not read from a file)
+};
+
+/// The process's timers, read with the rest of the kernel state (format 4);
+/// `missing` says why they were not (the kernel's layout unknown...).
+struct timers_state {
+  std::string missing;                    ///< empty when read
+  std::vector<interval_timer> itimers;    ///< REAL, VIRTUAL, PROF, in that order
+  std::vector<posix_timer> posix;         ///< ascending ids
+  bool read() const noexcept { return missing.empty(); }
+};
+
 /// The process-wide settings the kernel held at death (format 4), read from
 /// the first thread: what /proc shows only in part (securebits not at all).
 struct process_state {
@@ -190,6 +221,8 @@ struct kernel_state {
   std::vector<thread_state> threads;   ///< every thread the iterator saw
   std::optional<process_state> process;  ///< format 4 on
   std::vector<vma_advice> vmas;        ///< format 4 on: ascending, not overlapping
+  /// Interval and POSIX timers: nullopt in a capture older than format 4.
+  std::optional<timers_state> timers;
   bool read() const noexcept { return missing.empty(); }
 };
 

@@ -7,7 +7,7 @@
 /// its cwd, root, umask, rlimits, credentials, personality and ignored
 /// signals, and from format 3 on its sigactions and per-thread kernel state
 /// (sigaltstack, comm, robust list, clear_child_tid, rseq, scheduling; with a
-/// donor too). With a donor (capture_scope::regular_files) the victim's regular
+/// donor too), from format 4 on its interval and POSIX timers (with a donor too). With a donor (capture_scope::regular_files) the victim's regular
 /// files replace the donor's at the same fd numbers. A connection or pipe end
 /// whose peer is gone comes back as an unconnected stand-in of the same kind
 /// (the program sees the peer gone, its fd table and epoll stay consistent);
@@ -35,6 +35,7 @@
 #include <necro/plan/plan.hpp>
 #include <necro/plan/threads/detail/capture_kernel.hpp>
 #include <necro/plan/threads/detail/capture_task.hpp>
+#include <necro/plan/threads/detail/capture_timers.hpp>
 
 namespace necro::plan {
 
@@ -64,6 +65,8 @@ inline result<void> apply_capture(resurrection& plan, const criu::image_set& don
   // The victim's own sigactions and thread state (format 3), with a donor too:
   // they are addresses of the victim's layout, which the plan is.
   detail::apply_kernel_state(plan, c, use, scope == capture_scope::everything);
+  // Its interval and POSIX timers (format 4) replace the donor's, donor or not.
+  detail::apply_capture_timers(plan, c, use, scope == capture_scope::everything);
   detail::drop_unreferenced(plan, replaced, table, fs);
   if (!c.complete)
     plan.warnings.push_back(fmt::format("the capture {} is incomplete (necro-catch did not finish it): fds it did not "

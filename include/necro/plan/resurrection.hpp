@@ -25,6 +25,7 @@
 #include <necro/plan/mm/initial_stack.hpp>
 #include <necro/plan/pages/pages.hpp>
 #include <necro/plan/plan.hpp>
+#include <necro/plan/threads/detail/donor_timers.hpp>
 #include <necro/plan/threads/detail/threads.hpp>
 #include <necro/plan/threads/threads.hpp>
 
@@ -72,6 +73,7 @@ result<resurrection> plan_resurrection(const elf::core_view<Arch>& core, const c
   const auto reloc = detail::donor_relocator(core, donor);
   NECRO_TRY(detail::plan_threads(core, donor, reloc, out));
   detail::plan_pstree(donor, out);
+  detail::remap_donor_timers(out);  // docs/pitfalls.md#posix-timers-name-threads
 
   detail::start_mm(donor, out);
   detail::plan_code_data(as, reloc, out);

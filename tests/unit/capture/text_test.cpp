@@ -418,3 +418,118 @@ TEST_CASE("format 4: broken process and madvise lines give one error naming file
   for (std::size_t n = from; n < good.size(); ++n)
     REQUIRE(!necro::capture::parse_text(std::string_view(good).substr(0, n), "capture.txt"));
 }
+
+namespace {
+
+/// The fixture as a format 4 capture: with_process_state and its timers:
+/// ITIMER_REAL every 50 ms, a CLOCK_MONOTONIC timer to thread 101 every 70 ms
+/// and one on thread 101's CPU clock.
+std::string with_timers(const std::string& text) {
+  std::string t = with_process_state(text);
+  std::string k = "timers read itimers=3 posix=2\n"
+                  "itimer which=real value_ns=12000000 interval_ns=50000000\n"
+                  "itimer which=virtual value_ns=0 interval_ns=0\n"
+                  "itimer which=prof value_ns=0 interval_ns=0\n"
+                  "posix-timer id=0 clock=1 signo=34 notify=4 tid=101 sigev_value=0x7f0000001234 value_ns=30000000 "
+                  "interval_ns=70000000 overrun=0\n"
+                  "posix-timer id=1 clock=-810 signo=35 notify=4 tid=101 sigev_value=0x0 value_ns=5000 "
+                  "interval_ns=1000000000 overrun=2\n";
+  t.insert(t.find("end "), k);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("format 4: the timer lines round-trip", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const std::string text = with_timers(fx->text);
+  const auto c = necro::capture::parse_text(text, "capture.txt");
+  REQUIRE(c);
+  CHECK(c->version == 4);
+  REQUIRE(c->kernel);
+  REQUIRE(c->kernel->timers);
+  const auto& t = *c->kernel->timers;
+  CHECK(t.read());
+  REQUIRE(t.itimers.size() == 3);
+  CHECK(t.itimers[0].which == 0);
+  CHECK(t.itimers[0].value_ns == 12000000);
+  CHECK(t.itimers[0].interval_ns == 50000000);
+  CHECK(t.itimers[2].which == 2);
+  REQUIRE(t.posix.size() == 2);
+  CHECK(t.posix[0].clock == 1);
+  CHECK(t.posix[0].notify == 4);
+  CHECK(t.posix[0].tid == 101);
+  CHECK(t.posix[0].sigev_value == 0x7f0000001234u);
+  CHECK(t.posix[1].clock == -810);  // (~101 << 3) | 6
+  CHECK(t.posix[1].overrun == 2);
+  CHECK(necro::capture::to_text(*c) == text);
+}
+
+TEST_CASE("format 4: timers that were not read say why and round-trip, older formats have none", "[capture]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  std::string t = with_process_state(fx->text);
+  t.insert(t.find("end "), "timers missing why=layout%20unknown\n");
+  const auto c = necro::capture::parse_text(t, "capture.txt");
+  REQUIRE(c);
+  REQUIRE(c->kernel->timers);
+  CHECK(c->kernel->timers->missing == "layout unknown");
+  CHECK(necro::capture::to_text(*c) == t);
+  // Format 3 (kernel state, no timers) and 2 (neither) still read.
+  const auto v3 = necro::capture::parse_text(with_kernel_state(fx->text), "capture.txt");
+  REQUIRE(v3);
+  CHECK(v3->version == 3);
+  CHECK(!v3->kernel->timers);
+  const auto v2 = necro::capture::parse_text(fx->text, "capture.txt");
+  REQUIRE(v2);
+  CHECK(!v2->kernel);
+  // A format 3 capture cannot hold timer lines.
+  std::string v3_timers = with_kernel_state(fx->text);
+  v3_timers.insert(v3_timers.find("end "), "timers missing why=x\n");
+  const auto bad3 = necro::capture::parse_text(v3_timers, "capture.txt");
+  REQUIRE(!bad3);
+  CHECK_THAT(bad3.error().message(), Catch::Contains("timers: not in a format 3 capture"));
+  // A format 4 capture written before the timers were read (t21's first
+  // format 4) has no timers line: it reads, without timers.
+  const auto v4_none = necro::capture::parse_text(with_process_state(fx->text), "capture.txt");
+  REQUIRE(v4_none);
+  CHECK(!v4_none->kernel->timers);
+}
+
+TEST_CASE("format 4: broken timer lines give one error naming file and line", "[capture][malformed]") {
+  const auto fx = load();
+  REQUIRE(fx);
+  const std::string good = with_timers(fx->text);
+  const auto bad = [&](const std::string& from, const std::string& to) {
+    std::string t = good;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    t.replace(at, from.size(), to);
+    const auto c = necro::capture::parse_text(t, "capture.txt");
+    REQUIRE(!c);
+    return c.error().message();
+  };
+  CHECK_THAT(bad("which=virtual", "which=wall"), Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: itimer: which=wall is not real, virtual or prof"));
+  CHECK_THAT(bad("which=virtual", "which=prof"), Catch::Contains("real, virtual, prof once each, in that order"));
+  CHECK_THAT(bad("value_ns=12000000", "value_ns=9223372036854775808"), Catch::Contains("above 2^63"));
+  CHECK_THAT(bad("value_ns=12000000", "value_ns=-1"), Catch::Contains("is not a number that fits"));
+  CHECK_THAT(bad("itimers=3", "itimers=2"), Catch::Contains("itimers must be 3"));
+  CHECK_THAT(bad("posix=2", "posix=3"), Catch::Contains("timers says 3 itimers and 3 POSIX timers, the file has 3 and 2"));
+  CHECK_THAT(bad("posix=2", "posix=1"), Catch::Contains("posix-timer: more than timers' posix="));
+  CHECK_THAT(bad("posix-timer id=1", "posix-timer id=0"), Catch::Contains("ids ascending"));
+  CHECK_THAT(bad("posix-timer id=1", "posix-timer id=-1"), Catch::Contains("id=-1 is negative"));
+  CHECK_THAT(bad("signo=34 notify=4", "signo=65 notify=4"), Catch::Contains("signo=65 is not 1..64"));
+  CHECK_THAT(bad("signo=34 notify=4", "signo=0 notify=4"), Catch::Contains("signo=0 is not 1..64"));
+  CHECK_THAT(bad("signo=34 notify=4", "signo=34 notify=3"), Catch::Contains("notify=3 is not SIGEV_SIGNAL"));
+  CHECK_THAT(bad("overrun=2", "overrun=2147483648"), Catch::Contains("above INT_MAX"));
+  CHECK_THAT(bad(" interval_ns=70000000", ""), Catch::Contains("posix-timer: no interval_ns="));
+  CHECK_THAT(bad("clock=-810", "clock=x"), Catch::Contains("clock=x is not a number that fits"));
+  CHECK_THAT(bad("timers read itimers=3 posix=2\n", ""), Catch::Contains("itimer: not after a `timers read` line"));
+  CHECK_THAT(bad("timers read", "timers maybe"), Catch::Contains("timers: maybe is not `read` or `missing`"));
+  CHECK_THAT(bad("kernel-state read actions=2 threads=2 vmas=2\n", "kernel-state missing why=x\n"), Catch::Contains("action: not after"));
+  // Every truncation within the timer lines is an error too.
+  const auto from = good.find("timers read");
+  for (std::size_t n = from; n < good.size(); ++n)
+    REQUIRE(!necro::capture::parse_text(std::string_view(good).substr(0, n), "capture.txt"));
+}

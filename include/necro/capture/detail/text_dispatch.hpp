@@ -62,6 +62,9 @@ inline result<void> parse_line(const line& l, parse_state& st) {
   if (k == "kernel-state") return parse_kernel_state(l, st);
   if (k == "action") return parse_action(l, st);
   if (k == "thread") return parse_thread(l, st);
+  if (k == "timers") return parse_timers(l, st.c.kernel, st.kernel_declared.has_value(), st.c.version, st.timers);
+  if (k == "itimer") return parse_itimer(l, st.c.kernel, st.timers);
+  if (k == "posix-timer") return parse_posix_timer(l, st.c.kernel, st.timers);
   if (k == "process") return parse_process_state(l, st);
   if (k == "madvise") return parse_advice(l, st);
   if (k == "skipped") return append_capped(l, st.c.skipped, max_skipped, single_text(l));
@@ -102,6 +105,7 @@ inline result<void> check_whole(std::string_view origin, std::uint64_t size, con
     return fail(err(errc::mismatch, fmt::format("kernel-state says {} actions and {} threads, the file has {} and {}",
                                                 st.kernel_declared->first, st.kernel_declared->second,
                                                 st.c.kernel->actions.size(), st.c.kernel->threads.size())));
+  if (auto p = timers_count_problem(st.c.kernel, st.timers); !p.empty()) return fail(err(errc::mismatch, std::move(p)));
   if (st.vmas_declared && *st.vmas_declared != st.c.kernel->vmas.size())
     return fail(err(errc::mismatch, fmt::format("kernel-state says {} vmas, the file has {} madvise lines", *st.vmas_declared,
                                                 st.c.kernel->vmas.size())));

@@ -15,6 +15,7 @@
 #include <necro/capture/detail/lines.hpp>
 #include <necro/capture/detail/text_field.hpp>
 #include <necro/capture/detail/text_tables.hpp>
+#include <necro/capture/detail/text_timers.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/printable.hpp>
@@ -28,6 +29,7 @@ struct parse_state {
   std::size_t targets = 0;
   /// The counts on the `kernel-state read` line (actions, threads).
   std::optional<std::pair<std::uint64_t, std::uint64_t>> kernel_declared;
+  timers_declared timers;  ///< the counts on the `timers read` line (format 4)
   /// Its `vmas=` count (format 4).
   std::optional<std::uint64_t> vmas_declared;
 };

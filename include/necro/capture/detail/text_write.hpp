@@ -12,6 +12,7 @@
 #include <necro/capture/detail/escape.hpp>
 #include <necro/capture/detail/text_field.hpp>
 #include <necro/capture/detail/text_tables.hpp>
+#include <necro/capture/detail/text_timers.hpp>
 #include <necro/capture/model.hpp>
 
 namespace necro::capture::detail {
@@ -53,6 +54,7 @@ inline void put_kernel(std::string& o, const kernel_state& k, unsigned version) 
   for (const auto& t : k.threads) put_line(o, "thread", thread_fields, t);
   if (k.process) put_line(o, "process", process_fields, *k.process);
   for (const auto& v : k.vmas) put_line(o, "madvise", advice_fields, v);
+  if (k.timers) put_timers(o, *k.timers);
 }
 
 }  // namespace necro::capture::detail

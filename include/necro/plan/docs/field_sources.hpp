@@ -274,13 +274,21 @@ inline void task_core(field_list& l) {
   l.each(tc, {"cg_set", "old_seccomp_mode", "old_seccomp_filter", "blk_sigset_extended", "stop_signo",
               "membarrier_registration_mask"},
          kept(), none("not in the core; CRIU's default"));
+  const std::string from_capture_timers =
+      "With a capture of format 4 (necro-catch's BPF step, docs/capture.md), apply_capture_timers: the victim's own, "
+      "re-armed with the time it had left at death";
   for (const char* t : {"real", "virt", "prof"})
-    l.each(tc + ".timers." + t, {"isec", "iusec", "vsec", "vusec"}, kept(),
-           defaulted("synthetic_task_core: 0, no interval timer: not in the core", "0"));
-  l.each(tc + ".timers.posix",
-         {"it_id", "clock_id", "si_signo", "it_sigev_notify", "sival_ptr", "overrun", "isec", "insec", "vsec", "vnsec",
-          "notify_thread_id"},
-         kept(), none("no POSIX timers: not in the core"));
+    l.each(tc + ".timers." + t, {"isec", "iusec", "vsec", "vusec"}, kept(from_capture_timers),
+           defaulted("synthetic_task_core: 0, no interval timer: not in the core. " + from_capture_timers, "0"));
+  l.each(tc + ".timers.posix", {"it_id", "si_signo", "it_sigev_notify", "sival_ptr", "overrun", "isec", "insec", "vsec", "vnsec"},
+         kept(from_capture_timers + " (a timer on an unknown clock or naming a thread the core has not: dropped, with a warning)"),
+         none("no POSIX timers: not in the core. " + from_capture_timers + " (a timer on an unknown clock or naming a "
+              "thread the core has not: dropped, with a warning)"));
+  l.each(tc + ".timers.posix", {"clock_id", "notify_thread_id"},
+         kept("remap_donor_timers: a donor tid in a per-thread CPU clock id or a SIGEV_THREAD_ID target becomes the "
+              "victim thread made from that donor thread; a timer whose thread has none is dropped, with a warning "
+              "(docs/pitfalls.md#posix-timers-name-threads). " + from_capture_timers),
+         none("no POSIX timers: not in the core. " + from_capture_timers + ", each tid checked to be a thread of the core"));
   l.each(tc + ".rlimits.rlimits", {"cur", "max"}, kept(),
          defaulted("synthetic_task_core: the necro process's own (donorless_options::rlimits, getrlimit): not in "
                    "the core"));
