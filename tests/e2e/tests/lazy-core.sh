@@ -10,6 +10,7 @@
 # dead value + 1 with its memory self-checks holding. --explain --lazy says
 # which path and why.
 #@test lazy-core   heapsig through --restore --lazy --lazy-source=core (necro's page server from the core): oracle, runs on
+#@manual lazy-core-kill   measures what CRIU does when the page server dies mid-way (docs/limits.md)
 # shellcheck source=../lib.sh disable=SC2034 # lib.sh reads BIN, CMD, KILLSIG, LAUNCH_*
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
 e2e_args e2e. "$@"
@@ -83,7 +84,31 @@ check_lazy_core() {
     mv "$CORE.moved" "$CORE"
 }
 
-victim_and_donor lazy-core
+# measure_server_death: the page server SIGKILLed as soon as the command
+# returns (the daemon is still pushing): what the daemon, the process and the
+# oracle then say. A measurement for docs/limits.md, not a guarantee.
+measure_server_death() {
+    local daemon server
+    necro_restore lazy-kill --lazy --lazy-source=core --stopped
+    server=$(page_server_of "$WORK/necro-lazy-kill.log")
+    daemon=$(lazy_daemon_of "$WORK/necro-lazy-kill.log")
+    [ -n "$server" ] || { show_log "$WORK/necro-lazy-kill.log"; fatal "no page server"; }
+    kill -KILL "$server"
+    wait_gone "$daemon" 30 && log "the daemon exited after the server's death" || log "the daemon still runs 30 s after the server's death"
+    grep -E 'Error|error|closed' "$WORK/lazy-kill/lazy-pages.log" | head -n 5 | sed 's/^/  daemon: /'
+    log "the process: state '$(state_of "$VPID")'"
+    if [ -e "/proc/$VPID" ]; then
+        run_oracle "$CORE" "$VPID"
+        log "oracle exit $ORACLE_RC: $(grep '^RESULT' "$ORACLE_LOG")"
+        kill_tracked "$VPID"
+    fi
+}
+
+victim_and_donor "$MODE"
+if [ "$MODE" = lazy-core-kill ]; then
+    measure_server_death
+    exit 0
+fi
 check_explain
 check_lazy_core
 exit 0
