@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <fcntl.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -134,6 +135,8 @@ inline result<void> send_core(int sock, int core_fd, std::uint64_t off, std::uin
 inline result<serve_report> serve(int sock, int core_fd, const std::string& core, std::span<const served_range> ranges,
                                   std::uint64_t pid, const core_identity& planned, const server_options& o = {}) {
   serve_report rep;
+  // Cold cores: the daemon's requests mostly follow each other, so read ahead.
+  ::posix_fadvise(core_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   const auto stop = [&](error e) -> result<serve_report> {
     if (o.kill_on_error > 0) ::kill(o.kill_on_error, SIGKILL);  // before the daemon's uffd can close
     return fail(std::move(e));
@@ -166,6 +169,9 @@ inline result<serve_report> serve(int sock, int core_fd, const std::string& core
     auto slice = resolve(ranges, req, pid, o.page, core);
     if (!slice) return refuse(slice.error());
     if (auto same = check_unchanged(core_fd, planned, core); !same) return refuse(same.error());
+    const std::uint64_t len = slice->pages * o.page;
+    // The next request likely wants what follows: have the disk on it meanwhile.
+    ::posix_fadvise(core_fd, static_cast<off_t>(slice->core_offset), static_cast<off_t>(2 * len), POSIX_FADV_WILLNEED);
     const auto answer = encode(pages_answer(req, slice->pages));
     if (!detail::send_full(sock, answer.data(), answer.size(), MSG_MORE))
       return stop(error::from_errno(core, fmt::format("the lazy-pages daemon went away before {} was answered", describe(req)), errno));
