@@ -35,7 +35,7 @@ using necro::io::printable;
 /// Everything the command line says.
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
-  std::string stdio, cwd, exe, sysroot, missing_files_as = "/dev/null";
+  std::string stdio, cwd, exe, sysroot, missing_files_as = "/dev/null", lazy_source = "auto";
   bool debuginfod = false, no_debuginfod = false;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false,
@@ -60,7 +60,8 @@ necro::resurrect_options resurrect_options_of(const cli_options& o) {
           .force_cpu = o.force_cpu,
           .method = *necro::write::parse_copy_method(o.method),
           .reflink = !o.no_reflink,
-          .durable = !o.no_sync};
+          .durable = !o.no_sync,
+          .pages_from = *necro::parse_lazy_source(o.lazy_source)};
 }
 
 necro::progress_line::mode progress_mode(const cli_options& o) {
@@ -146,6 +147,12 @@ void add_restore_options(CLI::App& app, cli_options& o) {
   app.add_flag("--lazy", o.lazy,
                "with --restore: return once the process runs; its memory is filled on first touch by a "
                "criu lazy-pages daemon (userfaultfd), which exits when all is in");
+  app.add_option("--lazy-source", o.lazy_source,
+                 "with --lazy: where the memory comes from: core (necro's page server sends it straight from the "
+                 "core: no copy, no space), images (pages-*.img, cloned or copied), auto (images where the "
+                 "output's file system shares extents with the core, else core); --explain says which and why")
+      ->check(CLI::IsMember({"auto", "core", "images"}))
+      ->capture_default_str();
   app.add_option("--criu", o.criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
 }
 
@@ -164,8 +171,16 @@ int check_usage(const cli_options& o) {
     fmt::print(stderr, "criu-necromancer: --capture names a capture to use, --no-capture uses none: choose one\n");
     return 2;
   }
-  if ((o.stopped || o.gdb || o.lazy || !o.criu_bin.empty()) && !o.restore) {
-    fmt::print(stderr, "criu-necromancer: --stopped, --gdb, --lazy and --criu go with --restore\n");
+  if ((o.stopped || o.gdb || !o.criu_bin.empty()) && !o.restore) {
+    fmt::print(stderr, "criu-necromancer: --stopped, --gdb and --criu go with --restore\n");
+    return 2;
+  }
+  if (o.lazy && !o.restore && !o.explain) {
+    fmt::print(stderr, "criu-necromancer: --lazy goes with --restore (or --explain, to see where its memory would come from)\n");
+    return 2;
+  }
+  if (o.lazy_source != "auto" && !o.lazy) {
+    fmt::print(stderr, "criu-necromancer: --lazy-source goes with --lazy\n");
     return 2;
   }
   if (o.restore && o.explain) {
@@ -177,8 +192,8 @@ int check_usage(const cli_options& o) {
 
 /// Restores the written set through CRIU's RPC; with --gdb, becomes gdb.
 int restore_and_report(const cli_options& o, const std::filesystem::path& criu, const necro::plan::resurrection& plan,
-                       const std::filesystem::path& dir) {
-  auto r = necro::restore(criu, plan, dir, {.stopped = o.stopped || o.gdb, .lazy = o.lazy});
+                       const std::filesystem::path& dir, const necro::lazy::page_source* served) {
+  auto r = necro::restore(criu, plan, dir, {.stopped = o.stopped || o.gdb, .lazy = o.lazy, .serve_from = served});
   if (!r) {
     // One printable line per line of the report (CRIU's log lines are quoted).
     const std::string message = r.error().message();
@@ -197,6 +212,9 @@ int restore_and_report(const cli_options& o, const std::filesystem::path& criu, 
   if (r->lazy_daemon && (!o.quiet || o.gdb))
     fmt::print("memory loads on first touch: criu lazy-pages pid {} serves it and exits once all is in (log {})\n",
                r->lazy_daemon->pid, printable(r->lazy_daemon->log.string()));
+  if (r->page_server && (!o.quiet || o.gdb))
+    fmt::print("memory is served from the core {}: necro page server pid {} (log {})\n", printable(o.core_path),
+               r->page_server->pid, printable(r->page_server->log.string()));
   if (!o.gdb) return 0;
   std::fflush(stdout);
   const std::string pid = std::to_string(r->pid);
@@ -215,6 +233,12 @@ int restore_and_report(const cli_options& o, const std::filesystem::path& criu, 
 template <class Arch>
 int write_and_restore(const cli_options& o, necro::resurrect_options r, const necro::session<Arch>& s,
                       const std::filesystem::path& criu) {
+  std::optional<necro::lazy::page_source> served;  // the core as planned, before anything is written
+  if (o.restore && r.serve_lazy) {
+    auto src = necro::page_source_of(s);
+    if (!src) return report(src.error());
+    served = std::move(*src);
+  }
   necro::progress_line bar(progress_mode(o), ::isatty(STDERR_FILENO) == 1);
   necro::interrupt_guard signals;
   r.cancel = signals.flag();
@@ -234,12 +258,12 @@ int write_and_restore(const cli_options& o, necro::resurrect_options r, const ne
   // complete; now take the signal's default action.
   std::fflush(stdout);
   signals.settle();
-  return o.restore ? restore_and_report(o, criu, s.plan, rep->out_dir) : 0;
+  return o.restore ? restore_and_report(o, criu, s.plan, rep->out_dir, served ? &*served : nullptr) : 0;
 }
 
 /// Everything after the architecture is known.
 template <class Arch>
-necro::result<int> run(const cli_options& o, const necro::resurrect_options& r, necro::elf::core_view<Arch> core) {
+necro::result<int> run(const cli_options& o, necro::resurrect_options r, necro::elf::core_view<Arch> core) {
   if (o.inspect) {
     NECRO_TRY_ASSIGN(auto donor, necro::load_donor(r));
     NECRO_TRY_ASSIGN(const auto in, necro::read_inputs(std::move(core), std::move(donor), r, necro::input_check::tolerant));
@@ -252,10 +276,18 @@ necro::result<int> run(const cli_options& o, const necro::resurrect_options& r, 
                                                                 : std::optional<std::filesystem::path>(o.criu_bin)));
   }
   NECRO_TRY_ASSIGN(const auto s, necro::plan_core(std::move(core), r));
+  std::optional<necro::lazy_path> lazy;
+  if (o.lazy) {
+    lazy = necro::choose_lazy_path(s, r);
+    r.serve_lazy = lazy->from_core;
+  }
   if (!o.explain) return write_and_restore(o, r, s, criu);
   if (!s.in.rebuilt.empty()) fmt::print("{}\n", s.in.rebuilt);
   NECRO_TRY_ASSIGN(const auto text, necro::explain(s, o.verbose));
   fmt::print("{}", text);
+  if (lazy)
+    fmt::print("lazy restore: memory from {}: {}\n", lazy->from_core ? "the core (necro's page server)" : "the image set",
+               printable(lazy->why));
   return 0;
 }
 

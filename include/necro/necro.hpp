@@ -66,6 +66,10 @@
 #include <necro/write/page_engine.hpp>
 #include <necro/write/shared_memory.hpp>
 #include <necro/write/commit.hpp>
+#include <necro/lazy/wire.hpp>
+#include <necro/lazy/served_ranges.hpp>
+#include <necro/lazy/page_server.hpp>
+#include <necro/lazy/launch.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/capture/proc.hpp>
 #include <necro/capture/text.hpp>
@@ -77,6 +81,7 @@
 #include <necro/resurrect/session.hpp>
 #include <necro/resurrect/resurrect.hpp>
 #include <necro/resurrect/restore.hpp>
+#include <necro/resurrect/lazy_path.hpp>
 #include <necro/resurrect/text.hpp>
 #include <necro/resurrect/progress_line.hpp>
 #include <necro/resurrect/interrupt.hpp>

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -88,7 +89,7 @@ inline result<pb::criu_resp> call(const std::filesystem::path& criu, const pb::c
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return fail(error::from_errno(who, "socketpair", errno));
   io::unique_fd ours(sv[0]), theirs(sv[1]);
-  NECRO_TRY_ASSIGN(const pid_t pid, detail::spawn_criu(criu, {"swrk", std::to_string(theirs.get())}, theirs.get(), "swrk"));
+  NECRO_TRY_ASSIGN(const pid_t pid, detail::spawn_criu(criu, {"swrk", std::to_string(theirs.get())}, {theirs.get()}, "swrk"));
   theirs.reset();  // criu holds its end: our recv sees EOF when it exits
   auto sent = detail::send_request(ours.get(), req, who);
   auto answer = sent ? detail::read_response(ours.get(), who) : result<std::optional<pb::criu_resp>>(sent.error());
@@ -154,9 +155,13 @@ inline result<restored> restore(const std::filesystem::path& criu, const restore
 /// its own (not our child: nothing to reap) and returns once it listens
 /// (its socket is `lazy-pages.socket` there). Then restore with
 /// `lazy_pages`. Its log is `lazy-pages.log` in the image set.
+/// `page_server_socket` (>= 0): the daemon asks a page server connected on
+/// that socket for the lazy pages (`--page-server --ps-socket FD`) instead
+/// of reading them from pages-*.img.
 inline result<lazy_pages_daemon> start_lazy_pages(const std::filesystem::path& criu,
                                                   const std::filesystem::path& images_dir,
-                                                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+                                                  std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                                  int page_server_socket = -1) {
   const std::string who = criu.string();
   int status[2];
   if (::pipe2(status, O_CLOEXEC) != 0) return fail(error::from_errno(who, "pipe", errno));
@@ -165,12 +170,13 @@ inline result<lazy_pages_daemon> start_lazy_pages(const std::filesystem::path& c
   std::error_code ignored;  // a stale pid file from an earlier run goes
   std::filesystem::remove(pidfile, ignored);
   const std::string dir = images_dir.string();
+  std::vector<std::string> args{"lazy-pages", "--daemon", "-D", dir, "-W", dir, "--status-fd",
+                                std::to_string(theirs.get()), "--pidfile", pidfile.string(), "-o",
+                                "lazy-pages.log", "-v4"};
+  if (page_server_socket >= 0)
+    args.insert(args.end(), {"--page-server", "--ps-socket", std::to_string(page_server_socket)});
   NECRO_TRY_ASSIGN(const pid_t launcher,
-                   detail::spawn_criu(criu,
-                                      {"lazy-pages", "--daemon", "-D", dir, "-W", dir, "--status-fd",
-                                       std::to_string(theirs.get()), "--pidfile", pidfile.string(), "-o",
-                                       "lazy-pages.log", "-v4"},
-                                      theirs.get(), "lazy-pages"));
+                   detail::spawn_criu(criu, std::move(args), {theirs.get(), page_server_socket}, "lazy-pages"));
   theirs.reset();
   // The launcher forks the daemon, writes the pid file and exits.
   const std::string launched = detail::reap(launcher);

@@ -25,6 +25,13 @@ enum class capture_choice {
   none,         ///< none
 };
 
+/// Where a lazy restore's memory comes from (resurrect/lazy_path.hpp).
+enum class lazy_source {
+  automatic,  ///< images where the output's file system shares extents with the core (reflink), else the core
+  core,       ///< straight from the core, through necro's page server
+  images,     ///< from pages-*.img (copied, or cloned where it can be)
+};
+
 struct resurrect_options {
   std::filesystem::path core;   ///< an x86_64 or aarch64 ELF core, plain or zstd-compressed
   std::filesystem::path donor;  ///< a `criu dump` directory; empty: every image synthesized from the core
@@ -60,6 +67,11 @@ struct resurrect_options {
   write::copy_method method = write::copy_method::copy_file_range;
   bool reflink = true;  ///< clone page runs from the core where the file system can
   bool durable = true;  ///< fsync the set before it appears
+  /// For a lazy restore: where its memory comes from (choose_lazy_path).
+  lazy_source pages_from = lazy_source::automatic;
+  /// Leave the lazy runs' pages in the core for its page server (write::
+  /// commit_options::serve_lazy); set from choose_lazy_path's answer.
+  bool serve_lazy = false;
   /// Cancellation (a signal handler's flag, see resurrect/interrupt.hpp): the
   /// write stops and removes what it wrote.
   const std::atomic<bool>* cancel = nullptr;

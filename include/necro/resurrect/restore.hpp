@@ -16,6 +16,7 @@
 
 #include <necro/criu/rpc.hpp>
 #include <necro/io/error.hpp>
+#include <necro/lazy/launch.hpp>
 #include <necro/plan/plan.hpp>
 
 namespace necro {
@@ -31,6 +32,9 @@ inline result<std::filesystem::path> find_criu(const std::optional<std::filesyst
 struct restore_options {
   bool stopped = false;  ///< leave it stopped (for a debugger)
   bool lazy = false;     ///< memory on first touch, from a criu lazy-pages daemon
+  /// With lazy: the daemon asks a page server of the core for the lazy pages
+  /// (a set written with serve_lazy); null: it reads them from pages-*.img.
+  const lazy::page_source* serve_from = nullptr;
 };
 
 /// A process brought back.
@@ -38,7 +42,27 @@ struct restored_process {
   int pid = 0;
   std::filesystem::path log;                                 ///< CRIU's restore log
   std::optional<criu::rpc::lazy_pages_daemon> lazy_daemon;  ///< serving its memory, with lazy
+  std::optional<lazy::page_server_process> page_server;     ///< serving the daemon from the core
 };
+
+namespace detail {
+
+/// The page server of `src` and a criu lazy-pages daemon connected to it.
+inline result<void> start_served_daemon(const std::filesystem::path& criu, const lazy::page_source& src, int pid,
+                                        const std::filesystem::path& dir, restored_process& out) {
+  NECRO_TRY_ASSIGN(auto pair, lazy::loopback_pair());
+  NECRO_TRY_ASSIGN(out.page_server, lazy::start_page_server(std::move(pair.first), src, dir / "page-server.log", pid));
+  auto d = criu::rpc::start_lazy_pages(criu, dir, std::chrono::seconds(30), pair.second.get());
+  if (!d) {
+    ::kill(out.page_server->pid, SIGKILL);
+    out.page_server.reset();
+    return fail(d.error());
+  }
+  out.lazy_daemon = *d;
+  return {};
+}
+
+}  // namespace detail
 
 /// Restores the set `dir` written from `plan`. The error's text starts with
 /// what failed ("the lazy-pages daemon failed: ...", "restoring it failed:"
@@ -48,7 +72,10 @@ inline result<restored_process> restore(const std::filesystem::path& criu, const
   // A process that did not lead its own session is restored into ours.
   const bool shell_job = plan.pstree.sid() != static_cast<std::uint32_t>(plan.pid);
   restored_process out;
-  if (o.lazy) {
+  if (o.lazy && o.serve_from) {
+    if (auto started = detail::start_served_daemon(criu, *o.serve_from, plan.pid, dir, out); !started)
+      return fail(error(started.error().code(), "", "the lazy-pages daemon and its page server failed: " + started.error().message()));
+  } else if (o.lazy) {
     auto d = criu::rpc::start_lazy_pages(criu, dir);
     if (!d) return fail(error(d.error().code(), "", "the lazy-pages daemon failed: " + d.error().message()));
     out.lazy_daemon = *d;
@@ -56,6 +83,8 @@ inline result<restored_process> restore(const std::filesystem::path& criu, const
   auto r = criu::rpc::restore(
       criu, {.images_dir = dir, .leave_stopped = o.stopped, .shell_job = shell_job, .lazy_pages = o.lazy});
   if (!r) {
+    // The server first: it would kill the pid on the daemon's end of stream.
+    if (out.page_server) ::kill(out.page_server->pid, SIGKILL);
     if (out.lazy_daemon) ::kill(out.lazy_daemon->pid, SIGKILL);  // nothing left to serve
     return fail(error(r.error().code(), "", "restoring it failed:\n" + r.error().message()));
   }

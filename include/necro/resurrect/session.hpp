@@ -178,6 +178,7 @@ result<write::commit_report> commit(const session<Arch>& s, const resurrect_opti
                         .files = &s.disk,
                         .progress = progress,
                         .reflink = o.reflink,
+                        .serve_lazy = o.serve_lazy,
                         .durable = o.durable,
                         .cancel = o.cancel});
 }

@@ -40,6 +40,10 @@ struct commit_options {
   /// Clone page runs from the core where the file system shares extents
   /// (engine_options::reflink); off: read and elide as everywhere else.
   bool reflink = true;
+  /// Leave the lazy runs' pages in the core, for its page server
+  /// (engine_options::serve_lazy): pages-*.img keeps only what CRIU restores
+  /// before the process runs.
+  bool serve_lazy = false;
   /// Every image on disk before the set appears: pages are written back as
   /// they are produced, then one syncfs(2) of the output's file system makes
   /// the whole staged set durable (one device flush, not one per image), and
@@ -83,6 +87,7 @@ result<commit_report> commit(const plan::resurrection& p, const elf::core_view<A
   engine_options eo;
   eo.method = opt.method;
   eo.reflink = opt.reflink;
+  eo.serve_lazy = opt.serve_lazy;
   eo.progress = opt.progress;
   eo.writeback = opt.durable;
   eo.cancel = opt.cancel;

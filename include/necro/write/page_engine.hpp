@@ -74,6 +74,13 @@ struct engine_options {
   /// Cancellation: when set and it turns true (a signal handler's flag), the
   /// write stops after the current window and fails with errc::io "interrupted".
   const std::atomic<bool>* cancel = nullptr;
+  /// Leave the pages of runs flagged lazy in the core, for a page server of
+  /// the core (lazy/page_server.hpp) to serve during a lazy restore: their
+  /// pagemap entries are flagged PE_LAZY alone (no bytes in pages-*.img) and
+  /// no page of them is read or copied; only the core's holes are left out,
+  /// found by SEEK_HOLE, as when cloning. Such a set restores only with
+  /// `criu restore --lazy-pages` and that server.
+  bool serve_lazy = false;
   /// Decide and count every page as the write would, but write nothing (the
   /// output fd is not touched): what `--explain` reports (classify_pages).
   bool dry_run = false;
@@ -90,6 +97,7 @@ struct pages_report {
   copy_method method = copy_method::copy_file_range;  ///< in use at the end
   bool fell_back = false;
   std::uint64_t bytes_cloned = 0;  ///< of bytes_written: extents shared with the core
+  std::uint64_t bytes_served = 0;  ///< left in the core for its page server (engine_options::serve_lazy)
 };
 
 /// Appends the pages of `p`'s candidate runs that need data to `out_fd`
@@ -113,6 +121,7 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
   detail::coalesced_copy copy(copier, out_fd, max_copy, opt.dry_run, opt.writeback);
   detail::pagemap_builder pagemap(opt.max_entry_pages, page);
   pages_report rep;
+  const auto served = [&](const plan::page_run& r) { return opt.serve_lazy && (r.flags & criu::pe::lazy); };
   progress prog;
   for (const auto& r : p.runs) prog.total += r.pages * page;
   const auto report_progress = [&] {
@@ -125,6 +134,11 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
     if (opt.cancel && opt.cancel->load()) return fail(error(errc::io, out_path, "interrupted while writing pages"));
     for (const auto& k : b.kept) {
       const auto& r = p.runs[k.run];
+      if (served(r)) {
+        pagemap.add(k.run, r.vaddr + k.first * page, k.pages, criu::pe::lazy);
+        rep.bytes_served += k.pages * page;
+        continue;
+      }
       pagemap.add(k.run, r.vaddr + k.first * page, k.pages, r.flags);
       NECRO_TRY(copy.add(r.core_offset + k.first * page, k.pages * page));
     }
@@ -138,7 +152,8 @@ result<pages_report> write_pages(const io::mapped_file& core, const plan::resurr
 
   // Cloning reads nothing: one window per run (a SEEK_DATA/SEEK_HOLE pair per
   // extent, not per 8 MiB) and no scanner thread to hand windows over.
-  detail::scanner scan(core, p.runs, rules, page, clone ? UINT64_MAX : opt.window, /*read_pages=*/!clone);
+  detail::scanner scan(core, p.runs, rules, page, clone ? UINT64_MAX : opt.window, /*read_pages=*/!clone,
+                       /*unread_flags=*/opt.serve_lazy ? criu::pe::lazy : 0);
   NECRO_TRY(detail::scan_batches(scan, opt.parallel && !clone, out_path, consume));
   NECRO_TRY(copy.flush());
   report_progress();

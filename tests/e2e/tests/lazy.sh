@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# lazy.sh - heapsig, resurrected with criu-necromancer --restore --lazy:
+# lazy.sh - heapsig, resurrected with criu-necromancer --restore --lazy
+# --lazy-source=images (the pages copied into pages-*.img; lazy-core.sh serves
+# them from the core instead):
 # memory comes on first touch from a criu lazy-pages daemon (userfaultfd).
 # Stopped first (--lazy --stopped): CRIU leaves the PE_LAZY pagemap entries to
 # the daemon, which pushes every page and exits, then the oracle compares
@@ -19,7 +21,7 @@ check_lazy() {
     local daemon t0 from
     "$NECRO_CRIU" check --feature uffd-noncoop >/dev/null 2>&1 {LOCKFD}>&- || skip "this kernel has no non-cooperative userfaultfd (criu check --feature uffd-noncoop)"
     t0=$(date +%s%N)
-    necro_restore lazy-stopped --lazy --stopped
+    necro_restore lazy-stopped --lazy --lazy-source=images --stopped
     daemon=$(lazy_daemon_of "$WORK/necro-lazy-stopped.log")
     if [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$daemon" ] && wait_for 5 is_stopped "$VPID"; then
         pass "--restore --lazy --stopped: pid $VPID stopped after $(( ($(date +%s%N) - t0) / 1000000 )) ms, lazy-pages daemon pid $daemon"
@@ -37,7 +39,7 @@ check_lazy() {
         { fail "oracle: the lazily restored process differs (exit $ORACLE_RC)"; show_log "$WORK/lazy-stopped/lazy-pages.log"; }
     kill_tracked "$VPID"
     from=$(file_size "$OUT")
-    necro_restore lazy-running --lazy
+    necro_restore lazy-running --lazy --lazy-source=images
     daemon=$(lazy_daemon_of "$WORK/necro-lazy-running.log")
     [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$daemon" ] ||
         { show_log "$WORK/necro-lazy-running.log"; fatal "--restore --lazy failed (exit $NECRO_RC)"; }

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <initializer_list>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -29,10 +30,10 @@ extern char** environ;  // posix_spawn passes our environment on
 namespace necro::criu::rpc::detail {
 
 /// Starts CRIU with `args` (after the binary), stdin on /dev/null and
-/// `child_fd` inherited at the same number (dup2 to itself clears its
+/// `child_fds` inherited at the same numbers (dup2 to itself clears its
 /// FD_CLOEXEC in the child only).
-inline result<pid_t> spawn_criu(const std::filesystem::path& criu, std::vector<std::string> args, int child_fd,
-                                std::string_view what) {
+inline result<pid_t> spawn_criu(const std::filesystem::path& criu, std::vector<std::string> args,
+                                std::initializer_list<int> child_fds, std::string_view what) {
   const std::string bin = criu.string();
   args.insert(args.begin(), bin);
   std::vector<char*> argv;
@@ -40,7 +41,8 @@ inline result<pid_t> spawn_criu(const std::filesystem::path& criu, std::vector<s
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   if (const int e = ::posix_spawn_file_actions_init(&fa)) return fail(error::from_errno(bin, "posix_spawn", e));
-  ::posix_spawn_file_actions_adddup2(&fa, child_fd, child_fd);
+  for (const int fd : child_fds)
+    if (fd >= 0) ::posix_spawn_file_actions_adddup2(&fa, fd, fd);
   ::posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   pid_t pid = -1;
   const int e = ::posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);

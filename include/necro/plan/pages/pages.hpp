@@ -172,9 +172,23 @@ inline std::vector<page_rule> page_rules(const resurrection& p, const io::file_f
   return rules;
 }
 
+/// Whether CRIU restores a VMA's pages lazily when asked to (its
+/// vma_entry_can_be_lazy, criu/include/vma.h): private anonymous memory, not
+/// locked, not huge pages, not the vDSO, vvar or vsyscall page. Pages of any
+/// other VMA are restored before the process runs, so they must be in
+/// pages-*.img; a lazy entry over such a VMA would be skipped by the restore
+/// and never filled by the daemon.
+inline bool criu_takes_lazily(const pb::vma_entry& e) noexcept {
+  namespace mb = criu::mmap_bits;
+  namespace vs = criu::vma_status;
+  constexpr std::uint32_t map_hugetlb = 0x40000;
+  return (e.flags() & mb::map_anonymous) && (e.flags() & mb::map_private) &&
+         !(e.flags() & (mb::map_locked | map_hugetlb)) && !(e.status() & (vs::vdso | vs::vvar | vs::vsyscall));
+}
+
 /// The candidate page runs: for each VMA that carries pages, its dumped pages
 /// below its page limit, one run per VMA, flagged present (and lazy when
-/// anonymous). Reads no page: zero and clean file pages are elided by the page
+/// anonymous and CRIU takes it lazily). Reads no page: zero and clean file pages are elided by the page
 /// engine. Counts pages past a file's end and pages the core lacks.
 template <class Arch>
 void plan_pages(const elf::core_view<Arch>& core, resurrection& out) {
@@ -190,7 +204,7 @@ void plan_pages(const elf::core_view<Arch>& core, resurrection& out) {
     out.stats.past_eof_pages += npages - limit;
     out.stats.not_dumped_pages += limit - dumped;
     if (dumped == 0) continue;
-    const std::uint32_t flags = criu::pe::present | (v.anonymous ? criu::pe::lazy : 0);
+    const std::uint32_t flags = criu::pe::present | (v.anonymous && criu_takes_lazily(v.entry) ? criu::pe::lazy : 0);
     out.runs.push_back({seg.vaddr, dumped, seg.offset, flags});
     out.stats.candidate_pages += dumped;
   }

@@ -63,11 +63,13 @@ inline std::vector<plan::page_rule> engine_rules(const plan::resurrection& p, co
 class scanner {
  public:
   /// `read_pages` false: no page is read; only the holes of a sparse core are
-  /// left out of zero-rule runs (the clone path).
+  /// left out of zero-rule runs (the clone path). Runs whose flags have a bit
+  /// of `unread_flags` are treated so even when pages are read (the runs a
+  /// page server of the core serves).
   scanner(const io::mapped_file& core, std::span<const plan::page_run> runs, std::span<const plan::page_rule> rules,
-          std::uint64_t page, std::uint64_t window, bool read_pages = true)
+          std::uint64_t page, std::uint64_t window, bool read_pages = true, std::uint32_t unread_flags = 0)
       : core_(core), runs_(runs), rules_(rules), page_(page), window_pages_(std::max<std::uint64_t>(1, window / page)),
-        read_pages_(read_pages) {
+        read_pages_(read_pages), unread_flags_(unread_flags) {
     struct stat st {};
     sparse_ = ::fstat(core.fd(), &st) == 0 && static_cast<std::uint64_t>(st.st_blocks) * 512 < static_cast<std::uint64_t>(st.st_size);
   }
@@ -120,7 +122,7 @@ class scanner {
       decide(i, k, e.data_end - k, b);
       k = e.data_end;
     }
-    if (read_pages_) drop_window(r, rule, a, n);
+    if (reads(r)) drop_window(r, rule, a, n);
   }
 
   /// SEEK_DATA/SEEK_HOLE from page k of run `r`, within pages [k, end).
@@ -143,7 +145,7 @@ class scanner {
   /// keep them unread (the clone path).
   void decide(std::size_t i, std::uint64_t k, std::uint64_t m, scan_batch& b) {
     const auto& r = runs_[i];
-    if (!read_pages_) {
+    if (!reads(r)) {
       b.keep(i, k, m);
       b.st.kept_pages += m;
       return;
@@ -165,11 +167,14 @@ class scanner {
                         MADV_DONTNEED);
   }
 
+  bool reads(const plan::page_run& r) const noexcept { return read_pages_ && !(r.flags & unread_flags_); }
+
   const io::mapped_file& core_;
   std::span<const plan::page_run> runs_;
   std::span<const plan::page_rule> rules_;
   std::uint64_t page_, window_pages_;
   bool read_pages_ = true;
+  std::uint32_t unread_flags_ = 0;
   bool sparse_ = false;
 };
 

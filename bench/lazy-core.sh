@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# lazy-core.sh - time to a running process when its memory is served straight
+# from the core (criu-necromancer --restore --lazy --lazy-source=core: necro's
+# page server answers `criu lazy-pages --page-server`), beside today's lazy
+# restore from a copied image set (--lazy-source=images) and beside `cp`, on
+# one file system, in one run.
+#
+#   sudo NECRO_CRIU=/path/to/criu bench/lazy-core.sh [--necro PATH] [--runs N] [--fs ext4|tmpfs] [SIZE_GIB]   (default 4)
+#
+# Makes the file system (ext4 in a sparse loop file under $NECRO_BENCH_DIR,
+# default /tmp/necro-bench, or a tmpfs), writes the core there with
+# bench/make-large-core.sh, and measures, each from a cold page cache
+# (drop_caches; on tmpfs the core is in memory anyway):
+#   core    --restore --lazy --lazy-source=core: command returns (running),
+#           the process answers SIGUSR1 (sums a page of its data, served on
+#           that touch), all memory in (the daemon and the server exit), the
+#           set's disk space, the page server's peak RSS (VmHWM)
+#   images  the same with --lazy-source=images (pages copied into the set)
+#   cp      cp CORE COPY && sync
+#   cat     cat CORE > /dev/null
+# Everything is unmounted and deleted at the end.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+necro=$here/../build-release/examples/resurrect/criu-necromancer
+runs=3 size=4 fs_type=ext4
+while [ $# -gt 0 ]; do
+    case $1 in
+        --necro) necro=$2; shift 2 ;;
+        --fs) fs_type=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "lazy-core.sh: unknown option $1" >&2; exit 2 ;;
+        *) size=$1; shift ;;
+    esac
+done
+die() { echo "lazy-core.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root (mkfs, mount, drop_caches, core_pattern)"
+[ -x "$necro" ] || die "no criu-necromancer at $necro (build Release, or --necro PATH)"
+[ -n "${NECRO_CRIU:-}" ] || die "set NECRO_CRIU to a CRIU >= 4.1"
+necro=$(realpath "$necro")
+filler=$(realpath "$(dirname "$necro")/../../bench/filler")
+
+bench_dir=${NECRO_BENCH_DIR:-/tmp/necro-bench}
+mkdir -p "$bench_dir"
+mnt=$(mktemp -d "$bench_dir/lazy.XXXXXX")
+img='' mounted=0 restored='' daemon='' server=''
+cleanup() {
+    [ -z "$restored" ] || [ "$(readlink "/proc/$restored/exe" 2>/dev/null)" != "$filler" ] || kill -KILL "$restored"
+    [ -z "$daemon" ] || ! grep -q lazy-pages "/proc/$daemon/cmdline" 2>/dev/null || kill -KILL "$daemon"
+    [ -z "$server" ] || [ "$(readlink "/proc/$server/exe" 2>/dev/null)" != "$necro" ] || kill -KILL "$server"
+    sleep 0.2
+    [ "$mounted" = 0 ] || umount "$mnt" || umount -l "$mnt"
+    mountpoint -q "$mnt" || rm -rf "$mnt" ${img:+"$img"}
+}
+trap cleanup EXIT
+
+case $fs_type in
+    ext4) img=$(mktemp "$bench_dir/lazy.XXXXXX.img")
+          truncate -s "$((2 * size + 4))G" "$img"
+          mkfs.ext4 -q -F "$img"
+          mount -o loop "$img" "$mnt" ;;
+    tmpfs) mount -t tmpfs -o "size=$((2 * size + 4))G" tmpfs "$mnt" ;;
+    *) die "--fs takes ext4 or tmpfs" ;;
+esac
+mounted=1
+echo "== $fs_type at $mnt"
+bash "$here/make-large-core.sh" --filler "$filler" -o "$mnt/core" "$size" >/dev/null
+core=$mnt/core/core donor=$mnt/core/donor
+answer=$mnt/core/ready.victim.answer
+human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
+now() { date +%s%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+echo "== core $(human "$(stat -c %s "$core")"), $runs runs"
+
+# lazy_run SOURCE: one --restore --lazy --lazy-source=SOURCE; appends
+# "running answering all_in space_kib server_hwm_kib" to $mnt/SOURCE.times.
+lazy_run() {
+    local src=$1 t0 t1 t2 t3 got hwm=0 h space
+    rm -rf "$mnt/out" "$answer"
+    cold
+    t0=$(now)
+    "$necro" -c "$core" -i "$donor" -o "$mnt/out" --restore --lazy --lazy-source="$src" --criu "$NECRO_CRIU" \
+        >"$mnt/lazy.log" 2>&1 || { cat "$mnt/lazy.log" >&2; die "--lazy-source=$src failed"; }
+    t1=$(now)
+    restored=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    daemon=$(sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    server=$(sed -n 's/^memory is served from the core .*: necro page server pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    kill -USR1 "$restored"
+    until [ -s "$answer" ]; do
+        [ -e "/proc/$restored" ] || { tail -n 5 "$mnt/out/restore.log" >&2; die "the restored pid $restored died before answering"; }
+        (( $(now) - t0 < 60000000000 )) || die "the restored pid $restored did not answer in 60 s"
+        sleep 0.001
+    done
+    t2=$(now)
+    got=$(cat "$answer")
+    [ "$got" != "answer 0000000000000000" ] || die "the restored process answered from zeros"
+    while { [ -e "/proc/$daemon" ] || { [ -n "$server" ] && [ -e "/proc/$server" ]; }; } && (( $(now) - t0 < 300000000000 )); do
+        if [ -n "$server" ]; then
+            h=$(awk '/^VmHWM/ { print $2 }' "/proc/$server/status" 2>/dev/null || echo 0)
+            [ "${h:-0}" -le "$hwm" ] || hwm=$h
+        fi
+        sleep 0.01
+    done
+    t3=$(now)
+    space=$(du -sk "$mnt/out" | awk '{ print $1 }')
+    kill -KILL "$restored"
+    while [ -e "/proc/$restored" ]; do sleep 0.01; done
+    echo "$(secs "$t0" "$t1") $(secs "$t0" "$t2") $(secs "$t0" "$t3") $space $hwm" >>"$mnt/$src.times"
+    printf '  %-6s running %.3f s, answered (%s) %.3f s, all memory in %.3f s, set %d KiB, server peak RSS %d KiB\n' \
+        "$src" "$(secs "$t0" "$t1")" "$got" "$(secs "$t0" "$t2")" "$(secs "$t0" "$t3")" "$space" "$hwm"
+    [ -z "$server" ] || tail -n 1 "$mnt/out/page-server.log" | sed 's/^/         page server: /'
+    rm -rf "$mnt/out"
+}
+
+: >"$mnt/core.times"; : >"$mnt/images.times"; : >"$mnt/cp.times"; : >"$mnt/cat.times"
+for ((r = 1; r <= runs; r++)); do
+    echo "-- run $r"
+    lazy_run core
+    lazy_run images
+    rm -f "$mnt/copy"; cold; t0=$(now); cp "$core" "$mnt/copy" && sync "$mnt/copy"; t1=$(now); rm -f "$mnt/copy"
+    echo "$(secs "$t0" "$t1")" >>"$mnt/cp.times"
+    cold; t0=$(now); cat "$core" >/dev/null; t1=$(now)
+    echo "$(secs "$t0" "$t1")" >>"$mnt/cat.times"
+    printf '  cp + sync %.3f s, cat > /dev/null (cold) %.3f s\n' "$(tail -n 1 "$mnt/cp.times")" "$(tail -n 1 "$mnt/cat.times")"
+done
+col() { awk -v c="$2" '{ print $c }' "$mnt/$1.times" | median; }
+echo
+echo "| core | fs | path | running | answering | all memory in | set on disk | server peak RSS |"
+echo "|---|---|---|---|---|---|---|---|"
+for src in core images; do
+    printf '| %s | %s | --lazy-source=%s | %.3f s | %.3f s | %.3f s | %d KiB | %s |\n' "$(human "$(stat -c %s "$core")")" "$fs_type" "$src" \
+        "$(col "$src" 1)" "$(col "$src" 2)" "$(col "$src" 3)" "$(col "$src" 4)" \
+        "$([ "$src" = core ] && printf '%d KiB' "$(col "$src" 5)" || echo -)"
+done
+printf '| | | cp + sync | | | %.3f s | | |\n| | | cat (cold) | | | %.3f s | | |\n' "$(col cp 1)" "$(col cat 1)"
