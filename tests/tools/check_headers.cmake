@@ -8,7 +8,7 @@
 #    (io < arch < elf < disk < criu < map < capture < plan < write < resurrect), so data
 #    flows one way and io/ knows nothing of ELF or CRIU and plan/ reads no disk.
 # Fails with one line per offence.
-set(layers io arch elf disk criu map capture plan write resurrect)
+set(layers io arch elf disk criu map capture plan write lazy resurrect)
 set(inc ${SOURCE_DIR}/include)
 file(GLOB_RECURSE headers RELATIVE ${inc} ${inc}/necro/*.hpp)
 file(READ ${inc}/necro/necro.hpp umbrella)
