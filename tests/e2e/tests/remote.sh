@@ -126,7 +126,9 @@ case $MODE in
 import json, sys
 for e in json.load(sys.stdin)["entries"]:
     n = e.get("reg", {}).get("name", "")
-    if n.endswith("/executable") and "debuginfod-cache" in n: print(n)' | head -n 1) ;;
+    if n.endswith("/executable") and "debuginfod-cache" in n:
+        print(n)
+        break') ;;
     *) BIN=$SYSROOT$BIN ;;
 esac
 check_stopped_restore "$IMG"
