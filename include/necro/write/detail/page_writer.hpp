@@ -77,10 +77,14 @@ class pagemap_builder {
 /// of a 2.4 s lazy restore for 4 099 pages).
 class coalesced_copy {
  public:
-  static constexpr std::uint64_t writeback_batch = 8u << 20;
-
-  coalesced_copy(range_copier& copier, int out_fd, std::uint64_t max_copy, bool dry_run, bool writeback)
-      : copier_(copier), out_fd_(out_fd), max_copy_(max_copy), dry_run_(dry_run), writeback_(writeback) {}
+  coalesced_copy(range_copier& copier, int out_fd, std::uint64_t max_copy, bool dry_run, bool writeback,
+                 std::uint64_t writeback_batch = 8u << 20)
+      : copier_(copier),
+        out_fd_(out_fd),
+        max_copy_(max_copy),
+        batch_(writeback_batch),
+        dry_run_(dry_run),
+        writeback_(writeback) {}
 
   /// core[off, off + len), after what was added before.
   result<void> add(std::uint64_t off, std::uint64_t len) {
@@ -97,6 +101,8 @@ class coalesced_copy {
   }
   /// Bytes copied (or, in a dry run, that would have been).
   std::uint64_t written() const noexcept { return written_; }
+  /// How many times writeback was started.
+  std::uint64_t writebacks() const noexcept { return writebacks_; }
 
  private:
   result<void> step(std::uint64_t len) {
@@ -104,21 +110,23 @@ class coalesced_copy {
     written_ += len;
     pend_off_ += len;
     pend_len_ -= len;
-    if (writeback_ && !dry_run_ && written_ - unsynced_ >= writeback_batch) {
+    if (writeback_ && !dry_run_ && written_ - unsynced_ >= batch_) {
       ::sync_file_range(out_fd_, static_cast<off_t>(unsynced_), static_cast<off_t>(written_ - unsynced_),
                         SYNC_FILE_RANGE_WRITE);
       unsynced_ = written_;
+      ++writebacks_;
     }
     return {};
   }
 
   range_copier& copier_;
   int out_fd_;
-  std::uint64_t max_copy_;
+  std::uint64_t max_copy_, batch_;
   bool dry_run_, writeback_;
   std::uint64_t pend_off_ = 0, pend_len_ = 0;  ///< coalesced bytes not yet copied
   std::uint64_t written_ = 0;
   std::uint64_t unsynced_ = 0;  ///< written_ when writeback was last started
+  std::uint64_t writebacks_ = 0;
 };
 
 }  // namespace necro::write::detail
