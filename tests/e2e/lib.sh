@@ -1049,7 +1049,9 @@ necro_gdb() {
 # real_begin: prerequisites (root, CRIU, criu-necromancer and in the -catch
 # modes necro-catch built: else a failure), e2e_begin, where the cores go
 # (-nobpf modes: necro-catch --no-bpf), a free PORT. Sets CAUGHT (-catch and
-# -catch-* modes), NOBPF (-nobpf modes) and HELD_CONN (-conn modes).
+# -catch-* modes), NOBPF (-nobpf modes), HELD_CONN (-conn modes) and
+# LAZY_CORE (-lazy-core modes: criu-necromancer --restore --lazy
+# --lazy-source=core, the memory served from the core while the checks run).
 real_begin() {
     CAUGHT=0
     case $MODE in *-catch | *-catch-*) CAUGHT=1 ;; esac
@@ -1057,6 +1059,8 @@ real_begin() {
     case $MODE in *-nobpf) NOBPF=1 ;; esac
     HELD_CONN=0
     case $MODE in *-conn) HELD_CONN=1 ;; esac
+    LAZY_CORE=0
+    case $MODE in *-lazy-core) LAZY_CORE=1 ;; esac
     HELD=
     need_root "core_pattern, CRIU"
     need_criu
@@ -1130,6 +1134,9 @@ real_story() {
         :
     elif [ "$CAUGHT" = 1 ]; then
         necromance_caught
+    elif [ "$LAZY_CORE" = 1 ]; then
+        real_donor
+        IMG="$WORK/out"
     else
         real_donor
         IMG="$WORK/out"
@@ -1142,8 +1149,9 @@ real_story() {
         kill_tracked "$VPID"
         return 0
     fi
-    restore_live
+    if [ "$LAZY_CORE" = 1 ]; then restore_lazy_core; else restore_live; fi
     timed checks prog_check
+    [ "$LAZY_CORE" = 0 ] || lazy_core_ends
     [ "$CAUGHT" = 0 ] || timed world check_caught_world
     if is_running "$VPID"; then
         pass "pid $VPID still alive and running"
@@ -1354,6 +1362,61 @@ real_donor() {
 restore_live() {
     restore "$IMG" restore.log || fatal "criu restore -D $IMG -d failed: $(grep -m1 'Error' "$IMG/restore.log" || true)"
     pass "restored as the victim's pid $VPID"
+    live_checks
+}
+
+# restore_lazy_core (-lazy-core modes): criu-necromancer -c CORE -i donor -o
+# IMG --restore --lazy --lazy-source=core: the private memory stays in the
+# core and necro's page server sends it to CRIU's lazy-pages daemon as the
+# program touches it. The checks then run while pages are still arriving.
+# Sets LAZY_DAEMON and LAZY_SERVER (the pids the command printed).
+restore_lazy_core() {
+    local log="$WORK/necro.log" t0 rpid bytes core_bytes f
+    "$NECRO_CRIU" check --feature uffd-noncoop >/dev/null 2>&1 {LOCKFD}>&- ||
+        fatal "this kernel has no non-cooperative userfaultfd (criu check --feature uffd-noncoop)"
+    log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG --restore --lazy --lazy-source=core"
+    t0=$(now_ms)
+    NECRO_RC=0
+    NECRO_TIMEOUT=120 run_necro -c "$CORE" -i "$WORK/donor" -o "$IMG" --restore --lazy --lazy-source=core >"$log" 2>&1 || NECRO_RC=$?
+    TIMES+=("necro --restore --lazy-source=core $(( $(now_ms) - t0 )) ms")
+    rpid=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$log")
+    [ -z "$rpid" ] || TRACKED[$rpid]=$BIN
+    LAZY_DAEMON=$(sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$log")
+    LAZY_SERVER=$(sed -n 's/^memory is served from the core .*: necro page server pid \([0-9]*\) .*/\1/p' "$log")
+    if [ "$NECRO_RC" != 0 ] || [ "$rpid" != "$VPID" ] || [ -z "$LAZY_DAEMON" ] || [ -z "$LAZY_SERVER" ]; then
+        show_log "$log"
+        [ ! -f "$IMG/restore.log" ] || show_log "$IMG/restore.log"
+        fatal "--restore --lazy --lazy-source=core failed (exit $NECRO_RC, pid '$rpid', daemon '$LAZY_DAEMON', server '$LAZY_SERVER')"
+    fi
+    pass "restored as the victim's pid $VPID in $(( $(now_ms) - t0 )) ms, memory from the core: daemon $LAZY_DAEMON, page server $LAZY_SERVER"
+    bytes=0
+    for f in "$IMG"/pages-*.img; do bytes=$((bytes + $(file_size "$f"))); done
+    core_bytes=$(file_size "$CORE")
+    # The lazy pages were not copied: what stays in pages-*.img (the vDSO,
+    # file pages that differ from the file) is a small part of the core.
+    [ $((bytes * 4)) -lt "$core_bytes" ] && pass "pages-*.img holds $bytes bytes of the core's $core_bytes" ||
+        fail "pages-*.img holds $bytes bytes of the core's $core_bytes: the lazy pages were copied"
+    grep -q 'Lazy restore skips' "$IMG/restore.log" && pass "CRIU left $(grep -c 'Lazy restore skips' "$IMG/restore.log") pagemap entries to the daemon" ||
+        fail "CRIU restored every page itself: nothing was lazy"
+    live_checks
+}
+
+# lazy_core_ends (-lazy-core modes, after the checks): the daemon pushes the
+# rest, then it and the page server exit cleanly.
+lazy_core_ends() {
+    wait_gone "$LAZY_DAEMON" 60 && pass "the lazy-pages daemon pushed every page and exited" ||
+        fail "the lazy-pages daemon pid $LAZY_DAEMON still runs after 60 s"
+    if wait_gone "$LAZY_SERVER" 10 && grep -q '^done: .* closed by the daemon' "$IMG/page-server.log"; then
+        pass "the page server ended cleanly: $(tail -n 1 "$IMG/page-server.log")"
+    else
+        fail "the page server pid $LAZY_SERVER did not end cleanly"
+        show_log "$IMG/page-server.log"
+    fi
+}
+
+# live_checks: the restored VPID is the victim (exe, cmdline, environ), its
+# memory-only shared mappings hold the core's bytes, and it answers.
+live_checks() {
     check_identity "$VICTIM_CMDLINE"
     local env
     env=$(environ_sum "$VPID")

@@ -44,7 +44,13 @@
 #                degraded path. Redis comes back and answers, but SIGTERM is
 #                SIG_DFL: it dies of it at once (signal 15), logs nothing
 #                and saves nothing.
+#   redis-lazy-core  redis, resurrected with criu-necromancer --restore --lazy
+#                --lazy-source=core: its memory is not copied into the image
+#                set but served from the core by necro's page server while the
+#                checks run (GET of the sampled keys faults their pages in);
+#                then the daemon and the server exit cleanly.
 #@test redis              redis-server: 50 000 keys, marker, run_id; rewrites its title
+#@test redis-lazy-core    the same, its memory served from the core (--lazy --lazy-source=core): GETs answered with the victim's data
 #@test redis-catch        redis killed under necro-catch, no donor: its own listener, epoll, cwd from the capture
 #@test redis-catch-conn   the same with a client connected at death: a stand-in socket hangs up, Redis frees it
 #@test redis-catch-term   redis-catch, then SIGTERM: its handler from the BPF capture, a clean shutdown, exit 0, the final RDB

@@ -111,6 +111,27 @@ TEST_CASE("range_copier falls back to the mapping when the kernel cannot copy", 
   CHECK(std::memcmp(got.data(), src.view().data(), 1000) == 0);
 }
 
+TEST_CASE("coalesced_copy starts writeback per batch of bytes, not per scattered page", "[write]") {
+  necro::test::synthetic_memory m;
+  const auto& src = *m.core->file();
+  const std::uint64_t pages = src.size() / page;
+  REQUIRE(pages >= 16);
+  out_file out(m.dir, "copy.bin");
+  necro::write::range_copier c(src, out.fd, out.path.string(), copy_method::copy_file_range);
+  // Every other page: each one is its own copy step.
+  necro::write::detail::coalesced_copy copy(c, out.fd, 64 * page, /*dry_run=*/false, /*writeback=*/true,
+                                            /*writeback_batch=*/4 * page);
+  std::uint64_t added = 0;
+  for (std::uint64_t i = 0; added < 8; i += 2, ++added) REQUIRE(copy.add(i * page, page));
+  REQUIRE(copy.flush());
+  CHECK(copy.written() == added * page);
+  CHECK(copy.writebacks() == 2);
+  const auto got = out.content();
+  REQUIRE(got.size() == added * page);
+  const auto* s = reinterpret_cast<const char*>(src.view().data());
+  for (std::uint64_t k = 0; k < added; ++k) CHECK(std::memcmp(got.data() + k * page, s + 2 * k * page, page) == 0);
+}
+
 TEST_CASE("write_pages elides zero pages, holes and clean file pages, and the restore gives the core back", "[write]") {
   necro::test::synthetic_memory m;
   using sm = necro::test::synthetic_memory;

@@ -69,13 +69,22 @@ class pagemap_builder {
 };
 
 /// Copies of core ranges, adjacent ones coalesced, in steps of at most
-/// `max_copy` bytes. `dry_run`: counts, copies nothing. `writeback`: each
-/// step starts going to disk as soon as it is copied (durable commits fsync
-/// at the end, which then has little left to do).
+/// `max_copy` bytes. `dry_run`: counts, copies nothing. `writeback`: what is
+/// copied starts going to disk once `writeback_batch` bytes have gathered
+/// (durable commits fsync at the end, which then has little left to do). Not
+/// per step: scattered single pages (file pages that differ from the file)
+/// made one sync_file_range per 4 KiB, 20-30 ms each on ext4 (measured: 0.7 s
+/// of a 2.4 s lazy restore for 4 099 pages).
 class coalesced_copy {
  public:
-  coalesced_copy(range_copier& copier, int out_fd, std::uint64_t max_copy, bool dry_run, bool writeback)
-      : copier_(copier), out_fd_(out_fd), max_copy_(max_copy), dry_run_(dry_run), writeback_(writeback) {}
+  coalesced_copy(range_copier& copier, int out_fd, std::uint64_t max_copy, bool dry_run, bool writeback,
+                 std::uint64_t writeback_batch = 8u << 20)
+      : copier_(copier),
+        out_fd_(out_fd),
+        max_copy_(max_copy),
+        batch_(writeback_batch),
+        dry_run_(dry_run),
+        writeback_(writeback) {}
 
   /// core[off, off + len), after what was added before.
   result<void> add(std::uint64_t off, std::uint64_t len) {
@@ -92,25 +101,32 @@ class coalesced_copy {
   }
   /// Bytes copied (or, in a dry run, that would have been).
   std::uint64_t written() const noexcept { return written_; }
+  /// How many times writeback was started.
+  std::uint64_t writebacks() const noexcept { return writebacks_; }
 
  private:
   result<void> step(std::uint64_t len) {
     if (!dry_run_) NECRO_TRY(copier_.append(pend_off_, len));
-    const std::uint64_t before = written_;
     written_ += len;
     pend_off_ += len;
     pend_len_ -= len;
-    if (writeback_ && !dry_run_)
-      ::sync_file_range(out_fd_, static_cast<off_t>(before), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+    if (writeback_ && !dry_run_ && written_ - unsynced_ >= batch_) {
+      ::sync_file_range(out_fd_, static_cast<off_t>(unsynced_), static_cast<off_t>(written_ - unsynced_),
+                        SYNC_FILE_RANGE_WRITE);
+      unsynced_ = written_;
+      ++writebacks_;
+    }
     return {};
   }
 
   range_copier& copier_;
   int out_fd_;
-  std::uint64_t max_copy_;
+  std::uint64_t max_copy_, batch_;
   bool dry_run_, writeback_;
   std::uint64_t pend_off_ = 0, pend_len_ = 0;  ///< coalesced bytes not yet copied
   std::uint64_t written_ = 0;
+  std::uint64_t unsynced_ = 0;  ///< written_ when writeback was last started
+  std::uint64_t writebacks_ = 0;
 };
 
 }  // namespace necro::write::detail
