@@ -42,6 +42,18 @@ const necro::capture::fd_entry& fd_at(const necro::capture::process_capture& c, 
   throw;
 }
 
+/// The error parse_text gives for `good` with its first `from` replaced by `to`
+/// (which must make it fail).
+std::string refusal(const std::string& good, const std::string& from, const std::string& to) {
+  std::string t = good;
+  const auto at = t.find(from);
+  REQUIRE(at != std::string::npos);
+  t.replace(at, from.size(), to);
+  const auto c = necro::capture::parse_text(t, "capture.txt");
+  REQUIRE(!c);
+  return c.error().message();
+}
+
 }  // namespace
 
 TEST_CASE("the fixture capture lists exactly the victim's own fds", "[capture]") {
@@ -161,15 +173,7 @@ TEST_CASE("every truncation of the fixture capture is an error, never a crash", 
 TEST_CASE("broken lines give one error naming file, line and offset", "[capture][malformed]") {
   const auto fx = load();
   REQUIRE(fx);
-  const auto bad = [&](const std::string& from, const std::string& to) {
-    std::string t = fx->text;
-    const auto at = t.find(from);
-    REQUIRE(at != std::string::npos);
-    t.replace(at, from.size(), to);
-    const auto c = necro::capture::parse_text(t, "capture.txt");
-    REQUIRE(!c);
-    return c.error().message();
-  };
+  const auto bad = [&](const std::string& from, const std::string& to) { return refusal(fx->text, from, to); };
   CHECK_THAT(bad("link=/dev/null", std::string("link=/dev/\x01null")),
              Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: control byte 0x01 at column \\d+.*"));
   CHECK_THAT(bad("necro-capture 2", "necro-capture 99"), Catch::Contains("line 1: capture format version 99; this reader knows 1 to 4"));
@@ -296,15 +300,7 @@ TEST_CASE("format 3: broken kernel-state lines give one error naming file and li
   const auto fx = load();
   REQUIRE(fx);
   const std::string good = with_kernel_state(fx->text);
-  const auto bad = [&](const std::string& from, const std::string& to) {
-    std::string t = good;
-    const auto at = t.find(from);
-    REQUIRE(at != std::string::npos);
-    t.replace(at, from.size(), to);
-    const auto c = necro::capture::parse_text(t, "capture.txt");
-    REQUIRE(!c);
-    return c.error().message();
-  };
+  const auto bad = [&](const std::string& from, const std::string& to) { return refusal(good, from, to); };
   CHECK_THAT(bad("action sig=10", "action sig=65"), Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: action: sig=65 is not 1..64"));
   CHECK_THAT(bad("action sig=10", "action sig=0"), Catch::Contains("sig=0 is not 1..64"));
   CHECK_THAT(bad("action sig=10", "action sig=2"), Catch::Contains("one line per signal, in ascending order"));
@@ -386,15 +382,7 @@ TEST_CASE("format 4: broken process and madvise lines give one error naming file
   const auto fx = load();
   REQUIRE(fx);
   const std::string good = with_process_state(fx->text);
-  const auto bad = [&](const std::string& from, const std::string& to) {
-    std::string t = good;
-    const auto at = t.find(from);
-    REQUIRE(at != std::string::npos);
-    t.replace(at, from.size(), to);
-    const auto c = necro::capture::parse_text(t, "capture.txt");
-    REQUIRE(!c);
-    return c.error().message();
-  };
+  const auto bad = [&](const std::string& from, const std::string& to) { return refusal(good, from, to); };
   CHECK_THAT(bad("seccomp=2", "seccomp=3"), Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: process: seccomp=3 is not .*"));
   CHECK_THAT(bad("no_new_privs=1", "no_new_privs=2"), Catch::Contains("no_new_privs=2 is not 0 or 1"));
   CHECK_THAT(bad("seccomp_filters=1", "seccomp_filters=-2"), Catch::Contains("seccomp_filters=-2 is below -1"));
@@ -501,15 +489,7 @@ TEST_CASE("format 4: broken timer lines give one error naming file and line", "[
   const auto fx = load();
   REQUIRE(fx);
   const std::string good = with_timers(fx->text);
-  const auto bad = [&](const std::string& from, const std::string& to) {
-    std::string t = good;
-    const auto at = t.find(from);
-    REQUIRE(at != std::string::npos);
-    t.replace(at, from.size(), to);
-    const auto c = necro::capture::parse_text(t, "capture.txt");
-    REQUIRE(!c);
-    return c.error().message();
-  };
+  const auto bad = [&](const std::string& from, const std::string& to) { return refusal(good, from, to); };
   CHECK_THAT(bad("which=virtual", "which=wall"), Catch::Matches("capture.txt: offset 0x[0-9a-f]+: line \\d+: itimer: which=wall is not real, virtual or prof"));
   CHECK_THAT(bad("which=virtual", "which=prof"), Catch::Contains("real, virtual, prof once each, in that order"));
   CHECK_THAT(bad("value_ns=12000000", "value_ns=9223372036854775808"), Catch::Contains("above 2^63"));
