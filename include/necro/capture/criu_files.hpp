@@ -1,7 +1,7 @@
 /// capture::to_criu: a capture as CRIU 4.x messages — files.img entries
 /// (reg, pipe, eventfd, epoll, signalfd, timerfd, inet and unix sockets),
 /// the fdinfo entries that put them at their fd numbers, fs (cwd, root,
-/// umask), creds, rlimits — and criu_images(), the same framed as image files
+/// umask), creds (securebits from a format 4 kernel state), rlimits — and criu_images(), the same framed as image files
 /// (files.img, fdinfo-PID.img, fs-PID.img, creds-PID.img). Pure: no I/O.
 /// File ids are 1..N in fd order (fds that share an open file, one id),
 /// then cwd and root; an image set that merges
@@ -79,7 +79,7 @@ inline pb::creds_entry creds_for(const credentials& c) {
   words(c.cap_eff, [&](std::uint32_t w) { k.add_cap_eff(w); });
   words(c.cap_bnd, [&](std::uint32_t w) { k.add_cap_bnd(w); });
   words(c.cap_amb, [&](std::uint32_t w) { k.add_cap_amb(w); });
-  k.set_secbits(0);  // not in /proc: securebits are only readable by the process itself
+  k.set_secbits(0);  // not in /proc: only the kernel state (format 4) has them, see to_criu
   for (const auto g : c.groups) k.add_groups(g);
   k.set_no_new_privs(c.no_new_privs);
   return k;
@@ -114,6 +114,8 @@ inline criu_files to_criu(const process_capture& c) {
   }
   if (c.umask) out.fs.set_umask(*c.umask);
   if (c.creds) out.creds = creds_for(*c.creds);
+  if (c.creds && c.kernel && c.kernel->process)  // the kernel's own word at death (format 4)
+    out.creds.set_secbits(c.kernel->process->securebits), out.creds.set_no_new_privs(c.kernel->process->no_new_privs);
   for (const auto& r : c.rlimits) {
     if (r.resource < 0 || r.resource >= 64) continue;
     if (out.rlimits.size() <= static_cast<std::size_t>(r.resource)) out.rlimits.resize(static_cast<std::size_t>(r.resource) + 1);

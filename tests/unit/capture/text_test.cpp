@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <necro/capture/criu_files.hpp>
 #include <necro/capture/reader.hpp>
 #include <necro/capture/text.hpp>
 
@@ -370,6 +371,9 @@ TEST_CASE("format 4: the process and madvise lines round-trip", "[capture]") {
   CHECK(c->kernel->threads[1].line == line_of("thread tid=101"));
   CHECK(c->kernel->process->line == line_of("process "));
   CHECK(c->kernel->vmas[1].line == line_of("madvise start=0x7f3653b1a000"));
+  // The capture's CRIU creds take the kernel's securebits (not in /proc).
+  CHECK(necro::capture::to_criu(*c).creds.secbits() == 0x10u);
+  CHECK(necro::capture::to_criu(*c).creds.no_new_privs() == 1u);
   CHECK(necro::capture::to_text(*c) == text);
   // A format 3 capture still reads: no process line, no vmas= count.
   const auto v3 = necro::capture::parse_text(with_kernel_state(fx->text), "capture.txt");
