@@ -246,6 +246,25 @@ cores_through_catch() {
 # check_caught CAUGHT: necro-catch's core CAUGHT is complete (no .partial
 # left, no .incomplete marker, capture.log says so) and its capture
 # (CAUGHT.necro/: capture.txt ending in its `end` line) finished.
+# kernel_state_or_skip CAPTURE_TXT: skips where BPF cannot run here
+# (necro-catch built without it, no BTF, no privilege: the -nobpf modes test
+# that path); any other reason the kernel state is missing is left in
+# KERNEL_MISSING (empty when it was read) for the caller to judge.
+kernel_state_or_skip() {
+    KERNEL_MISSING=$(sed -n 's/^kernel-state missing why=//p' "$1")
+    KERNEL_MISSING=$(printf '%b' "${KERNEL_MISSING//%/\\x}")
+    case $KERNEL_MISSING in
+        *"built without BPF support"* | *"has no BTF"* | *"needs CAP_BPF"*) skip "necro-catch read no kernel state here: $KERNEL_MISSING" ;;
+    esac
+}
+
+# write_donorless_set: IMG from CORE and its capture, no donor; crit decodes it.
+write_donorless_set() {
+    run_necro -c "$CORE" -o "$IMG" >"$WORK/necro.log" 2>&1 || { show_log "$WORK/necro.log"; fatal "criu-necromancer -c $CORE -o $IMG failed"; }
+    pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files from the core and its capture, no donor"
+    crit_decodes "$IMG"
+}
+
 check_caught() {
     local caught=$1 cap=$1.necro
     [ ! -e "$caught.partial" ] && [ ! -e "$caught.incomplete" ] ||

@@ -53,11 +53,7 @@ if [ "$MODE" = catch-sigalt ]; then
     # A machine where BPF cannot run here (necro-catch built without it, no
     # BTF, no privilege) is not a failure of necro's: the degrade path is
     # catch-sigalt-nobpf's. Any other reason (a load or read error) fails below.
-    why=$(sed -n 's/^kernel-state missing why=//p' "$CORE.necro/capture.txt")
-    why=$(printf '%b' "${why//%/\\x}")
-    case $why in
-        *"built without BPF support"* | *"has no BTF"* | *"needs CAP_BPF"*) skip "necro-catch read no kernel state here: $why" ;;
-    esac
+    kernel_state_or_skip "$CORE.necro/capture.txt"
     act=$(awk '$1 == "action" && $2 == "sig=10"' "$CORE.necro/capture.txt")
     flags=$(sed -n 's/.* flags=\(0x[0-9a-f]*\).*/\1/p' <<<"$act")
     [ -n "$flags" ] && (( (flags & 0x08000004) == 0x08000004 )) &&
@@ -86,9 +82,7 @@ else
         pass "--explain warns: the kernel state was not captured (disabled by --no-bpf)" ||
         fail "--explain does not warn that the kernel state is missing"
 fi
-run_necro -c "$CORE" -o "$IMG" >"$WORK/necro.log" 2>&1 || { show_log "$WORK/necro.log"; fatal "criu-necromancer -c $CORE -o $IMG failed"; }
-pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files from the core and its capture, no donor"
-crit_decodes "$IMG"
+write_donorless_set
 VICTIM_CMDLINE="$BIN $OUT"
 check_stopped_restore "$IMG"
 restore_running "$IMG"

@@ -35,12 +35,8 @@ reap_victim 131
 finish_victim_death
 
 if [ "$MODE" = catch-procstate ]; then
-    why=$(sed -n 's/^kernel-state missing why=//p' "$CORE.necro/capture.txt")
-    why=$(printf '%b' "${why//%/\\x}")
-    case $why in
-        *"built without BPF support"* | *"has no BTF"* | *"needs CAP_BPF"*) skip "necro-catch read no kernel state here: $why" ;;
-        ?*) fatal "necro-catch did not read the kernel state: $why" ;;
-    esac
+    kernel_state_or_skip "$CORE.necro/capture.txt"
+    [ -z "$KERNEL_MISSING" ] || fatal "necro-catch did not read the kernel state: $KERNEL_MISSING"
     grep '^process ' "$CORE.necro/capture.txt" >"$WORK/process.line" || fatal "the capture has no process line"
     grep -q 'securebits=0x10 no_new_privs=1 seccomp=2 seccomp_filters=1' "$WORK/process.line" &&
         pass "the capture's process line: $(cat "$WORK/process.line")" ||
@@ -65,9 +61,7 @@ else
     grep -q 'THP and madvise bits' "$WORK/explain.log" && pass "--explain lists THP and madvise bits as a default taken" ||
         fail "--explain does not list THP and madvise bits among the defaults"
 fi
-run_necro -c "$CORE" -o "$IMG" >"$WORK/necro.log" 2>&1 || { show_log "$WORK/necro.log"; fatal "criu-necromancer -c $CORE -o $IMG failed"; }
-pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files from the core and its capture, no donor"
-crit_decodes "$IMG"
+write_donorless_set
 VICTIM_CMDLINE="$BIN $OUT"
 check_stopped_restore "$IMG"
 restore_running "$IMG"

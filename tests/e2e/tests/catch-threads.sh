@@ -95,11 +95,7 @@ log "the mutex word put back as it was at the moment of the core: $word (mt-hold
 
 cap="$CORE.necro/capture.txt"
 if [ "$MODE" = catch-mt ]; then
-    why=$(sed -n 's/^kernel-state missing why=//p' "$cap")
-    why=$(printf '%b' "${why//%/\\x}")
-    case $why in
-        *"built without BPF support"* | *"has no BTF"* | *"needs CAP_BPF"*) skip "necro-catch read no kernel state here: $why" ;;
-    esac
+    kernel_state_or_skip "$cap"
     bad=
     while read -r tid comm policy rtprio nice; do
         line=$(awk -v t="tid=$tid" '$1 == "thread" && $2 == t' "$cap")
@@ -129,9 +125,7 @@ else
         pass "--explain lists the default: the process's comm for every thread" ||
         fail "--explain does not list the thread-name default"
 fi
-run_necro -c "$CORE" -o "$IMG" >"$WORK/necro.log" 2>&1 || { show_log "$WORK/necro.log"; fatal "criu-necromancer -c $CORE -o $IMG failed"; }
-pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files from the core and its capture, no donor"
-crit_decodes "$IMG"
+write_donorless_set
 VICTIM_CMDLINE="$BIN ${VICTIM_ARGS[*]}"
 check_stopped_restore "$IMG"
 # Killed, the stopped resurrection already dies like the victim: the kernel

@@ -74,11 +74,7 @@ fi
 
 CAP="$CORE.necro/capture.txt"
 if [ "$MODE" = catch-timers ]; then
-    why=$(sed -n 's/^kernel-state missing why=//p' "$CAP")
-    why=$(printf '%b' "${why//%/\\x}")
-    case $why in
-        *"built without BPF support"* | *"has no BTF"* | *"needs CAP_BPF"*) skip "necro-catch read no kernel state here: $why" ;;
-    esac
+    kernel_state_or_skip "$CAP"
     grep '^timers \|^itimer \|^posix-timer ' "$CAP" >"$WORK/timer-lines" || true
     sed 's/^/  capture: /' "$WORK/timer-lines"
     grep -q '^timers read itimers=3 posix=2$' "$WORK/timer-lines" && pass "the capture has 3 itimers and 2 POSIX timers" ||
@@ -129,9 +125,7 @@ esac
 if [ "$MODE" = catch-timers-donor ]; then
     resurrect_with_donor
 else
-    run_necro -c "$CORE" -o "$IMG" >"$WORK/necro.log" 2>&1 || { show_log "$WORK/necro.log"; fatal "criu-necromancer -c $CORE -o $IMG failed"; }
-    pass "criu-necromancer wrote $(ls "$IMG" | wc -l) files from the core and its capture, no donor"
-    crit_decodes "$IMG"
+    write_donorless_set
 fi
 VICTIM_CMDLINE="$BIN $OUT"
 # The restored timers run while CRIU keeps the task stopped: their signals
