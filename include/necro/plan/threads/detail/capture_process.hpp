@@ -9,6 +9,7 @@
 #define NECRO_PLAN_THREADS_DETAIL_CAPTURE_PROCESS_HPP
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -95,9 +96,13 @@ inline void apply_vma_advice(resurrection& plan, const capture::kernel_state& k,
   std::size_t advised = 0;
   for (const auto& a : k.vmas) {
     std::size_t covered = 0, hits = 0;
-    for (std::size_t i = 0; i < plan.vmas.size(); ++i) {
+    // plan.vmas is sorted and does not overlap: start at the first VMA that
+    // ends above the range (tens of thousands of VMAs, as many advised).
+    const auto first = std::partition_point(plan.vmas.begin(), plan.vmas.end(),
+                                            [&](const vma& v) { return v.entry.end() <= a.start; });
+    for (auto i = static_cast<std::size_t>(first - plan.vmas.begin()); i < plan.vmas.size(); ++i) {
       const auto& e = plan.vmas[i].entry;
-      if (e.end() <= a.start || e.start() >= a.end) continue;
+      if (e.start() >= a.end) break;
       if (e.start() < a.start || e.end() > a.end) continue;  // straddles: judged below
       set(i, a.madv, a.locked), covered += e.end() - e.start(), ++hits;
     }
