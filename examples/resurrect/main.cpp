@@ -36,6 +36,7 @@ using necro::io::printable;
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
   std::string stdio, cwd, exe, sysroot, missing_files_as = "/dev/null", lazy_source = "auto";
+  std::string lazy_daemon = "necro", lazy_push = "auto";
   bool debuginfod = false, no_debuginfod = false;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false,
@@ -146,12 +147,23 @@ void add_restore_options(CLI::App& app, cli_options& o) {
   app.add_flag("--gdb", o.gdb, "with --restore: restore it stopped and run gdb on it (gdb PROGRAM -p PID)");
   app.add_flag("--lazy", o.lazy,
                "with --restore: return once the process runs; its memory is filled on first touch by a "
-               "criu lazy-pages daemon (userfaultfd), which exits when all is in");
+               "lazy-pages daemon (userfaultfd), which exits when all is in");
   app.add_option("--lazy-source", o.lazy_source,
-                 "with --lazy: where the memory comes from: core (necro's page server sends it straight from the "
-                 "core: no copy, no space), images (pages-*.img, cloned or copied), auto (images where the "
-                 "output's file system shares extents with the core, else core); --explain says which and why")
+                 "with --lazy: where the memory comes from: core (necro's lazy-pages daemon copies it straight from "
+                 "the core: no copy on disk, no space), images (pages-*.img, cloned or copied), auto (images where "
+                 "the output's file system shares extents with the core, else core); --explain says which and why")
       ->check(CLI::IsMember({"auto", "core", "images"}))
+      ->capture_default_str();
+  app.add_option("--lazy-daemon", o.lazy_daemon,
+                 "with memory from the core: necro (its own lazy-pages daemon: UFFDIO_COPY from the core) or criu "
+                 "(criu lazy-pages asking a page server of necro's, which sends the core's bytes over a socket)")
+      ->check(CLI::IsMember({"necro", "criu"}))
+      ->capture_default_str();
+  app.add_option("--lazy-push", o.lazy_push,
+                 "with necro's lazy-pages daemon: yes (every page is pushed once the process is restored), no (pages "
+                 "come only as the process or a debugger touches them; the daemon stays until the process exits), "
+                 "auto (no with --gdb, else yes)")
+      ->check(CLI::IsMember({"auto", "yes", "no"}))
       ->capture_default_str();
   app.add_option("--criu", o.criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
 }
@@ -179,8 +191,8 @@ int check_usage(const cli_options& o) {
     fmt::print(stderr, "criu-necromancer: --lazy goes with --restore (or --explain, to see where its memory would come from)\n");
     return 2;
   }
-  if (o.lazy_source != "auto" && !o.lazy) {
-    fmt::print(stderr, "criu-necromancer: --lazy-source goes with --lazy\n");
+  if ((o.lazy_source != "auto" || o.lazy_daemon != "necro" || o.lazy_push != "auto") && !o.lazy) {
+    fmt::print(stderr, "criu-necromancer: --lazy-source, --lazy-daemon and --lazy-push go with --lazy\n");
     return 2;
   }
   if (o.restore && o.explain) {
@@ -193,7 +205,9 @@ int check_usage(const cli_options& o) {
 /// Restores the written set through CRIU's RPC; with --gdb, becomes gdb.
 int restore_and_report(const cli_options& o, const std::filesystem::path& criu, const necro::plan::resurrection& plan,
                        const std::filesystem::path& dir, const necro::lazy::page_source* served) {
-  auto r = necro::restore(criu, plan, dir, {.stopped = o.stopped || o.gdb, .lazy = o.lazy, .serve_from = served});
+  auto r = necro::restore(criu, plan, dir, {.stopped = o.stopped || o.gdb, .lazy = o.lazy, .serve_from = served,
+                                          .criu_daemon = o.lazy_daemon == "criu",
+                                          .push = o.lazy_push == "yes" || (o.lazy_push == "auto" && !o.gdb)});
   if (!r) {
     // One printable line per line of the report (CRIU's log lines are quoted).
     const std::string message = r.error().message();
@@ -212,6 +226,9 @@ int restore_and_report(const cli_options& o, const std::filesystem::path& criu, 
   if (r->lazy_daemon && (!o.quiet || o.gdb))
     fmt::print("memory loads on first touch: criu lazy-pages pid {} serves it and exits once all is in (log {})\n",
                r->lazy_daemon->pid, printable(r->lazy_daemon->log.string()));
+  if (r->core_daemon && (!o.quiet || o.gdb))
+    fmt::print("memory is served from the core {}: necro lazy-pages daemon pid {} copies it in and exits once all "
+               "is in (log {})\n", printable(o.core_path), r->core_daemon->pid, printable(r->core_daemon->log.string()));
   if (r->page_server && (!o.quiet || o.gdb))
     fmt::print("memory is served from the core {}: necro page server pid {} (log {})\n", printable(o.core_path),
                r->page_server->pid, printable(r->page_server->log.string()));
@@ -286,7 +303,9 @@ necro::result<int> run(const cli_options& o, necro::resurrect_options r, necro::
   NECRO_TRY_ASSIGN(const auto text, necro::explain(s, o.verbose));
   fmt::print("{}", text);
   if (lazy)
-    fmt::print("lazy restore: memory from {}: {}\n", lazy->from_core ? "the core (necro's page server)" : "the image set",
+    fmt::print("lazy restore: memory from {}: {}\n", lazy->from_core ? (o.lazy_daemon == "criu" ? "the core (necro's page server)"
+                                                                                  : "the core (necro's lazy-pages daemon)")
+                                                : "the image set",
                printable(lazy->why));
   return 0;
 }

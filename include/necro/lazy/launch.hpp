@@ -1,9 +1,11 @@
-/// necro::lazy launch: a page server of the core started as a daemon of its
-/// own (lazy/page_server.hpp), on one end of a connected loopback TCP pair
+/// necro::lazy launch: the servers of a core started as daemons of their own.
+/// start_uffd_daemon(): necro's lazy-pages daemon (lazy/uffd_daemon.hpp),
+/// listening on `lazy-pages.socket` in the image set for `criu restore
+/// --lazy-pages`; it exits once every page is in. start_page_server(): a page
+/// server (lazy/page_server.hpp) on one end of a connected loopback TCP pair
 /// whose other end `criu lazy-pages --page-server --ps-socket FD` gets. No
 /// port stays open (the listener lives for one connect and is checked to have
-/// accepted ours), no file is left but the server's log in the image set, and
-/// the server exits when the daemon closes.
+/// accepted ours), no file is left but the server's log in the image set.
 #ifndef NECRO_LAZY_LAUNCH_HPP
 #define NECRO_LAZY_LAUNCH_HPP
 #pragma once
@@ -13,12 +15,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -31,7 +36,9 @@
 #include <necro/io/error.hpp>
 #include <necro/io/unique_fd.hpp>
 #include <necro/lazy/page_server.hpp>
+#include <necro/lazy/pending_pages.hpp>
 #include <necro/lazy/served_ranges.hpp>
+#include <necro/lazy/uffd_daemon.hpp>
 
 namespace necro::lazy {
 
@@ -43,9 +50,10 @@ struct page_source {
   std::vector<served_range> ranges;    ///< checked against planned.size
   std::uint64_t pid = 0;               ///< the process whose pages they are
   std::uint64_t page = 4096;
+  std::vector<vma_bounds> vmas;        ///< the plan's VMAs (sorted): no UFFDIO_COPY crosses one
 };
 
-/// A running server.
+/// A running server (a page server, or necro's lazy-pages daemon).
 struct page_server_process {
   int pid = 0;
   std::filesystem::path log;
@@ -158,6 +166,125 @@ inline result<page_server_process> start_page_server(io::unique_fd sock, const p
   do n = ::read(rd.get(), &pid, sizeof pid);
   while (n < 0 && errno == EINTR);
   if (n != sizeof pid || pid <= 0) return fail(error(errc::io, "page server", "the page server could not be started"));
+  return page_server_process{pid, log};
+}
+
+namespace detail {
+
+/// The lazy-pages daemon's life, as run_server's: alone in its session, fds
+/// 0-2 on /dev/null, the listener, the core and the log open. Serves one
+/// restore, logs the outcome, exits.
+[[noreturn]] inline void run_uffd_daemon(int listener, int ready, const page_source& src, int logfd,
+                                         std::chrono::milliseconds accept_timeout, bool push) {
+  ::setsid();
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(s, SIG_DFL);
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  const int hs = ::fcntl(listener, F_DUPFD, 100), hc = ::fcntl(src.core_fd, F_DUPFD, 100),
+            hl = logfd >= 0 ? ::fcntl(logfd, F_DUPFD, 100) : -1, hr = ::fcntl(ready, F_DUPFD, 100);
+  const int null = ::open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+  place_fd(hs, 3);
+  place_fd(hc, 4);
+  place_fd(hr, 5);
+  if (hl >= 0) place_fd(hl, 6);
+  ::syscall(SYS_close_range, hl >= 0 ? 7u : 6u, ~0u, 0u);
+  const auto say = [&](const std::string& line) {
+    if (hl < 0) return;
+    const std::string l = line + "\n";
+    [[maybe_unused]] const auto n = ::write(6, l.data(), l.size());
+  };
+  const int me = ::getpid();
+  [[maybe_unused]] auto w = ::write(5, &me, sizeof me);  // listening: the restore may start
+  ::close(5);
+  say(fmt::format("necro lazy-pages daemon pid {}: serving pid {} from {} ({} ranges, {})", me, src.pid, src.core,
+                  src.ranges.size(), push ? "pushed once restored" : "on demand only"));
+  pollfd p{3, POLLIN, 0};
+  int ready_n;
+  do ready_n = ::poll(&p, 1, static_cast<int>(accept_timeout.count()));
+  while (ready_n < 0 && errno == EINTR);
+  const int conn = ready_n > 0 ? ::accept4(3, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+  ::unlinkat(AT_FDCWD, lazy_pages_socket_name, 0);  // nothing is left behind
+  ::close(3);
+  if (conn < 0) {
+    say(fmt::format("error: criu restore did not connect within {} s", accept_timeout.count() / 1000));
+    ::_exit(1);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ranges = split_at_vmas(src.ranges, src.vmas, src.page);
+  auto r = serve_uffd(conn, 4, src.core, ranges, src.pid, src.planned, {.page = src.page, .kill_on_error = true, .push = push, .log = say});
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!r) {
+    say(fmt::format("error: {} (pid {} killed: it must not run on without its pages)", r.error().message(), src.pid));
+    ::_exit(1);
+  }
+  say(fmt::format("done: {} faults, {} pages copied, {} zero pages mapped, {} dropped by the process, {} MiB read "
+                  "from the core in {:.3f} s{}",
+                  r->faults, r->pages_copied, r->pages_zeroed, r->pages_dropped, r->bytes_read >> 20, secs,
+                  r->exited ? " (a process exited before all its pages were in)" : ""));
+  ::_exit(0);
+}
+
+}  // namespace detail
+
+/// Starts necro's lazy-pages daemon for `src` as a daemon of its own (a
+/// grandchild in its own session: nobody has to reap it), listening on
+/// `lazy-pages.socket` in `dir`, the work directory of the restore that
+/// follows. Returns once it listens. Its log is `log`. It waits
+/// `accept_timeout` for the restore, serves it, and exits; on an error it
+/// kills the restored process first. `push`: uffd_options::push.
+inline result<page_server_process> start_uffd_daemon(const page_source& src, const std::filesystem::path& dir,
+                                                     const std::filesystem::path& log, bool push = true,
+                                                     std::chrono::milliseconds accept_timeout = std::chrono::seconds(120)) {
+  NECRO_TRY(check_ranges(src.ranges, src.planned.size, src.page, src.core));
+  // The socket's name is relative (a sun_path holds 108 bytes): bound from inside `dir`.
+  io::unique_fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dirfd.get() < 0) return fail(error::from_errno(dir.string(), "cannot open the image directory", errno));
+  io::unique_fd logfd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600));
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return fail(error::from_errno("lazy-pages daemon", "pipe", errno));
+  io::unique_fd rd(p[0]), wr(p[1]);
+  const pid_t child = ::fork();
+  if (child < 0) return fail(error::from_errno("lazy-pages daemon", "fork", errno));
+  if (child == 0) {
+    rd.reset();
+    int bad = 0;
+    int listener = -1;
+    if (::fchdir(dirfd.get()) != 0) bad = -errno;
+    if (!bad) {
+      listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      std::strcpy(a.sun_path, lazy_pages_socket_name);
+      ::unlink(lazy_pages_socket_name);  // a stale one from an earlier run
+      if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener, 1) != 0)
+        bad = -errno;
+    }
+    if (bad) {
+      [[maybe_unused]] auto n = ::write(wr.get(), &bad, sizeof bad);
+      ::_exit(1);
+    }
+    const pid_t grandchild = ::fork();
+    if (grandchild == 0) detail::run_uffd_daemon(listener, wr.get(), src, logfd.get(), accept_timeout, push);
+    if (grandchild < 0) {
+      const int e = -errno;
+      [[maybe_unused]] auto n = ::write(wr.get(), &e, sizeof e);
+    }
+    ::_exit(grandchild < 0 ? 1 : 0);
+  }
+  wr.reset();
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  int pid = 0;
+  ssize_t n;
+  do n = ::read(rd.get(), &pid, sizeof pid);
+  while (n < 0 && errno == EINTR);
+  if (n == sizeof pid && pid < 0)
+    return fail(error::from_errno((dir / lazy_pages_socket_name).string(), "the lazy-pages daemon cannot listen", -pid));
+  if (n != sizeof pid || pid <= 0) return fail(error(errc::io, "lazy-pages daemon", "the lazy-pages daemon could not be started"));
   return page_server_process{pid, log};
 }
 

@@ -1,9 +1,9 @@
 /// necro::choose_lazy_path: where a lazy restore's memory comes from. Either
 /// from the image set (pages-*.img, cloned from the core where the output's
 /// file system shares extents, copied elsewhere) or straight from the core,
-/// through a page server of necro's (lazy/page_server.hpp) that `criu
-/// lazy-pages --page-server` asks: no copy, and extra disk space that does
-/// not grow with the core. Reflink stays the first choice where it works; the
+/// by necro's lazy-pages daemon (lazy/uffd_daemon.hpp; or a page server of
+/// necro's that `criu lazy-pages --page-server` asks): no copy, and extra
+/// disk space that does not grow with the core. Reflink stays the first choice where it works; the
 /// reason for the choice is kept for --explain and the CLI.
 #ifndef NECRO_RESURRECT_LAZY_PATH_HPP
 #define NECRO_RESURRECT_LAZY_PATH_HPP
@@ -76,7 +76,7 @@ template <class Arch>
 lazy_path choose_lazy_path(const session<Arch>& s, const resurrect_options& o) {
   const auto served = lazy::served_ranges(s.plan.runs);
   if (o.pages_from == lazy_source::core)
-    return {true, "--lazy-source=core: the lazy pages are served from the core by necro's page server"};
+    return {true, "--lazy-source=core: the lazy pages are served from the core by necro's lazy-pages daemon"};
   if (o.pages_from == lazy_source::images)
     return {false, "--lazy-source=images: the lazy pages go into pages-*.img and criu lazy-pages reads them there"};
   if (served.empty()) return {false, "the plan has no lazy pages: nothing to serve from the core"};
@@ -85,11 +85,11 @@ lazy_path choose_lazy_path(const session<Arch>& s, const resurrect_options& o) {
     return {false, fmt::format("{}'s file system shares extents with the core (reflink): pages-*.img is cloned, "
                                "no byte copied, no space used", dir.string())};
   return {true, fmt::format("{} cannot share extents with the core{}: serving the lazy pages from the core (necro's "
-                            "page server) costs no copy and no space",
+                            "lazy-pages daemon) costs no copy and no space",
                             dir.string(), o.reflink ? "" : " (--no-reflink)")};
 }
 
-/// What the page server of `s`'s core serves: its lazy runs, from the core
+/// What necro's lazy-pages daemon (or page server) of `s`'s core serves: its lazy runs, from the core
 /// as it is now (its size and modification time are checked before every answer).
 template <class Arch>
 result<lazy::page_source> page_source_of(const session<Arch>& s) {
@@ -101,6 +101,7 @@ result<lazy::page_source> page_source_of(const session<Arch>& s) {
   src.ranges = lazy::served_ranges(s.plan.runs);
   src.pid = static_cast<std::uint64_t>(s.plan.pid);
   src.page = Arch::page_size;
+  for (const auto& v : s.plan.vmas) src.vmas.emplace_back(v.entry.start(), v.entry.end());
   NECRO_TRY(lazy::check_ranges(src.ranges, src.planned.size, src.page, src.core));
   return src;
 }

@@ -1,8 +1,8 @@
 /// necro::restore(criu, plan, dir, options): a written image set brought back
 /// through CRIU's RPC (criu swrk), with the rules a resurrection needs — a
 /// process that did not lead its own session is restored as a shell job; with
-/// lazy pages a `criu lazy-pages` daemon serves the memory and is stopped if
-/// the restore fails. `find_criu()`: the CRIU to use, checked (>= 4.1).
+/// lazy pages a lazy-pages daemon (necro's, serving from the core, or `criu
+/// lazy-pages`) serves the memory and is stopped if the restore fails. `find_criu()`: the CRIU to use, checked (>= 4.1).
 #ifndef NECRO_RESURRECT_RESTORE_HPP
 #define NECRO_RESURRECT_RESTORE_HPP
 #pragma once
@@ -32,9 +32,15 @@ inline result<std::filesystem::path> find_criu(const std::optional<std::filesyst
 struct restore_options {
   bool stopped = false;  ///< leave it stopped (for a debugger)
   bool lazy = false;     ///< memory on first touch, from a criu lazy-pages daemon
-  /// With lazy: the daemon asks a page server of the core for the lazy pages
-  /// (a set written with serve_lazy); null: it reads them from pages-*.img.
+  /// With lazy: the lazy pages come from the core (a set written with
+  /// serve_lazy); null: `criu lazy-pages` reads them from pages-*.img.
   const lazy::page_source* serve_from = nullptr;
+  /// With serve_from: `criu lazy-pages` asks a page server of the core for
+  /// them, instead of necro's own lazy-pages daemon (lazy/uffd_daemon.hpp).
+  bool criu_daemon = false;
+  /// With necro's daemon: push every page once restored (else on demand
+  /// only, the daemon staying until the process exits: for a debugger).
+  bool push = true;
 };
 
 /// A process brought back.
@@ -43,6 +49,7 @@ struct restored_process {
   std::filesystem::path log;                                 ///< CRIU's restore log
   std::optional<criu::rpc::lazy_pages_daemon> lazy_daemon;  ///< serving its memory, with lazy
   std::optional<lazy::page_server_process> page_server;     ///< serving the daemon from the core
+  std::optional<lazy::page_server_process> core_daemon;     ///< necro's lazy-pages daemon, serving from the core
 };
 
 namespace detail {
@@ -72,7 +79,11 @@ inline result<restored_process> restore(const std::filesystem::path& criu, const
   // A process that did not lead its own session is restored into ours.
   const bool shell_job = plan.pstree.sid() != static_cast<std::uint32_t>(plan.pid);
   restored_process out;
-  if (o.lazy && o.serve_from) {
+  if (o.lazy && o.serve_from && !o.criu_daemon) {
+    auto d = lazy::start_uffd_daemon(*o.serve_from, dir, dir / "necro-lazy.log", o.push);
+    if (!d) return fail(error(d.error().code(), "", "necro's lazy-pages daemon failed: " + d.error().message()));
+    out.core_daemon = *d;
+  } else if (o.lazy && o.serve_from) {
     if (auto started = detail::start_served_daemon(criu, *o.serve_from, plan.pid, dir, out); !started)
       return fail(error(started.error().code(), "", "the lazy-pages daemon and its page server failed: " + started.error().message()));
   } else if (o.lazy) {
@@ -85,6 +96,7 @@ inline result<restored_process> restore(const std::filesystem::path& criu, const
   if (!r) {
     // The server first: it would kill the pid on the daemon's end of stream.
     if (out.page_server) ::kill(out.page_server->pid, SIGKILL);
+    if (out.core_daemon) ::kill(out.core_daemon->pid, SIGKILL);
     if (out.lazy_daemon) ::kill(out.lazy_daemon->pid, SIGKILL);  // nothing left to serve
     return fail(error(r.error().code(), "", "restoring it failed:\n" + r.error().message()));
   }

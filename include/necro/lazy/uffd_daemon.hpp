@@ -1,0 +1,479 @@
+/// necro::lazy::serve_uffd: necro's own lazy-pages daemon. `criu restore
+/// --lazy-pages` connects to `lazy-pages.socket` in its work directory and
+/// sends, for each task, its pid (an int) and its userfaultfd (SCM_RIGHTS
+/// with one byte), then LAZY_PAGES_RESTORE_FINISHED (criu/uffd.c). This
+/// daemon answers each page fault with the faulting pages and, once the
+/// restore has finished, pushes every other pending page, straight from the
+/// core: pread(2) into one buffer, then UFFDIO_COPY (or UFFDIO_ZEROPAGE for a
+/// page of zeros, which then costs the process no memory). Unlike CRIU's
+/// daemon with a page server, no byte goes through a socket, and the push
+/// moves 4 MiB per ioctl with the disk reading ahead of it (docs/performance.md).
+///
+/// The process's address space is followed through the userfaultfd's
+/// non-cooperative events: UNMAP and REMOVE drop pending pages (REMOVE also
+/// unregisters the range, so a later touch reads zeros as after
+/// MADV_DONTNEED), REMAP moves them, FORK adds the child's userfaultfd with a
+/// copy of what is pending. The core's size and modification time are checked
+/// after every read: a core that changed, ended early or could not be read is
+/// an error naming it, and the restored process is killed before the
+/// userfaultfd closes (pages never delivered would otherwise read as zeros).
+#ifndef NECRO_LAZY_UFFD_DAEMON_HPP
+#define NECRO_LAZY_UFFD_DAEMON_HPP
+#pragma once
+
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <necro/io/error.hpp>
+#include <necro/io/unique_fd.hpp>
+#include <necro/lazy/page_server.hpp>
+#include <necro/lazy/pending_pages.hpp>
+#include <necro/lazy/served_ranges.hpp>
+
+namespace necro::lazy {
+
+/// The word `criu restore` sends once every task is restored (criu/uffd.c).
+inline constexpr std::uint32_t restore_finished_word = 0x52535446;  // "FTSR": ReSTore Finished
+
+/// The socket `criu restore --lazy-pages` connects to, in its work directory.
+inline constexpr const char* lazy_pages_socket_name = "lazy-pages.socket";
+
+struct uffd_options {
+  std::uint64_t page = 4096;
+  std::uint64_t push_bytes = 4u << 20;      ///< one background UFFDIO_COPY at most
+  std::uint64_t fault_pages = 16;           ///< pages delivered for one fault (from the faulting one on)
+  std::uint64_t readahead_bytes = 64u << 20;  ///< how far the disk reads ahead of the push
+  /// The restored process (the pid the restore sends) is killed on an error.
+  bool kill_on_error = true;
+  /// Push every pending page once the restore finished (else pages come only
+  /// as they are touched, by the process or a debugger, and the daemon stays
+  /// until the process exits: for a look at a large core).
+  bool push = true;
+  /// A line for the log (the daemon's events); may be empty.
+  std::function<void(const std::string&)> log;
+};
+
+/// What a serve_uffd() did.
+struct uffd_report {
+  std::uint64_t faults = 0;         ///< page faults answered
+  std::uint64_t pages_copied = 0;   ///< UFFDIO_COPY'd from the core
+  std::uint64_t pages_zeroed = 0;   ///< pages of zeros mapped with UFFDIO_ZEROPAGE
+  std::uint64_t pages_dropped = 0;  ///< unmapped or removed by the process before they were delivered
+  std::uint64_t bytes_read = 0;     ///< read from the core
+  std::uint64_t forks = 0, tasks = 0;
+  bool exited = false;              ///< a process exited before all its pages were in
+};
+
+namespace detail {
+
+/// Reads exactly `len` bytes from the restore's socket; 0 at its end.
+inline ssize_t recv_exact(int sock, void* buf, std::size_t len) {
+  std::size_t got = 0;
+  while (got < len) {
+    const ssize_t n = ::recv(sock, static_cast<char*>(buf) + got, len - got, MSG_WAITALL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) return static_cast<ssize_t>(got);
+    got += static_cast<std::size_t>(n);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+/// One fd sent with SCM_RIGHTS and one byte (CRIU's send_fd); -1 on error.
+inline int recv_one_fd(int sock) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      return fd;
+    }
+  return -1;
+}
+
+/// Whether `len` bytes at `p` (a multiple of 8) are all zero.
+inline bool all_zero(const unsigned char* p, std::size_t len) {
+  const auto* w = reinterpret_cast<const std::uint64_t*>(p);
+  std::uint64_t acc = 0;
+  for (std::size_t i = 0; i < len / 8; ++i) acc |= w[i];
+  return acc == 0;
+}
+
+struct aligned_free {
+  void operator()(unsigned char* p) const noexcept { std::free(p); }
+};
+
+/// One restored process (or a child it forked) and its pending pages.
+struct uffd_task {
+  int pid = 0;  ///< as the restore sent it; a forked child's is its parent's
+  io::unique_fd uffd;
+  pending_pages pending;
+  bool gone = false;  ///< exited: nothing more to deliver
+  std::uint64_t busy = 0;  ///< consecutive UFFDIO_COPY refusals for a busy VMA
+  io::unique_fd pidfd;  ///< readable once the process exits (not for a forked child: its pid is not known)
+};
+
+/// epoll's word for a source: 0 the restore's socket, else the task's index
+/// + 1, shifted, with the low bit set for its pidfd.
+inline std::uint64_t source_word(std::size_t task, bool pidfd) { return ((task + 1) << 1) | (pidfd ? 1u : 0u); }
+
+/// The daemon's state: the core, the buffer, the tasks.
+class uffd_server {
+ public:
+  uffd_server(int core_fd, std::string core, std::span<const served_range> ranges, std::uint64_t pid,
+              core_identity planned, uffd_options o)
+      : core_fd_(core_fd), core_(std::move(core)), ranges_(ranges.begin(), ranges.end()), pid_(pid),
+        planned_(planned), o_(std::move(o)) {}
+
+  result<uffd_report> run(int restore_sock) {
+    NECRO_TRY(check_ranges(ranges_, planned_.size, o_.page, core_));
+    buf_.reset(static_cast<unsigned char*>(std::aligned_alloc(o_.page, o_.push_bytes)));
+    if (!buf_) return fail(error(errc::io, core_, "no memory for the lazy-pages buffer"));
+    ::posix_fadvise(core_fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+    ep_ = io::unique_fd(::epoll_create1(EPOLL_CLOEXEC));
+    if (ep_.get() < 0) return fail(error::from_errno(core_, "epoll_create1", errno));
+    NECRO_TRY(watch(restore_sock, 0));
+    bool sock_open = true;
+    std::size_t next = 0;  // round robin over the tasks for the push
+    epoll_event ev[16];
+    for (;;) {
+      const bool pending = std::any_of(tasks_.begin(), tasks_.end(), [](const auto& t) { return !t->gone && !t->pending.empty(); });
+      if (finished_ && !pending) return rep_;
+      // On demand only: once the restored processes are gone, what their
+      // forked children still lack is pushed (their pids are not known).
+      if (!o_.push && finished_ && std::none_of(tasks_.begin(), tasks_.end(), [](const auto& t) { return t->pidfd.get() >= 0 && !t->gone; }))
+        o_.push = true;
+      if (!sock_open && !finished_)
+        return fail(error(errc::io, core_, "criu restore closed the lazy-pages socket before it finished restoring "
+                                           "(the restore failed: see its log)"));
+      // Busy VMAs (an mremap under way) get a millisecond; a push is due at once.
+      const bool busy = std::any_of(tasks_.begin(), tasks_.end(), [](const auto& t) { return t->busy > 0; });
+      const int timeout = finished_ && pending && o_.push ? (busy ? 1 : 0) : -1;
+      const int n = ::epoll_wait(ep_.get(), ev, 16, timeout);
+      if (n < 0 && errno != EINTR) return stop(error::from_errno(core_, "epoll_wait", errno));
+      for (int i = 0; i < n; ++i) {
+        const std::uint64_t w = ev[i].data.u64;
+        if (w == 0) {
+          auto r = from_restore(restore_sock);
+          if (!r) return stop(r.error());
+          sock_open = *r;
+          if (!sock_open) ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, restore_sock, nullptr);
+          continue;
+        }
+        auto& t = *tasks_[(w >> 1) - 1];
+        if (w & 1) {  // the process exited
+          say(fmt::format("pid {} exited{}", t.pid, t.pending.empty() ? "" : fmt::format(" with {} pages never touched", t.pending.pages())));
+          ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, t.pidfd.get(), nullptr);
+          leave(t);
+        } else if (auto r = events_of(t); !r) {
+          return stop(r.error());
+        }
+      }
+      if (!finished_ || !o_.push) continue;
+      // One chunk of the background push, then the faults again.
+      for (std::size_t k = 0; k < tasks_.size(); ++k) {
+        auto& t = *tasks_[(next + k) % tasks_.size()];
+        if (t.gone || t.pending.empty()) continue;
+        next = (next + k + 1) % tasks_.size();
+        auto chunk = t.pending.take_first(o_.push_bytes / o_.page);
+        if (chunk)
+          if (auto d = deliver(t, *chunk); !d) return stop(d.error());
+        break;
+      }
+    }
+  }
+
+ private:
+  void say(const std::string& line) const {
+    if (o_.log) o_.log(line);
+  }
+
+  /// On an error: the restored process dies first, while its uffd is open.
+  result<uffd_report> stop(error e) {
+    if (o_.kill_on_error)
+      for (const auto& t : tasks_)
+        if (t->pid > 0) ::kill(t->pid, SIGKILL);
+    return fail(std::move(e));
+  }
+
+  result<void> watch(int fd, std::uint64_t word) {
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.u64 = word;
+    if (::epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &e) != 0) return fail(error::from_errno(core_, "epoll_ctl", errno));
+    return {};
+  }
+
+  /// A message from the restore: a task's pid and uffd, a zombie, or the
+  /// end of the restore. False: the socket closed.
+  result<bool> from_restore(int sock) {
+    std::int32_t word = 0;
+    const ssize_t got = recv_exact(sock, &word, sizeof word);
+    if (got == 0) return false;
+    if (got != sizeof word) return fail(error::from_errno(core_, "cannot read from criu restore's lazy-pages socket", errno));
+    if (static_cast<std::uint32_t>(word) == restore_finished_word) {
+      finished_ = true;
+      say(fmt::format("restore finished: {} task(s), pushing the pending pages", tasks_.size()));
+      return true;
+    }
+    if (word < 0) return true;  // a zombie: no memory, no uffd
+    const int fd = recv_one_fd(sock);
+    if (fd < 0) return fail(error::from_errno(core_, fmt::format("no userfaultfd came with pid {}", word), errno));
+    io::unique_fd uffd(fd);
+    if (static_cast<std::uint64_t>(word) != pid_)
+      return fail(error(errc::mismatch, core_, fmt::format("criu restore sent the userfaultfd of pid {}; this daemon "
+                                                           "serves the pages of pid {} only", word, pid_)));
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    auto t = std::make_unique<uffd_task>(uffd_task{word, std::move(uffd), pending_pages(ranges_, o_.page), false, 0,
+                                                   io::unique_fd(static_cast<int>(::syscall(SYS_pidfd_open, word, 0)))});
+    NECRO_TRY(watch(t->uffd.get(), source_word(tasks_.size(), false)));
+    if (t->pidfd.get() >= 0) NECRO_TRY(watch(t->pidfd.get(), source_word(tasks_.size(), true)));
+    say(fmt::format("pid {}: userfaultfd received, {} pages in {} ranges pending", word, t->pending.pages(),
+                    t->pending.ranges()));
+    ++rep_.tasks;
+    tasks_.push_back(std::move(t));
+    return true;
+  }
+
+  /// Every message waiting on `t`'s userfaultfd.
+  result<void> events_of(uffd_task& t) {
+    for (;;) {
+      if (t.gone) return {};
+      uffd_msg msg{};
+      const ssize_t n = ::read(t.uffd.get(), &msg, sizeof msg);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return {};
+      if (n < 0) return fail(error::from_errno(core_, fmt::format("cannot read the userfaultfd of pid {}", t.pid), errno));
+      if (n == 0) {  // nothing more will come
+        leave(t);
+        return {};
+      }
+      if (n != sizeof msg) return fail(error(errc::io, core_, "short read from a userfaultfd"));
+      switch (msg.event) {
+        case UFFD_EVENT_PAGEFAULT:
+          NECRO_TRY(fault(t, msg.arg.pagefault.address));
+          break;
+        case UFFD_EVENT_REMOVE:
+        case UFFD_EVENT_UNMAP:
+          NECRO_TRY(removed(t, msg.arg.remove.start, msg.arg.remove.end, msg.event == UFFD_EVENT_REMOVE));
+          break;
+        case UFFD_EVENT_REMAP:
+          t.pending.remap(msg.arg.remap.from, msg.arg.remap.to, msg.arg.remap.len);
+          break;
+        case UFFD_EVENT_FORK: {
+          auto child = std::make_unique<uffd_task>(uffd_task{t.pid, io::unique_fd(static_cast<int>(msg.arg.fork.ufd)),
+                                                             t.pending, false, 0, io::unique_fd()});
+          ::fcntl(child->uffd.get(), F_SETFL, ::fcntl(child->uffd.get(), F_GETFL) | O_NONBLOCK);
+          NECRO_TRY(watch(child->uffd.get(), source_word(tasks_.size(), false)));
+          say(fmt::format("pid {} forked: its child gets the {} pending pages too", t.pid, child->pending.pages()));
+          ++rep_.forks;
+          tasks_.push_back(std::move(child));
+          break;
+        }
+        default:
+          return fail(error(errc::unsupported, core_, fmt::format("unexpected userfaultfd event {:#x}", msg.event)));
+      }
+    }
+  }
+
+  void leave(uffd_task& t) {
+    if (t.gone) return;
+    t.gone = true;
+    if (!t.pending.empty()) rep_.exited = true;
+    ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, t.uffd.get(), nullptr);
+  }
+
+  result<void> fault(uffd_task& t, std::uint64_t address) {
+    ++rep_.faults;
+    const std::uint64_t at = address - address % o_.page;
+    if (auto chunk = t.pending.take_at(at, o_.fault_pages)) return deliver(t, *chunk);
+    // Not pending: a page the core has no bytes for (a hole: zeros), or one
+    // delivered since the fault was queued (then the zero page is refused).
+    uffdio_zeropage z{};
+    z.range.start = at;
+    z.range.len = o_.page;
+    if (::ioctl(t.uffd.get(), UFFDIO_ZEROPAGE, &z) == 0) {
+      ++rep_.pages_zeroed;
+      return {};
+    }
+    return settle(t, errno, at, "UFFDIO_ZEROPAGE");
+  }
+
+  /// An ioctl's failure: the page already there (wake whoever waits), the
+  /// process gone, or an error.
+  result<void> settle(uffd_task& t, int e, std::uint64_t at, const char* op) {
+    if (e == EEXIST) {
+      uffdio_range r{at, o_.page};
+      ::ioctl(t.uffd.get(), UFFDIO_WAKE, &r);
+      return {};
+    }
+    if (e == ESRCH || e == ENOSPC) {
+      leave(t);
+      return {};
+    }
+    if (e == ENOENT || e == EAGAIN) return {};  // the VMA is changing; its event follows
+    return fail(error::from_errno(core_, fmt::format("{} at {:#x} for pid {}", op, at, t.pid), e));
+  }
+
+  result<void> removed(uffd_task& t, std::uint64_t start, std::uint64_t end, bool remove) {
+    const std::uint64_t before = t.pending.pages();
+    if (remove) {
+      // The VMA stays: later touches must read zeros, not the core's bytes.
+      uffdio_range r{start, end - start};
+      if (::ioctl(t.uffd.get(), UFFDIO_UNREGISTER, &r) != 0) {
+        if (errno == ENOMEM) {
+          leave(t);
+          return {};
+        }
+        return fail(error::from_errno(core_, fmt::format("UFFDIO_UNREGISTER of {:#x}-{:#x} for pid {}", start, end, t.pid), errno));
+      }
+    }
+    t.pending.erase(start, end);
+    rep_.pages_dropped += before - t.pending.pages();
+    return {};
+  }
+
+  /// Reads the chunk's bytes from the core and puts them into the process:
+  /// runs of zero pages with UFFDIO_ZEROPAGE, the rest with UFFDIO_COPY.
+  result<void> deliver(uffd_task& t, const served_range& chunk) {
+    const std::uint64_t len = chunk.pages * o_.page;
+    readahead(chunk.core_offset, len);
+    std::uint64_t got = 0;
+    while (got < len) {
+      const ssize_t n = ::pread(core_fd_, buf_.get() + got, len - got, static_cast<off_t>(chunk.core_offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0)
+        return fail(error::from_errno(core_, fmt::format("cannot read the pages at {:#x} from the core (offset {})",
+                                                         chunk.vaddr, chunk.core_offset + got), errno));
+      if (n == 0)
+        return fail(error(errc::truncated, core_, chunk.core_offset + got,
+                          fmt::format("the core ends before the pages at {:#x}: truncated while being served", chunk.vaddr)));
+      got += static_cast<std::uint64_t>(n);
+    }
+    rep_.bytes_read += len;
+    // After the read: a change before or during it shows in the size or mtime.
+    NECRO_TRY(check_unchanged(core_fd_, planned_, core_));
+    std::uint64_t k = 0;
+    while (k < chunk.pages) {
+      const bool zero = all_zero(buf_.get() + k * o_.page, o_.page);
+      std::uint64_t e = k + 1;
+      while (e < chunk.pages && all_zero(buf_.get() + e * o_.page, o_.page) == zero) ++e;
+      const std::uint64_t at = chunk.vaddr + k * o_.page, bytes = (e - k) * o_.page;
+      std::int64_t done = 0;
+      int err = 0;
+      if (zero) {
+        uffdio_zeropage z{};
+        z.range.start = at;
+        z.range.len = bytes;
+        if (::ioctl(t.uffd.get(), UFFDIO_ZEROPAGE, &z) != 0) err = errno;
+        done = err ? std::max<std::int64_t>(z.zeropage, 0) : static_cast<std::int64_t>(bytes);
+      } else {
+        uffdio_copy c{};
+        c.dst = at;
+        c.src = reinterpret_cast<std::uint64_t>(buf_.get() + k * o_.page);
+        c.len = bytes;
+        if (::ioctl(t.uffd.get(), UFFDIO_COPY, &c) != 0) err = errno;
+        done = err ? std::max<std::int64_t>(c.copy, 0) : static_cast<std::int64_t>(bytes);
+      }
+      const std::uint64_t done_pages = static_cast<std::uint64_t>(done) / o_.page;
+      (zero ? rep_.pages_zeroed : rep_.pages_copied) += done_pages;
+      k += done_pages;
+      if (!err) {
+        t.busy = 0;
+        continue;
+      }
+      if (err == EEXIST) {  // that page came in another way (a fault's delivery): skip it
+        ++k;
+        continue;
+      }
+      if (err == ENOENT || err == EAGAIN) {  // the VMA is changing: later, after its event
+        if (++t.busy > 10000)
+          return fail(error(errc::io, core_, fmt::format("pid {}: the pages at {:#x} cannot be delivered (the kernel "
+                                                         "keeps refusing them: {})", t.pid, at, std::strerror(err))));
+        t.pending.put_back({chunk.vaddr + k * o_.page, chunk.pages - k, chunk.core_offset + k * o_.page});
+        return {};
+      }
+      if (err == ESRCH || err == ENOSPC) {
+        leave(t);
+        return {};
+      }
+      return fail(error::from_errno(core_, fmt::format("{} of {} bytes at {:#x} for pid {}", zero ? "UFFDIO_ZEROPAGE" : "UFFDIO_COPY",
+                                                       bytes, at, t.pid), err));
+    }
+    return {};
+  }
+
+  /// Keeps the disk `readahead_bytes` ahead of what is read now.
+  void readahead(std::uint64_t off, std::uint64_t len) {
+    const std::uint64_t end = off + len;
+    if (off < ra_from_ || off > ra_to_) ra_from_ = ra_to_ = off;  // a jump: read ahead from here
+    if (ra_to_ < end + o_.readahead_bytes / 2) {
+      const std::uint64_t from = std::max(ra_to_, off), to = end + o_.readahead_bytes;
+      ::posix_fadvise(core_fd_, static_cast<off_t>(from), static_cast<off_t>(to - from), POSIX_FADV_WILLNEED);
+      ra_to_ = to;
+    }
+  }
+
+  int core_fd_;
+  std::string core_;
+  std::vector<served_range> ranges_;
+  std::uint64_t pid_;
+  core_identity planned_;
+  uffd_options o_;
+  std::unique_ptr<unsigned char, aligned_free> buf_;
+  io::unique_fd ep_;
+  std::vector<std::unique_ptr<uffd_task>> tasks_;
+  bool finished_ = false;
+  std::uint64_t ra_from_ = 0, ra_to_ = 0;
+  uffd_report rep_;
+};
+
+}  // namespace detail
+
+/// Serves the lazy pages of pid `pid` (`ranges`, already cut at the plan's
+/// VMAs: split_at_vmas) from the core open on `core_fd` to the tasks `criu
+/// restore --lazy-pages` sends on `restore_sock` (its accepted connection),
+/// until every page is in or every task is gone. `core` names the core in
+/// errors; `planned` is the core as it was planned.
+inline result<uffd_report> serve_uffd(int restore_sock, int core_fd, const std::string& core,
+                                      std::span<const served_range> ranges, std::uint64_t pid,
+                                      const core_identity& planned, uffd_options o = {}) {
+  detail::uffd_server s(core_fd, core, ranges, pid, planned, std::move(o));
+  return s.run(restore_sock);
+}
+
+}  // namespace necro::lazy
+
+#endif

@@ -1,0 +1,209 @@
+// necro::lazy::serve_uffd against a real userfaultfd: this test plays `criu
+// restore --lazy-pages` (the pid and the uffd on a socket, then
+// LAZY_PAGES_RESTORE_FINISHED) for a region of its own memory registered
+// like CRIU's restorer does, and touches it while the daemon runs in a
+// thread. Each page must hold the core's bytes; zero pages are mapped, not
+// copied; a removed range reads zeros; a truncated or rewritten core is a
+// named error before any wrong byte is placed.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <future>
+#include <string>
+#include <vector>
+
+#include <necro/io/unique_fd.hpp>
+#include <necro/lazy/uffd_daemon.hpp>
+
+#include "support/fixtures.hpp"
+
+using namespace necro;
+using namespace necro::lazy;
+
+namespace {
+
+constexpr std::uint64_t page = 4096;
+constexpr std::uint64_t pages = 96;
+
+// Core page k holds the byte k % 251 + 1, except every 8th page: zeros.
+std::string pattern() {
+  std::string s(pages * page, '\0');
+  for (std::uint64_t k = 0; k < pages; ++k)
+    if (k % 8 != 0) std::memset(s.data() + k * page, static_cast<int>(k % 251 + 1), page);
+  return s;
+}
+
+// The region of the "restored process": registered for missing pages.
+struct region {
+  void* base = MAP_FAILED;
+  std::uint64_t len = 0;
+  io::unique_fd uffd;
+
+  explicit region(std::uint64_t n) : len(n * page) {
+    base = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(base != MAP_FAILED);
+    uffd = io::unique_fd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+    REQUIRE(uffd.get() >= 0);  // root, or vm.unprivileged_userfaultfd=1
+    uffdio_api api{};
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMOVE;
+    REQUIRE(::ioctl(uffd.get(), UFFDIO_API, &api) == 0);
+    uffdio_register reg{};
+    reg.range.start = addr(0);
+    reg.range.len = len;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    REQUIRE(::ioctl(uffd.get(), UFFDIO_REGISTER, &reg) == 0);
+  }
+  ~region() {
+    uffd.reset();  // first: an unmap event nobody reads would block munmap
+    ::munmap(base, len);
+  }
+  std::uint64_t addr(std::uint64_t k) const { return reinterpret_cast<std::uint64_t>(base) + k * page; }
+  const char* at(std::uint64_t k) const { return static_cast<const char*>(base) + k * page; }
+};
+
+// The restore's end of the lazy-pages socket; the daemon serves the other in a thread.
+struct restore_side {
+  test::scratch_dir dir;
+  std::filesystem::path path;
+  io::unique_fd core, ours;
+  core_identity id;
+  std::future<result<uffd_report>> daemon;
+
+  restore_side(const region& r, const std::vector<served_range>& ranges) {
+    path = dir.write("core", pattern());
+    core = io::unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(core.get() >= 0);
+    id = *identify(core.get(), path.string());
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    ours = io::unique_fd(sv[0]);
+    daemon = std::async(std::launch::async, [this, s = sv[1], ranges] {
+      auto rep = serve_uffd(s, core.get(), path.string(), ranges, static_cast<std::uint64_t>(::getpid()), id,
+                            {.page = page, .push_bytes = 16 * page, .fault_pages = 2, .kill_on_error = false, .log = {}});
+      ::close(s);
+      return rep;
+    });
+    send_task(r);
+  }
+  // As CRIU's send_uffd: the pid, then the fd with one byte.
+  void send_task(const region& r) const {
+    const int pid = ::getpid();
+    REQUIRE(::send(ours.get(), &pid, sizeof pid, 0) == sizeof pid);
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    const int fd = r.uffd.get();
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    REQUIRE(::sendmsg(ours.get(), &m, 0) == 1);
+  }
+  void finished() const {
+    const std::uint32_t fin = restore_finished_word;
+    REQUIRE(::send(ours.get(), &fin, sizeof fin, 0) == sizeof fin);
+  }
+  std::string core_page(std::uint64_t k) const { return pattern().substr(k * page, page); }
+};
+
+}  // namespace
+
+TEST_CASE("necro's lazy-pages daemon answers faults and pushes the rest from the core", "[lazy]") {
+  region r(pages);
+  // The process's pages 0..47 are the core's 0..47; 48..63 a hole (zeros); 64..95 the core's 64..95.
+  const std::vector<served_range> ranges{{r.addr(0), 48, 0}, {r.addr(64), 32, 64 * page}};
+  restore_side k(r, ranges);
+  // Faults before the restore finished are answered at once.
+  CHECK(std::string(r.at(5), page) == k.core_page(5));
+  CHECK(std::string(r.at(70), page) == k.core_page(70));
+  CHECK(std::string(r.at(50), page) == std::string(page, '\0'));  // not served: the zero page
+  k.finished();
+  const auto rep = k.daemon.get();
+  REQUIRE(rep);
+  r.uffd.reset();  // as CRIU's restorer does: then the hole reads zeros without a daemon
+  for (std::uint64_t p = 0; p < pages; ++p) {
+    INFO("page " << p);
+    if (p >= 48 && p < 64) CHECK(std::string(r.at(p), page) == std::string(page, '\0'));
+    else CHECK(std::string(r.at(p), page) == k.core_page(p));
+  }
+  CHECK(rep->faults >= 3);
+  CHECK(rep->tasks == 1);
+  CHECK(rep->pages_copied == 70);       // 80 served, every 8th a zero page
+  CHECK(rep->pages_zeroed == 10 + 1);   // those, and the hole's faulting page
+  CHECK(rep->pages_dropped == 0);
+  CHECK_FALSE(rep->exited);
+}
+
+TEST_CASE("pages the process removed read zeros, never the core's bytes", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges);
+  // MADV_DONTNEED: the REMOVE event waits for the daemon, which drops them.
+  REQUIRE(::madvise(const_cast<char*>(r.at(16)), 16 * page, MADV_DONTNEED) == 0);
+  k.finished();
+  const auto rep = k.daemon.get();
+  REQUIRE(rep);
+  CHECK(rep->pages_dropped == 16);
+  r.uffd.reset();
+  for (std::uint64_t p = 16; p < 32; ++p) CHECK(std::string(r.at(p), page) == std::string(page, '\0'));
+  CHECK(std::string(r.at(33), page) == k.core_page(33));
+}
+
+TEST_CASE("a core truncated while served is a named error, and no page of it is placed", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges);
+  CHECK(std::string(r.at(1), page) == k.core_page(1));
+  REQUIRE(::truncate(k.path.c_str(), 40 * page) == 0);
+  k.finished();
+  const auto rep = k.daemon.get();
+  REQUIRE_FALSE(rep);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("truncated"));
+  // Nothing past the truncation reached the region: those pages are still missing.
+  unsigned char v = 0;
+  REQUIRE(::mincore(const_cast<char*>(r.at(64)), page, &v) == 0);
+  CHECK((v & 1) == 0);
+}
+
+TEST_CASE("a core rewritten in place while served is a named error", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges);
+  {
+    const int w = ::open(k.path.c_str(), O_WRONLY);
+    REQUIRE(w >= 0);
+    const timespec later[2] = {{0, UTIME_OMIT}, {k.id.mtime_sec + 10, 0}};
+    REQUIRE(::pwrite(w, "x", 1, 10 * page) == 1);
+    REQUIRE(::futimens(w, later) == 0);
+    ::close(w);
+  }
+  k.finished();
+  const auto rep = k.daemon.get();
+  REQUIRE_FALSE(rep);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("modified while being served"));
+}
+
+TEST_CASE("a restore that ends before it finished is an error naming it", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges);
+  k.ours.reset();
+  const auto rep = k.daemon.get();
+  REQUIRE_FALSE(rep);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("before it finished restoring"));
+}
