@@ -36,7 +36,7 @@ using necro::io::printable;
 struct cli_options {
   std::string core_path, images_dir, out_dir, method = "copy_file_range", progress = "auto", criu_bin, capture_dir;
   std::string stdio, cwd, exe, sysroot, missing_files_as = "/dev/null", lazy_source = "auto";
-  std::string lazy_daemon = "necro", lazy_push = "auto";
+  std::string lazy_daemon = "necro", lazy_push = "yes";
   bool debuginfod = false, no_debuginfod = false;
   bool explain = false, inspect = false, offline = false, quiet = false, verbose = false, no_sync = false,
        no_reflink = false, restore = false, stopped = false, gdb = false, lazy = false, no_capture = false,
@@ -160,10 +160,10 @@ void add_restore_options(CLI::App& app, cli_options& o) {
       ->check(CLI::IsMember({"necro", "criu"}))
       ->capture_default_str();
   app.add_option("--lazy-push", o.lazy_push,
-                 "with necro's lazy-pages daemon: yes (every page is pushed once the process is restored), no (pages "
-                 "come only as the process or a debugger touches them; the daemon stays until the process exits), "
-                 "auto (no with --gdb, else yes)")
-      ->check(CLI::IsMember({"auto", "yes", "no"}))
+                 "with necro's lazy-pages daemon: yes (every page is pushed once the process is restored, the "
+                 "threads' stacks first), no (a page comes only when the process touches it: its memory holds its "
+                 "working set only; the daemon stays until it exits; a debugger cannot read untouched pages)")
+      ->check(CLI::IsMember({"yes", "no"}))
       ->capture_default_str();
   app.add_option("--criu", o.criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
 }
@@ -191,7 +191,7 @@ int check_usage(const cli_options& o) {
     fmt::print(stderr, "criu-necromancer: --lazy goes with --restore (or --explain, to see where its memory would come from)\n");
     return 2;
   }
-  if ((o.lazy_source != "auto" || o.lazy_daemon != "necro" || o.lazy_push != "auto") && !o.lazy) {
+  if ((o.lazy_source != "auto" || o.lazy_daemon != "necro" || o.lazy_push != "yes") && !o.lazy) {
     fmt::print(stderr, "criu-necromancer: --lazy-source, --lazy-daemon and --lazy-push go with --lazy\n");
     return 2;
   }
@@ -207,7 +207,7 @@ int restore_and_report(const cli_options& o, const std::filesystem::path& criu, 
                        const std::filesystem::path& dir, const necro::lazy::page_source* served) {
   auto r = necro::restore(criu, plan, dir, {.stopped = o.stopped || o.gdb, .lazy = o.lazy, .serve_from = served,
                                           .criu_daemon = o.lazy_daemon == "criu",
-                                          .push = o.lazy_push == "yes" || (o.lazy_push == "auto" && !o.gdb)});
+                                          .push = o.lazy_push == "yes"});
   if (!r) {
     // One printable line per line of the report (CRIU's log lines are quoted).
     const std::string message = r.error().message();

@@ -590,7 +590,7 @@ victim_setup() {
         catchme)
             # tests/data/src/catchme.c: one fd of every kind the capture describes.
             BIN="$VICTIMS/catchme"; VICTIM_ARGS=(); KIND=killed ;;
-        heapsig | oracle-criu | reflink | lazy | lazy-core | lazy-core-criu | lazy-core-truncated | lazy-core-kill)
+        heapsig | oracle-criu | reflink | lazy | lazy-core | lazy-core-criu | lazy-core-truncated | lazy-core-zst | lazy-core-gdb | lazy-core-kill)
             BIN="$VICTIMS/heapsig"; VICTIM_ARGS=("$OUT" "$DATA"); DONOR_ARGS=("$OUT" "$DATA"); KIND=killed
             seq 1 3000 >"$DATA" ;; # 13893 bytes: 3 pages and a part; the mapping has a page past EOF
         *) fatal "no victim configuration '$1'" ;;

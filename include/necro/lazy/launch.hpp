@@ -51,6 +51,7 @@ struct page_source {
   std::uint64_t pid = 0;               ///< the process whose pages they are
   std::uint64_t page = 4096;
   std::vector<vma_bounds> vmas;        ///< the plan's VMAs (sorted): no UFFDIO_COPY crosses one
+  std::vector<std::uint64_t> hot;      ///< the threads' stack pointers: pushed first (uffd_options::hot)
 };
 
 /// A running server (a page server, or necro's lazy-pages daemon).
@@ -171,6 +172,37 @@ inline result<page_server_process> start_page_server(io::unique_fd sock, const p
 
 namespace detail {
 
+/// A guardian of `pid`: a child that holds a copy of its userfaultfd and
+/// waits on a pipe. Should the daemon die before it writes a byte there (all
+/// delivered, or an error it handled), the guardian kills `pid`. Until then
+/// the copy keeps the userfaultfd open, so a touch of a missing page waits
+/// instead of reading the zeros the kernel would give once the last copy
+/// closed. Returns the pipe's write end, -1 on failure (errno set).
+inline int start_guardian(int pid, int uffd) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return -1;
+  const pid_t g = ::fork();
+  if (g < 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    return -1;
+  }
+  if (g == 0) {  // async-signal-safe calls only: the daemon may have threads
+    const int rd = ::fcntl(p[0], F_DUPFD, 100), keep = ::fcntl(uffd, F_DUPFD, 100);
+    ::dup2(rd, 3);
+    ::dup2(keep, 4);
+    ::syscall(SYS_close_range, 5u, ~0u, 0u);
+    char c = 0;
+    ssize_t n;
+    do n = ::read(3, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) ::kill(pid, SIGKILL);
+    ::_exit(0);
+  }
+  ::close(p[0]);
+  return p[1];
+}
+
 /// The lazy-pages daemon's life, as run_server's: alone in its session, fds
 /// 0-2 on /dev/null, the listener, the core and the log open. Serves one
 /// restore, logs the outcome, exits.
@@ -214,8 +246,27 @@ namespace detail {
   }
   const auto t0 = std::chrono::steady_clock::now();
   auto ranges = split_at_vmas(src.ranges, src.vmas, src.page);
-  auto r = serve_uffd(conn, 4, src.core, ranges, src.pid, src.planned, {.page = src.page, .kill_on_error = true, .push = push, .log = say});
+  std::vector<int> guards;  // a guardian's pipe per task: a byte when all is well
+  const auto stand_down = [&] {
+    for (int g : guards) {
+      [[maybe_unused]] auto n = ::write(g, "d", 1);
+      ::close(g);
+    }
+  };
+  auto r = serve_uffd(conn, 4, src.core, ranges, src.pid, src.planned,
+                      {.page = src.page,
+                       .kill_on_error = true,
+                       .push = push,
+                       .hot = src.hot,
+                       .on_task = [&](int pid, int uffd) {
+                         const int g = start_guardian(pid, uffd);
+                         if (g >= 0) guards.push_back(g);
+                         else say(fmt::format("warning: no guardian for pid {} ({}): if this daemon dies, its missing "
+                                              "pages read as zeros", pid, std::strerror(errno)));
+                       },
+                       .log = say});
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stand_down();  // after an error the daemon has killed the process itself
   if (!r) {
     say(fmt::format("error: {} (pid {} killed: it must not run on without its pages)", r.error().message(), src.pid));
     ::_exit(1);

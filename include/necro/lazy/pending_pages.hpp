@@ -81,6 +81,17 @@ class pending_pages {
     return out;
   }
 
+  /// Takes the pending pages of [start, end) from the lowest address on, as
+  /// far as they run on in one range; nothing when none is left there.
+  std::optional<served_range> take_from(std::uint64_t start, std::uint64_t end) {
+    auto it = first_overlap(start);
+    if (it == ranges_.end() || it->first >= end) return std::nullopt;
+    const std::uint64_t s = std::max(it->first, start), e = std::min(it->second.end, end);
+    served_range out{s, (e - s) / page_, offset_of(it, s)};
+    erase(s, e);
+    return out;
+  }
+
   /// Takes up to `max_pages` pages from the lowest pending address.
   std::optional<served_range> take_first(std::uint64_t max_pages) {
     if (ranges_.empty()) return std::nullopt;

@@ -47,6 +47,7 @@
 
 #include <necro/io/error.hpp>
 #include <necro/io/unique_fd.hpp>
+#include <necro/lazy/detail/core_reader.hpp>
 #include <necro/lazy/page_server.hpp>
 #include <necro/lazy/pending_pages.hpp>
 #include <necro/lazy/served_ranges.hpp>
@@ -63,13 +64,24 @@ struct uffd_options {
   std::uint64_t page = 4096;
   std::uint64_t push_bytes = 4u << 20;      ///< one background UFFDIO_COPY at most
   std::uint64_t fault_pages = 16;           ///< pages delivered for one fault (from the faulting one on)
-  std::uint64_t readahead_bytes = 64u << 20;  ///< how far the disk reads ahead of the push
+  /// What a thread of its own holds read ahead of the push, in buffers of
+  /// push_bytes (the daemon's memory); 0: no such thread, the push reads.
+  std::uint64_t readahead_bytes = 24u << 20;
   /// The restored process (the pid the restore sends) is killed on an error.
   bool kill_on_error = true;
   /// Push every pending page once the restore finished (else pages come only
   /// as they are touched, by the process or a debugger, and the daemon stays
   /// until the process exits: for a look at a large core).
   bool push = true;
+  /// Pushed first: `hot_bytes` from the page below each of these addresses
+  /// on (the threads' stack pointers: a debugger's first reads, a running
+  /// thread's first touches). A debugger cannot fault a missing page in:
+  /// the kernel refuses ptrace and /proc/PID/mem reads of it.
+  std::vector<std::uint64_t> hot;
+  std::uint64_t hot_bytes = 1u << 20;
+  /// Called with the pid and the userfaultfd of each task the restore sends,
+  /// before anything is served (the launcher starts its guardian there).
+  std::function<void(int pid, int uffd)> on_task;
   /// A line for the log (the daemon's events); may be empty.
   std::function<void(const std::string&)> log;
 };
@@ -180,11 +192,16 @@ class uffd_server {
                                            "(the restore failed: see its log)"));
       // Busy VMAs (an mremap under way) get a millisecond; a push is due at once.
       const bool busy = std::any_of(tasks_.begin(), tasks_.end(), [](const auto& t) { return t->busy > 0; });
-      const int timeout = finished_ && pending && o_.push ? (busy ? 1 : 0) : -1;
+      const bool wait_reader = reader_ && reader_waiting_;
+      const int timeout = finished_ && pending && o_.push && !wait_reader ? (busy ? 1 : 0) : -1;
       const int n = ::epoll_wait(ep_.get(), ev, 16, timeout);
       if (n < 0 && errno != EINTR) return stop(error::from_errno(core_, "epoll_wait", errno));
       for (int i = 0; i < n; ++i) {
         const std::uint64_t w = ev[i].data.u64;
+        if (w == reader_word) {  // a buffer is ready
+          reader_waiting_ = false;
+          continue;
+        }
         if (w == 0) {
           auto r = from_restore(restore_sock);
           if (!r) return stop(r.error());
@@ -202,7 +219,30 @@ class uffd_server {
         }
       }
       if (!finished_ || !o_.push) continue;
-      // One chunk of the background push, then the faults again.
+      if (!reader_started_) {
+        reader_started_ = true;
+        if (auto hot = push_hot(); !hot) return stop(hot.error());
+        if (o_.readahead_bytes >= 2 * o_.push_bytes) {
+          auto r = std::make_unique<core_reader>(core_fd_, ranges_, o_.page, o_.push_bytes, o_.readahead_bytes / o_.push_bytes);
+          if (r->ready() && watch(r->event_fd(), reader_word)) reader_ = std::move(r);
+        }
+      }
+      // One chunk of the background push, then the faults again: the
+      // reader's next buffer while it has one, then what is left.
+      if (reader_) {
+        if (auto c = reader_->try_next()) {
+          auto placed = place_chunk(*c);
+          reader_->release();
+          if (!placed) return stop(placed.error());
+          continue;
+        }
+        if (!reader_->done()) {
+          reader_waiting_ = true;
+          continue;
+        }
+        ::epoll_ctl(ep_.get(), EPOLL_CTL_DEL, reader_->event_fd(), nullptr);
+        reader_.reset();
+      }
       for (std::size_t k = 0; k < tasks_.size(); ++k) {
         auto& t = *tasks_[(next + k) % tasks_.size()];
         if (t.gone || t.pending.empty()) continue;
@@ -258,6 +298,7 @@ class uffd_server {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     auto t = std::make_unique<uffd_task>(uffd_task{word, std::move(uffd), pending_pages(ranges_, o_.page), false, 0,
                                                    io::unique_fd(static_cast<int>(::syscall(SYS_pidfd_open, word, 0)))});
+    if (o_.on_task) o_.on_task(word, t->uffd.get());
     NECRO_TRY(watch(t->uffd.get(), source_word(tasks_.size(), false)));
     if (t->pidfd.get() >= 0) NECRO_TRY(watch(t->pidfd.get(), source_word(tasks_.size(), true)));
     say(fmt::format("pid {}: userfaultfd received, {} pages in {} ranges pending", word, t->pending.pages(),
@@ -365,11 +406,47 @@ class uffd_server {
     return {};
   }
 
-  /// Reads the chunk's bytes from the core and puts them into the process:
-  /// runs of zero pages with UFFDIO_ZEROPAGE, the rest with UFFDIO_COPY.
+  /// The hot pages of every task first (uffd_options::hot).
+  result<void> push_hot() {
+    for (auto& tp : tasks_)
+      for (const std::uint64_t a : o_.hot) {
+        if (tp->gone) break;
+        const std::uint64_t at = a - a % o_.page;
+        if (auto c = tp->pending.take_at(at >= o_.page ? at - o_.page : at, o_.hot_bytes / o_.page))
+          NECRO_TRY(deliver(*tp, *c));
+      }
+    return {};
+  }
+
+  /// A buffer of the reader: its pages that are still pending, in every
+  /// task, go in from it; pages it holds for another place (moved by an
+  /// mremap since) or that it could not read are read again by deliver().
+  result<void> place_chunk(const core_reader::chunk& c) {
+    bool checked = false;
+    for (auto& tp : tasks_) {
+      auto& t = *tp;
+      while (!t.gone) {
+        auto sub = t.pending.take_from(c.extent.vaddr, c.extent.end(o_.page));
+        if (!sub) break;
+        const std::uint64_t skip = sub->vaddr - c.extent.vaddr;
+        if (!c.ok || sub->core_offset != c.extent.core_offset + skip) {
+          NECRO_TRY(deliver(t, *sub));
+          continue;
+        }
+        if (!checked) {  // the buffer was read before: a change since shows here
+          NECRO_TRY(check_unchanged(core_fd_, planned_, core_));
+          checked = true;
+        }
+        rep_.bytes_read += sub->pages * o_.page;
+        NECRO_TRY(place(t, *sub, c.data + skip));
+      }
+    }
+    return {};
+  }
+
+  /// Reads the chunk's bytes from the core and puts them into the process.
   result<void> deliver(uffd_task& t, const served_range& chunk) {
     const std::uint64_t len = chunk.pages * o_.page;
-    readahead(chunk.core_offset, len);
     std::uint64_t got = 0;
     while (got < len) {
       const ssize_t n = ::pread(core_fd_, buf_.get() + got, len - got, static_cast<off_t>(chunk.core_offset + got));
@@ -385,11 +462,17 @@ class uffd_server {
     rep_.bytes_read += len;
     // After the read: a change before or during it shows in the size or mtime.
     NECRO_TRY(check_unchanged(core_fd_, planned_, core_));
+    return place(t, chunk, buf_.get());
+  }
+
+  /// The chunk's bytes (at `data`) into the process: runs of zero pages with
+  /// UFFDIO_ZEROPAGE, the rest with UFFDIO_COPY.
+  result<void> place(uffd_task& t, const served_range& chunk, const unsigned char* data) {
     std::uint64_t k = 0;
     while (k < chunk.pages) {
-      const bool zero = all_zero(buf_.get() + k * o_.page, o_.page);
+      const bool zero = all_zero(data + k * o_.page, o_.page);
       std::uint64_t e = k + 1;
-      while (e < chunk.pages && all_zero(buf_.get() + e * o_.page, o_.page) == zero) ++e;
+      while (e < chunk.pages && all_zero(data + e * o_.page, o_.page) == zero) ++e;
       const std::uint64_t at = chunk.vaddr + k * o_.page, bytes = (e - k) * o_.page;
       std::int64_t done = 0;
       int err = 0;
@@ -402,7 +485,7 @@ class uffd_server {
       } else {
         uffdio_copy c{};
         c.dst = at;
-        c.src = reinterpret_cast<std::uint64_t>(buf_.get() + k * o_.page);
+        c.src = reinterpret_cast<std::uint64_t>(data + k * o_.page);
         c.len = bytes;
         if (::ioctl(t.uffd.get(), UFFDIO_COPY, &c) != 0) err = errno;
         done = err ? std::max<std::int64_t>(c.copy, 0) : static_cast<std::int64_t>(bytes);
@@ -435,17 +518,6 @@ class uffd_server {
     return {};
   }
 
-  /// Keeps the disk `readahead_bytes` ahead of what is read now.
-  void readahead(std::uint64_t off, std::uint64_t len) {
-    const std::uint64_t end = off + len;
-    if (off < ra_from_ || off > ra_to_) ra_from_ = ra_to_ = off;  // a jump: read ahead from here
-    if (ra_to_ < end + o_.readahead_bytes / 2) {
-      const std::uint64_t from = std::max(ra_to_, off), to = end + o_.readahead_bytes;
-      ::posix_fadvise(core_fd_, static_cast<off_t>(from), static_cast<off_t>(to - from), POSIX_FADV_WILLNEED);
-      ra_to_ = to;
-    }
-  }
-
   int core_fd_;
   std::string core_;
   std::vector<served_range> ranges_;
@@ -456,8 +528,10 @@ class uffd_server {
   io::unique_fd ep_;
   std::vector<std::unique_ptr<uffd_task>> tasks_;
   bool finished_ = false;
-  std::uint64_t ra_from_ = 0, ra_to_ = 0;
   uffd_report rep_;
+  bool reader_started_ = false, reader_waiting_ = false;
+  static constexpr std::uint64_t reader_word = ~0ull;
+  std::unique_ptr<core_reader> reader_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace detail

@@ -27,6 +27,7 @@
 #include <necro/lazy/launch.hpp>
 #include <necro/lazy/page_server.hpp>
 #include <necro/lazy/served_ranges.hpp>
+#include <necro/map/criu_thread.hpp>
 #include <necro/resurrect/options.hpp>
 #include <necro/resurrect/session.hpp>
 #include <necro/write/detail/copy_methods.hpp>
@@ -102,6 +103,7 @@ result<lazy::page_source> page_source_of(const session<Arch>& s) {
   src.pid = static_cast<std::uint64_t>(s.plan.pid);
   src.page = Arch::page_size;
   for (const auto& v : s.plan.vmas) src.vmas.emplace_back(v.entry.start(), v.entry.end());
+  for (const auto& t : s.plan.threads) src.hot.push_back(map::criu_thread<Arch>::sp(t.core));
   NECRO_TRY(lazy::check_ranges(src.ranges, src.planned.size, src.page, src.core));
   return src;
 }

@@ -12,8 +12,10 @@
 # says which path and why.
 #@test lazy-core        heapsig through --restore --lazy --lazy-source=core (necro's lazy-pages daemon from the core): oracle, runs on
 #@test lazy-core-criu   the same through criu lazy-pages and necro's page server (--lazy-daemon=criu)
+#@test lazy-core-zst    a zstd-compressed core: served from its decompressed scratch file, which is gone once the daemon exits; oracle SAME
+#@test lazy-core-gdb    --restore --gdb --lazy --lazy-source=core: gdb attached while the memory comes from the core, its backtrace reaches main with no unreadable frame
 #@test lazy-core-truncated   the core truncated while the daemon serves a stopped process: a named error, the process killed, never wrong memory
-#@manual lazy-core-kill   measures what happens when the daemon dies mid-way (docs/limits.md)
+#@test lazy-core-kill   the daemon killed while pages are missing: its guardian kills the process, stopped or running
 # shellcheck source=../lib.sh disable=SC2034 # lib.sh reads BIN, CMD, KILLSIG, LAUNCH_*
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
 e2e_args e2e. "$@"
@@ -117,27 +119,79 @@ check_truncated() {
         { fail "pid $VPID still runs after its core was truncated"; kill_tracked "$VPID"; }
 }
 
-# measure_daemon_death: necro's lazy-pages daemon SIGKILLed as soon as the
-# command returns (it is still pushing): what the process and the oracle
-# then say. A measurement for docs/limits.md, not a guarantee.
-measure_daemon_death() {
-    necro_restore lazy-kill --lazy --lazy-source=core --stopped
-    lazy_pids "$WORK/necro-lazy-kill.log"
-    [ -n "$LAZY_DAEMON" ] || { show_log "$WORK/necro-lazy-kill.log"; fatal "no lazy-pages daemon"; }
-    kill -KILL "$LAZY_DAEMON"
-    log "daemon killed; its log: $(tail -n 1 "$LAZY_LOG")"
-    log "the process: state '$(state_of "$VPID")'"
-    if [ -e "/proc/$VPID" ]; then
-        run_oracle "$CORE" "$VPID"
-        log "oracle exit $ORACLE_RC: $(grep '^RESULT' "$ORACLE_LOG")"
-        kill_tracked "$VPID"
+# check_zst: the core compressed (zstd), restored stopped with its memory
+# from the core: necro decompresses it into an unnamed scratch file, the
+# daemon serves from that file open, and nothing stays behind once it exits.
+check_zst() {
+    local zcore="$WORK/victim.core.zst" scratch f
+    command -v zstd >/dev/null || skip "zstd not found"
+    zstd -q -f "$CORE" -o "$zcore" {LOCKFD}>&-
+    local plain=$CORE
+    CORE=$zcore
+    necro_restore lazy-zst --lazy --lazy-source=core --stopped
+    CORE=$plain
+    lazy_pids "$WORK/necro-lazy-zst.log"
+    [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$LAZY_DAEMON" ] ||
+        { show_log "$WORK/necro-lazy-zst.log"; fatal "--restore --lazy --lazy-source=core of a .zst core failed (exit $NECRO_RC)"; }
+    # While it serves, its core is an unlinked scratch file it holds open.
+    scratch=''
+    for f in "/proc/$LAZY_DAEMON"/fd/*; do
+        case $(readlink "$f" 2>/dev/null) in *"(deleted)") scratch=$(readlink "$f"); break ;; esac
+    done
+    log "the daemon serves from: ${scratch:-(already done)}"
+    daemon_ends "$WORK/lazy-zst" "the .zst core"
+    run_oracle "$CORE" "$VPID"
+    [ "$ORACLE_RC" = 0 ] && pass "oracle: the process served from the decompressed .zst core equals the core ($(grep '^RESULT' "$ORACLE_LOG"))" ||
+        fail "oracle: the process served from the .zst core differs (exit $ORACLE_RC)"
+    kill_tracked "$VPID"
+    rm -f "$zcore"
+}
+
+# check_gdb: one command restores it stopped with its memory from the core
+# and becomes gdb; the threads' stacks are pushed first, so gdb's backtrace
+# (which reads them through /proc/PID/mem, never faulting a page in) reads
+# no missing page.
+check_gdb() {
+    command -v gdb >/dev/null || skip "gdb not found"
+    necro_gdb "$WORK/necro-lazy-gdb.log" $'bt\nkill\nquit' -i "$WORK/donor" -o "$WORK/lazy-gdb" --lazy --lazy-source=core
+    if [ "$RPID" = "$VPID" ] && grep -q "in main () at\|in main (\|#[0-9].* main " "$WORK/necro-lazy-gdb.log" &&
+        grep -q "necro lazy-pages daemon pid" "$WORK/necro-lazy-gdb.log" &&
+        ! grep -q "Cannot access memory" "$WORK/necro-lazy-gdb.log"; then
+        pass "--gdb --lazy: gdb's backtrace of pid $VPID, served from the core, reaches main"
+    else
+        fail "--gdb --lazy: no clean backtrace (exit $NECRO_RC): $(tail -n 20 "$WORK/necro-lazy-gdb.log")"
     fi
+    wait_gone "$VPID" 10 && unset "TRACKED[$VPID]" || kill_tracked "$VPID"
+}
+
+# check_daemon_death: the daemon SIGKILLed while pages are still missing
+# (--lazy-push=no keeps them missing until touched). Its guardian holds the
+# userfaultfd open, so the process cannot read a missing page as zeros, and
+# kills it. Stopped, then running (it touches missing pages at once).
+check_daemon_death() {
+    local how
+    for how in stopped running; do
+        necro_restore "lazy-kill-$how" --lazy --lazy-source=core --lazy-push=no $([ "$how" = stopped ] && echo --stopped)
+        lazy_pids "$WORK/necro-lazy-kill-$how.log"
+        [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$LAZY_DAEMON" ] ||
+            { show_log "$WORK/necro-lazy-kill-$how.log"; fatal "--restore --lazy --lazy-push=no failed (exit $NECRO_RC)"; }
+        kill -KILL "$LAZY_DAEMON"
+        if wait_gone "$VPID" 10; then
+            pass "$how: the daemon killed, its guardian killed pid $VPID (never left reading zeros)"
+            unset "TRACKED[$VPID]"
+        else
+            fail "$how: pid $VPID (state $(state_of "$VPID")) outlived its lazy-pages daemon"
+            kill_tracked "$VPID"
+        fi
+    done
 }
 
 victim_and_donor "$MODE"
 case $MODE in
-    lazy-core-kill) measure_daemon_death ;;
+    lazy-core-kill) check_daemon_death ;;
     lazy-core-truncated) check_truncated ;;
+    lazy-core-zst) check_zst ;;
+    lazy-core-gdb) check_gdb ;;
     *) check_explain; check_lazy_core ;;
 esac
 exit 0

@@ -4,7 +4,8 @@
 // like CRIU's restorer does, and touches it while the daemon runs in a
 // thread. Each page must hold the core's bytes; zero pages are mapped, not
 // copied; a removed range reads zeros; a truncated or rewritten core is a
-// named error before any wrong byte is placed.
+// named error before any wrong byte is placed. And the guardian: it kills
+// the process when the daemon dies without a word, and only then.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -12,7 +13,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include <necro/io/unique_fd.hpp>
+#include <necro/lazy/launch.hpp>
 #include <necro/lazy/uffd_daemon.hpp>
 
 #include "support/fixtures.hpp"
@@ -78,7 +82,8 @@ struct restore_side {
   core_identity id;
   std::future<result<uffd_report>> daemon;
 
-  restore_side(const region& r, const std::vector<served_range>& ranges) {
+  // reader: the push from a reading thread's buffers (else the push reads).
+  restore_side(const region& r, const std::vector<served_range>& ranges, bool reader = true) {
     path = dir.write("core", pattern());
     core = io::unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(core.get() >= 0);
@@ -86,9 +91,14 @@ struct restore_side {
     int sv[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     ours = io::unique_fd(sv[0]);
-    daemon = std::async(std::launch::async, [this, s = sv[1], ranges] {
-      auto rep = serve_uffd(s, core.get(), path.string(), ranges, static_cast<std::uint64_t>(::getpid()), id,
-                            {.page = page, .push_bytes = 16 * page, .fault_pages = 2, .kill_on_error = false, .log = {}});
+    uffd_options o;
+    o.page = page;
+    o.push_bytes = 16 * page;
+    o.fault_pages = 2;
+    o.readahead_bytes = reader ? 3 * 16 * page : 0;
+    o.kill_on_error = false;
+    daemon = std::async(std::launch::async, [this, s = sv[1], ranges, o] {
+      auto rep = serve_uffd(s, core.get(), path.string(), ranges, static_cast<std::uint64_t>(::getpid()), id, o);
       ::close(s);
       return rep;
     });
@@ -124,10 +134,12 @@ struct restore_side {
 }  // namespace
 
 TEST_CASE("necro's lazy-pages daemon answers faults and pushes the rest from the core", "[lazy]") {
+  const bool reader = GENERATE(true, false);
+  INFO((reader ? "pushed from the reading thread's buffers" : "pushed by the daemon's own reads"));
   region r(pages);
   // The process's pages 0..47 are the core's 0..47; 48..63 a hole (zeros); 64..95 the core's 64..95.
   const std::vector<served_range> ranges{{r.addr(0), 48, 0}, {r.addr(64), 32, 64 * page}};
-  restore_side k(r, ranges);
+  restore_side k(r, ranges, reader);
   // Faults before the restore finished are answered at once.
   CHECK(std::string(r.at(5), page) == k.core_page(5));
   CHECK(std::string(r.at(70), page) == k.core_page(70));
@@ -165,9 +177,11 @@ TEST_CASE("pages the process removed read zeros, never the core's bytes", "[lazy
 }
 
 TEST_CASE("a core truncated while served is a named error, and no page of it is placed", "[lazy]") {
+  const bool reader = GENERATE(true, false);
+  INFO((reader ? "pushed from the reading thread's buffers" : "pushed by the daemon's own reads"));
   region r(pages);
   const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
-  restore_side k(r, ranges);
+  restore_side k(r, ranges, reader);
   CHECK(std::string(r.at(1), page) == k.core_page(1));
   REQUIRE(::truncate(k.path.c_str(), 40 * page) == 0);
   k.finished();
@@ -181,9 +195,11 @@ TEST_CASE("a core truncated while served is a named error, and no page of it is 
 }
 
 TEST_CASE("a core rewritten in place while served is a named error", "[lazy]") {
+  const bool reader = GENERATE(true, false);
+  INFO((reader ? "pushed from the reading thread's buffers" : "pushed by the daemon's own reads"));
   region r(pages);
   const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
-  restore_side k(r, ranges);
+  restore_side k(r, ranges, reader);
   {
     const int w = ::open(k.path.c_str(), O_WRONLY);
     REQUIRE(w >= 0);
@@ -206,4 +222,42 @@ TEST_CASE("a restore that ends before it finished is an error naming it", "[lazy
   const auto rep = k.daemon.get();
   REQUIRE_FALSE(rep);
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("before it finished restoring"));
+}
+
+namespace {
+// A child that sleeps until killed; its exit status.
+pid_t sleeper() {
+  const pid_t p = ::fork();
+  if (p == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  return p;
+}
+}  // namespace
+
+TEST_CASE("a guardian kills the process when the daemon goes without a word, and only then", "[lazy]") {
+  // The fd it keeps: any will do here (a registered userfaultfd with fork
+  // events would make the forks below wait for a reader of the event).
+  io::unique_fd held(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  REQUIRE(held.get() >= 0);
+  const pid_t victim = sleeper();
+  REQUIRE(victim > 0);
+  const int wr = lazy::detail::start_guardian(victim, held.get());
+  REQUIRE(wr >= 0);
+  ::close(wr);  // the daemon died
+  int status = 0;
+  REQUIRE(::waitpid(victim, &status, 0) == victim);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+
+  const pid_t spared = sleeper();
+  const int ok = lazy::detail::start_guardian(spared, held.get());
+  REQUIRE(ok >= 0);
+  REQUIRE(::write(ok, "d", 1) == 1);  // all delivered
+  ::close(ok);
+  ::usleep(100 * 1000);
+  CHECK(::waitpid(spared, &status, WNOHANG) == 0);  // still running
+  ::kill(spared, SIGKILL);
+  ::waitpid(spared, &status, 0);
 }
