@@ -69,6 +69,8 @@
 #include <necro/lazy/wire.hpp>
 #include <necro/lazy/served_ranges.hpp>
 #include <necro/lazy/page_server.hpp>
+#include <necro/lazy/pending_pages.hpp>
+#include <necro/lazy/uffd_daemon.hpp>
 #include <necro/lazy/launch.hpp>
 #include <necro/capture/model.hpp>
 #include <necro/capture/proc.hpp>

@@ -198,7 +198,9 @@ class uffd_server {
       if (n < 0 && errno != EINTR) return stop(error::from_errno(core_, "epoll_wait", errno));
       for (int i = 0; i < n; ++i) {
         const std::uint64_t w = ev[i].data.u64;
-        if (w == reader_word) {  // a buffer is ready
+        if (w == reader_word) {  // a buffer is ready (drained: before the restore finished nobody takes it)
+          std::uint64_t v;
+          if (reader_) [[maybe_unused]] auto got = ::read(reader_->event_fd(), &v, sizeof v);
           reader_waiting_ = false;
           continue;
         }
@@ -219,14 +221,11 @@ class uffd_server {
         }
       }
       if (!finished_ || !o_.push) continue;
-      if (!reader_started_) {
-        reader_started_ = true;
+      if (!hot_pushed_) {
+        hot_pushed_ = true;
         if (auto hot = push_hot(); !hot) return stop(hot.error());
-        if (o_.readahead_bytes >= 2 * o_.push_bytes) {
-          auto r = std::make_unique<core_reader>(core_fd_, ranges_, o_.page, o_.push_bytes, o_.readahead_bytes / o_.push_bytes);
-          if (r->ready() && watch(r->event_fd(), reader_word)) reader_ = std::move(r);
-        }
       }
+      start_reader();
       // One chunk of the background push, then the faults again: the
       // reader's next buffer while it has one, then what is left.
       if (reader_) {
@@ -299,6 +298,7 @@ class uffd_server {
     auto t = std::make_unique<uffd_task>(uffd_task{word, std::move(uffd), pending_pages(ranges_, o_.page), false, 0,
                                                    io::unique_fd(static_cast<int>(::syscall(SYS_pidfd_open, word, 0)))});
     if (o_.on_task) o_.on_task(word, t->uffd.get());
+    if (o_.push) start_reader();  // the disk starts while CRIU finishes the restore
     NECRO_TRY(watch(t->uffd.get(), source_word(tasks_.size(), false)));
     if (t->pidfd.get() >= 0) NECRO_TRY(watch(t->pidfd.get(), source_word(tasks_.size(), true)));
     say(fmt::format("pid {}: userfaultfd received, {} pages in {} ranges pending", word, t->pending.pages(),
@@ -404,6 +404,15 @@ class uffd_server {
     t.pending.erase(start, end);
     rep_.pages_dropped += before - t.pending.pages();
     return {};
+  }
+
+  /// The reading thread, once (uffd_options::readahead_bytes).
+  void start_reader() {
+    if (reader_started_) return;
+    reader_started_ = true;
+    if (o_.readahead_bytes < 2 * o_.push_bytes) return;
+    auto r = std::make_unique<core_reader>(core_fd_, ranges_, o_.page, o_.push_bytes, o_.readahead_bytes / o_.push_bytes);
+    if (r->ready() && watch(r->event_fd(), reader_word)) reader_ = std::move(r);
   }
 
   /// The hot pages of every task first (uffd_options::hot).
@@ -529,7 +538,7 @@ class uffd_server {
   std::vector<std::unique_ptr<uffd_task>> tasks_;
   bool finished_ = false;
   uffd_report rep_;
-  bool reader_started_ = false, reader_waiting_ = false;
+  bool reader_started_ = false, reader_waiting_ = false, hot_pushed_ = false;
   static constexpr std::uint64_t reader_word = ~0ull;
   std::unique_ptr<core_reader> reader_;  // last: its thread stops before the rest goes
 };

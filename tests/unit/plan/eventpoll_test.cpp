@@ -26,7 +26,7 @@ std::optional<necro::test::planned> plan_epoll() {
 }
 
 /// tfd -> data of the one EVENTPOLL entry in `files`.
-std::map<std::uint32_t, std::uint64_t> epoll_data(const std::vector<necro::pb::file_entry>& files) {
+std::map<std::uint32_t, std::uint64_t> epoll_data_of(const std::vector<necro::pb::file_entry>& files) {
   std::map<std::uint32_t, std::uint64_t> out;
   int entries = 0;
   for (const auto& f : files) {
@@ -54,7 +54,7 @@ TEST_CASE("eventpoll: the donor's files.img decodes and re-encodes byte for byte
   REQUIRE(facts);
   auto donor = necro::criu::image_set::load(*d);
   if (!donor) FAIL(donor.error().message());
-  const auto data = epoll_data(donor->files());
+  const auto data = epoll_data_of(donor->files());
   CHECK(data.size() == 4);
   for (const char* k : {"heap", "data", "number", "anon"})
     CHECK(data.at(static_cast<std::uint32_t>(*facts->number(fmt::format("donor_{}_fd", k)))) ==
@@ -69,7 +69,7 @@ TEST_CASE("eventpoll: each target's data is the victim's own", "[plan][eventpoll
   NECRO_REQUIRE_FIXTURE(f, "x86_64/epoll.core + epoll.donor");
   const auto facts = necro::test::facts::load("x86_64/epoll.facts.txt");
   REQUIRE(facts);
-  const auto data = epoll_data(f->plan.files);
+  const auto data = epoll_data_of(f->plan.files);
   const auto fd = [&](const char* k) { return static_cast<std::uint32_t>(*facts->number(fmt::format("victim_{}_fd", k))); };
   const auto want = [&](const char* k) { return *facts->number(fmt::format("victim_{}_data", k)); };
   // The donor's values differ (other load addresses): the test cannot pass by leaving them.
@@ -134,5 +134,5 @@ TEST_CASE("eventpoll: an address in donor anonymous memory is left, with a warni
                  Catch::Contains(fmt::format("{:#x}", *facts->number("donor_heap_data"))));
   REQUIRE(out.relocations.size() == 1);  // the .data pointer still moves
   CHECK(out.relocations[0].how == "epoll load delta");
-  CHECK(epoll_data(files).at(static_cast<std::uint32_t>(*facts->number("donor_number_fd"))) == anon);
+  CHECK(epoll_data_of(files).at(static_cast<std::uint32_t>(*facts->number("donor_number_fd"))) == anon);
 }

@@ -144,7 +144,7 @@ class core_reader {
     }
   }
 
-  static constexpr std::size_t advise_chunks = 16;
+  static constexpr std::size_t advise_chunks = 64;  // the page cache's, not the daemon's memory
   int fd_;
   std::uint64_t page_, chunk_pages_;
   std::vector<served_range> plan_;

@@ -128,17 +128,41 @@ class scanner {
   /// SEEK_DATA/SEEK_HOLE from page k of run `r`, within pages [k, end).
   extent probe(const plan::page_run& r, std::uint64_t k, std::uint64_t end) const {
     const std::uint64_t pos = r.core_offset + k * page_;
-    const off_t d = ::lseek(core_.fd(), static_cast<off_t>(pos), SEEK_DATA);
-    if (d < 0) return errno == ENXIO ? extent{end - k, end} : extent{0, end};  // ENXIO: hole to the file's end
-    const auto data = static_cast<std::uint64_t>(d);
+    const auto [data, hole] = data_at(pos);
+    if (data == no_data) return {end - k, end};  // a hole to the file's end
     if (data > pos) {
-      const std::uint64_t hole = std::min(end, (data - r.core_offset) / page_) - k;
-      if (hole > 0) return {hole, k + hole};
+      const std::uint64_t hole_pages = std::min(end, (data - r.core_offset) / page_) - k;
+      if (hole_pages > 0) return {hole_pages, k + hole_pages};
     }
-    const off_t h = ::lseek(core_.fd(), d, SEEK_HOLE);
-    if (h <= d) return {0, end};
-    const std::uint64_t h_page = (static_cast<std::uint64_t>(h) - r.core_offset + page_ - 1) / page_;
+    if (hole <= data) return {0, end};
+    const std::uint64_t h_page = (hole - r.core_offset + page_ - 1) / page_;
     return {0, std::clamp(h_page, k + 1, end)};
+  }
+
+  static constexpr std::uint64_t no_data = ~0ull;
+
+  /// The first data at or after `pos` and the hole that ends it: [data,
+  /// hole) holds data, [pos, data) is a hole (data = no_data: no data to the
+  /// end). The last answer is kept: a file system whose SEEK_HOLE walks its
+  /// pages (tmpfs) would otherwise walk a dense core's whole extent for every
+  /// window, quadratic in the core's size.
+  std::pair<std::uint64_t, std::uint64_t> data_at(std::uint64_t pos) const {
+    if (known_ && pos >= known_from_ && (pos < known_hole_ || known_data_ == no_data))
+      return {std::max(pos, known_data_), known_hole_};
+    std::uint64_t data = no_data, hole = no_data;
+    const off_t d = ::lseek(core_.fd(), static_cast<off_t>(pos), SEEK_DATA);
+    if (d >= 0) {
+      data = static_cast<std::uint64_t>(d);
+      const off_t h = ::lseek(core_.fd(), d, SEEK_HOLE);
+      hole = h > d ? static_cast<std::uint64_t>(h) : data;
+    } else if (errno != ENXIO) {
+      return {pos, pos};  // cannot tell: read it all (no hole, unknown data end)
+    }
+    known_ = true;
+    known_from_ = pos;
+    known_data_ = data;
+    known_hole_ = hole;
+    return {data, hole};
   }
 
   /// Pages [k, k + m) of run i hold data: read them and apply the rule, or
@@ -170,6 +194,8 @@ class scanner {
   bool reads(const plan::page_run& r) const noexcept { return read_pages_ && !(r.flags & unread_flags_); }
 
   const io::mapped_file& core_;
+  mutable bool known_ = false;  // data_at()'s last answer
+  mutable std::uint64_t known_from_ = 0, known_data_ = 0, known_hole_ = 0;
   std::span<const plan::page_run> runs_;
   std::span<const plan::page_rule> rules_;
   std::uint64_t page_, window_pages_;
