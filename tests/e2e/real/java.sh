@@ -73,12 +73,22 @@ prog_check() {
 }
 
 # java-catch-nobpf: the resurrected JVM, without its SIGSEGV handler, dies
-# at once; the reaper reads how.
+# at once; the reaper reads how (or CRIU, when it died before CRIU let go).
 if [ "$NOBPF" = 1 ]; then
     prog_restore() {
         local st
-        criu_restore -D "$IMG" -d -v4 -o restore.log --pidfile "$WORK/restored.pid" ||
-            { show_log "$IMG/restore.log"; fatal "criu restore -D $IMG failed"; }
+        if ! criu_restore -D "$IMG" -d -v4 -o restore.log --pidfile "$WORK/restored.pid"; then
+            # The JVM's first SIGSEGV can come while CRIU still detaches from
+            # its threads (a thread runs from its detach on): CRIU then says
+            # so, fails the restore and SIGKILLs what is left (seen about one
+            # run in three). The outcome is the documented one: it died at once.
+            if grep -q 'Unable to detach [0-9]*: No such process' "$IMG/restore.log" && wait_gone "$VPID" 5; then
+                pass "without the kernel state the JVM died at once, before CRIU had detached from all its threads ($(grep -m1 -o 'Unable to detach [0-9]*: No such process' "$IMG/restore.log"))"
+                return 0
+            fi
+            show_log "$IMG/restore.log"
+            fatal "criu restore -D $IMG failed"
+        fi
         TRACKED[$VPID]=$BIN
         pass "restored as pid $(cat "$WORK/restored.pid")"
         wait_gone "$VPID" 10 || { fail "the resurrected JVM without handlers still runs (state '$(state_of "$VPID")')"; return 0; }
