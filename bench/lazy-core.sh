@@ -7,7 +7,7 @@
 # system, in one run.
 #
 #   sudo NECRO_CRIU=/path/to/criu bench/lazy-core.sh [--necro PATH] [--runs N] [--fs ext4|tmpfs]
-#        [--paths "core core-criu images"] [SIZE_GIB]   (default 4)
+#        [--paths "core core-criu images gdb"] [SIZE_GIB]   (default 4, all four paths)
 #
 # Makes the file system (ext4 in a sparse loop file under $NECRO_BENCH_DIR,
 # default /tmp/necro-bench, or a tmpfs), writes the core there with
@@ -22,7 +22,7 @@
 #   images  the same with --lazy-source=images (pages copied into the set)
 #   gdb     --restore --gdb --lazy --lazy-source=core with gdb reading `bt`
 #           from its stdin: the time until gdb has printed the backtrace of
-#           the restored process and exited (only with --paths ... gdb)
+#           the restored process and exited
 #   cp      cp CORE COPY && sync
 #   cat     cat CORE > /dev/null
 # Everything is unmounted and deleted at the end.
@@ -30,7 +30,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 necro=$here/../build-release/examples/resurrect/criu-necromancer
-runs=3 size=4 fs_type=ext4 paths="core core-criu images"
+runs=3 size=4 fs_type=ext4 paths="core core-criu images gdb"
 while [ $# -gt 0 ]; do
     case $1 in
         --necro) necro=$2; shift 2 ;;

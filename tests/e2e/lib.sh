@@ -1434,17 +1434,21 @@ restore_lazy_core() {
     live_checks
 }
 
-# lazy_core_ends (-lazy-core modes, after the checks): the daemon pushes the
-# rest, exits, and its log ends with `done:`.
+# lazy_core_ends [DIR [WHAT]] (-lazy-core modes, after the checks; and
+# tests/lazy-core.sh): the daemon (and the page server, with criu's) exit
+# with `done:` as their log's last line, and no lazy-pages.socket of necro's
+# is left in DIR (default IMG). Needs lazy_pids first.
 lazy_core_ends() {
+    local dir=${1:-$IMG} what=${2:-the lazy restore}
     if wait_gone "$LAZY_DAEMON" 60 && [[ $(tail -n 1 "$LAZY_LOG") == done:* ]]; then
-        pass "the lazy-pages daemon pushed every page and exited: $(tail -n 1 "$LAZY_LOG")"
+        pass "$what: the lazy-pages daemon delivered every page and exited: $(tail -n 1 "$LAZY_LOG")"
     else
-        fail "the lazy-pages daemon pid $LAZY_DAEMON did not end cleanly"
+        fail "$what: the lazy-pages daemon pid $LAZY_DAEMON did not end cleanly"
         show_log "$LAZY_LOG"
     fi
-    [ ! -e "$IMG/lazy-pages.socket" ] && pass "no lazy-pages.socket is left in the set" ||
-        fail "lazy-pages.socket is left in $IMG"
+    [ -z "$LAZY_SERVER" ] || wait_gone "$LAZY_SERVER" 10 || fail "$what: the page server pid $LAZY_SERVER still runs"
+    # (criu lazy-pages leaves its socket; necro's daemon removes its own)
+    [ -n "$LAZY_SERVER" ] || [ ! -e "$dir/lazy-pages.socket" ] || fail "$what: lazy-pages.socket is left in the set"
 }
 
 # live_checks: the restored VPID is the victim (exe, cmdline, environ), its

@@ -89,6 +89,20 @@ inline result<std::pair<io::unique_fd, io::unique_fd>> loopback_pair() {
 
 namespace detail {
 
+/// Reaps the launcher `child` (which forked the daemon and exited) and reads
+/// what it or the daemon wrote on `rd`: the daemon's pid, a -errno, or 0
+/// when nothing came.
+inline int launched(pid_t child, int rd) {
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  int v = 0;
+  ssize_t n;
+  do n = ::read(rd, &v, sizeof v);
+  while (n < 0 && errno == EINTR);
+  return n == sizeof v ? v : 0;
+}
+
 /// Moves `fd` to number `to` in a child about to close everything above.
 inline void place_fd(int fd, int to) {
   if (fd != to) ::dup2(fd, to);
@@ -159,14 +173,8 @@ inline result<page_server_process> start_page_server(io::unique_fd sock, const p
   }
   wr.reset();
   sock.reset();
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  int pid = -1;
-  ssize_t n;
-  do n = ::read(rd.get(), &pid, sizeof pid);
-  while (n < 0 && errno == EINTR);
-  if (n != sizeof pid || pid <= 0) return fail(error(errc::io, "page server", "the page server could not be started"));
+  const int pid = detail::launched(child, rd.get());
+  if (pid <= 0) return fail(error(errc::io, "page server", "the page server could not be started"));
   return page_server_process{pid, log};
 }
 
@@ -326,16 +334,10 @@ inline result<page_server_process> start_uffd_daemon(const page_source& src, con
     ::_exit(grandchild < 0 ? 1 : 0);
   }
   wr.reset();
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  int pid = 0;
-  ssize_t n;
-  do n = ::read(rd.get(), &pid, sizeof pid);
-  while (n < 0 && errno == EINTR);
-  if (n == sizeof pid && pid < 0)
+  const int pid = detail::launched(child, rd.get());
+  if (pid < 0)
     return fail(error::from_errno((dir / lazy_pages_socket_name).string(), "the lazy-pages daemon cannot listen", -pid));
-  if (n != sizeof pid || pid <= 0) return fail(error(errc::io, "lazy-pages daemon", "the lazy-pages daemon could not be started"));
+  if (pid == 0) return fail(error(errc::io, "lazy-pages daemon", "the lazy-pages daemon could not be started"));
   return page_server_process{pid, log};
 }
 

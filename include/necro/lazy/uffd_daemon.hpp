@@ -99,19 +99,6 @@ struct uffd_report {
 
 namespace detail {
 
-/// Reads exactly `len` bytes from the restore's socket; 0 at its end.
-inline ssize_t recv_exact(int sock, void* buf, std::size_t len) {
-  std::size_t got = 0;
-  while (got < len) {
-    const ssize_t n = ::recv(sock, static_cast<char*>(buf) + got, len - got, MSG_WAITALL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (n == 0) return static_cast<ssize_t>(got);
-    got += static_cast<std::size_t>(n);
-  }
-  return static_cast<ssize_t>(got);
-}
-
 /// One fd sent with SCM_RIGHTS and one byte (CRIU's send_fd); -1 on error.
 inline int recv_one_fd(int sock) {
   char byte = 0;
@@ -279,7 +266,7 @@ class uffd_server {
   /// end of the restore. False: the socket closed.
   result<bool> from_restore(int sock) {
     std::int32_t word = 0;
-    const ssize_t got = recv_exact(sock, &word, sizeof word);
+    const ssize_t got = read_full(sock, &word, sizeof word);
     if (got == 0) return false;
     if (got != sizeof word) return fail(error::from_errno(core_, "cannot read from criu restore's lazy-pages socket", errno));
     if (static_cast<std::uint32_t>(word) == restore_finished_word) {

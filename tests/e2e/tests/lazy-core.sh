@@ -63,7 +63,7 @@ check_lazy_core() {
     [ "$lazy_entries" -gt 0 ] && pass "CRIU left $lazy_entries pagemap entries to the daemon; pages-*.img holds $bytes bytes" ||
         fail "CRIU restored every page itself: nothing was lazy"
     [ "$bytes" -lt 1048576 ] || fail "pages-*.img holds $bytes bytes: the lazy pages were copied"
-    daemon_ends "$WORK/lazy-stopped" "the stopped one"
+    lazy_core_ends "$WORK/lazy-stopped" "the stopped one"
     run_oracle "$CORE" "$VPID"
     [ "$ORACLE_RC" = 0 ] && pass "oracle: the process served from the core equals the core ($(grep '^RESULT' "$ORACLE_LOG"))" ||
         { fail "oracle: the process served from the core differs (exit $ORACLE_RC)"; show_log "$LAZY_LOG"; }
@@ -78,22 +78,8 @@ check_lazy_core() {
     [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$LAZY_DAEMON" ] ||
         { mv "$CORE.moved" "$CORE"; show_log "$WORK/necro-lazy-running.log"; fatal "--restore --lazy --lazy-source=core failed (exit $NECRO_RC)"; }
     check_goes_on "$from" "$WORK/lazy-running/restore.log"
-    daemon_ends "$WORK/lazy-running" "the running one, its core renamed away"
+    lazy_core_ends "$WORK/lazy-running" "the running one, its core renamed away"
     mv "$CORE.moved" "$CORE"
-}
-
-# daemon_ends DIR WHAT: the daemon (and the page server, with criu's) exit
-# with `done:` as their log's last line, leaving no socket in DIR.
-daemon_ends() {
-    if wait_gone "$LAZY_DAEMON" 60 && [[ $(tail -n 1 "$LAZY_LOG") == done:* ]]; then
-        pass "$2: the lazy-pages daemon delivered every page and exited: $(tail -n 1 "$LAZY_LOG")"
-    else
-        fail "$2: the lazy-pages daemon pid $LAZY_DAEMON did not end cleanly"
-        show_log "$LAZY_LOG"
-    fi
-    [ -z "$LAZY_SERVER" ] || wait_gone "$LAZY_SERVER" 10 || fail "$2: the page server pid $LAZY_SERVER still runs"
-    # (criu lazy-pages leaves its socket; necro's daemon removes its own)
-    [ -n "$LAZY_SERVER" ] || [ ! -e "$1/lazy-pages.socket" ] || fail "$2: lazy-pages.socket is left in the set"
 }
 
 # check_truncated: stopped, its pages on demand only (--lazy-push=no: none
@@ -139,7 +125,7 @@ check_zst() {
         case $(readlink "$f" 2>/dev/null) in *"(deleted)") scratch=$(readlink "$f"); break ;; esac
     done
     log "the daemon serves from: ${scratch:-(already done)}"
-    daemon_ends "$WORK/lazy-zst" "the .zst core"
+    lazy_core_ends "$WORK/lazy-zst" "the .zst core"
     run_oracle "$CORE" "$VPID"
     [ "$ORACLE_RC" = 0 ] && pass "oracle: the process served from the decompressed .zst core equals the core ($(grep '^RESULT' "$ORACLE_LOG"))" ||
         fail "oracle: the process served from the .zst core differs (exit $ORACLE_RC)"
