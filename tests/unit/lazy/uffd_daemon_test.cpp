@@ -4,7 +4,8 @@
 // like CRIU's restorer does, and touches it while the daemon runs in a
 // thread. Each page must hold the core's bytes; zero pages are mapped, not
 // copied; a removed range reads zeros; a truncated or rewritten core is a
-// named error before any wrong byte is placed. And the guardian: it kills
+// named error before any wrong byte is placed; a child the process forks
+// gets its missing pages too (FORK event). And the guardian: it kills
 // the process when the daemon dies without a word, and only then.
 #include <catch2/catch.hpp>
 
@@ -260,4 +261,29 @@ TEST_CASE("a guardian kills the process when the daemon goes without a word, and
   CHECK(::waitpid(spared, &status, WNOHANG) == 0);  // still running
   ::kill(spared, SIGKILL);
   ::waitpid(spared, &status, 0);
+}
+
+TEST_CASE("a child the process forks gets its missing pages from the core too", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges, false);
+  CHECK(std::string(r.at(3), page) == k.core_page(3));  // one page in before the fork
+  const std::string want10 = k.core_page(10), want90 = k.core_page(90), want3 = k.core_page(3);
+  // The fork waits until the daemon has read its FORK event.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const bool ok = std::memcmp(r.at(10), want10.data(), page) == 0 && std::memcmp(r.at(90), want90.data(), page) == 0 &&
+                    std::memcmp(r.at(3), want3.data(), page) == 0;
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  k.finished();
+  const auto rep = k.daemon.get();
+  REQUIRE(rep);
+  CHECK(rep->forks == 1);
+  for (std::uint64_t p = 0; p < pages; ++p) CHECK(std::string(r.at(p), page) == k.core_page(p));
 }
