@@ -77,7 +77,7 @@ template <class Arch>
 lazy_path choose_lazy_path(const session<Arch>& s, const resurrect_options& o) {
   const auto served = lazy::served_ranges(s.plan.runs);
   if (o.pages_from == lazy_source::core)
-    return {true, "--lazy-source=core: the lazy pages are served from the core by necro's lazy-pages daemon"};
+    return {true, "--lazy-source=core: the lazy pages are served from the core"};
   if (o.pages_from == lazy_source::images)
     return {false, "--lazy-source=images: the lazy pages go into pages-*.img and criu lazy-pages reads them there"};
   if (served.empty()) return {false, "the plan has no lazy pages: nothing to serve from the core"};
@@ -85,8 +85,8 @@ lazy_path choose_lazy_path(const session<Arch>& s, const resurrect_options& o) {
   if (o.reflink && dir_shares_extents(*s.core().file(), served.front().core_offset, dir, Arch::page_size))
     return {false, fmt::format("{}'s file system shares extents with the core (reflink): pages-*.img is cloned, "
                                "no byte copied, no space used", dir.string())};
-  return {true, fmt::format("{} cannot share extents with the core{}: serving the lazy pages from the core (necro's "
-                            "lazy-pages daemon) costs no copy and no space",
+  return {true, fmt::format("{} cannot share extents with the core{}: serving the lazy pages from the core costs no "
+                            "copy and no space",
                             dir.string(), o.reflink ? "" : " (--no-reflink)")};
 }
 
