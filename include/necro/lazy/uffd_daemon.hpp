@@ -281,18 +281,25 @@ class uffd_server {
     if (static_cast<std::uint64_t>(word) != pid_)
       return fail(error(errc::mismatch, core_, fmt::format("criu restore sent the userfaultfd of pid {}; this daemon "
                                                            "serves the pages of pid {} only", word, pid_)));
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     auto t = std::make_unique<uffd_task>(uffd_task{word, std::move(uffd), pending_pages(ranges_, o_.page), false, 0,
                                                    io::unique_fd(static_cast<int>(::syscall(SYS_pidfd_open, word, 0)))});
     if (o_.on_task) o_.on_task(word, t->uffd.get());
     if (o_.push) start_reader();  // the disk starts while CRIU finishes the restore
-    NECRO_TRY(watch(t->uffd.get(), source_word(tasks_.size(), false)));
-    if (t->pidfd.get() >= 0) NECRO_TRY(watch(t->pidfd.get(), source_word(tasks_.size(), true)));
     say(fmt::format("pid {}: userfaultfd received, {} pages in {} ranges pending", word, t->pending.pages(),
                     t->pending.ranges()));
     ++rep_.tasks;
-    tasks_.push_back(std::move(t));
+    NECRO_TRY(add_task(std::move(t)));
     return true;
+  }
+
+  /// A task joins: its uffd non-blocking and watched, its pidfd (if any) too.
+  result<void> add_task(std::unique_ptr<uffd_task> t) {
+    const int fd = t->uffd.get();
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    NECRO_TRY(watch(fd, source_word(tasks_.size(), false)));
+    if (t->pidfd.get() >= 0) NECRO_TRY(watch(t->pidfd.get(), source_word(tasks_.size(), true)));
+    tasks_.push_back(std::move(t));
+    return {};
   }
 
   /// Every message waiting on `t`'s userfaultfd.
@@ -323,11 +330,9 @@ class uffd_server {
         case UFFD_EVENT_FORK: {
           auto child = std::make_unique<uffd_task>(uffd_task{t.pid, io::unique_fd(static_cast<int>(msg.arg.fork.ufd)),
                                                              t.pending, false, 0, io::unique_fd()});
-          ::fcntl(child->uffd.get(), F_SETFL, ::fcntl(child->uffd.get(), F_GETFL) | O_NONBLOCK);
-          NECRO_TRY(watch(child->uffd.get(), source_word(tasks_.size(), false)));
           say(fmt::format("pid {} forked: its child gets the {} pending pages too", t.pid, child->pending.pages()));
           ++rep_.forks;
-          tasks_.push_back(std::move(child));
+          NECRO_TRY(add_task(std::move(child)));
           break;
         }
         default:
