@@ -41,12 +41,15 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include <necro/io/error.hpp>
 #include <necro/io/unique_fd.hpp>
+#include <necro/lazy/detail/copy_helper.hpp>
 #include <necro/lazy/detail/core_reader.hpp>
 #include <necro/lazy/page_server.hpp>
 #include <necro/lazy/pending_pages.hpp>
@@ -67,6 +70,11 @@ struct uffd_options {
   /// What a thread of its own holds read ahead of the push, in buffers of
   /// push_bytes (the daemon's memory); 0: no such thread, the push reads.
   std::uint64_t readahead_bytes = 24u << 20;
+  /// A push chunk of at least split_bytes is copied by two threads, half
+  /// each (detail::copy_helper), when copy_threads is 2 and the machine has
+  /// two CPUs or more; a fault's few pages are copied at once.
+  unsigned copy_threads = 2;
+  std::uint64_t split_bytes = 1u << 20;
   /// The restored process (the pid the restore sends) is killed on an error.
   bool kill_on_error = true;
   /// Push every pending page once the restore finished (else pages come only
@@ -122,12 +130,57 @@ inline int recv_one_fd(int sock) {
   return -1;
 }
 
-/// Whether `len` bytes at `p` (a multiple of 8) are all zero.
+/// Whether `len` bytes at `p` (a multiple of 64) are all zero. A page of
+/// data shows it in its first 64 bytes: only zero pages are read whole.
 inline bool all_zero(const unsigned char* p, std::size_t len) {
   const auto* w = reinterpret_cast<const std::uint64_t*>(p);
-  std::uint64_t acc = 0;
-  for (std::size_t i = 0; i < len / 8; ++i) acc |= w[i];
-  return acc == 0;
+  for (std::size_t i = 0; i < len / 8; i += 8)
+    if ((w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7]) != 0) return false;
+  return true;
+}
+
+/// What place_run() put in: pages from the start of its range, until the
+/// first refusal (`err`, 0 if none).
+struct placed {
+  std::uint64_t copied = 0, zeroed = 0;
+  int err = 0;
+  const char* op = "";  ///< the refused ioctl
+  std::uint64_t pages() const { return copied + zeroed; }
+};
+
+/// The ioctls alone, for `pages` pages at `vaddr` from `data`: runs of zero
+/// pages with UFFDIO_ZEROPAGE, the rest with UFFDIO_COPY, up to the first
+/// refusal. Touches nothing but the process: safe on the copy helper.
+inline placed place_run(int uffd, std::uint64_t vaddr, std::uint64_t pages, const unsigned char* data,
+                        std::uint64_t page) {
+  placed out;
+  std::uint64_t k = 0;
+  while (k < pages) {
+    const bool zero = all_zero(data + k * page, page);
+    std::uint64_t e = k + 1;
+    while (e < pages && all_zero(data + e * page, page) == zero) ++e;
+    const std::uint64_t at = vaddr + k * page, bytes = (e - k) * page;
+    std::int64_t done = 0;
+    if (zero) {
+      uffdio_zeropage z{};
+      z.range.start = at;
+      z.range.len = bytes;
+      if (::ioctl(uffd, UFFDIO_ZEROPAGE, &z) != 0) out.err = errno, out.op = "UFFDIO_ZEROPAGE";
+      done = out.err ? std::max<std::int64_t>(z.zeropage, 0) : static_cast<std::int64_t>(bytes);
+    } else {
+      uffdio_copy c{};
+      c.dst = at;
+      c.src = reinterpret_cast<std::uint64_t>(data + k * page);
+      c.len = bytes;
+      if (::ioctl(uffd, UFFDIO_COPY, &c) != 0) out.err = errno, out.op = "UFFDIO_COPY";
+      done = out.err ? std::max<std::int64_t>(c.copy, 0) : static_cast<std::int64_t>(bytes);
+    }
+    const std::uint64_t n = static_cast<std::uint64_t>(done) / page;
+    (zero ? out.zeroed : out.copied) += n;
+    k += n;
+    if (out.err) break;
+  }
+  return out;
 }
 
 struct aligned_free {
@@ -160,6 +213,7 @@ class uffd_server {
     NECRO_TRY(check_ranges(ranges_, planned_.size, o_.page, core_));
     buf_.reset(static_cast<unsigned char*>(std::aligned_alloc(o_.page, o_.push_bytes)));
     if (!buf_) return fail(error(errc::io, core_, "no memory for the lazy-pages buffer"));
+    if (o_.copy_threads > 1 && std::thread::hardware_concurrency() > 1) helper_ = std::make_unique<copy_helper>();
     ::posix_fadvise(core_fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
     ep_ = io::unique_fd(::epoll_create1(EPOLL_CLOEXEC));
     if (ep_.get() < 0) return fail(error::from_errno(core_, "epoll_create1", errno));
@@ -268,14 +322,20 @@ class uffd_server {
     std::int32_t word = 0;
     const ssize_t got = read_full(sock, &word, sizeof word);
     if (got == 0) return false;
-    if (got != sizeof word) return fail(error::from_errno(core_, "cannot read from criu restore's lazy-pages socket", errno));
+    if (got < 0) return fail(error::from_errno(core_, "cannot read from criu restore's lazy-pages socket", errno));
+    if (got != sizeof word)
+      return fail(error(errc::truncated, core_, fmt::format("criu restore went away in the middle of a message on the "
+                                                            "lazy-pages socket ({} of {} bytes)", got, sizeof word)));
     if (static_cast<std::uint32_t>(word) == restore_finished_word) {
       finished_ = true;
       say(fmt::format("restore finished: {} task(s), pushing the pending pages", tasks_.size()));
       return true;
     }
     if (word < 0) return true;  // a zombie: no memory, no uffd
+    errno = 0;
     const int fd = recv_one_fd(sock);
+    if (fd < 0 && errno == 0)  // the socket closed, or the message held no fd
+      return fail(error(errc::truncated, core_, fmt::format("criu restore sent pid {} but no userfaultfd with it", word)));
     if (fd < 0) return fail(error::from_errno(core_, fmt::format("no userfaultfd came with pid {}", word), errno));
     io::unique_fd uffd(fd);
     if (static_cast<std::uint64_t>(word) != pid_)
@@ -466,55 +526,57 @@ class uffd_server {
     return place(t, chunk, buf_.get());
   }
 
-  /// The chunk's bytes (at `data`) into the process: runs of zero pages with
-  /// UFFDIO_ZEROPAGE, the rest with UFFDIO_COPY.
+  /// The chunk's bytes (at `data`) into the process. A large chunk is
+  /// copied by two threads, half each; a half the kernel refused a page of
+  /// goes on from there, alone, through place_serial().
   result<void> place(uffd_task& t, const served_range& chunk, const unsigned char* data) {
+    if (!helper_ || chunk.pages * o_.page < o_.split_bytes || chunk.pages < 2) return place_serial(t, chunk, data);
+    const std::uint64_t h = chunk.pages / 2;
+    placed second;
+    helper_->start([&] { second = place_run(t.uffd.get(), chunk.vaddr + h * o_.page, chunk.pages - h, data + h * o_.page, o_.page); });
+    const placed first = place_run(t.uffd.get(), chunk.vaddr, h, data, o_.page);
+    helper_->wait();
+    rep_.pages_copied += first.copied + second.copied;
+    rep_.pages_zeroed += first.zeroed + second.zeroed;
+    if (!first.err && !second.err) t.busy = 0;
+    for (const auto& [r, from, n] : {std::tuple{first, std::uint64_t{0}, h}, std::tuple{second, h, chunk.pages - h}}) {
+      if (!r.err || t.gone) continue;
+      const std::uint64_t at = from + r.pages();  // the refused page, from the chunk's start
+      NECRO_TRY(place_serial(t, {chunk.vaddr + at * o_.page, from + n - at, chunk.core_offset + at * o_.page}, data + at * o_.page));
+    }
+    return {};
+  }
+
+  /// The chunk's bytes into the process by this thread, page runs in
+  /// order; each refusal handled as what it means.
+  result<void> place_serial(uffd_task& t, const served_range& chunk, const unsigned char* data) {
     std::uint64_t k = 0;
     while (k < chunk.pages) {
-      const bool zero = all_zero(data + k * o_.page, o_.page);
-      std::uint64_t e = k + 1;
-      while (e < chunk.pages && all_zero(data + e * o_.page, o_.page) == zero) ++e;
-      const std::uint64_t at = chunk.vaddr + k * o_.page, bytes = (e - k) * o_.page;
-      std::int64_t done = 0;
-      int err = 0;
-      if (zero) {
-        uffdio_zeropage z{};
-        z.range.start = at;
-        z.range.len = bytes;
-        if (::ioctl(t.uffd.get(), UFFDIO_ZEROPAGE, &z) != 0) err = errno;
-        done = err ? std::max<std::int64_t>(z.zeropage, 0) : static_cast<std::int64_t>(bytes);
-      } else {
-        uffdio_copy c{};
-        c.dst = at;
-        c.src = reinterpret_cast<std::uint64_t>(data + k * o_.page);
-        c.len = bytes;
-        if (::ioctl(t.uffd.get(), UFFDIO_COPY, &c) != 0) err = errno;
-        done = err ? std::max<std::int64_t>(c.copy, 0) : static_cast<std::int64_t>(bytes);
-      }
-      const std::uint64_t done_pages = static_cast<std::uint64_t>(done) / o_.page;
-      (zero ? rep_.pages_zeroed : rep_.pages_copied) += done_pages;
-      k += done_pages;
-      if (!err) {
+      const placed r = place_run(t.uffd.get(), chunk.vaddr + k * o_.page, chunk.pages - k, data + k * o_.page, o_.page);
+      rep_.pages_copied += r.copied;
+      rep_.pages_zeroed += r.zeroed;
+      k += r.pages();
+      if (!r.err) {
         t.busy = 0;
         continue;
       }
-      if (err == EEXIST) {  // that page came in another way (a fault's delivery): skip it
+      const std::uint64_t at = chunk.vaddr + k * o_.page;
+      if (r.err == EEXIST) {  // that page came in another way (a fault's delivery): skip it
         ++k;
         continue;
       }
-      if (err == ENOENT || err == EAGAIN) {  // the VMA is changing: later, after its event
+      if (r.err == ENOENT || r.err == EAGAIN) {  // the VMA is changing: later, after its event
         if (++t.busy > 10000)
           return fail(error(errc::io, core_, fmt::format("pid {}: the pages at {:#x} cannot be delivered (the kernel "
-                                                         "keeps refusing them: {})", t.pid, at, std::strerror(err))));
-        t.pending.put_back({chunk.vaddr + k * o_.page, chunk.pages - k, chunk.core_offset + k * o_.page});
+                                                         "keeps refusing them: {})", t.pid, at, std::strerror(r.err))));
+        t.pending.put_back({at, chunk.pages - k, chunk.core_offset + k * o_.page});
         return {};
       }
-      if (err == ESRCH || err == ENOSPC) {
+      if (r.err == ESRCH || r.err == ENOSPC) {
         leave(t);
         return {};
       }
-      return fail(error::from_errno(core_, fmt::format("{} of {} bytes at {:#x} for pid {}", zero ? "UFFDIO_ZEROPAGE" : "UFFDIO_COPY",
-                                                       bytes, at, t.pid), err));
+      return fail(error::from_errno(core_, fmt::format("{} at {:#x} for pid {}", r.op, at, t.pid), r.err));
     }
     return {};
   }
@@ -532,6 +594,7 @@ class uffd_server {
   uffd_report rep_;
   bool reader_started_ = false, reader_waiting_ = false, hot_pushed_ = false;
   static constexpr std::uint64_t reader_word = ~0ull;
+  std::unique_ptr<copy_helper> helper_;  // idle whenever run() is not inside place()
   std::unique_ptr<core_reader> reader_;  // last: its thread stops before the rest goes
 };
 

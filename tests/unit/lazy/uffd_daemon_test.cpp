@@ -4,9 +4,13 @@
 // like CRIU's restorer does, and touches it while the daemon runs in a
 // thread. Each page must hold the core's bytes; zero pages are mapped, not
 // copied; a removed range reads zeros; a truncated or rewritten core is a
-// named error before any wrong byte is placed; a child the process forks
-// gets its missing pages too (FORK event). And the guardian: it kills
-// the process when the daemon dies without a word, and only then.
+// named error before any wrong byte is placed, while a deleted or renamed
+// one goes on serving; ranges the core has no bytes for, and a restore that
+// goes away mid-message, are named errors; a child the process forks gets
+// its missing pages too (FORK event). The push's chunks go half to the copy
+// helper thread, so its path and its fallback (a page already in) run too.
+// And the guardian: it kills the process when the daemon dies without a
+// word, and only then.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -84,7 +88,8 @@ struct restore_side {
   std::future<result<uffd_report>> daemon;
 
   // reader: the push from a reading thread's buffers (else the push reads).
-  restore_side(const region& r, const std::vector<served_range>& ranges, bool reader = true) {
+  // send: the task's pid and uffd go to the daemon at once.
+  restore_side(const region& r, const std::vector<served_range>& ranges, bool reader = true, bool send = true) {
     path = dir.write("core", pattern());
     core = io::unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(core.get() >= 0);
@@ -97,13 +102,14 @@ struct restore_side {
     o.push_bytes = 16 * page;
     o.fault_pages = 2;
     o.readahead_bytes = reader ? 3 * 16 * page : 0;
+    o.split_bytes = 8 * page;  // the push's chunks go half to the copy helper
     o.kill_on_error = false;
     daemon = std::async(std::launch::async, [this, s = sv[1], ranges, o] {
       auto rep = serve_uffd(s, core.get(), path.string(), ranges, static_cast<std::uint64_t>(::getpid()), id, o);
       ::close(s);
       return rep;
     });
-    send_task(r);
+    if (send) send_task(r);
   }
   // As CRIU's send_uffd: the pid, then the fd with one byte.
   void send_task(const region& r) const {
@@ -223,6 +229,64 @@ TEST_CASE("a restore that ends before it finished is an error naming it", "[lazy
   const auto rep = k.daemon.get();
   REQUIRE_FALSE(rep);
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("before it finished restoring"));
+}
+
+TEST_CASE("a restore that goes away in the middle of a message is a named error", "[lazy]") {
+  const bool half_pid = GENERATE(true, false);
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges, true, false);
+  const int pid = ::getpid();
+  // Half of the pid's bytes, or the pid without its userfaultfd.
+  const auto len = half_pid ? sizeof pid / 2 : sizeof pid;
+  REQUIRE(::send(k.ours.get(), &pid, len, 0) == static_cast<ssize_t>(len));
+  k.ours.reset();
+  const auto rep = k.daemon.get();
+  REQUIRE_FALSE(rep);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains(half_pid ? "in the middle of a message on the lazy-pages socket (2 of 4 bytes)"
+                                                                       : fmt::format("sent pid {} but no userfaultfd", pid)));
+}
+
+TEST_CASE("a core deleted or replaced by a rename while served goes on serving its own bytes", "[lazy]") {
+  const bool renamed = GENERATE(false, true);
+  INFO((renamed ? "another file renamed over the core" : "the core deleted"));
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges);
+  CHECK(std::string(r.at(2), page) == k.core_page(2));
+  if (renamed) {
+    const auto other = k.dir.write("other", std::string(pages * page, 'X'));
+    REQUIRE(::rename(other.c_str(), k.path.c_str()) == 0);
+  } else {
+    REQUIRE(::unlink(k.path.c_str()) == 0);
+  }
+  k.finished();
+  const auto rep = k.daemon.get();
+  REQUIRE(rep);
+  for (std::uint64_t p = 0; p < pages; ++p) CHECK(std::string(r.at(p), page) == k.core_page(p));
+}
+
+TEST_CASE("served ranges the core has no bytes for are refused before any page is placed", "[lazy]") {
+  region r(pages);
+  test::scratch_dir dir;
+  const auto path = dir.write("core", pattern().substr(0, 64 * page));  // 64 pages; 96 are asked for
+  io::unique_fd core(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(core.get() >= 0);
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  io::unique_fd ours(sv[0]), theirs(sv[1]);
+  uffd_options o;
+  o.page = page;
+  o.kill_on_error = false;
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  const auto rep = serve_uffd(theirs.get(), core.get(), path.string(), ranges, static_cast<std::uint64_t>(::getpid()),
+                              *identify(core.get(), path.string()), o);
+  REQUIRE_FALSE(rep);
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("past the end of the core"));
+  CHECK_THAT(rep.error().message(), Catch::Matchers::Contains(path.string()));
+  unsigned char v = 0;
+  REQUIRE(::mincore(const_cast<char*>(r.at(0)), page, &v) == 0);
+  CHECK((v & 1) == 0);
 }
 
 namespace {
