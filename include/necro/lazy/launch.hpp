@@ -180,12 +180,90 @@ inline result<page_server_process> start_page_server(io::unique_fd sock, const p
 
 namespace detail {
 
+/// Writes `v` in decimal at `p`; returns the end. Async-signal-safe.
+inline char* put_decimal(char* p, unsigned long v) {
+  char t[24];
+  int k = 0;
+  do t[k++] = static_cast<char>('0' + v % 10);
+  while (v /= 10);
+  while (k) *p++ = t[--k];
+  return p;
+}
+
+/// Appends the pids in /proc/`pid`/task/*/children (the children of every
+/// thread) to `out`, from `n` up to `cap`; returns the new count.
+/// Async-signal-safe: the guardian runs it in a child of a threaded daemon.
+inline std::size_t children_of(int pid, int* out, std::size_t n, std::size_t cap) {
+  char path[96];
+  char* e = put_decimal(std::strcpy(path, "/proc/") + 6, static_cast<unsigned long>(pid));
+  std::strcpy(e, "/task");
+  const int dir = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return n;
+  alignas(8) char ents[2048];
+  for (;;) {
+    const long got = ::syscall(SYS_getdents64, dir, ents, sizeof ents);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      unsigned short reclen;
+      std::memcpy(&reclen, ents + off + 16, sizeof reclen);  // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, d_name
+      const char* name = ents + off + 19;
+      off += reclen;
+      if (name[0] < '0' || name[0] > '9' || std::strlen(name) > 20) continue;
+      std::strcpy(std::strcpy(e, "/task/") + 6, name);
+      std::strcat(e, "/children");
+      const int f = ::open(path, O_RDONLY | O_CLOEXEC);
+      if (f < 0) continue;
+      char buf[4096];
+      long v = -1;
+      for (;;) {
+        const ssize_t r = ::read(f, buf, sizeof buf);
+        if (r <= 0) break;
+        for (ssize_t i = 0; i < r; ++i) {
+          if (buf[i] >= '0' && buf[i] <= '9') {
+            v = (v < 0 ? 0 : v * 10) + (buf[i] - '0');
+          } else if (v >= 0) {
+            if (n < cap) out[n++] = static_cast<int>(v);
+            v = -1;
+          }
+        }
+      }
+      if (v >= 0 && n < cap) out[n++] = static_cast<int>(v);
+      ::close(f);
+      std::strcpy(e, "/task");
+    }
+  }
+  ::close(dir);
+  return n;
+}
+
+/// SIGKILLs `pid` (held by `pidfd`: never another process that took its
+/// number) and every process below it, each stopped as it is found so that
+/// none forks past the walk. Its children may lack pages too: a child
+/// forked after the restore shares the pending pages (UFFD_EVENT_FORK).
+/// Async-signal-safe.
+inline void kill_tree(int pid, int pidfd) {
+  if (pidfd >= 0 ? ::syscall(SYS_pidfd_send_signal, pidfd, SIGSTOP, nullptr, 0) != 0 : ::kill(pid, SIGSTOP) != 0) return;
+  constexpr std::size_t cap = 4096;
+  int tree[cap];
+  std::size_t n = 1;
+  tree[0] = pid;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t m = children_of(tree[i], tree, n, cap);
+    for (std::size_t j = n; j < m; ++j) ::kill(tree[j], SIGSTOP);
+    n = m;
+  }
+  if (pidfd >= 0) ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  else ::kill(pid, SIGKILL);
+  for (std::size_t j = 1; j < n; ++j) ::kill(tree[j], SIGKILL);
+}
+
 /// A guardian of `pid`: a child that holds a copy of its userfaultfd and
 /// waits on a pipe. Should the daemon die before it writes a byte there (all
-/// delivered, or an error it handled), the guardian kills `pid`. Until then
-/// the copy keeps the userfaultfd open, so a touch of a missing page waits
-/// instead of reading the zeros the kernel would give once the last copy
-/// closed. Returns the pipe's write end, -1 on failure (errno set).
+/// delivered, or an error it handled), the guardian kills `pid` and the
+/// processes below it (kill_tree). Until then the copy keeps the
+/// userfaultfd open, so a touch of a missing page waits instead of reading
+/// the zeros the kernel would give once the last copy closed. Returns the
+/// pipe's write end, -1 on failure (errno set).
 inline int start_guardian(int pid, int uffd) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return -1;
@@ -200,11 +278,12 @@ inline int start_guardian(int pid, int uffd) {
     ::dup2(rd, 3);
     ::dup2(keep, 4);
     ::syscall(SYS_close_range, 5u, ~0u, 0u);
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     char c = 0;
     ssize_t n;
     do n = ::read(3, &c, 1);
     while (n < 0 && errno == EINTR);
-    if (n != 1) ::kill(pid, SIGKILL);
+    if (n != 1) kill_tree(pid, pidfd);
     ::_exit(0);
   }
   ::close(p[0]);

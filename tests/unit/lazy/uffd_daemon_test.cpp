@@ -17,6 +17,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -325,6 +326,56 @@ TEST_CASE("a guardian kills the process when the daemon goes without a word, and
   CHECK(::waitpid(spared, &status, WNOHANG) == 0);  // still running
   ::kill(spared, SIGKILL);
   ::waitpid(spared, &status, 0);
+}
+
+TEST_CASE("a guardian kills the processes the restored one forked too", "[lazy]") {
+  // The test reaps what the guardian kills below its child.
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  io::unique_fd held(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  REQUIRE(held.get() >= 0);
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  const pid_t victim = ::fork();  // two children, one of them with a child of its own
+  REQUIRE(victim >= 0);
+  if (victim == 0) {
+    const pid_t kids[2] = {sleeper(), ::fork()};
+    if (kids[1] == 0) {  // a child with a child of its own
+      const pid_t g = sleeper();
+      [[maybe_unused]] auto w = ::write(p[1], &g, sizeof g);
+      ::pause();
+      ::_exit(0);
+    }
+    [[maybe_unused]] auto w = ::write(p[1], kids, sizeof kids);
+    ::pause();
+    ::_exit(0);
+  }
+  pid_t below[3] = {};  // in the order they were written
+  std::size_t got = 0;
+  while (got < sizeof below) {
+    const ssize_t n = ::read(p[0], reinterpret_cast<char*>(below) + got, sizeof below - got);
+    REQUIRE(n > 0);
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(p[0]);
+  ::close(p[1]);
+  const int wr = lazy::detail::start_guardian(victim, held.get());
+  REQUIRE(wr >= 0);
+  ::close(wr);  // the daemon died
+  int status = 0;
+  REQUIRE(::waitpid(victim, &status, 0) == victim);
+  CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+  for (const pid_t b : below) {
+    INFO("pid " << b << " below the restored one");
+    pid_t w = 0;
+    for (int tries = 0; tries < 500 && (w = ::waitpid(b, &status, WNOHANG)) == 0; ++tries) ::usleep(10 * 1000);
+    if (w == 0) {  // still there after 5 s: the guardian spared it
+      ::kill(b, SIGTERM);
+      ::waitpid(b, &status, 0);
+    }
+    CHECK(w == b);
+    CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+  }
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST_CASE("a child the process forks gets its missing pages from the core too", "[lazy]") {
