@@ -45,6 +45,7 @@ struct loaded_object {
   std::uint64_t bias = 0;      ///< l_addr: load address less the file's p_vaddr
   std::uint64_t dynamic = 0;   ///< l_ld: its PT_DYNAMIC in memory
   std::string_view name;       ///< l_name, in the core ("" for the executable)
+  std::uint64_t name_at = 0;   ///< l_name: the name's address
 };
 
 /// What the executable's program headers in memory say.

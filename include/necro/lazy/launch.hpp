@@ -52,6 +52,7 @@ struct page_source {
   std::uint64_t page = 4096;
   std::vector<vma_bounds> vmas;        ///< the plan's VMAs (sorted): no UFFDIO_COPY crosses one
   std::vector<std::uint64_t> hot;      ///< the threads' stack pointers: pushed first (uffd_options::hot)
+  std::vector<std::uint64_t> hot_pages;  ///< a debugger's first reads (uffd_options::hot_pages)
 };
 
 /// A running server (a page server, or necro's lazy-pages daemon).
@@ -345,6 +346,7 @@ inline int start_guardian(int pid, int uffd) {
                        .kill_on_error = true,
                        .push = push,
                        .hot = src.hot,
+                       .hot_pages = src.hot_pages,
                        .on_task = [&](int pid, int uffd) {
                          const int g = start_guardian(pid, uffd);
                          if (g >= 0) guards.push_back(g);

@@ -78,8 +78,9 @@ struct uffd_options {
   /// The restored process (the pid the restore sends) is killed on an error.
   bool kill_on_error = true;
   /// Push every pending page once the restore finished (else pages come only
-  /// as they are touched, by the process or a debugger, and the daemon stays
-  /// until the process exits: for a look at a large core).
+  /// as the process touches them, and the daemon stays until the process
+  /// exits: for a look at a large core; the hot pages below are pushed all
+  /// the same, for a debugger).
   bool push = true;
   /// Pushed first: `hot_bytes` from the page below each of these addresses
   /// on (the threads' stack pointers: a debugger's first reads, a running
@@ -87,6 +88,11 @@ struct uffd_options {
   /// the kernel refuses ptrace and /proc/PID/mem reads of it.
   std::vector<std::uint64_t> hot;
   std::uint64_t hot_bytes = 1u << 20;
+  /// Pushed before those: the page holding each of these addresses and the
+  /// pages either side of it (what a debugger reads as it attaches: the
+  /// dynamic linker's list of libraries and their names, each thread's
+  /// control block).
+  std::vector<std::uint64_t> hot_pages;
   /// Called with the pid and the userfaultfd of each task the restore sends,
   /// before anything is served (the launcher starts its guardian there).
   std::function<void(int pid, int uffd)> on_task;
@@ -261,11 +267,12 @@ class uffd_server {
           return stop(r.error());
         }
       }
-      if (!finished_ || !o_.push) continue;
-      if (!hot_pushed_) {
+      if (!finished_) continue;
+      if (!hot_pushed_) {  // on demand too: a debugger cannot fault them in
         hot_pushed_ = true;
         if (auto hot = push_hot(); !hot) return stop(hot.error());
       }
+      if (!o_.push) continue;
       start_reader();
       // One chunk of the background push, then the faults again: the
       // reader's next buffer while it has one, then what is left.
@@ -467,15 +474,24 @@ class uffd_server {
     if (r->ready() && watch(r->event_fd(), reader_word)) reader_ = std::move(r);
   }
 
-  /// The hot pages of every task first (uffd_options::hot).
+  /// The hot pages of every task first (uffd_options::hot_pages, then hot).
   result<void> push_hot() {
-    for (auto& tp : tasks_)
+    for (auto& tp : tasks_) {
+      for (const std::uint64_t a : o_.hot_pages) {
+        const std::uint64_t at = a - a % o_.page, from = at >= o_.page ? at - o_.page : at;
+        for (int part = 0; part < 3 && !tp->gone; ++part) {  // a busy VMA puts pages back: no endless retry
+          auto c = tp->pending.take_from(from, at + 2 * o_.page);
+          if (!c) break;
+          NECRO_TRY(deliver(*tp, *c));
+        }
+      }
       for (const std::uint64_t a : o_.hot) {
         if (tp->gone) break;
         const std::uint64_t at = a - a % o_.page;
         if (auto c = tp->pending.take_at(at >= o_.page ? at - o_.page : at, o_.hot_bytes / o_.page))
           NECRO_TRY(deliver(*tp, *c));
       }
+    }
     return {};
   }
 

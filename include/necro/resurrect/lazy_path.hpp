@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include <necro/elf/link_map.hpp>
 #include <necro/io/error.hpp>
 #include <necro/io/mapped_file.hpp>
 #include <necro/io/unique_fd.hpp>
@@ -103,7 +104,23 @@ result<lazy::page_source> page_source_of(const session<Arch>& s) {
   src.pid = static_cast<std::uint64_t>(s.plan.pid);
   src.page = Arch::page_size;
   for (const auto& v : s.plan.vmas) src.vmas.emplace_back(v.entry.start(), v.entry.end());
-  for (const auto& t : s.plan.threads) src.hot.push_back(map::criu_thread<Arch>::sp(t.core));
+  for (const auto& t : s.plan.threads) {
+    src.hot.push_back(map::criu_thread<Arch>::sp(t.core));
+    src.hot_pages.push_back(map::criu_thread<Arch>::thread_pointer(t.core));  // libthread_db reads the TCB
+  }
+  // gdb reads the dynamic linker's list as it attaches: a page it cannot
+  // read there (the kernel refuses a debugger's read of a missing page)
+  // costs it every library's symbols. A list that cannot be read is only
+  // not pushed first.
+  if constexpr (Arch::elf_class == arch::elfc::class64) {
+    if (auto loaded = elf::read_loaded_objects(s.core())) {
+      if (loaded->r_debug) src.hot_pages.push_back(*loaded->r_debug);
+      for (const auto& o : loaded->objects) {
+        src.hot_pages.push_back(o.at);
+        if (o.name_at) src.hot_pages.push_back(o.name_at);
+      }
+    }
+  }
   NECRO_TRY(lazy::check_ranges(src.ranges, src.planned.size, src.page, src.core));
   return src;
 }

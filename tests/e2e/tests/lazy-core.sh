@@ -13,7 +13,7 @@
 #@test lazy-core        heapsig through --restore --lazy --lazy-source=core (necro's lazy-pages daemon from the core): oracle, runs on
 #@test lazy-core-criu   the same through criu lazy-pages and necro's page server (--lazy-daemon=criu)
 #@test lazy-core-zst    a zstd-compressed core: served from its decompressed scratch file, which is gone once the daemon exits; oracle SAME
-#@test lazy-core-gdb    --restore --gdb --lazy --lazy-source=core: gdb attached while the memory comes from the core, its backtrace reaches main with no unreadable frame
+#@test lazy-core-gdb    --restore --gdb --lazy --lazy-source=core: gdb attached while the memory comes from the core, its backtrace reaches main with no unreadable frame, and it read the dynamic linker's library list
 #@test lazy-core-truncated   the core truncated while the daemon serves a stopped process: a named error, the process killed, never wrong memory
 #@test lazy-core-kill   the daemon killed while pages are missing: its guardian kills the process, stopped or running
 # shellcheck source=../lib.sh disable=SC2034 # lib.sh reads BIN, CMD, KILLSIG, LAUNCH_*
@@ -139,15 +139,23 @@ check_zst() {
 # no missing page.
 check_gdb() {
     command -v gdb >/dev/null || skip "gdb not found"
-    necro_gdb "$WORK/necro-lazy-gdb.log" $'bt\nkill\nquit' -i "$WORK/donor" -o "$WORK/lazy-gdb" --lazy --lazy-source=core
-    if [ "$RPID" = "$VPID" ] && grep -q "in main () at\|in main (\|#[0-9].* main " "$WORK/necro-lazy-gdb.log" &&
-        grep -q "necro lazy-pages daemon pid" "$WORK/necro-lazy-gdb.log" &&
-        ! grep -q "Cannot access memory" "$WORK/necro-lazy-gdb.log"; then
-        pass "--gdb --lazy: gdb's backtrace of pid $VPID, served from the core, reaches main"
-    else
-        fail "--gdb --lazy: no clean backtrace (exit $NECRO_RC): $(tail -n 20 "$WORK/necro-lazy-gdb.log")"
-    fi
-    wait_gone "$VPID" 10 && unset "TRACKED[$VPID]" || kill_tracked "$VPID"
+    local push log
+    # --lazy-push=no: gdb reads only what is pushed first (the threads'
+    # stacks and control blocks, the dynamic linker's list): the kernel
+    # refuses a debugger's read of a missing page.
+    for push in yes no; do
+        log=$WORK/necro-lazy-gdb-$push.log
+        necro_gdb "$log" $'bt\nkill\nquit' -i "$WORK/donor" -o "$WORK/lazy-gdb-$push" --lazy --lazy-source=core \
+            --lazy-push=$push
+        if [ "$RPID" = "$VPID" ] && grep -q "in main () at\|in main (\|#[0-9].* main " "$log" &&
+            grep -q "necro lazy-pages daemon pid" "$log" && ! grep -q "Cannot access memory" "$log" &&
+            ! grep -q "Error reading shared library list" "$log" && grep -q "^Reading symbols from .*/libc\.so" "$log"; then
+            pass "--gdb --lazy --lazy-push=$push: gdb's backtrace of pid $VPID, served from the core, reaches main; gdb read the library list (libc's symbols)"
+        else
+            fail "--gdb --lazy --lazy-push=$push: no clean backtrace (exit $NECRO_RC): $(tail -n 20 "$log")"
+        fi
+        wait_gone "$VPID" 10 && unset "TRACKED[$VPID]" || kill_tracked "$VPID"
+    done
 }
 
 # check_daemon_death: the daemon SIGKILLed while pages are still missing

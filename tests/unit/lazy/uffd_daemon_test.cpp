@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <future>
 #include <string>
 #include <vector>
@@ -90,7 +91,9 @@ struct restore_side {
 
   // reader: the push from a reading thread's buffers (else the push reads).
   // send: the task's pid and uffd go to the daemon at once.
-  restore_side(const region& r, const std::vector<served_range>& ranges, bool reader = true, bool send = true) {
+  // tweak: changes the daemon's options.
+  restore_side(const region& r, const std::vector<served_range>& ranges, bool reader = true, bool send = true,
+               const std::function<void(uffd_options&)>& tweak = {}) {
     path = dir.write("core", pattern());
     core = io::unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(core.get() >= 0);
@@ -105,6 +108,7 @@ struct restore_side {
     o.readahead_bytes = reader ? 3 * 16 * page : 0;
     o.split_bytes = 8 * page;  // the push's chunks go half to the copy helper
     o.kill_on_error = false;
+    if (tweak) tweak(o);
     daemon = std::async(std::launch::async, [this, s = sv[1], ranges, o] {
       auto rep = serve_uffd(s, core.get(), path.string(), ranges, static_cast<std::uint64_t>(::getpid()), id, o);
       ::close(s);
@@ -167,6 +171,32 @@ TEST_CASE("necro's lazy-pages daemon answers faults and pushes the rest from the
   CHECK(rep->pages_zeroed == 10 + 1);   // those, and the hole's faulting page
   CHECK(rep->pages_dropped == 0);
   CHECK_FALSE(rep->exited);
+}
+
+TEST_CASE("the hot pages are pushed first, on demand too: a debugger cannot fault them in", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  // On demand only: nothing but the hot pages comes in until touched.
+  restore_side k(r, ranges, true, true, [&](uffd_options& o) {
+    o.push = false;
+    o.hot_pages = {r.addr(40) + 100};  // its page, and the ones either side
+    o.hot = {r.addr(80) + 8};          // hot_bytes from the page below
+    o.hot_bytes = 4 * page;
+  });
+  k.finished();
+  const auto resident = [&](std::uint64_t p) {
+    unsigned char v = 0;
+    REQUIRE(::mincore(const_cast<char*>(r.at(p)), page, &v) == 0);
+    return (v & 1) != 0;
+  };
+  for (int tries = 0; tries < 500 && !(resident(39) && resident(41) && resident(82)); ++tries) ::usleep(10 * 1000);
+  for (std::uint64_t p = 0; p < pages; ++p) {
+    INFO("page " << p);
+    CHECK(resident(p) == ((p >= 39 && p <= 41) || (p >= 79 && p <= 82)));
+  }
+  for (std::uint64_t p = 0; p < pages; ++p) CHECK(std::string(r.at(p), page) == k.core_page(p));  // the rest on touch
+  const auto rep = k.daemon.get();
+  REQUIRE(rep);
 }
 
 TEST_CASE("pages the process removed read zeros, never the core's bytes", "[lazy]") {

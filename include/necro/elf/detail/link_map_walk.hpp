@@ -99,6 +99,7 @@ result<loaded_object> read_link_map_entry(const core_view<Arch>& core, std::uint
   NECRO_TRY_ASSIGN(const auto name,
                    (read_at<Arch, std::uint64_t>(core, at + offsetof(link_map64, l_name), "link_map l_name")));
   NECRO_TRY_ASSIGN(o.dynamic, (read_at<Arch, std::uint64_t>(core, at + offsetof(link_map64, l_ld), "link_map l_ld")));
+  o.name_at = name;
   if (name != 0) {
     const auto s = core.read_string(name, max_object_name);
     if (!s)
