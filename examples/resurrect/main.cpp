@@ -207,7 +207,7 @@ int restore_and_report(const cli_options& o, const std::filesystem::path& criu, 
                        const std::filesystem::path& dir, const necro::lazy::page_source* served) {
   auto r = necro::restore(criu, plan, dir, {.stopped = o.stopped || o.gdb, .lazy = o.lazy, .serve_from = served,
                                           .criu_daemon = o.lazy_daemon == "criu",
-                                          .push = o.lazy_push == "yes"});
+                                          .push = o.lazy_push == "yes", .debugger = o.gdb});
   if (!r) {
     // One printable line per line of the report (CRIU's log lines are quoted).
     const std::string message = r.error().message();

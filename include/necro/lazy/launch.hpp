@@ -295,7 +295,7 @@ inline int start_guardian(int pid, int uffd) {
 /// 0-2 on /dev/null, the listener, the core and the log open. Serves one
 /// restore, logs the outcome, exits.
 [[noreturn]] inline void run_uffd_daemon(int listener, int ready, const page_source& src, int logfd,
-                                         std::chrono::milliseconds accept_timeout, bool push) {
+                                         std::chrono::milliseconds accept_timeout, bool push, bool debugger) {
   ::setsid();
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(s, SIG_DFL);
   ::signal(SIGPIPE, SIG_IGN);
@@ -347,6 +347,7 @@ inline int start_guardian(int pid, int uffd) {
                        .push = push,
                        .hot = src.hot,
                        .hot_pages = src.hot_pages,
+                       .debugger = debugger,
                        .on_task = [&](int pid, int uffd) {
                          const int g = start_guardian(pid, uffd);
                          if (g >= 0) guards.push_back(g);
@@ -374,9 +375,11 @@ inline int start_guardian(int pid, int uffd) {
 /// `lazy-pages.socket` in `dir`, the work directory of the restore that
 /// follows. Returns once it listens. Its log is `log`. It waits
 /// `accept_timeout` for the restore, serves it, and exits; on an error it
-/// kills the restored process first. `push`: uffd_options::push.
+/// kills the restored process first. `push`, `debugger`: uffd_options::push
+/// and ::debugger.
 inline result<page_server_process> start_uffd_daemon(const page_source& src, const std::filesystem::path& dir,
                                                      const std::filesystem::path& log, bool push = true,
+                                                     bool debugger = false,
                                                      std::chrono::milliseconds accept_timeout = std::chrono::seconds(120)) {
   NECRO_TRY(check_ranges(src.ranges, src.planned.size, src.page, src.core));
   // The socket's name is relative (a sun_path holds 108 bytes): bound from inside `dir`.
@@ -407,7 +410,7 @@ inline result<page_server_process> start_uffd_daemon(const page_source& src, con
       ::_exit(1);
     }
     const pid_t grandchild = ::fork();
-    if (grandchild == 0) detail::run_uffd_daemon(listener, wr.get(), src, logfd.get(), accept_timeout, push);
+    if (grandchild == 0) detail::run_uffd_daemon(listener, wr.get(), src, logfd.get(), accept_timeout, push, debugger);
     if (grandchild < 0) {
       const int e = -errno;
       [[maybe_unused]] auto n = ::write(wr.get(), &e, sizeof e);

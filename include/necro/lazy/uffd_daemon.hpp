@@ -93,6 +93,13 @@ struct uffd_options {
   /// dynamic linker's list of libraries and their names, each thread's
   /// control block).
   std::vector<std::uint64_t> hot_pages;
+  /// A debugger attaches once the restore finished (--restore --gdb): the
+  /// bulk push waits until a tracer is attached and has read nothing for
+  /// debugger_quiet (its start: its own files and the libraries' symbols,
+  /// which the push's reading of the core would otherwise queue behind on
+  /// the same disk), debugger_wait at most. Faults and hot pages go at once.
+  bool debugger = false;
+  std::chrono::milliseconds debugger_quiet{250}, debugger_wait{10000};
   /// Called with the pid and the userfaultfd of each task the restore sends,
   /// before anything is served (the launcher starts its guardian there).
   std::function<void(int pid, int uffd)> on_task;
@@ -240,7 +247,8 @@ class uffd_server {
       // Busy VMAs (an mremap under way) get a millisecond; a push is due at once.
       const bool busy = std::any_of(tasks_.begin(), tasks_.end(), [](const auto& t) { return t->busy > 0; });
       const bool wait_reader = reader_ && reader_waiting_;
-      const int timeout = finished_ && pending && o_.push && !wait_reader ? (busy ? 1 : 0) : -1;
+      const int timeout = finished_ && pending && o_.push && held_ ? 20
+                          : finished_ && pending && o_.push && !wait_reader ? (busy ? 1 : 0) : -1;
       const int n = ::epoll_wait(ep_.get(), ev, 16, timeout);
       if (n < 0 && errno != EINTR) return stop(error::from_errno(core_, "epoll_wait", errno));
       for (int i = 0; i < n; ++i) {
@@ -272,7 +280,7 @@ class uffd_server {
         hot_pushed_ = true;
         if (auto hot = push_hot(); !hot) return stop(hot.error());
       }
-      if (!o_.push) continue;
+      if (!o_.push || !debugger_done()) continue;
       start_reader();
       // One chunk of the background push, then the faults again: the
       // reader's next buffer while it has one, then what is left.
@@ -335,6 +343,8 @@ class uffd_server {
                                                             "lazy-pages socket ({} of {} bytes)", got, sizeof word)));
     if (static_cast<std::uint32_t>(word) == restore_finished_word) {
       finished_ = true;
+      finished_at_ = std::chrono::steady_clock::now();
+      held_ = o_.debugger;
       say(fmt::format("restore finished: {} task(s), pushing the pending pages", tasks_.size()));
       return true;
     }
@@ -463,6 +473,69 @@ class uffd_server {
     t.pending.erase(start, end);
     rep_.pages_dropped += before - t.pending.pages();
     return {};
+  }
+
+  /// Whether the bulk push may go (uffd_options::debugger): no debugger is
+  /// awaited, or the tracer has been quiet long enough, or waited for too long.
+  bool debugger_done() {
+    if (!held_) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - finished_at_ >= o_.debugger_wait) {
+      say(fmt::format("no debugger attached and went quiet within {} ms: pushing the pending pages", o_.debugger_wait.count()));
+      held_ = false;
+      return true;
+    }
+    const int tracer = tracer_of(static_cast<int>(pid_));
+    if (tracer <= 0) return false;
+    const std::uint64_t work = activity_of(tracer);
+    if (tracer != tracer_ || work != tracer_work_) {
+      tracer_ = tracer;
+      tracer_work_ = work;
+      tracer_since_ = now;
+      return false;
+    }
+    if (now - tracer_since_ < o_.debugger_quiet) return false;
+    say(fmt::format("debugger pid {} attached and quiet for {} ms: pushing the pending pages", tracer, o_.debugger_quiet.count()));
+    held_ = false;
+    return true;
+  }
+
+  /// TracerPid of /proc/PID/status (0: none, -1: unreadable).
+  static int tracer_of(int pid) {
+    const std::string st = read_proc(fmt::format("/proc/{}/status", pid));
+    const auto at = st.find("\nTracerPid:");
+    return at == std::string::npos ? -1 : std::atoi(st.c_str() + at + 11);
+  }
+
+  /// What `pid` has read (rchar of /proc/PID/io), else its CPU time and
+  /// block I/O wait (/proc/PID/stat): it changes while the debugger works.
+  static std::uint64_t activity_of(int pid) {
+    const std::string io = read_proc(fmt::format("/proc/{}/io", pid));
+    if (const auto at = io.find("rchar:"); at != std::string::npos) return std::strtoull(io.c_str() + at + 6, nullptr, 10);
+    const std::string st = read_proc(fmt::format("/proc/{}/stat", pid));
+    const auto close = st.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::uint64_t sum = 0;
+    int field = 2;  // the next is field 3 (state)
+    for (const char* p = st.c_str() + close + 1; *p; ++field) {
+      while (*p == ' ') ++p;
+      char* end = nullptr;
+      const auto v = std::strtoull(p, &end, 10);
+      if (field == 14 || field == 15 || field == 42) sum += v;  // utime, stime, delayacct_blkio_ticks
+      p = end && end != p ? end : p + 1;
+      while (*p && *p != ' ') ++p;
+    }
+    return sum;
+  }
+
+  static std::string read_proc(const std::string& path) {
+    io::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    std::string out;
+    if (fd.get() < 0) return out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    return out;
   }
 
   /// The reading thread, once (uffd_options::readahead_bytes).
@@ -607,6 +680,10 @@ class uffd_server {
   io::unique_fd ep_;
   std::vector<std::unique_ptr<uffd_task>> tasks_;
   bool finished_ = false;
+  std::chrono::steady_clock::time_point finished_at_, tracer_since_;
+  bool held_ = false;  ///< the bulk push waits for a debugger (uffd_options::debugger)
+  int tracer_ = 0;
+  std::uint64_t tracer_work_ = 0;
   uffd_report rep_;
   bool reader_started_ = false, reader_waiting_ = false, hot_pushed_ = false;
   static constexpr std::uint64_t reader_word = ~0ull;

@@ -41,6 +41,9 @@ struct restore_options {
   /// With necro's daemon: push every page once restored (else on demand
   /// only, the daemon staying until the process exits: for a debugger).
   bool push = true;
+  /// With push: a debugger attaches (--gdb); the bulk push waits until it is
+  /// quiet, so that its start does not queue behind the core's reading.
+  bool debugger = false;
 };
 
 /// A process brought back.
@@ -80,7 +83,7 @@ inline result<restored_process> restore(const std::filesystem::path& criu, const
   const bool shell_job = plan.pstree.sid() != static_cast<std::uint32_t>(plan.pid);
   restored_process out;
   if (o.lazy && o.serve_from && !o.criu_daemon) {
-    auto d = lazy::start_uffd_daemon(*o.serve_from, dir, dir / "necro-lazy.log", o.push);
+    auto d = lazy::start_uffd_daemon(*o.serve_from, dir, dir / "necro-lazy.log", o.push, o.debugger);
     if (!d) return fail(error(d.error().code(), "", "necro's lazy-pages daemon failed: " + d.error().message()));
     out.core_daemon = *d;
   } else if (o.lazy && o.serve_from) {

@@ -18,12 +18,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -197,6 +199,69 @@ TEST_CASE("the hot pages are pushed first, on demand too: a debugger cannot faul
   for (std::uint64_t p = 0; p < pages; ++p) CHECK(std::string(r.at(p), page) == k.core_page(p));  // the rest on touch
   const auto rep = k.daemon.get();
   REQUIRE(rep);
+}
+
+TEST_CASE("awaiting a debugger with none attached the push starts after debugger_wait", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges, true, true, [&](uffd_options& o) {
+    o.debugger = true;
+    o.debugger_wait = std::chrono::milliseconds(400);
+  });
+  const auto resident = [&](std::uint64_t p) {
+    unsigned char v = 0;
+    REQUIRE(::mincore(const_cast<char*>(r.at(p)), page, &v) == 0);
+    return (v & 1) != 0;
+  };
+  k.finished();
+  const auto t0 = std::chrono::steady_clock::now();
+  ::usleep(150 * 1000);  // no tracer: nothing pushed yet
+  for (std::uint64_t p = 0; p < pages; ++p) CHECK_FALSE(resident(p));
+  const auto rep = k.daemon.get();
+  REQUIRE(rep);
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(350));
+  r.uffd.reset();
+  for (std::uint64_t p = 0; p < pages; ++p) CHECK(std::string(r.at(p), page) == k.core_page(p));
+}
+
+TEST_CASE("awaiting a debugger the push starts once an attached tracer is quiet", "[lazy]") {
+  region r(pages);
+  const std::vector<served_range> ranges{{r.addr(0), pages, 0}};
+  restore_side k(r, ranges, true, true, [&](uffd_options& o) {
+    o.debugger = true;
+    o.debugger_quiet = std::chrono::milliseconds(100);
+    o.debugger_wait = std::chrono::seconds(20);
+  });
+  // A page in first: the daemon is past its start (a fork now would hold
+  // malloc's locks while it waits for the daemon to read its event).
+  CHECK(std::string(r.at(1), page) == k.core_page(1));
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  const pid_t me = ::getpid();
+  const pid_t tracer = ::fork();  // attaches without stopping this process, then idles
+  REQUIRE(tracer >= 0);
+  if (tracer == 0) {
+    const char ok = ::ptrace(PTRACE_SEIZE, me, nullptr, nullptr) == 0 ? 'y' : 'n';
+    [[maybe_unused]] auto w = ::write(p[1], &ok, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char ok = 0;
+  REQUIRE(::read(p[0], &ok, 1) == 1);
+  ::close(p[0]);
+  ::close(p[1]);
+  REQUIRE(ok == 'y');  // root, or a ptrace scope that lets a child trace its parent
+  const auto t0 = std::chrono::steady_clock::now();
+  k.finished();
+  const auto rep = k.daemon.get();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ::kill(tracer, SIGKILL);
+  int status = 0;
+  ::waitpid(tracer, &status, 0);
+  REQUIRE(rep);
+  CHECK(took < std::chrono::seconds(5));  // not the 20 s of debugger_wait
+  r.uffd.reset();
+  for (std::uint64_t q = 0; q < pages; ++q) CHECK(std::string(r.at(q), page) == k.core_page(q));
 }
 
 TEST_CASE("pages the process removed read zeros, never the core's bytes", "[lazy]") {
