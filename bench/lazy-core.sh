@@ -80,7 +80,8 @@ human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
 now() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# Twice: the loop file system's writeback lands in its backing file's cache.
+cold() { sync; sync; echo 3 >/proc/sys/vm/drop_caches; }
 # alive PID: it runs (not a zombie); false for an empty PID.
 alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 echo "== core $(human "$(stat -c %s "$core")"), $runs runs"
