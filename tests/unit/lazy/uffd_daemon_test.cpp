@@ -81,6 +81,12 @@ struct region {
   }
   std::uint64_t addr(std::uint64_t k) const { return reinterpret_cast<std::uint64_t>(base) + k * page; }
   const char* at(std::uint64_t k) const { return static_cast<const char*>(base) + k * page; }
+  // Whether page k is in (mincore), without touching it.
+  bool resident(std::uint64_t k) const {
+    unsigned char v = 0;
+    REQUIRE(::mincore(const_cast<char*>(at(k)), page, &v) == 0);
+    return (v & 1) != 0;
+  }
 };
 
 // The restore's end of the lazy-pages socket; the daemon serves the other in a thread.
@@ -186,15 +192,10 @@ TEST_CASE("the hot pages are pushed first, on demand too: a debugger cannot faul
     o.hot_bytes = 4 * page;
   });
   k.finished();
-  const auto resident = [&](std::uint64_t p) {
-    unsigned char v = 0;
-    REQUIRE(::mincore(const_cast<char*>(r.at(p)), page, &v) == 0);
-    return (v & 1) != 0;
-  };
-  for (int tries = 0; tries < 500 && !(resident(39) && resident(41) && resident(82)); ++tries) ::usleep(10 * 1000);
+  for (int tries = 0; tries < 500 && !(r.resident(39) && r.resident(41) && r.resident(82)); ++tries) ::usleep(10 * 1000);
   for (std::uint64_t p = 0; p < pages; ++p) {
     INFO("page " << p);
-    CHECK(resident(p) == ((p >= 39 && p <= 41) || (p >= 79 && p <= 82)));
+    CHECK(r.resident(p) == ((p >= 39 && p <= 41) || (p >= 79 && p <= 82)));
   }
   for (std::uint64_t p = 0; p < pages; ++p) CHECK(std::string(r.at(p), page) == k.core_page(p));  // the rest on touch
   const auto rep = k.daemon.get();
@@ -208,15 +209,10 @@ TEST_CASE("awaiting a debugger with none attached the push starts after debugger
     o.debugger = true;
     o.debugger_wait = std::chrono::milliseconds(400);
   });
-  const auto resident = [&](std::uint64_t p) {
-    unsigned char v = 0;
-    REQUIRE(::mincore(const_cast<char*>(r.at(p)), page, &v) == 0);
-    return (v & 1) != 0;
-  };
   k.finished();
   const auto t0 = std::chrono::steady_clock::now();
   ::usleep(150 * 1000);  // no tracer: nothing pushed yet
-  for (std::uint64_t p = 0; p < pages; ++p) CHECK_FALSE(resident(p));
+  for (std::uint64_t p = 0; p < pages; ++p) CHECK_FALSE(r.resident(p));
   const auto rep = k.daemon.get();
   REQUIRE(rep);
   CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(350));
@@ -292,9 +288,7 @@ TEST_CASE("a core truncated while served is a named error, and no page of it is 
   REQUIRE_FALSE(rep);
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("truncated"));
   // Nothing past the truncation reached the region: those pages are still missing.
-  unsigned char v = 0;
-  REQUIRE(::mincore(const_cast<char*>(r.at(64)), page, &v) == 0);
-  CHECK((v & 1) == 0);
+  CHECK_FALSE(r.resident(64));
 }
 
 TEST_CASE("a core rewritten in place while served is a named error", "[lazy]") {
@@ -380,9 +374,7 @@ TEST_CASE("served ranges the core has no bytes for are refused before any page i
   REQUIRE_FALSE(rep);
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("past the end of the core"));
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains(path.string()));
-  unsigned char v = 0;
-  REQUIRE(::mincore(const_cast<char*>(r.at(0)), page, &v) == 0);
-  CHECK((v & 1) == 0);
+  CHECK_FALSE(r.resident(0));
 }
 
 namespace {
