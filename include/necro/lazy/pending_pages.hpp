@@ -147,18 +147,16 @@ class pending_pages {
   };
   using map_ = std::map<std::uint64_t, span_>;
 
-  map_::const_iterator holder(std::uint64_t addr) const {
-    auto it = ranges_.upper_bound(addr);
-    if (it == ranges_.begin()) return ranges_.end();
+  /// The range holding `addr`, or end(): one body for both constnesses.
+  template <class Self>
+  static auto holder_in(Self& self, std::uint64_t addr) {
+    auto it = self.ranges_.upper_bound(addr);
+    if (it == self.ranges_.begin()) return self.ranges_.end();
     --it;
-    return addr < it->second.end ? it : ranges_.end();
+    return addr < it->second.end ? it : self.ranges_.end();
   }
-  map_::iterator holder(std::uint64_t addr) {
-    auto it = ranges_.upper_bound(addr);
-    if (it == ranges_.begin()) return ranges_.end();
-    --it;
-    return addr < it->second.end ? it : ranges_.end();
-  }
+  map_::const_iterator holder(std::uint64_t addr) const { return holder_in(*this, addr); }
+  map_::iterator holder(std::uint64_t addr) { return holder_in(*this, addr); }
   map_::iterator first_overlap(std::uint64_t addr) {
     auto it = ranges_.lower_bound(addr);
     if (it != ranges_.begin() && std::prev(it)->second.end > addr) --it;
