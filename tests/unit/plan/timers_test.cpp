@@ -2,6 +2,7 @@
 // follow the thread mapping (the pool fixture: 5 victim threads made from a
 // 3-thread donor), and a format 4 capture's timers replace the donor's or the
 // donor-less zeros (the catch fixture, no donor; the pool fixture, donor).
+#include <algorithm>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -80,6 +81,13 @@ TEST_CASE("a donor's POSIX timers follow its threads to the victim's, a timer of
   CHECK(any_warning(p, "the donor's POSIX timer 3: its CPU clock"));
   CHECK(any_warning(p, "thread 777777's, which has no counterpart in the victim: dropped"));
   CHECK(any_warning(p, "the donor's POSIX timer 4: it signals donor thread 777776 (SIGEV_THREAD_ID)"));
+  // What changed is said (--explain); the timer of pid 0 did not change.
+  const auto changed = [&](const std::string& what) {
+    return std::any_of(p.changes.begin(), p.changes.end(), [&](const std::string& c) { return c.find(what) != std::string::npos; });
+  };
+  CHECK(changed("the donor's POSIX timer 0: clock"));
+  CHECK(changed("the donor's POSIX timer 1: clock 1, thread " + std::to_string(p.threads[2].tid)));
+  CHECK_FALSE(changed("the donor's POSIX timer 5:"));
 }
 
 TEST_CASE("a donor's timers naming only its own threads stay as they are, and none is nothing to do", "[plan][timers]") {
@@ -91,8 +99,10 @@ TEST_CASE("a donor's timers naming only its own threads stay as they are, and no
   CHECK(p.warnings.size() == warnings);
   auto* timers = p.threads.front().core.mutable_tc()->mutable_timers();
   *timers->add_posix() = donor_timer(7, 1, 0, 0);
+  const auto changes = p.changes.size();
   plan::detail::remap_donor_timers(p);
   REQUIRE(p.threads.front().core.tc().timers().posix_size() == 1);
+  CHECK(p.changes.size() == changes);  // nothing to say of an unchanged timer
   CHECK(p.threads.front().core.tc().timers().posix(0).clock_id() == 1);
   CHECK(p.warnings.size() == warnings);
 }

@@ -61,13 +61,16 @@ inline void remap_donor_timers(resurrection& plan) {
   pb::task_timers_entry kept = *timers;
   kept.clear_posix();
   for (auto t : timers->posix()) {
-    const auto before = t.DebugString();
+    // What remap_timer() may change: the clock and the thread to notify.
+    const auto clock = t.clock_id();
+    const auto notify = t.notify_thread_id();
+    const bool had_notify = t.has_notify_thread_id();
     if (auto why = remap_timer(t, tids); !why.empty()) {
       plan.warnings.push_back(fmt::format("the donor's POSIX timer {}: {}: dropped (CRIU would fail to create it)",
                                           t.it_id(), why));
       continue;
     }
-    if (t.DebugString() != before)
+    if (t.clock_id() != clock || t.notify_thread_id() != notify || t.has_notify_thread_id() != had_notify)
       plan.changes.push_back(fmt::format("the donor's POSIX timer {}: clock {}, thread {}: follows the threads",
                                          t.it_id(), static_cast<std::int32_t>(t.clock_id()), t.notify_thread_id()));
     *kept.add_posix() = t;
