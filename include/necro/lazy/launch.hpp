@@ -110,16 +110,54 @@ inline void place_fd(int fd, int to) {
   ::fcntl(to, F_SETFD, 0);
 }
 
-/// The grandchild's life: alone in its session, the signals a CLI may have
-/// caught back to their defaults, fds 0-2 on /dev/null, only the socket, the
-/// core and the log open; serves, logs the outcome, exits.
-[[noreturn]] inline void run_server(int sock, const page_source& src, const std::filesystem::path& log, int kill_pid) {
+/// The start of a daemon's life: alone in its session, the signals a CLI may
+/// have caught back to their defaults, SIGPIPE ignored (a peer gone is an
+/// error it reports), no signal blocked.
+inline void become_daemon() {
   ::setsid();
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(s, SIG_DFL);
   ::signal(SIGPIPE, SIG_IGN);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+/// Forks off a daemon nobody has to reap: a child runs `setup` (0, or a
+/// -errno it reports), forks `life(ready)` (the daemon, [[noreturn]], which
+/// writes its pid on `ready` once it serves) and exits. Returns that pid, a
+/// -errno, or 0 when nothing came.
+template <class Setup, class Life>
+int spawn_daemon(Setup setup, Life life) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return -errno;
+  io::unique_fd rd(p[0]), wr(p[1]);
+  const pid_t child = ::fork();
+  if (child < 0) return -errno;
+  if (child == 0) {
+    rd.reset();
+    int bad = setup();
+    if (bad == 0) {
+      const pid_t grandchild = ::fork();
+      if (grandchild == 0) life(wr.get());
+      if (grandchild > 0) ::_exit(0);
+      bad = -errno;
+    }
+    [[maybe_unused]] auto n = ::write(wr.get(), &bad, sizeof bad);
+    ::_exit(1);
+  }
+  wr.reset();
+  return launched(child, rd.get());
+}
+
+/// The grandchild's life: alone in its session, the signals a CLI may have
+/// caught back to their defaults, fds 0-2 on /dev/null, only the socket, the
+/// core and the log open; serves, logs the outcome, exits.
+[[noreturn]] inline void run_server(int sock, int ready, const page_source& src, const std::filesystem::path& log,
+                                    int kill_pid) {
+  become_daemon();
+  const int me = ::getpid();
+  [[maybe_unused]] auto w = ::write(ready, &me, sizeof me);  // serving: the socket is ours
+  ::close(ready);
   const int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   // Above every fd we may overwrite, then into 3, 4, 5.
   const int hs = ::fcntl(sock, F_DUPFD, 100), hc = ::fcntl(src.core_fd, F_DUPFD, 100),
@@ -156,26 +194,11 @@ inline void place_fd(int fd, int to) {
 inline result<page_server_process> start_page_server(io::unique_fd sock, const page_source& src,
                                                      const std::filesystem::path& log, int kill_pid) {
   NECRO_TRY(check_ranges(src.ranges, src.planned.size, src.page, src.core));
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return fail(error::from_errno("page server", "pipe", errno));
-  io::unique_fd rd(p[0]), wr(p[1]);
-  const pid_t child = ::fork();
-  if (child < 0) return fail(error::from_errno("page server", "fork", errno));
-  if (child == 0) {
-    rd.reset();
-    const pid_t grandchild = ::fork();
-    if (grandchild == 0) {
-      wr.reset();
-      detail::run_server(sock.get(), src, log, kill_pid);
-    }
-    const int sent = grandchild;
-    [[maybe_unused]] auto n = ::write(wr.get(), &sent, sizeof sent);
-    ::_exit(grandchild < 0 ? 1 : 0);
-  }
-  wr.reset();
+  const int pid = detail::spawn_daemon([] { return 0; },
+                                       [&](int ready) { detail::run_server(sock.get(), ready, src, log, kill_pid); });
   sock.reset();
-  const int pid = detail::launched(child, rd.get());
-  if (pid <= 0) return fail(error(errc::io, "page server", "the page server could not be started"));
+  if (pid < 0) return fail(error::from_errno("page server", "the page server could not be started", -pid));
+  if (pid == 0) return fail(error(errc::io, "page server", "the page server could not be started"));
   return page_server_process{pid, log};
 }
 
@@ -296,12 +319,7 @@ inline int start_guardian(int pid, int uffd) {
 /// restore, logs the outcome, exits.
 [[noreturn]] inline void run_uffd_daemon(int listener, int ready, const page_source& src, int logfd,
                                          std::chrono::milliseconds accept_timeout, bool push, bool debugger) {
-  ::setsid();
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(s, SIG_DFL);
-  ::signal(SIGPIPE, SIG_IGN);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  become_daemon();
   const int hs = ::fcntl(listener, F_DUPFD, 100), hc = ::fcntl(src.core_fd, F_DUPFD, 100),
             hl = logfd >= 0 ? ::fcntl(logfd, F_DUPFD, 100) : -1, hr = ::fcntl(ready, F_DUPFD, 100);
   const int null = ::open("/dev/null", O_RDWR);
@@ -386,41 +404,23 @@ inline result<page_server_process> start_uffd_daemon(const page_source& src, con
   io::unique_fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dirfd.get() < 0) return fail(error::from_errno(dir.string(), "cannot open the image directory", errno));
   io::unique_fd logfd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0600));
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return fail(error::from_errno("lazy-pages daemon", "pipe", errno));
-  io::unique_fd rd(p[0]), wr(p[1]);
-  const pid_t child = ::fork();
-  if (child < 0) return fail(error::from_errno("lazy-pages daemon", "fork", errno));
-  if (child == 0) {
-    rd.reset();
-    int bad = 0;
-    int listener = -1;
-    if (::fchdir(dirfd.get()) != 0) bad = -errno;
-    if (!bad) {
-      listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_un a{};
-      a.sun_family = AF_UNIX;
-      std::strcpy(a.sun_path, lazy_pages_socket_name);
-      ::unlink(lazy_pages_socket_name);  // a stale one from an earlier run
-      if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener, 1) != 0)
-        bad = -errno;
-    }
-    if (bad) {
-      [[maybe_unused]] auto n = ::write(wr.get(), &bad, sizeof bad);
-      ::_exit(1);
-    }
-    const pid_t grandchild = ::fork();
-    if (grandchild == 0) detail::run_uffd_daemon(listener, wr.get(), src, logfd.get(), accept_timeout, push, debugger);
-    if (grandchild < 0) {
-      const int e = -errno;
-      [[maybe_unused]] auto n = ::write(wr.get(), &e, sizeof e);
-    }
-    ::_exit(grandchild < 0 ? 1 : 0);
-  }
-  wr.reset();
-  const int pid = detail::launched(child, rd.get());
+  int listener = -1;
+  const auto listen_in_dir = [&] {  // in the launcher child: the daemon inherits the socket
+    if (::fchdir(dirfd.get()) != 0) return -errno;
+    listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strcpy(a.sun_path, lazy_pages_socket_name);
+    ::unlink(lazy_pages_socket_name);  // a stale one from an earlier run
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listener, 1) != 0)
+      return -errno;
+    return 0;
+  };
+  const int pid = detail::spawn_daemon(listen_in_dir, [&](int ready) {
+    detail::run_uffd_daemon(listener, ready, src, logfd.get(), accept_timeout, push, debugger);
+  });
   if (pid < 0)
-    return fail(error::from_errno((dir / lazy_pages_socket_name).string(), "the lazy-pages daemon cannot listen", -pid));
+    return fail(error::from_errno((dir / lazy_pages_socket_name).string(), "the lazy-pages daemon cannot be started to listen here", -pid));
   if (pid == 0) return fail(error(errc::io, "lazy-pages daemon", "the lazy-pages daemon could not be started"));
   return page_server_process{pid, log};
 }

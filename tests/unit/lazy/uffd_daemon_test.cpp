@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -27,6 +28,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <future>
 #include <string>
@@ -60,9 +63,14 @@ struct region {
   std::uint64_t len = 0;
   io::unique_fd uffd;
 
-  explicit region(std::uint64_t n) : len(n * page) {
+  // registered: at once (else register_missing(), e.g. after a fork that
+  // would otherwise wait for a reader of its FORK event).
+  explicit region(std::uint64_t n, bool registered = true) : len(n * page) {
     base = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     REQUIRE(base != MAP_FAILED);
+    if (registered) register_missing();
+  }
+  void register_missing() {
     uffd = io::unique_fd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
     REQUIRE(uffd.get() >= 0);  // root, or vm.unprivileged_userfaultfd=1
     uffdio_api api{};
@@ -375,6 +383,80 @@ TEST_CASE("served ranges the core has no bytes for are refused before any page i
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains("past the end of the core"));
   CHECK_THAT(rep.error().message(), Catch::Matchers::Contains(path.string()));
   CHECK_FALSE(r.resident(0));
+}
+
+TEST_CASE("start_uffd_daemon serves a restore as a daemon of its own and leaves nothing behind", "[lazy]") {
+  test::scratch_dir dir;
+  const auto path = dir.write("core", pattern());
+  io::unique_fd core(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(core.get() >= 0);
+  region r(pages, false);
+  page_source src;
+  src.core_fd = core.get();
+  src.core = path.string();
+  src.planned = *identify(core.get(), src.core);
+  src.ranges = {{r.addr(0), pages, 0}};
+  src.pid = static_cast<std::uint64_t>(::getpid());
+  src.page = page;
+  src.vmas = {{r.addr(0), r.addr(pages)}};
+  // The daemon is forked before anything here is registered: no FORK event waits.
+  const auto d = start_uffd_daemon(src, dir.path, dir.path / "necro-lazy.log", true, false, std::chrono::seconds(20));
+  REQUIRE(d);
+  CHECK(d->pid > 0);
+  r.register_missing();
+  const auto sock_path = dir.path / lazy_pages_socket_name;
+  CHECK(std::filesystem::exists(sock_path));
+  // As criu restore: connect, send the task, then the end of the restore.
+  io::unique_fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strcpy(a.sun_path, sock_path.c_str());
+  REQUIRE(::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const int me = ::getpid();
+  REQUIRE(::send(s.get(), &me, sizeof me, 0) == sizeof me);
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  const int fd = r.uffd.get();
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  REQUIRE(::sendmsg(s.get(), &m, 0) == 1);
+  CHECK(std::string(r.at(7), page) == pattern().substr(7 * page, page));  // a fault, answered by the other process
+  const std::uint32_t fin = restore_finished_word;
+  REQUIRE(::send(s.get(), &fin, sizeof fin, 0) == sizeof fin);
+  for (int tries = 0; tries < 1000 && ::kill(d->pid, 0) == 0; ++tries) ::usleep(10 * 1000);
+  CHECK(::kill(d->pid, 0) != 0);  // all in: it exited
+  r.uffd.reset();
+  for (std::uint64_t p = 0; p < pages; ++p) CHECK(std::string(r.at(p), page) == pattern().substr(p * page, page));
+  CHECK_FALSE(std::filesystem::exists(sock_path));
+  std::ifstream log(dir.path / "necro-lazy.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Matchers::Contains("done: 1 faults"));
+}
+
+TEST_CASE("start_uffd_daemon names the directory it cannot listen in", "[lazy]") {
+  test::scratch_dir dir;
+  const auto path = dir.write("core", pattern());
+  io::unique_fd core(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(core.get() >= 0);
+  page_source src;
+  src.core_fd = core.get();
+  src.core = path.string();
+  src.planned = *identify(core.get(), src.core);
+  src.pid = static_cast<std::uint64_t>(::getpid());
+  src.page = page;
+  const auto gone = dir.path / "no-such-directory";
+  const auto d = start_uffd_daemon(src, gone, dir.path / "necro-lazy.log");
+  REQUIRE_FALSE(d);
+  CHECK_THAT(d.error().message(), Catch::Matchers::Contains(gone.string()));
 }
 
 namespace {
