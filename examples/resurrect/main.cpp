@@ -160,9 +160,11 @@ void add_restore_options(CLI::App& app, cli_options& o) {
       ->check(CLI::IsMember({"necro", "criu"}))
       ->capture_default_str();
   app.add_option("--lazy-push", o.lazy_push,
-                 "with necro's lazy-pages daemon: yes (every page is pushed once the process is restored, the "
-                 "threads' stacks first), no (a page comes only when the process touches it: its memory holds its "
-                 "working set only; the daemon stays until it exits; a debugger cannot read untouched pages)")
+                 "with necro's lazy-pages daemon: yes (every page is pushed once the process is restored; with "
+                 "--gdb once gdb has attached and gone quiet), no (a page comes only when the process touches it: its "
+                 "memory holds its working set only; the daemon stays until it exits; a debugger cannot read "
+                 "untouched pages). Either way the pages a debugger reads first go in at once: the threads' stacks "
+                 "and control blocks, the dynamic linker's library list")
       ->check(CLI::IsMember({"yes", "no"}))
       ->capture_default_str();
   app.add_option("--criu", o.criu_bin, "the CRIU (>= 4.1) for --restore; default: $NECRO_CRIU, else criu on PATH");
