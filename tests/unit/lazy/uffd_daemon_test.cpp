@@ -97,6 +97,28 @@ struct region {
   }
 };
 
+// As CRIU's send_uffd, on `sock`: this process's pid, then r's userfaultfd
+// with one byte.
+void send_uffd(int sock, const region& r) {
+  const int pid = ::getpid();
+  REQUIRE(::send(sock, &pid, sizeof pid, 0) == sizeof pid);
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  const int fd = r.uffd.get();
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  REQUIRE(::sendmsg(sock, &m, 0) == 1);
+}
+
 // The restore's end of the lazy-pages socket; the daemon serves the other in a thread.
 struct restore_side {
   test::scratch_dir dir;
@@ -132,26 +154,7 @@ struct restore_side {
     });
     if (send) send_task(r);
   }
-  // As CRIU's send_uffd: the pid, then the fd with one byte.
-  void send_task(const region& r) const {
-    const int pid = ::getpid();
-    REQUIRE(::send(ours.get(), &pid, sizeof pid, 0) == sizeof pid);
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    const int fd = r.uffd.get();
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    REQUIRE(::sendmsg(ours.get(), &m, 0) == 1);
-  }
+  void send_task(const region& r) const { send_uffd(ours.get(), r); }
   void finished() const {
     const std::uint32_t fin = restore_finished_word;
     REQUIRE(::send(ours.get(), &fin, sizeof fin, 0) == sizeof fin);
@@ -412,23 +415,7 @@ TEST_CASE("start_uffd_daemon serves a restore as a daemon of its own and leaves 
   a.sun_family = AF_UNIX;
   std::strcpy(a.sun_path, sock_path.c_str());
   REQUIRE(::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  const int me = ::getpid();
-  REQUIRE(::send(s.get(), &me, sizeof me, 0) == sizeof me);
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  const int fd = r.uffd.get();
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  REQUIRE(::sendmsg(s.get(), &m, 0) == 1);
+  send_uffd(s.get(), r);
   CHECK(std::string(r.at(7), page) == pattern().substr(7 * page, page));  // a fault, answered by the other process
   const std::uint32_t fin = restore_finished_word;
   REQUIRE(::send(s.get(), &fin, sizeof fin, 0) == sizeof fin);
