@@ -4,6 +4,8 @@
 //   necro-e2e-oracle --info CORE             print the core's pid, threads, signals, ip
 //   necro-e2e-oracle --self-test-xsave       the XSAVE layout logic on synthetic AMD and
 //                                            Intel images (xsave_selftest.cpp)
+//   necro-e2e-oracle --enter-handler TID SIG stop thread TID on its handler of SIG, as a
+//                                            restored timer may (e2e.oracle-frame)
 //
 // What "the same" means (see tests/e2e/README.md for why):
 //   threads   the live process's tids are exactly the core's NT_PRSTATUS tids, and
@@ -24,6 +26,10 @@
 //             pending process-wide (ShdPnd) either: the death is not re-delivered.
 //             (Not with --raw-regs, which compares a live, never-dumped process,
 //             nor with --gdb-core: gcore writes no signal masks.)
+//             --timer-signals SIGS: these may be pending besides, and a thread
+//             stopped on the first instruction of a handler of one of them is
+//             compared by the state saved in its signal frame (registers, FPU,
+//             XSAVE, blocked mask), the frame's bytes left out of memory.
 //   layout    every PT_LOAD range is mapped in /proc/PID/maps with the same r/w/x,
 //             and nothing is mapped that the core does not have. --gdb-core: the
 //             core was written by gdb's gcore, which leaves mappings out and
@@ -43,6 +49,8 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -52,12 +60,14 @@
 #include <array>
 #include <cerrno>
 #include <cinttypes>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -188,10 +198,140 @@ void detach(tracee& t) {
 
 // ------------------------------------------------------------------ report
 struct report {
-  u64 mem_compared = 0, mem_skipped_kernel = 0, mem_skipped_rseq = 0, mem_skipped_eof = 0, mem_mismatch = 0,
+  u64 mem_compared = 0, mem_skipped_kernel = 0, mem_skipped_rseq = 0, mem_skipped_eof = 0, mem_skipped_frame = 0,
+      mem_mismatch = 0,
       mem_unreadable = 0, layout_mismatch = 0, regs_compared = 0, regs_mismatch = 0, threads_mismatch = 0;
   std::size_t printed = 0;
 };
+
+// ------------------------------------------------------------------ thread state
+/// What the oracle compares of one live thread.
+struct thread_state {
+  user_regs_struct regs{};
+  user_fpregs_struct fp{};
+  std::vector<unsigned char> xstate;  ///< standard format, XCR0 at 464: as PTRACE_GETREGSET gives it
+  std::optional<u64> blocked;         ///< from a signal frame: the mask before its handler
+  std::vector<int> frames;            ///< the signals whose frames were unwound, innermost first
+  u64 frame_lo = 0, frame_hi = 0;     ///< where those frames lie on the stack
+};
+
+thread_state ptrace_state(pid_t tid) {
+  thread_state s;
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &s.regs) != 0) die("PTRACE_GETREGS " + std::to_string(tid) + ": " + std::strerror(errno));
+  if (ptrace(PTRACE_GETFPREGS, tid, nullptr, &s.fp) != 0) die("PTRACE_GETFPREGS: " + std::string(std::strerror(errno)));
+  s.xstate.resize(1 << 16);
+  iovec iov{s.xstate.data(), s.xstate.size()};
+  if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(static_cast<std::uintptr_t>(nt_x86_xstate)), &iov) != 0)
+    die("PTRACE_GETREGSET NT_X86_XSTATE: " + std::string(std::strerror(errno)));
+  s.xstate.resize(iov.iov_len);
+  return s;
+}
+
+// ------------------------------------------------------------------ timer signal frames
+// CRIU arms the restored timers in its restorer, before the tasks' sigreturn.
+// A timer that fires before `criu restore -s` lets them go is delivered ahead
+// of the SIGSTOP that keeps them (the lower signal is dequeued first): the
+// thread stops on the first instruction of its handler, and the state the
+// restore gave it is in an rt_sigframe on its stack (arch/x86/kernel/signal.c).
+// With --timer-signals the oracle compares that saved state and leaves the
+// frame's bytes out of the memory comparison. A frame is told by what
+// setup_rt_frame() leaves: rdi the signal (one of --timer-signals), rsp at the
+// frame's return address, rdx its ucontext (rsp + 8), rsi its siginfo (after
+// the ucontext; written only for SA_SIGINFO handlers), the ucontext's flags
+// and code segment, and its FPU state above them.
+
+/// The kernel's x86-64 ucontext: glibc's ucontext_t up to the kernel's 8-byte
+/// sigset_t (glibc's sigset_t is longer, and its FPU copy is not the kernel's).
+constexpr std::size_t kernel_ucontext_size = offsetof(ucontext_t, uc_sigmask) + 8;
+static_assert(offsetof(ucontext_t, uc_mcontext) == 40 && kernel_ucontext_size == 304);
+constexpr std::size_t frame_head = 8 + kernel_ucontext_size + sizeof(siginfo_t);  // pretcode, uc, info
+constexpr std::uint32_t fp_xstate_magic1 = 0x46505853;  // struct _fpx_sw_bytes at 464 of the frame's FXSAVE area
+constexpr u64 uc_sigcontext_ss = 0x2;
+constexpr u64 uc_flags_known = 0x7;  // UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS
+
+bool read_mem(int memfd, u64 addr, void* buf, std::size_t n) {
+  return pread(memfd, buf, n, static_cast<off_t>(addr)) == static_cast<ssize_t>(n);
+}
+
+/// A frame's XSAVE image as PTRACE_GETREGSET gives it: XCR0 at 464 (the frame
+/// has its _fpx_sw_bytes there), and components whose XSTATE_BV bit is clear
+/// in their initial configuration (XSAVE need not write them).
+void as_ptrace_xstate(std::vector<unsigned char>& x, u64 xcr0, const necro_e2e::xlayout& cpu) {
+  std::memcpy(x.data() + 464, &xcr0, sizeof xcr0);
+  if (x.size() < 512 + 8) return;
+  u64 bv = 0;
+  std::memcpy(&bv, x.data() + 512, sizeof bv);
+  if (!(bv & 1)) {  // x87: FCW 0x37f, everything else 0 (MXCSR is SSE's)
+    std::memset(x.data(), 0, 24);
+    std::memset(x.data() + 32, 0, 128);
+    x[0] = 0x7f;
+    x[1] = 0x03;
+  }
+  if (!(bv & 2)) std::memset(x.data() + 160, 0, 256);  // xmm0-15
+  for (const auto& [f, pos] : cpu)
+    if (!((bv >> f) & 1) && std::uint64_t{pos.first} + pos.second <= x.size()) std::memset(x.data() + pos.first, 0, pos.second);
+}
+
+/// Replaces `s` by the state saved in the timer signal frame its thread
+/// stopped in, as long as there is one (a second timer may fire into the
+/// first handler). A thread that is not at such a frame is left as it is.
+void unwind_timer_frames(int memfd, pid_t tid, thread_state& s, u64 timer_signals) {
+  static const necro_e2e::xlayout cpu = necro_e2e::cpuid_layout();
+  for (int depth = 0; depth < 8; ++depth) {
+    const user_regs_struct& r = s.regs;
+    const u64 sig = r.rdi;
+    if (sig < 1 || sig > 64 || !((timer_signals >> (sig - 1)) & 1)) return;
+    if (r.rdx != r.rsp + 8 || r.rsi != r.rsp + 8 + kernel_ucontext_size) return;
+    std::array<unsigned char, frame_head> f{};
+    if (!read_mem(memfd, r.rsp, f.data(), f.size())) return;
+    ucontext_t uc{};
+    std::memcpy(&uc, f.data() + 8, kernel_ucontext_size);
+    if ((uc.uc_flags & ~uc_flags_known) || uc.uc_link || (static_cast<u64>(uc.uc_mcontext.gregs[REG_CSGSFS]) & 0xffff) != r.cs)
+      return;
+    const u64 fpstate = reinterpret_cast<std::uintptr_t>(uc.uc_mcontext.fpregs);
+    if (fpstate < r.rsp + frame_head || fpstate - r.rsp > (1 << 16)) return;
+    std::vector<unsigned char> x(512);
+    if (!read_mem(memfd, fpstate, x.data(), x.size())) return;
+    std::uint32_t magic = 0, extended = 0, size = 512;
+    u64 xcr0 = 0;
+    std::memcpy(&magic, x.data() + 464, 4);
+    if (magic == fp_xstate_magic1) {
+      std::memcpy(&extended, x.data() + 468, 4);
+      std::memcpy(&xcr0, x.data() + 472, 8);
+      std::memcpy(&size, x.data() + 480, 4);
+      if (size < 512 + 64 || size > (1 << 16) || extended < size) return;
+      x.resize(size);
+      if (!read_mem(memfd, fpstate, x.data(), x.size())) return;
+    }
+    as_ptrace_xstate(x, xcr0, cpu);
+
+    const greg_t* g = uc.uc_mcontext.gregs;
+    const auto u = [](greg_t v) { return static_cast<u64>(v); };
+    thread_state prev = s;  // fs_base, gs_base and the data segments: not in the frame, unchanged by it
+    auto& p = prev.regs;
+    p.r8 = u(g[REG_R8]), p.r9 = u(g[REG_R9]), p.r10 = u(g[REG_R10]), p.r11 = u(g[REG_R11]);
+    p.r12 = u(g[REG_R12]), p.r13 = u(g[REG_R13]), p.r14 = u(g[REG_R14]), p.r15 = u(g[REG_R15]);
+    p.rdi = u(g[REG_RDI]), p.rsi = u(g[REG_RSI]), p.rbp = u(g[REG_RBP]), p.rbx = u(g[REG_RBX]);
+    p.rdx = u(g[REG_RDX]), p.rax = u(g[REG_RAX]), p.rcx = u(g[REG_RCX]), p.rsp = u(g[REG_RSP]);
+    p.rip = u(g[REG_RIP]), p.eflags = u(g[REG_EFL]);
+    p.cs = u(g[REG_CSGSFS]) & 0xffff;
+    if (uc.uc_flags & uc_sigcontext_ss) p.ss = u(g[REG_CSGSFS]) >> 48;
+    std::memcpy(&prev.fp, x.data(), sizeof prev.fp);
+    prev.xstate = std::move(x);
+    u64 mask = 0;
+    std::memcpy(&mask, &uc.uc_sigmask, sizeof mask);
+    prev.blocked = mask;
+    prev.frames.push_back(static_cast<int>(sig));
+    const u64 hi = fpstate + std::max<u64>(extended, 512);
+    const u64 lo = r.rsp;
+    prev.frame_lo = s.frames.empty() ? lo : std::min(s.frame_lo, lo);
+    prev.frame_hi = s.frames.empty() ? hi : std::max(s.frame_hi, hi);
+    std::printf("oracle: thread %d: stopped on the first instruction of its handler of signal %d (a restored timer "
+                "fired before the restore let it go): its frame at %s holds the state compared (rip %s)\n",
+                tid, static_cast<int>(sig), hex(r.rsp).c_str(), hex(p.rip).c_str());
+    s = std::move(prev);
+  }
+}
 
 // ------------------------------------------------------------------ registers
 /// The core's registers as CRIU's dump would have recorded them.
@@ -210,18 +350,17 @@ arch::user_regs rewound(arch::user_regs r, std::string& note) {
   return r;
 }
 
-void compare_regs(const core_t& core, const necro::elf::thread_notes<arch>& t, pid_t tid, const options& o,
-                  report& rep) {
+void compare_regs(const core_t& core, const necro::elf::thread_notes<arch>& t, pid_t tid, const thread_state& s,
+                  const options& o, report& rep) {
   std::string note = "raw";
   const arch::user_regs want = o.raw_regs ? t.regs() : rewound(t.regs(), note);
-  user_regs_struct live{};
-  if (ptrace(PTRACE_GETREGS, tid, nullptr, &live) != 0) die("PTRACE_GETREGS " + std::to_string(tid) + ": " + std::strerror(errno));
+  const user_regs_struct& live = s.regs;
   std::array<u64, 27> w{}, l{};
   std::memcpy(w.data(), &want, sizeof want);
   std::memcpy(l.data(), &live, sizeof live);
   u64 bad = 0;
   for (std::size_t i = 0; i < w.size(); ++i) {
-    if (i == reg_orig_rax && !o.raw_regs) continue;
+    if (i == reg_orig_rax && (!o.raw_regs || !s.frames.empty())) continue;  // -1 after restore -s; not in a frame
     ++rep.regs_compared;
     if (w[i] != l[i]) {
       ++bad;
@@ -231,8 +370,7 @@ void compare_regs(const core_t& core, const necro::elf::thread_notes<arch>& t, p
   }
   // FPU: the FXSAVE legacy area (NT_PRFPREG).
   if (t.fpregs) {
-    user_fpregs_struct lf{};
-    if (ptrace(PTRACE_GETFPREGS, tid, nullptr, &lf) != 0) die("PTRACE_GETFPREGS: " + std::string(std::strerror(errno)));
+    const user_fpregs_struct& lf = s.fp;
     const auto& cf = *t.fpregs;
     auto fp = [&](const char* name, u64 c, u64 v) {
       ++rep.regs_compared;
@@ -269,11 +407,7 @@ void compare_regs(const core_t& core, const necro::elf::thread_notes<arch>& t, p
   // XSAVE components above SSE: each at its offset in the core's layout and
   // at its offset in this CPU's (xsave_layout.hpp).
   if (t.xstate) {
-    std::vector<unsigned char> lx(1 << 16);
-    iovec iov{lx.data(), lx.size()};
-    if (ptrace(PTRACE_GETREGSET, tid, reinterpret_cast<void*>(static_cast<std::uintptr_t>(nt_x86_xstate)), &iov) != 0)
-      die("PTRACE_GETREGSET NT_X86_XSTATE: " + std::string(std::strerror(errno)));
-    lx.resize(iov.iov_len);
+    const std::span<const unsigned char> lx(s.xstate);
     const std::span<const unsigned char> cx(reinterpret_cast<const unsigned char*>(t.xstate->data()), t.xstate->size());
     static const necro_e2e::xlayout cpu = necro_e2e::cpuid_layout();
     const auto xcr0 = necro_e2e::xcr0_of(cx) ? necro_e2e::xcr0_of(cx) : necro_e2e::xcr0_of(lx);
@@ -316,12 +450,16 @@ std::string signals_of(u64 mask) {
 /// cursig, nor the SIGKILL the kernel queues to the other threads of a dying
 /// process. Signals of `timer_signals` may be pending besides: the restored
 /// timers fire while the task is stopped.
-void compare_signals(const core_t& core, pid_t pid, const std::set<pid_t>& live, std::uint64_t timer_signals, report& rep) {
+/// A thread stopped in a timer signal's handler is judged by the mask saved in
+/// its frame (the handler's own blocks its signal).
+void compare_signals(const core_t& core, pid_t pid, const std::set<pid_t>& live,
+                     const std::map<pid_t, thread_state>& states, std::uint64_t timer_signals, report& rep) {
   const int fatal = core.threads().front().prstatus.cursig;
   const u64 dying = (fatal > 0 ? u64{1} << (fatal - 1) : 0) | (u64{1} << (9 - 1));
   for (const auto& t : core.threads()) {
     if (!live.count(t.tid())) continue;
-    const auto blk = status_mask(pid, t.tid(), "SigBlk");
+    const auto st = states.find(t.tid());
+    const auto blk = st != states.end() && st->second.blocked ? st->second.blocked : status_mask(pid, t.tid(), "SigBlk");
     const auto pnd = status_mask(pid, t.tid(), "SigPnd");
     const auto shd = status_mask(pid, t.tid(), "ShdPnd");
     if (!blk || !pnd || !shd) die("cannot read the signal masks of thread " + std::to_string(t.tid()));
@@ -358,6 +496,7 @@ struct memory_checker {
   report& rep;
   std::vector<map_entry> maps;
   std::vector<rseq_area> rseqs;
+  std::vector<std::pair<u64, u64>> frames;  ///< timer signal frames' [lo, hi) (unwind_timer_frames)
   int memfd = -1;
   // mismatch ranges being coalesced
   u64 run_start = 0, run_end = 0;
@@ -417,6 +556,10 @@ struct memory_checker {
       if (want[i] == live[i]) continue;
       if (rseq_owned(addr + i, live[i])) {
         ++rep.mem_skipped_rseq;
+        continue;
+      }
+      if (std::any_of(frames.begin(), frames.end(), [a = addr + i](const auto& f) { return a >= f.first && a < f.second; })) {
+        ++rep.mem_skipped_frame;
         continue;
       }
       ++rep.mem_mismatch;
@@ -538,12 +681,54 @@ struct memory_checker {
     ::close(memfd);
     std::printf("oracle: memory: %zu PT_LOADs, %" PRIu64 " bytes compared, %" PRIu64 " mismatched (%" PRIu64
                 " unreadable); skipped: %" PRIu64 " kernel data ([vvar], [vvar_vclock], [vsyscall]), %" PRIu64
-                " rseq kernel fields, %" PRIu64 " past EOF of mapped files\n",
+                " rseq kernel fields, %" PRIu64 " past EOF of mapped files, %" PRIu64 " in timer signal frames\n",
                 segs.size(), rep.mem_compared, rep.mem_mismatch, rep.mem_unreadable, rep.mem_skipped_kernel,
-                rep.mem_skipped_rseq, rep.mem_skipped_eof);
+                rep.mem_skipped_rseq, rep.mem_skipped_eof, rep.mem_skipped_frame);
     std::printf("oracle: layout: %" PRIu64 " mismatch(es) over %zu live mappings\n", rep.layout_mismatch, maps.size());
   }
 };
+
+/// --enter-handler TID SIG, for e2e.oracle-frame: puts stopped thread TID where
+/// a restored timer firing during `criu restore -s` leaves it: on the first
+/// instruction of its handler of SIG, its state in the frame. orig_rax is set
+/// to -1 first, as the restorer's sigreturn leaves it, so that a thread
+/// stopped in a syscall is not restarted or interrupted by the delivery.
+pid_t getpid_of(pid_t tid) {
+  std::ifstream in("/proc/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with("Tgid:")) return static_cast<pid_t>(std::stol(line.substr(5)));
+  die("no thread " + std::to_string(tid));
+}
+
+int enter_handler(pid_t tid, int sig) {
+  tracee t{tid};
+  attach(t);
+  user_regs_struct r{};
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &r) != 0) die("PTRACE_GETREGS: " + std::string(std::strerror(errno)));
+  r.orig_rax = static_cast<unsigned long long>(-1);
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &r) != 0) die("PTRACE_SETREGS: " + std::string(std::strerror(errno)));
+  // Queued, the signal is taken before any user instruction: the thread
+  // reports it (signal-delivery-stop), is stepped with it into its handler
+  // and stops there (SIGTRAP). A signal given at an event stop is ignored.
+  if (syscall(SYS_tgkill, getpid_of(tid), tid, sig) != 0) die("tgkill: " + std::string(std::strerror(errno)));
+  long inject = 0;
+  for (int steps = 0;; ++steps) {
+    if (ptrace(PTRACE_SINGLESTEP, tid, nullptr, reinterpret_cast<void*>(inject)) != 0)
+      die("PTRACE_SINGLESTEP: " + std::string(std::strerror(errno)));
+    int st = 0;
+    if (waitpid(tid, &st, __WALL) != tid || !WIFSTOPPED(st) || steps > 4)
+      die("thread " + std::to_string(tid) + " did not stop at its handler (status " + hex(static_cast<u64>(st)) + ")");
+    if (inject && WSTOPSIG(st) == SIGTRAP) break;
+    if (WSTOPSIG(st) == sig && (st >> 16) == 0) inject = sig;
+  }
+  user_regs_struct h{};
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &h) != 0) die("PTRACE_GETREGS: " + std::string(std::strerror(errno)));
+  std::printf("thread %d: in its handler of signal %d at %s, frame at %s (was at %s)\n", tid, sig,
+              hex(h.rip).c_str(), hex(h.rsp).c_str(), hex(r.rip).c_str());
+  detach(t);
+  return 0;
+}
 
 int info(const core_t& core) {
   std::printf("pid=%d\nthreads=%zu\n", core.pid(), core.threads().size());
@@ -579,7 +764,8 @@ int usage() {
                "usage: necro-e2e-oracle [--raw-regs] [--regs-only|--memory-only] [--gdb-core]\n"
                "                        [--max-report N] [--timer-signals SIG,SIG...] CORE PID\n"
                "       necro-e2e-oracle --info CORE\n"
-               "       necro-e2e-oracle --self-test-xsave\n");
+               "       necro-e2e-oracle --self-test-xsave\n"
+               "       necro-e2e-oracle --enter-handler TID SIG\n");
   return 2;
 }
 
@@ -599,6 +785,7 @@ int main(int argc, char** argv) {
     else if (a == "--gdb-core") o.gdb_core = true;
     else if (a == "--info") info_mode = true;
     else if (a == "--self-test-xsave") return xsave_self_test();
+    else if (a == "--enter-handler" && i + 2 < argc) return enter_handler(std::atoi(argv[i + 1]), std::atoi(argv[i + 2]));
     else if (a == "--max-report" && i + 1 < argc) o.max_report = std::stoul(argv[++i]);
     else if (a == "--timer-signals" && i + 1 < argc) o.timer_signals = signal_mask(argv[++i]);
     else if (a.starts_with("--")) return usage();
@@ -649,13 +836,26 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::map<pid_t, thread_state> states;
+  std::vector<std::pair<u64, u64>> frames;
+  {
+    const std::string memname = "/proc/" + std::to_string(pid) + "/mem";
+    const int memfd = ::open(memname.c_str(), O_RDONLY | O_CLOEXEC);
+    if (memfd < 0) die("open " + memname + ": " + std::strerror(errno));
+    for (const auto& t : tr) {
+      auto& s = states[t.tid] = ptrace_state(t.tid);
+      if (o.timer_signals) unwind_timer_frames(memfd, t.tid, s, o.timer_signals);
+      if (!s.frames.empty()) frames.emplace_back(s.frame_lo, s.frame_hi);
+    }
+    ::close(memfd);
+  }
   if (o.regs) {
     for (const auto& t : core.threads())
-      if (have_tids.count(t.tid())) compare_regs(core, t, t.tid(), o, rep);
-    if (!o.raw_regs && !o.gdb_core) compare_signals(core, pid, have_tids, o.timer_signals, rep);
+      if (have_tids.count(t.tid())) compare_regs(core, t, t.tid(), states.at(t.tid()), o, rep);
+    if (!o.raw_regs && !o.gdb_core) compare_signals(core, pid, have_tids, states, o.timer_signals, rep);
   }
   if (o.memory) {
-    memory_checker mc{core, pid, o, rep, {}, rseqs, -1, 0, 0, nullptr, {}};
+    memory_checker mc{core, pid, o, rep, {}, rseqs, frames, -1, 0, 0, nullptr, {}};
     mc.run();
   }
   for (auto& t : tr) detach(t);
