@@ -25,7 +25,10 @@
 #           the restored process and exited
 #   cp      cp CORE COPY && sync
 #   cat     cat CORE > /dev/null
-# Everything is unmounted and deleted at the end.
+# Everything is unmounted and deleted at the end. On a virtual disk the first
+# run after the core is written may read it at a third of the speed of the
+# later ones (the disk is still taking the new core in; untimed reads of the
+# core before it do not wait that out): take the medians of 3 runs or more.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,48 +45,19 @@ while [ $# -gt 0 ]; do
         *) size=$1; shift ;;
     esac
 done
-die() { echo "lazy-core.sh: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "needs root (mkfs, mount, drop_caches, core_pattern)"
-[ -x "$necro" ] || die "no criu-necromancer at $necro (build Release, or --necro PATH)"
+BENCH=lazy-core.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+bench_begin
 [ -n "${NECRO_CRIU:-}" ] || die "set NECRO_CRIU to a CRIU >= 4.1"
-necro=$(realpath "$necro")
-filler=$(realpath "$(dirname "$necro")/../../bench/filler")
-
-bench_dir=${NECRO_BENCH_DIR:-/tmp/necro-bench}
-mkdir -p "$bench_dir"
-mnt=$(mktemp -d "$bench_dir/lazy.XXXXXX")
-img='' mounted=0 restored='' daemon='' server=''
-cleanup() {
-    [ -z "$restored" ] || [ "$(readlink "/proc/$restored/exe" 2>/dev/null)" != "$filler" ] || kill -KILL "$restored"
-    [ -z "$daemon" ] || ! grep -q -e lazy-pages -e criu-necromancer "/proc/$daemon/cmdline" 2>/dev/null || kill -KILL "$daemon"
-    [ -z "$server" ] || [ "$(readlink "/proc/$server/exe" 2>/dev/null)" != "$necro" ] || kill -KILL "$server"
-    sleep 0.2
-    [ "$mounted" = 0 ] || umount "$mnt" || umount -l "$mnt"
-    mountpoint -q "$mnt" || rm -rf "$mnt" ${img:+"$img"}
-}
-trap cleanup EXIT
-
 case $fs_type in
-    ext4) img=$(mktemp "$bench_dir/lazy.XXXXXX.img")
-          truncate -s "$((2 * size + 4))G" "$img"
-          mkfs.ext4 -q -F "$img"
-          mount -o loop "$img" "$mnt" ;;
-    tmpfs) mount -t tmpfs -o "size=$((2 * size + 4))G" tmpfs "$mnt" ;;
+    ext4) bench_mount ext4 mkfs.ext4 -q -F ;;
+    tmpfs) bench_mount tmpfs ;;
     *) die "--fs takes ext4 or tmpfs" ;;
 esac
-mounted=1
 echo "== $fs_type at $mnt"
-bash "$here/make-large-core.sh" --filler "$filler" -o "$mnt/core" "$size" >/dev/null
-core=$mnt/core/core donor=$mnt/core/donor
+bench_core
 answer=$mnt/core/ready.victim.answer
-human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
-now() { date +%s%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# Twice: the loop file system's writeback lands in its backing file's cache.
-cold() { sync; sync; echo 3 >/proc/sys/vm/drop_caches; }
-# alive PID: it runs (not a zombie); false for an empty PID.
-alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 echo "== core $(human "$(stat -c %s "$core")"), $runs runs"
 
 # gdb_run: one --restore --gdb --lazy --lazy-source=core, gdb printing the

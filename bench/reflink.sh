@@ -40,47 +40,22 @@ while [ $# -gt 0 ]; do
         *) size=$1; shift ;;
     esac
 done
-die() { echo "reflink.sh: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "needs root (mkfs, mount, core_pattern)"
-[ -x "$necro" ] || die "no criu-necromancer at $necro (build Release, or --necro PATH)"
+BENCH=reflink.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 case $fs_type in
     xfs) command -v mkfs.xfs >/dev/null || die "mkfs.xfs not found (apt-get install xfsprogs)"
          mkfs=(mkfs.xfs -q -m reflink=1) cp_cmd=(cp --reflink=always) ;;
     ext4) mkfs=(mkfs.ext4 -q -F) cp_cmd=(cp) ;;
     *) die "--fs takes xfs or ext4" ;;
 esac
-necro=$(realpath "$necro")
-filler=$(realpath "$(dirname "$necro")/../../bench/filler")
-
-bench_dir=${NECRO_BENCH_DIR:-/tmp/necro-bench}
-mkdir -p "$bench_dir"
-img=$(mktemp "$bench_dir/xfs.XXXXXX.img")
-mnt=$(mktemp -d "$bench_dir/xfs.XXXXXX")
-mounted=0 restored='' daemon=''
-cleanup() {
-    # A lazily restored filler and its daemon hold files on the mount.
-    [ -z "$restored" ] || [ "$(readlink "/proc/$restored/exe" 2>/dev/null)" != "$filler" ] || kill -KILL "$restored"
-    [ -z "$daemon" ] || ! grep -q lazy-pages "/proc/$daemon/cmdline" 2>/dev/null || kill -KILL "$daemon"
-    sleep 0.2
-    [ "$mounted" = 0 ] || umount "$mnt" || umount -l "$mnt"
-    [ "$mounted" = 0 ] || mountpoint -q "$mnt" || rm -rf "$mnt" "$img"
-}
-trap cleanup EXIT
-
+bench_begin
 # Room for the core (size + 512 MiB of zero and file pages), its donor, and a
 # copy of it where extents are not shared (ext4). The loop file is sparse.
-truncate -s "$((2 * size + 4))G" "$img"
-"${mkfs[@]}" "$img"
-mount -o loop "$img" "$mnt"
-mounted=1
+bench_mount "$fs_type" "${mkfs[@]}"
 echo "== $fs_type on a loop file (${mkfs[*]}), mounted at $mnt"
-bash "$here/make-large-core.sh" --filler "$filler" -o "$mnt/core" "$size" >/dev/null
-core=$mnt/core/core donor=$mnt/core/donor
-human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }
+bench_core
 used_kib() { sync; df -k --output=used "$mnt" | tail -n 1; }
-now() { date +%s%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "== core $(human "$(stat -c %s "$core")") ($(human $(( $(stat -c %b "$core") * 512 ))) on disk), $runs runs"
 
 # One run with the summary: what was cloned.
@@ -124,7 +99,10 @@ for ((r = 1; r <= runs; r++)); do
         { cat "$mnt/lazy.log" >&2; die "criu-necromancer --restore --lazy failed"; }
     t1=$(now)
     restored=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
-    daemon=$(sed -n 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    # CRIU's lazy-pages daemon after a patch, necro's where pages are served from the core (ext4).
+    daemon=$(sed -n -e 's/^memory loads on first touch: criu lazy-pages pid \([0-9]*\) .*/\1/p' \
+        -e 's/^memory is served from the core .*: necro lazy-pages daemon pid \([0-9]*\) .*/\1/p' "$mnt/lazy.log")
+    [ -n "$daemon" ] || { cat "$mnt/lazy.log" >&2; die "no lazy-pages daemon named in the output"; }
     kill -USR1 "$restored"
     until [ -s "$answer" ]; do
         if [ ! -e "/proc/$restored" ]; then
@@ -141,7 +119,7 @@ for ((r = 1; r <= runs; r++)); do
     if [ -n "${first_answer:-}" ] && [ "$got" != "$first_answer" ]; then die "answers differ: '$got', then '$first_answer'"; fi
     first_answer=$got
     # The daemon pushes the rest in the background: its time to finish.
-    while [ -e "/proc/$daemon" ] && (( $(now) - t0 < 120000000000 )); do sleep 0.01; done
+    while alive "$daemon" && (( $(now) - t0 < 120000000000 )); do sleep 0.01; done
     t3=$(now)
     kill -KILL "$restored"
     while [ -e "/proc/$restored" ]; do sleep 0.01; done
