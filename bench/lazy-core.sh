@@ -71,11 +71,11 @@ gdb_run() {
         --criu "$NECRO_CRIU" >"$mnt/gdb.log" 2>&1 || true
     t1=$(now)
     restored=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$mnt/gdb.log")
-    grep -q '^#[0-9]' "$mnt/gdb.log" || { cat "$mnt/gdb.log" >&2; die "gdb printed no backtrace"; }
+    grep -qE '^(\(gdb\) )?#[0-9]' "$mnt/gdb.log" || { cat "$mnt/gdb.log" >&2; die "gdb printed no backtrace"; }
     ! grep -q 'Cannot access memory' "$mnt/gdb.log" || { cat "$mnt/gdb.log" >&2; die "gdb could not read the stack"; }
     echo "$(secs "$t0" "$t1")" >>"$mnt/gdb.times"
     printf '  gdb       restored, attached, backtrace printed (%d frames) and gone: %.3f s\n' \
-        "$(grep -c '^#[0-9]' "$mnt/gdb.log")" "$(secs "$t0" "$t1")"
+        "$(grep -cE '^(\(gdb\) )?#[0-9]' "$mnt/gdb.log")" "$(secs "$t0" "$t1")"
     [ -z "$restored" ] || while [ -e "/proc/$restored" ]; do kill -KILL "$restored" 2>/dev/null || true; sleep 0.01; done
     rm -rf "$mnt/out"
 }
