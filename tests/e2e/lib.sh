@@ -745,6 +745,23 @@ run_oracle() {
     sed 's/^/  /' "$ORACLE_LOG"
 }
 
+# gcore_stopped PID CORE: gdb's gcore of the stopped PID into CORE; PID stays stopped.
+gcore_stopped() {
+    timeout 60 gdb -nx -p "$1" -batch -ex "gcore $2" {LOCKFD}>&- >"$WORK/gdb.log" 2>&1 || true
+    [ -s "$2" ] && pass "gcore wrote $(file_size "$2") bytes" || { show_log "$WORK/gdb.log"; fatal "gcore failed"; }
+    wait_for 5 is_stopped "$1" || fatal "pid $1 no longer stopped after gcore"
+}
+# mem_byte PID ADDR: the byte at ADDR of PID's memory, in decimal;
+# set_mem_byte PID ADDR VALUE writes one (the oracle's self-tests).
+mem_byte() { dd if="/proc/$1/mem" bs=1 skip="$2" count=1 iflag=skip_bytes status=none | od -An -tu1 | tr -d ' '; }
+set_mem_byte() { printf "\\$(printf '%03o' "$3")" | dd of="/proc/$1/mem" bs=1 seek="$2" oflag=seek_bytes conv=notrunc status=none; }
+# oracle_found_only_reg REG [TID]: the last run_oracle found exactly one
+# mismatch, register REG (of thread TID), and no memory mismatch.
+oracle_found_only_reg() {
+    [ "$ORACLE_RC" = 1 ] && grep -q ' regs_mismatch=1 ' "$ORACLE_LOG" && grep -q ' mem_mismatch=0 ' "$ORACLE_LOG" &&
+        grep -q "${2:+thread $2: }MISMATCH $1:" "$ORACLE_LOG"
+}
+
 # check_stopped_restore IMGDIR: restore -s, check pid/state/exe/cmdline, run
 # the oracle against the victim's core (with ORACLE_ARGS when set). Leaves the process stopped.
 check_stopped_restore() {

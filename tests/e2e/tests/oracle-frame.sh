@@ -32,9 +32,7 @@ log "threads: main $VPID, ticker $TICKER, spinner $SPINNER"
 kill -STOP "$VPID"
 wait_for 5 is_stopped "$VPID" || fatal "victim did not stop"
 CORE="$WORK/live.core"
-timeout 60 gdb -nx -p "$VPID" -batch -ex "gcore $CORE" {LOCKFD}>&- >"$WORK/gdb.log" 2>&1 || true
-[ -s "$CORE" ] && pass "gcore wrote $(file_size "$CORE") bytes" || { show_log "$WORK/gdb.log"; fatal "gcore failed"; }
-wait_for 5 is_stopped "$VPID" || fatal "pid $VPID no longer stopped after gcore"
+gcore_stopped "$VPID" "$CORE"
 ORACLE_OPTS=(--raw-regs --gdb-core)
 run_oracle "$CORE" "$VPID" "${ORACLE_OPTS[@]}"
 [ "$ORACLE_RC" = 0 ] || fatal "oracle: the gcore of the stopped process differs before any signal (exit $ORACLE_RC)"
@@ -70,15 +68,10 @@ fi
 # One saved register changed in the spinner's frame: r12, at pretcode (8) +
 # uc_mcontext (40) + REG_R12 (4) * 8.
 addr=$((SPINNER_FRAME + 8 + 40 + 4 * 8))
-byte=$(dd if="/proc/$VPID/mem" bs=1 skip="$addr" count=1 iflag=skip_bytes status=none | od -An -tu1 | tr -d ' ')
-printf "\\$(printf '%03o' $((byte ^ 0x10)))" | dd of="/proc/$VPID/mem" bs=1 seek="$addr" oflag=seek_bytes conv=notrunc status=none
+set_mem_byte "$VPID" "$addr" $(($(mem_byte "$VPID" "$addr") ^ 0x10))
 log "flipped a bit of the saved r12 at $(printf '%#x' "$addr")"
 run_oracle "$CORE" "$VPID" "${ORACLE_OPTS[@]}" --timer-signals 14,34,35
-if [ "$ORACLE_RC" = 1 ] && grep -q ' regs_mismatch=1 ' "$ORACLE_LOG" && grep -q ' mem_mismatch=0 ' "$ORACLE_LOG" &&
-    grep -q "thread $SPINNER: MISMATCH r12:" "$ORACLE_LOG"; then
-    pass "one register changed in a frame is exactly one mismatch (r12 of thread $SPINNER)"
-else
+oracle_found_only_reg r12 "$SPINNER" && pass "one register changed in a frame is exactly one mismatch (r12 of thread $SPINNER)" ||
     fail "the oracle did not report exactly the changed saved register (exit $ORACLE_RC)"
-fi
 kill_tracked "$VPID"
 exit 0
