@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -282,15 +283,16 @@ inline void kill_tree(int pid, int pidfd) {
 }
 
 /// A guardian of `pid`: a child that holds a copy of its userfaultfd and
-/// waits on a pipe. Should the daemon die before it writes a byte there (all
+/// waits on a socket. Should the daemon die before it sends 'd' there (all
 /// delivered, or an error it handled), the guardian kills `pid` and the
 /// processes below it (kill_tree). Until then the copy keeps the
 /// userfaultfd open, so a touch of a missing page waits instead of reading
-/// the zeros the kernel would give once the last copy closed. Returns the
-/// pipe's write end, -1 on failure (errno set).
+/// the zeros the kernel would give once the last copy closed; so do the
+/// copies of the children's userfaultfds the daemon sends it (guardian_keep).
+/// Returns the daemon's end of the socket, -1 on failure (errno set).
 inline int start_guardian(int pid, int uffd) {
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return -1;
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) != 0) return -1;
   const pid_t g = ::fork();
   if (g < 0) {
     ::close(p[0]);
@@ -303,15 +305,46 @@ inline int start_guardian(int pid, int uffd) {
     ::dup2(keep, 4);
     ::syscall(SYS_close_range, 5u, ~0u, 0u);
     const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    char c = 0;
-    ssize_t n;
-    do n = ::read(3, &c, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) kill_tree(pid, pidfd);
-    ::_exit(0);
+    for (;;) {
+      char c = 0;
+      alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
+      iovec iov{&c, 1};
+      msghdr m{};
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      m.msg_control = ctl;
+      m.msg_controllen = sizeof ctl;
+      const ssize_t n = ::recvmsg(3, &m, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 1 && c == 'k') continue;  // a child's userfaultfd: it stays open here
+      if (n != 1 || c != 'd') kill_tree(pid, pidfd);
+      ::_exit(0);
+    }
   }
   ::close(p[0]);
   return p[1];
+}
+
+/// Gives the guardian on `guard` (start_guardian) a copy of `uffd` to keep
+/// open until it is stood down or has killed its tree. False on failure.
+inline bool guardian_keep(int guard, int uffd) {
+  char c = 'k';
+  iovec iov{&c, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  cmsghdr* h = CMSG_FIRSTHDR(&m);
+  h->cmsg_level = SOL_SOCKET;
+  h->cmsg_type = SCM_RIGHTS;
+  h->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(h), &uffd, sizeof uffd);
+  ssize_t n;
+  do n = ::sendmsg(guard, &m, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == 1;
 }
 
 /// The lazy-pages daemon's life, as run_server's: alone in its session, fds
@@ -352,10 +385,10 @@ inline int start_guardian(int pid, int uffd) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   auto ranges = split_at_vmas(src.ranges, src.vmas, src.page);
-  std::vector<int> guards;  // a guardian's pipe per task: a byte when all is well
+  std::vector<std::pair<int, int>> guards;  // {pid, its guardian's socket}: 'd' when all is well
   const auto stand_down = [&] {
-    for (int g : guards) {
-      [[maybe_unused]] auto n = ::write(g, "d", 1);
+    for (const auto& [pid, g] : guards) {
+      [[maybe_unused]] auto n = ::send(g, "d", 1, MSG_NOSIGNAL);
       ::close(g);
     }
   };
@@ -368,9 +401,16 @@ inline int start_guardian(int pid, int uffd) {
                        .debugger = debugger,
                        .on_task = [&](int pid, int uffd) {
                          const int g = start_guardian(pid, uffd);
-                         if (g >= 0) guards.push_back(g);
+                         if (g >= 0) guards.emplace_back(pid, g);
                          else say(fmt::format("warning: no guardian for pid {} ({}): if this daemon dies, its missing "
                                               "pages read as zeros", pid, std::strerror(errno)));
+                       },
+                       .on_fork = [&](int pid, int uffd) {
+                         for (const auto& [guarded, g] : guards)
+                           if (guarded == pid && !guardian_keep(g, uffd))
+                             say(fmt::format("warning: the guardian of pid {} did not take a child's userfaultfd ({}): "
+                                             "if this daemon dies, that child's missing pages read as zeros", pid,
+                                             std::strerror(errno)));
                        },
                        .log = say});
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

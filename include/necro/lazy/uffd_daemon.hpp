@@ -103,6 +103,10 @@ struct uffd_options {
   /// Called with the pid and the userfaultfd of each task the restore sends,
   /// before anything is served (the launcher starts its guardian there).
   std::function<void(int pid, int uffd)> on_task;
+  /// Called with the userfaultfd of each child a task forks (UFFD_EVENT_FORK)
+  /// and the pid the restore sent for the task it descends from (the
+  /// launcher gives it to that task's guardian to keep open).
+  std::function<void(int restored_pid, int uffd)> on_fork;
   /// A line for the log (the daemon's events); may be empty.
   std::function<void(const std::string&)> log;
 };
@@ -408,6 +412,7 @@ class uffd_server {
           auto child = std::make_unique<uffd_task>(uffd_task{t.pid, io::unique_fd(static_cast<int>(msg.arg.fork.ufd)),
                                                              t.pending, false, 0, io::unique_fd()});
           say(fmt::format("pid {} forked: its child gets the {} pending pages too", t.pid, child->pending.pages()));
+          if (o_.on_fork) o_.on_fork(t.pid, child->uffd.get());
           ++rep_.forks;
           NECRO_TRY(add_task(std::move(child)));
           break;

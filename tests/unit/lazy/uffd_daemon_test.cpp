@@ -21,6 +21,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -482,6 +483,42 @@ TEST_CASE("a guardian kills the process when the daemon goes without a word, and
   CHECK(::waitpid(spared, &status, WNOHANG) == 0);  // still running
   ::kill(spared, SIGKILL);
   ::waitpid(spared, &status, 0);
+}
+
+TEST_CASE("a guardian keeps the children's userfaultfds open until it has killed the process", "[lazy]") {
+  // A pipe's write end stands for a child's userfaultfd: while a copy is
+  // open its read end sees no hang-up.
+  io::unique_fd held(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  REQUIRE(held.get() >= 0);
+  const auto hung_up = [](int rd, int ms) {
+    pollfd p{rd, POLLIN, 0};
+    return ::poll(&p, 1, ms) == 1 && (p.revents & POLLHUP);
+  };
+  for (const bool daemon_dies : {true, false}) {
+    INFO((daemon_dies ? "the daemon dies" : "the daemon stands the guardian down"));
+    const pid_t victim = sleeper();
+    REQUIRE(victim > 0);
+    const int guard = lazy::detail::start_guardian(victim, held.get());
+    REQUIRE(guard >= 0);
+    int p[2];
+    REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    REQUIRE(lazy::detail::guardian_keep(guard, p[1]));
+    ::close(p[1]);
+    CHECK_FALSE(hung_up(p[0], 200));  // the guardian holds the copy
+    if (!daemon_dies) REQUIRE(::send(guard, "d", 1, MSG_NOSIGNAL) == 1);
+    ::close(guard);
+    CHECK(hung_up(p[0], 5000));  // and lets it go when it leaves
+    int status = 0;
+    if (daemon_dies) {
+      REQUIRE(::waitpid(victim, &status, 0) == victim);
+      CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+    } else {
+      CHECK(::waitpid(victim, &status, WNOHANG) == 0);  // spared
+      ::kill(victim, SIGKILL);
+      ::waitpid(victim, &status, 0);
+    }
+    ::close(p[0]);
+  }
 }
 
 TEST_CASE("a guardian kills the processes the restored one forked too", "[lazy]") {
