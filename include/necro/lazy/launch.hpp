@@ -306,18 +306,10 @@ inline int start_guardian(int pid, int uffd) {
     ::syscall(SYS_close_range, 5u, ~0u, 0u);
     const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     for (;;) {
-      char c = 0;
-      alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
-      iovec iov{&c, 1};
-      msghdr m{};
-      m.msg_iov = &iov;
-      m.msg_iovlen = 1;
-      m.msg_control = ctl;
-      m.msg_controllen = sizeof ctl;
-      const ssize_t n = ::recvmsg(3, &m, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 1 && c == 'k') continue;  // a child's userfaultfd: it stays open here
-      if (n != 1 || c != 'd') kill_tree(pid, pidfd);
+      char c = 0;  // stays 0 at the socket's end: the daemon is gone
+      recv_one_fd(3, &c);  // a child's userfaultfd, with 'k': it stays open here
+      if (c == 'k') continue;
+      if (c != 'd') kill_tree(pid, pidfd);
       ::_exit(0);
     }
   }
@@ -327,25 +319,7 @@ inline int start_guardian(int pid, int uffd) {
 
 /// Gives the guardian on `guard` (start_guardian) a copy of `uffd` to keep
 /// open until it is stood down or has killed its tree. False on failure.
-inline bool guardian_keep(int guard, int uffd) {
-  char c = 'k';
-  iovec iov{&c, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = sizeof ctl;
-  cmsghdr* h = CMSG_FIRSTHDR(&m);
-  h->cmsg_level = SOL_SOCKET;
-  h->cmsg_type = SCM_RIGHTS;
-  h->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(h), &uffd, sizeof uffd);
-  ssize_t n;
-  do n = ::sendmsg(guard, &m, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n == 1;
-}
+inline bool guardian_keep(int guard, int uffd) { return send_one_fd(guard, uffd, 'k'); }
 
 /// The lazy-pages daemon's life, as run_server's: alone in its session, fds
 /// 0-2 on /dev/null, the listener, the core and the log open. Serves one

@@ -124,8 +124,30 @@ struct uffd_report {
 
 namespace detail {
 
-/// One fd sent with SCM_RIGHTS and one byte (CRIU's send_fd); -1 on error.
-inline int recv_one_fd(int sock) {
+/// Sends `fd` with SCM_RIGHTS and one byte (CRIU's send_fd). Whether it went.
+inline bool send_one_fd(int sock, int fd, char byte = 0) {
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t n;
+  do n = ::sendmsg(sock, &m, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == 1;
+}
+
+/// One fd sent with SCM_RIGHTS and one byte (CRIU's send_fd); -1 on error
+/// or when the message held no fd. The byte goes to `byte` when one came.
+/// Async-signal-safe (the guardian calls it).
+inline int recv_one_fd(int sock, char* byte_out = nullptr) {
   char byte = 0;
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -138,6 +160,7 @@ inline int recv_one_fd(int sock) {
   do n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n <= 0) return -1;
+  if (byte_out) *byte_out = byte;
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
       int fd = -1;

@@ -103,21 +103,7 @@ struct region {
 void send_uffd(int sock, const region& r) {
   const int pid = ::getpid();
   REQUIRE(::send(sock, &pid, sizeof pid, 0) == sizeof pid);
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  const int fd = r.uffd.get();
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  REQUIRE(::sendmsg(sock, &m, 0) == 1);
+  REQUIRE(lazy::detail::send_one_fd(sock, r.uffd.get()));
 }
 
 // The restore's end of the lazy-pages socket; the daemon serves the other in a thread.
