@@ -15,7 +15,7 @@
 #@test lazy-core-zst    a zstd-compressed core: served from its decompressed scratch file, which is gone once the daemon exits; oracle SAME
 #@test lazy-core-gdb    --restore --gdb --lazy --lazy-source=core: gdb attached while the memory comes from the core, its backtrace reaches main with no unreadable frame, and it read the dynamic linker's library list
 #@test lazy-core-truncated   the core truncated while the daemon serves a stopped process: a named error, the process killed, never wrong memory
-#@test lazy-core-kill   the daemon killed while pages are missing: its guardian kills the process, stopped or running
+#@test lazy-core-kill   the daemon killed while pages are missing: its guardian kills the process, stopped or running, and holds the userfaultfd of a child it forked
 # shellcheck source=../lib.sh disable=SC2034 # lib.sh reads BIN, CMD, KILLSIG, LAUNCH_*
 . "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh"
 e2e_args e2e. "$@"
@@ -161,14 +161,19 @@ check_gdb() {
 # check_daemon_death: the daemon SIGKILLed while pages are still missing
 # (--lazy-push=no keeps them missing until touched). Its guardian holds the
 # userfaultfd open, so the process cannot read a missing page as zeros, and
-# kills it. Stopped, then running (it touches missing pages at once).
+# kills it. Stopped, then running (it touches missing pages at once), then
+# with a child forked after the restore (check_forked_child).
 check_daemon_death() {
-    local how
-    for how in stopped running; do
-        necro_restore "lazy-kill-$how" --lazy --lazy-source=core --lazy-push=no $([ "$how" = stopped ] && echo --stopped)
+    local how stop
+    for how in stopped running forked; do
+        stop=(--stopped)
+        [ "$how" != running ] || stop=()
+        necro_restore "lazy-kill-$how" --lazy --lazy-source=core --lazy-push=no "${stop[@]}"
         lazy_pids "$WORK/necro-lazy-kill-$how.log"
         [ "$NECRO_RC" -eq 0 ] && [ "$RPID" = "$VPID" ] && [ -n "$LAZY_DAEMON" ] ||
             { show_log "$WORK/necro-lazy-kill-$how.log"; fatal "--restore --lazy --lazy-push=no failed (exit $NECRO_RC)"; }
+        CHILD=''
+        [ "$how" != forked ] || check_forked_child
         kill -KILL "$LAZY_DAEMON"
         if wait_gone "$VPID" 10; then
             pass "$how: the daemon killed, its guardian killed pid $VPID (never left reading zeros)"
@@ -177,7 +182,42 @@ check_daemon_death() {
             fail "$how: pid $VPID (state $(state_of "$VPID")) outlived its lazy-pages daemon"
             kill_tracked "$VPID"
         fi
+        if [ -n "$CHILD" ]; then
+            wait_gone "$CHILD" 10 && pass "$how: its child $CHILD is gone too" ||
+                { fail "$how: the forked child $CHILD (state $(state_of "$CHILD")) outlived the daemon"; kill_tracked "$CHILD"; }
+        fi
     done
+}
+
+# uffd_count PID: how many userfaultfds PID holds open.
+uffd_count() {
+    local f n=0
+    for f in /proc/"$1"/fd/*; do
+        [ "$(readlink "$f" 2>/dev/null)" != "anon_inode:[userfaultfd]" ] || n=$((n + 1))
+    done
+    echo "$n"
+}
+
+# check_forked_child: gdb makes the restored process fork (`call fork()`).
+# The child has a userfaultfd of its own (CRIU's non-cooperative mode); the
+# daemon reads its fork event and must hand a copy of it to the guardian
+# (uffd_options::on_fork), which then holds two: the process's and the
+# child's. Sets CHILD, tracked.
+check_forked_child() {
+    local guardian n=''
+    command -v gdb >/dev/null || skip "gdb not found"
+    guardian=$(ps -o pid= --ppid "$LAZY_DAEMON" | tr -d ' ' | head -n 1)
+    [ -n "$guardian" ] && [ "$(uffd_count "$guardian")" = 1 ] ||
+        fatal "daemon $LAZY_DAEMON has no guardian holding one userfaultfd (child '${guardian}')"
+    timeout 60 gdb -nx -batch -p "$VPID" -ex 'call (int)fork()' {LOCKFD}>&- >"$WORK/gdb-fork.log" 2>&1 || true
+    CHILD=$(sed -n 's/^\$1 = \([0-9][0-9]*\)$/\1/p' "$WORK/gdb-fork.log")
+    [ -n "$CHILD" ] && [ "$CHILD" != 0 ] || { show_log "$WORK/gdb-fork.log"; fatal "gdb's call fork() in pid $VPID gave no child"; }
+    TRACKED[$CHILD]=$BIN
+    if wait_for 5 eval '[ "$(uffd_count "$guardian")" = 2 ]'; then
+        pass "forked: pid $VPID forked $CHILD; the guardian $guardian holds both their userfaultfds"
+    else
+        fail "forked: the guardian $guardian holds $(uffd_count "$guardian") userfaultfds after pid $VPID forked $CHILD (want 2)"
+    fi
 }
 
 victim_and_donor "$MODE"
