@@ -3,8 +3,11 @@
 // registers the process's memory), 4 MiB per ioctl, by one or two threads,
 // each copying every other chunk, the way necro's lazy-pages daemon splits
 // its push (lazy/detail/copy_helper.hpp). The source is either one buffer
-// that stays in cache (the copy alone) or a pread(2) of a file in the page
-// cache before each copy (the daemon's read, then copy). Results read in
+// that stays in cache (the copy alone), a pread(2) of a file in the page
+// cache before each copy (the daemon's read, then copy), or the file's own
+// pages through a read-only mapping of it (the copy from the page cache
+// alone: each chunk populated with MADV_POPULATE_READ, copied, unmapped
+// again with MADV_DONTNEED). Results read in
 // bytes/s; `cat FILE > /dev/null` of a file in memory is the yardstick of
 // docs/performance.md's "all memory in" target.
 //
@@ -41,12 +44,18 @@ std::uint64_t bytes() { return necro::bench::max_mib() * mib / chunk * chunk; }
 
 void uffd_copy(benchmark::State& state) {
   const unsigned threads = static_cast<unsigned>(state.range(0));
-  const bool from_file = state.range(1) != 0;
+  const bool from_file = state.range(1) == 1, from_map = state.range(1) == 2;
   const std::uint64_t len = bytes();
   necro::io::unique_fd src;
-  if (from_file) {
+  unsigned char* map = nullptr;
+  if (from_file || from_map) {
     src = necro::io::unique_fd(::open(necro::bench::source_file(len).c_str(), O_RDONLY | O_CLOEXEC));
     if (src.get() < 0) return state.SkipWithError("cannot open the source file");
+  }
+  if (from_map) {
+    void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, src.get(), 0);
+    if (m == MAP_FAILED) return state.SkipWithError("cannot map the source file");
+    map = static_cast<unsigned char*>(m);
   }
   for (auto _ : state) {
     state.PauseTiming();
@@ -74,14 +83,19 @@ void uffd_copy(benchmark::State& state) {
             failed[t] = 1;
             return;
           }
+          if (from_map && ::madvise(map + off, chunk, MADV_POPULATE_READ) != 0) {
+            failed[t] = 1;
+            return;
+          }
           uffdio_copy c{};
           c.dst = reinterpret_cast<std::uint64_t>(dst) + off;
-          c.src = reinterpret_cast<std::uint64_t>(own.data());
+          c.src = reinterpret_cast<std::uint64_t>(from_map ? map + off : own.data());
           c.len = chunk;
           if (::ioctl(uffd.get(), UFFDIO_COPY, &c) != 0) {
             failed[t] = 1;
             return;
           }
+          if (from_map) ::madvise(map + off, chunk, MADV_DONTNEED);
         }
       });
     for (auto& w : workers) w.join();
@@ -90,14 +104,17 @@ void uffd_copy(benchmark::State& state) {
     ::munmap(dst, len);
     state.ResumeTiming();
     for (int f : failed)
-      if (f) return state.SkipWithError("pread or UFFDIO_COPY failed");
+      if (f) return state.SkipWithError("pread, MADV_POPULATE_READ or UFFDIO_COPY failed");
   }
+  if (map) ::munmap(map, len);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * len));
-  state.SetLabel(std::string(from_file ? "pread + UFFDIO_COPY" : "UFFDIO_COPY from a cached buffer") + ", " +
+  state.SetLabel(std::string(from_map    ? "UFFDIO_COPY from the file's mapping"
+                             : from_file ? "pread + UFFDIO_COPY"
+                                         : "UFFDIO_COPY from a cached buffer") + ", " +
                  std::to_string(threads) + " thread(s)");
 }
 
-BENCHMARK(uffd_copy)->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(uffd_copy)->ArgsProduct({{1, 2}, {0, 1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 }  // namespace
 
