@@ -1187,7 +1187,9 @@ real_story() {
     fi
     if [ "$LAZY_CORE" = 1 ]; then restore_lazy_core; else restore_live; fi
     timed checks prog_check
-    [ "$LAZY_CORE" = 0 ] || lazy_core_ends
+    # (with LAZY_PUSH=no the daemon lives as long as the process: the
+    # program file's prog_finish checks its end)
+    [ "$LAZY_CORE" = 0 ] || [ "${LAZY_PUSH:-yes}" = no ] || lazy_core_ends
     [ "$CAUGHT" = 0 ] || timed world check_caught_world
     if is_running "$VPID"; then
         pass "pid $VPID still alive and running"
@@ -1425,10 +1427,11 @@ restore_lazy_core() {
     local log="$WORK/necro.log" t0 rpid bytes core_bytes f
     "$NECRO_CRIU" check --feature uffd-noncoop >/dev/null 2>&1 {LOCKFD}>&- ||
         fatal "this kernel has no non-cooperative userfaultfd (criu check --feature uffd-noncoop)"
-    log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG --restore --lazy --lazy-source=core"
+    log "criu-necromancer -c $CORE -i $WORK/donor -o $IMG --restore --lazy --lazy-source=core${LAZY_PUSH:+ --lazy-push=$LAZY_PUSH}"
     t0=$(now_ms)
     NECRO_RC=0
-    NECRO_TIMEOUT=120 run_necro -c "$CORE" -i "$WORK/donor" -o "$IMG" --restore --lazy --lazy-source=core >"$log" 2>&1 || NECRO_RC=$?
+    NECRO_TIMEOUT=120 run_necro -c "$CORE" -i "$WORK/donor" -o "$IMG" --restore --lazy --lazy-source=core \
+        ${LAZY_PUSH:+--lazy-push=$LAZY_PUSH} >"$log" 2>&1 || NECRO_RC=$?
     TIMES+=("necro --restore --lazy-source=core $(( $(now_ms) - t0 )) ms")
     rpid=$(sed -n 's/^restored pid \([0-9]*\) .*/\1/p' "$log")
     [ -z "$rpid" ] || TRACKED[$rpid]=$BIN

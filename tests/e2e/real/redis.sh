@@ -49,8 +49,17 @@
 #                set but served from the core by necro's page server while the
 #                checks run (GET of the sampled keys faults their pages in);
 #                then the daemon and the server exit cleanly.
+#   redis-fork-lazy-core  redis-lazy-core with --lazy-push=no (a page only when
+#                touched), then BGSAVE: the resurrected Redis forks its
+#                snapshot child while most of its pages are still in the core
+#                only. The child has a userfaultfd of its own (the daemon logs
+#                the fork and the pages the child gets pending) and reads every
+#                key through it; the snapshot must be saved, the daemon must end
+#                with `done:` once Redis is killed, and a fresh redis-server on
+#                the snapshot must hold the keys, the marker and the later write.
 #@test redis              redis-server: 50 000 keys, marker, run_id; rewrites its title
 #@test redis-lazy-core    the same, its memory served from the core (--lazy --lazy-source=core): GETs answered with the victim's data
+#@test redis-fork-lazy-core  redis-lazy-core with pages only on touch, then BGSAVE: the forked child reads every key through its own userfaultfd; the snapshot loads
 #@test redis-catch        redis killed under necro-catch, no donor: its own listener, epoll, cwd from the capture
 #@test redis-catch-conn   the same with a client connected at death: a stand-in socket hangs up, Redis frees it
 #@test redis-catch-term   redis-catch, then SIGTERM: its handler from the BPF capture, a clean shutdown, exit 0, the final RDB
@@ -91,6 +100,9 @@ case $MODE in
         echo 'save 3600 1' >>"$WORK/redis.conf"
         RESTORE_REAPER="$WORK/reaper.status"
         prog_finish() { redis_term; } ;;
+    redis-fork-lazy-core)
+        LAZY_PUSH=no
+        prog_finish() { redis_bgsave_lazy; } ;;
 esac
 
 prog_ready() { [ "$(rcli PING 2>/dev/null)" = PONG ]; }
@@ -232,6 +244,32 @@ redis_term() {
         fail "the resurrected Redis ended with '${st:-(unknown)}' after SIGTERM, not 'exit 0'"
     redis_reload
 }
+
+# redis_bgsave_lazy (redis-fork-lazy-core): BGSAVE while most pages are
+# still missing; the child (a fork of the restored Redis) must save every key
+# it reads through its own userfaultfd. Then Redis is killed, the daemon must
+# end, and the snapshot must load.
+redis_bgsave_lazy() {
+    local got pending
+    AFTER_KEYS=$(rcli DBSIZE)
+    got=$(rcli BGSAVE)
+    [ "$got" = "Background saving started" ] || { fail "BGSAVE answered '$got'"; return 0; }
+    if wait_for 60 bgsave_done; then
+        got=$(rcli INFO persistence | tr -d '\r' | sed -n 's/^rdb_last_bgsave_status://p')
+        [ "$got" = ok ] && pass "BGSAVE's child saved the snapshot ($(file_size "$WORK/redis/dump.rdb") bytes)" ||
+            fail "BGSAVE ended with rdb_last_bgsave_status '$got'"
+    else
+        fail "BGSAVE did not end within 60 s"
+    fi
+    pending=$(sed -n 's/^pid [0-9]* forked: its child gets the \([0-9]*\) pending pages too$/\1/p' "$LAZY_LOG" | head -n 1)
+    [ "${pending:-0}" -gt 1000 ] &&
+        pass "the daemon saw the fork: the child started with $pending pages still in the core only" ||
+        fail "the daemon logged no fork with pages pending ('$pending'): $(grep -m1 forked "$LAZY_LOG" || echo none)"
+    kill_tracked "$VPID"
+    lazy_core_ends "$IMG" "the lazy restore (pages on touch only)"
+    redis_reload
+}
+bgsave_done() { [ "$(rcli INFO persistence | tr -d '\r' | sed -n 's/^rdb_bgsave_in_progress://p')" = 0 ]; }
 
 # redis_reload: a fresh redis-server with the same configuration loads the
 # resurrected one's final snapshot: its keys, the marker and the later write.
