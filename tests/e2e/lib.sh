@@ -1421,8 +1421,9 @@ lazy_pids() {
 # restore_lazy_core (-lazy-core modes): criu-necromancer -c CORE -i donor -o
 # IMG --restore --lazy --lazy-source=core: the private memory stays in the
 # core and necro's lazy-pages daemon copies it in as the program touches it.
-# The checks then run while pages are still arriving. Sets LAZY_DAEMON and
-# LAZY_LOG (lazy_pids).
+# The checks then run while pages are still arriving. LAZY_PUSH (yes or
+# no), when set, is passed as --lazy-push. Sets LAZY_DAEMON and LAZY_LOG
+# (lazy_pids).
 restore_lazy_core() {
     local log="$WORK/necro.log" t0 rpid bytes core_bytes f
     "$NECRO_CRIU" check --feature uffd-noncoop >/dev/null 2>&1 {LOCKFD}>&- ||
