@@ -124,22 +124,34 @@ struct uffd_report {
 
 namespace detail {
 
-/// Sends `fd` with SCM_RIGHTS and one byte (CRIU's send_fd). Whether it went.
-inline bool send_one_fd(int sock, int fd, char byte = 0) {
+/// The message CRIU's send_fd sends: one byte, and room for one fd passed
+/// with SCM_RIGHTS. The msghdr points into the struct, so it is not copied.
+struct one_fd_message {
+  char byte = 0;
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  one_fd_message() noexcept {
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+  }
+  one_fd_message(const one_fd_message&) = delete;
+  one_fd_message& operator=(const one_fd_message&) = delete;
+};
+
+/// Sends `fd` with SCM_RIGHTS and one byte (CRIU's send_fd). Whether it went.
+inline bool send_one_fd(int sock, int fd, char byte = 0) {
+  one_fd_message msg;
+  msg.byte = byte;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg.m);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
   ssize_t n;
-  do n = ::sendmsg(sock, &m, MSG_NOSIGNAL);
+  do n = ::sendmsg(sock, &msg.m, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n == 1;
 }
@@ -148,20 +160,13 @@ inline bool send_one_fd(int sock, int fd, char byte = 0) {
 /// or when the message held no fd. The byte goes to `byte` when one came.
 /// Async-signal-safe (the guardian calls it).
 inline int recv_one_fd(int sock, char* byte_out = nullptr) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
+  one_fd_message msg;
   ssize_t n;
-  do n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  do n = ::recvmsg(sock, &msg.m, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n <= 0) return -1;
-  if (byte_out) *byte_out = byte;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+  if (byte_out) *byte_out = msg.byte;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg.m); c; c = CMSG_NXTHDR(&msg.m, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
       int fd = -1;
       std::memcpy(&fd, CMSG_DATA(c), sizeof fd);

@@ -74,7 +74,8 @@ need redis-cli redis-tools
 REDIS_KEYS=50000
 redis_val() { printf 'val:%d:%d' "$1" $(( ($1 * 7919) % 100003 )); }
 rcli() { timeout 30 redis-cli -h 127.0.0.1 -p "$PORT" "$@" {LOCKFD}>&-; }
-redis_info() { rcli INFO server | tr -d '\r' | sed -n "s/^$1://p"; }
+# redis_info FIELD [SECTION]: FIELD of INFO SECTION (default server).
+redis_info() { rcli INFO "${2:-server}" | tr -d '\r' | sed -n "s/^$1://p"; }
 
 BIN=$(readlink -f "$(command -v redis-server)")
 mkdir -p "$WORK/redis"
@@ -255,7 +256,7 @@ redis_bgsave_lazy() {
     got=$(rcli BGSAVE)
     [ "$got" = "Background saving started" ] || { fail "BGSAVE answered '$got'"; return 0; }
     if wait_for 60 bgsave_done; then
-        got=$(rcli INFO persistence | tr -d '\r' | sed -n 's/^rdb_last_bgsave_status://p')
+        got=$(redis_info rdb_last_bgsave_status persistence)
         [ "$got" = ok ] && pass "BGSAVE's child saved the snapshot ($(file_size "$WORK/redis/dump.rdb") bytes)" ||
             fail "BGSAVE ended with rdb_last_bgsave_status '$got'"
     else
@@ -269,7 +270,7 @@ redis_bgsave_lazy() {
     lazy_core_ends "$IMG" "the lazy restore (pages on touch only)"
     redis_reload
 }
-bgsave_done() { [ "$(rcli INFO persistence | tr -d '\r' | sed -n 's/^rdb_bgsave_in_progress://p')" = 0 ]; }
+bgsave_done() { [ "$(redis_info rdb_bgsave_in_progress persistence)" = 0 ]; }
 
 # redis_reload: a fresh redis-server with the same configuration loads the
 # resurrected one's final snapshot: its keys, the marker and the later write.
